@@ -1,0 +1,1 @@
+"""natplan rendering: offline HTML coverage maps."""

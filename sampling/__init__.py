@@ -1,0 +1,1 @@
+"""natplan domain: scenario model, loading, validation, outputs and the CLI."""

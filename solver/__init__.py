@@ -1,0 +1,1 @@
+"""natplan optimisation: location (assignment), routing (home visits). No file I/O."""
