@@ -1,1 +1,13 @@
-"""natplan domain: scenario model, loading, validation, outputs and the CLI."""
+"""natplan domain: scenario model, loading, validation, outputs and the CLI.
+
+>>> from sampling import load_scenario
+>>> scenario = load_scenario("scenarios/tiny")        # doctest: +SKIP
+"""
+
+from sampling.errors import Problem, ScenarioError
+from sampling.header import Header
+from sampling.loader import load_scenario
+from sampling.scenario import Scenario
+from sampling.writing import write_scenario
+
+__all__ = ["Header", "Problem", "Scenario", "ScenarioError", "load_scenario", "write_scenario"]

@@ -1,0 +1,98 @@
+"""The ``natplan`` command line: thin wrappers over the library, no planning logic here.
+
+Exit codes: 0 success, 2 the input is wrong (every problem listed), 1 an internal error
+(a bug: please report it with the scenario).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sampling.errors import ScenarioError
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_INPUT = 2
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from sampling.loader import load_scenario
+    from sampling.norms import summarise
+
+    scenario = load_scenario(args.scenario)
+    summary = summarise(scenario)
+    print("\n".join(summary.lines()))
+    for warning in summary.warnings:
+        print(f"warning: {warning}")
+    print("ok: the scenario is valid")
+    return EXIT_OK
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from sampling.generate import generate_district
+
+    if args.residents < 1:
+        raise ScenarioError.single("--residents", "must be at least 1", str(args.residents))
+    summary = generate_district(
+        args.residents, args.seed, Path(args.out_dir), fmt=args.format, overwrite=args.overwrite
+    )
+    print(summary)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for the README's CLI reference and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="natplan",
+        description="Plan a one-day, district-wide nucleic-acid testing campaign.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    validate = sub.add_parser("validate", help="check a scenario folder and summarise it")
+    validate.add_argument("scenario", help="scenario folder (with scenario.toml)")
+    validate.set_defaults(run=_validate)
+
+    generate = sub.add_parser("generate", help="write a synthetic district scenario")
+    generate.add_argument("--residents", type=int, required=True, help="total residents")
+    generate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    generate.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    generate.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    generate.add_argument("out_dir", help="folder to write")
+    generate.set_defaults(run=_generate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``natplan`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except ScenarioError as error:
+        print(error.report(), file=sys.stderr)
+        return EXIT_INPUT
+    except (FileExistsError, PermissionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERNAL
+    except Exception as error:  # a bug: say so plainly, no traceback unless asked
+        if args.debug:
+            traceback.print_exc()
+        print(
+            f"internal error: {type(error).__name__}: {error}\n"
+            "This is a bug in natplan; rerun with --debug and report it with the scenario.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

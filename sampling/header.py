@@ -1,0 +1,145 @@
+"""The scenario header (``scenario.toml``): campaign-wide settings as a pydantic model.
+
+Unknown keys are rejected (they are usually typos, and a silently ignored ``walk_limit``
+would plan with the wrong circle). Defaults follow ``shared/domain.md``: a 07:00–14:00 window,
+the 15-minute sampling circle at 75 m/min with straight line × 1.3, 100 swabs per table per
+hour, pools of 10 (yellow code 1), and a 30-minute queue wait limit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
+
+from sampling.clock import format_clock, parse_clock
+
+
+def _clock_in(value: object) -> object:
+    if isinstance(value, str):
+        return parse_clock(value)
+    if isinstance(value, dt.time):
+        return value.hour * 60 + value.minute
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ValueError('expected a time of day as a string, e.g. "07:30"')
+
+
+Clock = Annotated[
+    int,
+    BeforeValidator(_clock_in),
+    Field(ge=0, le=24 * 60),
+    PlainSerializer(format_clock, return_type=str),
+]
+"""A time of day held as minutes since midnight, written as ``HH:MM``."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Window(_Section):
+    """The sampling window on the day."""
+
+    start: Clock = 7 * 60
+    end: Clock = 14 * 60
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end <= self.start:
+            raise ValueError("window.end must be after window.start")
+        return self
+
+    @property
+    def hours(self) -> float:
+        """Length of the window in hours."""
+        return (self.end - self.start) / 60.0
+
+
+class Walking(_Section):
+    """How far residents may walk and how walking distance is estimated."""
+
+    limit_min: float = Field(15.0, gt=0, le=120)
+    speed_m_per_min: float = Field(75.0, gt=0, le=200)
+    detour_factor: float = Field(1.3, ge=1.0, le=3.0)
+
+    @property
+    def limit_m(self) -> float:
+        """Walking limit as a street distance in metres."""
+        return self.limit_min * self.speed_m_per_min
+
+    @property
+    def straight_reach_m(self) -> float:
+        """Largest straight-line distance that stays inside the walking limit."""
+        return self.limit_m / self.detour_factor
+
+
+class Sampling(_Section):
+    """Throughput, pooling and queue rules at the sampling points."""
+
+    swabs_per_table_per_hour: float = Field(100.0, gt=0, le=1000)
+    pool_size: int = Field(10, ge=1, le=50)
+    yellow_pool_size: int = Field(1, ge=1, le=50)
+    queue_wait_limit_min: float = Field(30.0, gt=0, le=600)
+    max_open_points: int | None = Field(None, ge=1)
+
+
+class Assignment(_Section):
+    """Knobs of the building → point assignment."""
+
+    grid_split_penalty: float = Field(
+        20_000.0,
+        ge=0,
+        description="resident-metres charged per extra point a grid is split over",
+    )
+    allow_beyond_limit: bool = Field(
+        False,
+        description="send buildings no point can take within the limit to the nearest point, flagged",
+    )
+
+
+class MapSettings(_Section):
+    """Optional basemap for offices that run their own tile server."""
+
+    tile_url: str | None = None
+    tile_attribution: str | None = None
+
+
+class TablePaths(_Section):
+    """Where each table lives, relative to the scenario folder."""
+
+    buildings: str = "buildings.csv"
+    points: str = "points.csv"
+    teams: str = "teams.csv"
+    home_visits: str | None = None
+    grids: str | None = None
+
+
+class Header(_Section):
+    """Everything in ``scenario.toml``."""
+
+    name: str = Field(min_length=1)
+    date: dt.date
+    coordinates: Literal["wgs84", "planar"] = "wgs84"
+    distance: Literal["straight"] = "straight"
+    description: str | None = None
+    attribution: str | None = None
+    window: Window = Window()
+    walking: Walking = Walking()
+    sampling: Sampling = Sampling()
+    assignment: Assignment = Assignment()
+    map: MapSettings = MapSettings()
+    tables: TablePaths = TablePaths()
+
+    @property
+    def table_capacity(self) -> float:
+        """Residents one table can swab over the whole window."""
+        return self.sampling.swabs_per_table_per_hour * self.window.hours
