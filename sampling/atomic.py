@@ -24,6 +24,7 @@ def atomic_file(path: Path) -> Iterator[Path]:
     temp_path = Path(temporary)
     try:
         yield temp_path
+        temp_path.chmod(0o644)  # mkstemp makes 0600
         os.replace(temp_path, path)
     finally:
         temp_path.unlink(missing_ok=True)
@@ -43,6 +44,7 @@ def atomic_dir(path: Path, *, overwrite: bool = True) -> Iterator[Path]:
         raise FileExistsError(f"{path} exists and is not empty")
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent))
+    staging.chmod(0o755)  # mkdtemp makes 0700; outputs are for others to read too
     try:
         yield staging
         if path.exists():

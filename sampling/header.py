@@ -106,6 +106,17 @@ class Assignment(_Section):
     )
 
 
+class Staffing(_Section):
+    """Shift rules for medical teams."""
+
+    max_shift_min: float | None = Field(
+        None,
+        gt=0,
+        le=24 * 60,
+        description="longest shift a sampler works; default half the window (two shifts)",
+    )
+
+
 class MapSettings(_Section):
     """Optional basemap for offices that run their own tile server."""
 
@@ -136,8 +147,16 @@ class Header(_Section):
     walking: Walking = Walking()
     sampling: Sampling = Sampling()
     assignment: Assignment = Assignment()
+    staffing: Staffing = Staffing()
     map: MapSettings = MapSettings()
     tables: TablePaths = TablePaths()
+
+    @property
+    def max_shift_min(self) -> float:
+        """Longest shift in minutes (half the window unless the header says otherwise)."""
+        if self.staffing.max_shift_min is not None:
+            return self.staffing.max_shift_min
+        return (self.window.end - self.window.start) / 2.0
 
     @property
     def table_capacity(self) -> float:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from sampling.assignment import staffable_tables
 from sampling.scenario import Scenario
 from solver.candidates import pairs_within
 
@@ -56,7 +57,7 @@ class ScenarioSummary:
             f"  home visits {self.home_visit_households:,} households,"
             f" {self.home_visit_persons:,} persons",
             f"  table capacity in the window {self.table_capacity_in_window:,.0f} swabs",
-            f"  residents within the walking limit of a usable point {covered:.1%}",
+            f"  residents within the walking limit of a usable point {covered:.2%}",
         ]
 
 
@@ -72,7 +73,7 @@ def summarise(scenario: Scenario) -> ScenarioSummary:
     tables_max = int(usable["max_tables"].sum())
     max_open = header.sampling.max_open_points
     points_usable = usable.height if max_open is None else min(usable.height, max_open)
-    staffed_tables = min(tables_max, samplers)
+    staffed_tables = min(tables_max, staffable_tables(scenario))
     capacity = staffed_tables * header.table_capacity
 
     bx, by = scenario.xy(buildings)

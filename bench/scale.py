@@ -1,0 +1,96 @@
+"""Scale benchmark: generate districts of given sizes and plan them, printing stage figures.
+
+    python bench/scale.py                      # 10k, 100k and 1M residents
+    python bench/scale.py --residents 1000000 --time-limit 30
+
+Prints one JSON line per district: generation and load seconds, per-stage plan seconds, peak
+memory (RSS of this process, which includes everything before it), buildings, candidate
+points, arcs, objective, lower bound and gap. Each size runs in a fresh subprocess so peak
+memory is per district.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def run_one(residents: int, seed: int, time_limit: float) -> dict[str, object]:
+    """Generate, load and plan one district; return its figures."""
+    from sampling.generate import generate_district
+    from sampling.loader import load_scenario
+    from sampling.planning import plan_campaign
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "district"
+        started = time.perf_counter()
+        generate_district(residents, seed, folder, fmt="parquet")
+        generated = time.perf_counter()
+        scenario = load_scenario(folder)
+        loaded = time.perf_counter()
+        plan = plan_campaign(scenario, time_limit=time_limit, seed=seed)
+        planned = time.perf_counter()
+    summary = plan.summary()
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "residents": residents,
+        "buildings": scenario.buildings.height,
+        "candidate_points": scenario.points.height,
+        "arcs": int(plan.assignment.stats.get("arcs", 0)),
+        "generate_s": round(generated - started, 2),
+        "load_s": round(loaded - generated, 2),
+        "plan_s": round(planned - loaded, 2),
+        "stage_s": summary["seconds"],
+        "peak_rss_mib": round(peak_mib, 1),
+        "points_open": summary["points_open"],
+        "tables_used": summary["tables_used"],
+        "coverage": round(float(summary["coverage"]), 4),  # type: ignore[arg-type]
+        "residents_unserved": summary["residents_unserved"],
+        "objective": summary["objective"],
+        "lower_bound": summary["lower_bound"],
+        "gap_pct": round(100 * float(summary["gap"]), 3),  # type: ignore[arg-type]
+        "status": summary["status"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--residents", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--time-limit", type=float, default=30.0)
+    parser.add_argument("--inline", action="store_true", help="run in this process (one size)")
+    args = parser.parse_args()
+    if args.inline:
+        for residents in args.residents:
+            print(json.dumps(run_one(residents, args.seed, args.time_limit)), flush=True)
+        return
+    for residents in args.residents:
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--inline",
+                "--residents",
+                str(residents),
+                "--seed",
+                str(args.seed),
+                "--time-limit",
+                str(args.time_limit),
+            ],
+            check=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,600 @@
+r"""Capacitated single-source location: which sampling points open, which building goes where.
+
+Formulation
+-----------
+Sets: clients :math:`i \in I` (buildings), sites :math:`j \in J` (sampling points), arcs
+:math:`A \subseteq I \times J` (pairs within the walking limit), groups :math:`g \in G`
+(grids) with members :math:`I_g`. Sites have a status: required :math:`J^R`, closed
+:math:`J^C`, candidate otherwise.
+
+Data: demand :math:`d_i`, capacity :math:`Q_j`, arc cost :math:`c_{ij}`, unserved cost
+:math:`u_i` (:math:`+\infty` when not given), open-site limit :math:`p` (``max_open``; with
+``exact_open`` exactly :math:`p`), table capacity :math:`U` and table limit :math:`T`,
+grid split penalty :math:`\lambda`.
+
+Variables: :math:`y_j \in \{0,1\}` site open, :math:`x_{ij} \in \{0,1\}` client i served by
+site j, :math:`z_i \in \{0,1\}` client i unserved, :math:`t_j \in \mathbb{Z}_{\ge 0}` tables
+at site j, :math:`w_{gj} \in \{0,1\}` grid g uses site j.
+
+.. math::
+
+    \min \; & \sum_{(i,j)\in A} c_{ij} x_{ij} + \sum_i u_i z_i
+              + \lambda \sum_{g} \max\Big(0, \sum_j w_{gj} - 1\Big) \\
+    \text{s.t.} \; & \sum_{j:(i,j)\in A} x_{ij} + z_i = 1 && \forall i
+        \quad (z_i = 0 \text{ if } u_i = \infty) \\
+    & \sum_{i:(i,j)\in A} d_i x_{ij} \le Q_j y_j && \forall j \\
+    & x_{ij} \le y_j && \forall (i,j) \in A \quad \text{(strong linking)} \\
+    & \sum_{i} d_i x_{ij} \le U t_j, \quad \sum_j t_j \le T && \text{(if } U, T \text{ given)} \\
+    & \sum_j y_j \le p \quad (= p \text{ if exact\_open}) \\
+    & y_j = 1 \; (j \in J^R), \qquad y_j = 0 \; (j \in J^C) \\
+    & w_{gj} \ge x_{ij} && \forall g, i \in I_g, (i,j) \in A
+
+At the optimum :math:`t_j = \lceil \text{load}_j / U \rceil`. Without :math:`U` every open site
+counts one unit.
+
+Method
+------
+1. **Bound** (:mod:`solver.location_bound`): Lagrangian relaxation of the assignment and table
+   constraints, per-site knapsacks (fractional, vectorised; exact DP when capacities are small),
+   subgradient optimisation. Valid for the full arc set; grid penalty relaxed.
+2. **Construction**: Lagrangian heuristic — the site set of the relaxation, assignment by
+   min-cost flow plus single-source repair (:mod:`solver.location_assign`).
+3. **Improvement**: exact MIPs with SCIP (:mod:`solver.location_mip`) — the whole problem
+   reduced by Lagrangian arc elimination when it is small, and neighbourhoods of a few nearby
+   open sites with their clients and nearby closed sites otherwise (large neighbourhood
+   search). Grid penalties are part of every MIP.
+
+Everything is deterministic for a seed unless the time limit cuts a phase short.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from solver.location_assign import assign_flow, fit_tables
+from solver.location_bound import LagrangeResult, arc_bounds, subgradient
+from solver.location_mip import SubProblem, SubResult, solve_sub_mip
+from solver.location_model import BIG_UNITS, Instance, build_instance, evaluate
+
+__all__ = ["LocationProblem", "LocationResult", "solve"]
+
+I32 = NDArray[np.int32]
+I64 = NDArray[np.int64]
+B = NDArray[np.bool_]
+Progress = Callable[[str, float, float], None]
+
+
+def _frozen(a: NDArray[np.generic]) -> NDArray[np.generic]:
+    b = np.array(a, copy=True)
+    b.setflags(write=False)
+    return b
+
+
+@dataclass(frozen=True)
+class LocationProblem:
+    """Immutable capacitated single-source location instance (sparse arcs)."""
+
+    demand: NDArray[np.int64]
+    capacity: NDArray[np.int64]
+    arc_client: NDArray[np.int32]
+    arc_site: NDArray[np.int32]
+    arc_cost: NDArray[np.float64]
+    site_status: NDArray[np.int8]
+    max_open: int | None = None
+    exact_open: bool = False
+    unserved_cost: NDArray[np.float64] | None = None
+    unit_capacity: int | None = None
+    max_units_total: int | None = None
+    group: NDArray[np.int32] | None = None
+    group_split_penalty: float = 0.0
+
+    def __post_init__(self) -> None:
+        """Coerce dtypes, freeze the arrays and validate shapes and values."""
+        conv: list[tuple[str, type[np.generic]]] = [
+            ("demand", np.int64),
+            ("capacity", np.int64),
+            ("arc_client", np.int32),
+            ("arc_site", np.int32),
+            ("arc_cost", np.float64),
+            ("site_status", np.int8),
+        ]
+        for name, dt in conv:
+            raw = np.asarray(getattr(self, name))
+            if raw.ndim != 1:
+                raise ValueError(f"{name} must be a 1-D array, got shape {raw.shape}")
+            if dt is not np.float64 and raw.size and not np.all(np.isfinite(raw)):
+                raise ValueError(f"{name} must be finite integers")
+            if (
+                dt is not np.float64
+                and raw.size
+                and np.issubdtype(raw.dtype, np.floating)
+                and not np.all(raw == np.round(raw))
+            ):
+                raise ValueError(f"{name} must hold integers")
+            object.__setattr__(self, name, _frozen(raw.astype(dt)))
+        n, m, k = self.demand.shape[0], self.capacity.shape[0], self.arc_client.shape[0]
+        if self.arc_site.shape[0] != k or self.arc_cost.shape[0] != k:
+            raise ValueError("arc_client, arc_site and arc_cost must have the same length")
+        if self.site_status.shape[0] != m:
+            raise ValueError(f"site_status has length {self.site_status.shape[0]}, expected {m}")
+        if np.any(self.demand < 0):
+            raise ValueError("demand must be ≥ 0")
+        if np.any(self.capacity < 0):
+            raise ValueError("capacity must be ≥ 0")
+        if k and (self.arc_client.min() < 0 or self.arc_client.max() >= n):
+            raise ValueError(f"arc_client must lie in [0, {n})")
+        if k and (self.arc_site.min() < 0 or self.arc_site.max() >= m):
+            raise ValueError(f"arc_site must lie in [0, {m})")
+        if k and not np.all(np.isfinite(self.arc_cost)):
+            raise ValueError("arc_cost must be finite")
+        if k and np.any(self.arc_cost < 0):
+            raise ValueError("arc_cost must be ≥ 0")
+        if not np.all(np.isin(self.site_status, (-1, 0, 1))):
+            raise ValueError("site_status values must be -1 (closed), 0 (candidate), 1 (required)")
+        if self.max_open is not None and int(self.max_open) < 0:
+            raise ValueError("max_open must be ≥ 0")
+        if self.exact_open and self.max_open is None:
+            raise ValueError("exact_open needs max_open")
+        if self.unserved_cost is not None:
+            u = np.asarray(self.unserved_cost, dtype=np.float64)
+            if u.shape != (n,):
+                raise ValueError(f"unserved_cost must have shape ({n},)")
+            if not np.all(np.isfinite(u)) or np.any(u < 0):
+                raise ValueError("unserved_cost must be finite and ≥ 0")
+            object.__setattr__(self, "unserved_cost", _frozen(u))
+        if (self.unit_capacity is None) != (self.max_units_total is None) and (
+            self.max_units_total is not None
+        ):
+            raise ValueError("max_units_total needs unit_capacity")
+        if self.unit_capacity is not None and int(self.unit_capacity) <= 0:
+            raise ValueError("unit_capacity must be > 0")
+        if self.max_units_total is not None and int(self.max_units_total) < 0:
+            raise ValueError("max_units_total must be ≥ 0")
+        if self.group is not None:
+            g = np.asarray(self.group)
+            if g.shape != (n,):
+                raise ValueError(f"group must have shape ({n},)")
+            object.__setattr__(self, "group", _frozen(g.astype(np.int32)))
+        if not math.isfinite(self.group_split_penalty) or self.group_split_penalty < 0:
+            raise ValueError("group_split_penalty must be finite and ≥ 0")
+
+
+@dataclass(frozen=True)
+class LocationResult:
+    """Plan, objective parts, bound and statistics of one :func:`solve` run."""
+
+    site_of_client: NDArray[np.int32]
+    open_sites: NDArray[np.bool_]
+    units: NDArray[np.int64]
+    load: NDArray[np.int64]
+    objective: float
+    assignment_cost: float
+    lower_bound: float
+    gap: float
+    status: str
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Search:
+    """Mutable search state: incumbent, clock, statistics."""
+
+    inst: Instance
+    deadline: float
+    progress: Progress | None
+    seed: int
+    assign: I32 | None = None
+    open_mask: B | None = None
+    objective: float = math.inf
+    bound: float = -math.inf
+    stats: dict[str, float] = field(default_factory=dict)
+
+    def left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def offer(self, assign: I32, open_mask: B, phase: str) -> bool:
+        """Keep the plan if it is feasible and better than the incumbent."""
+        ev = evaluate(self.inst, assign, open_mask)
+        if not ev.feasible:
+            return False
+        if self.assign is None or ev.objective < self.objective - 1e-9 * max(
+            1.0, abs(self.objective)
+        ):
+            self.assign, self.open_mask, self.objective = assign.copy(), open_mask.copy(), ev.objective
+            self.stats[f"improvements_{phase}"] = self.stats.get(f"improvements_{phase}", 0) + 1
+            if self.progress is not None:
+                self.progress(phase, self.objective, self.bound)
+            return True
+        return False
+
+
+def _complete_open(inst: Instance, sel: B, val: NDArray[np.float64]) -> B:
+    """Extend a site set to p_max sites (opening more never costs; exact_open needs it)."""
+    open_mask = sel & inst.usable
+    need = inst.p_max - int(open_mask.sum())
+    if need > 0:
+        rest = np.flatnonzero(inst.usable & ~open_mask)
+        rest = rest[np.argsort(val[rest], kind="stable")][:need]
+        open_mask[rest] = True
+    return open_mask
+
+
+def _plan_for_sites(inst: Instance, open_mask: B) -> I32 | None:
+    assign = assign_flow(inst, open_mask, inst.cap)
+    if assign is None:
+        return None
+    return fit_tables(inst, open_mask, assign)
+
+
+def _arcs_of(inst: Instance, clients: I64) -> I64:
+    """All arc indices of the given clients (CSR ranges concatenated)."""
+    lo = inst.ptr[clients]
+    ln = inst.ptr[clients + 1] - lo
+    tot = int(ln.sum())
+    if tot == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.repeat(lo - np.r_[0, np.cumsum(ln)[:-1]], ln)
+    return np.asarray(starts + np.arange(tot), dtype=np.int64)
+
+
+def _proven_infeasible(inst: Instance) -> str:
+    n_req = int(inst.required.sum())
+    if n_req > inst.p_max:
+        return f"{n_req} required sites exceed max_open={inst.p_max}"
+    if int(inst.usable.sum()) < inst.p_min:
+        return f"fewer usable sites than exact_open={inst.p_min}"
+    has = inst.ptr[1:] > inst.ptr[:-1]
+    must = ~np.isfinite(inst.unserved)
+    if np.any(must & ~has):
+        return "a client without unserved_cost has no usable arc"
+    top = np.sort(inst.cap[inst.usable])[::-1][: inst.p_max]
+    if int(inst.demand[must].sum()) > int(top.sum()):
+        return "demand exceeds the capacity of the largest max_open sites"
+    if inst.unit > 0 and inst.units_total < BIG_UNITS:
+        if int(inst.demand[must].sum()) > inst.unit * inst.units_total:
+            return "demand exceeds max_units_total × unit_capacity"
+    return ""
+
+
+def _empty_result(inst: Instance, reason: str, stats: dict[str, float], bound: float) -> LocationResult:
+    stats = dict(stats)
+    stats["infeasible_reason_code"] = 1.0
+    return LocationResult(
+        site_of_client=np.full(inst.n, -1, dtype=np.int32),
+        open_sites=np.zeros(inst.m, dtype=np.bool_),
+        units=np.zeros(inst.m, dtype=np.int64),
+        load=np.zeros(inst.m, dtype=np.int64),
+        objective=math.inf,
+        assignment_cost=math.inf,
+        lower_bound=bound,
+        gap=math.inf,
+        status="infeasible",
+        stats=stats,
+    )
+
+
+def solve(
+    problem: LocationProblem,
+    *,
+    time_limit: float = 30.0,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> LocationResult:
+    """Plan open sites and single-source assignment; see the module docstring for the model."""
+    t0 = time.perf_counter()
+    inst = build_instance(problem)
+    st = _Search(inst=inst, deadline=t0 + time_limit, progress=progress, seed=seed)
+    st.stats["arcs"] = float(inst.k)
+    st.stats["seconds_preprocess"] = time.perf_counter() - t0
+    reason = _proven_infeasible(inst)
+    if reason:
+        return _empty_result(inst, reason, st.stats, math.inf)
+
+    # 1. Lagrangian bound with Lagrangian heuristic.
+    t1 = time.perf_counter()
+    lr = _bound_phase(st)
+    st.bound = max(st.bound, lr.bound)
+    st.stats["seconds_bound"] = time.perf_counter() - t1
+    st.stats["lagrangian_bound"] = lr.bound
+    st.stats["lagrangian_iterations"] = float(lr.iterations)
+    if progress is not None:
+        progress("bound", st.objective, st.bound)
+
+    # 2. Exact MIP on the reduced whole problem (small) or neighbourhood search (large).
+    t2 = time.perf_counter()
+    _improve(st, lr)
+    st.stats["seconds_improve"] = time.perf_counter() - t2
+    st.stats["seconds_total"] = time.perf_counter() - t0
+    if st.assign is None or st.open_mask is None:
+        return _empty_result(inst, "no feasible plan found", st.stats, st.bound)
+    ev = evaluate(inst, st.assign, st.open_mask)
+    assert ev.feasible, ev.reason
+    bound = min(st.bound, ev.objective)
+    if ev.objective == 0 and bound == 0:
+        gap = 0.0
+    elif bound <= 0:
+        gap = math.inf
+    else:
+        gap = (ev.objective - bound) / bound
+    return LocationResult(
+        site_of_client=st.assign.astype(np.int32),
+        open_sites=st.open_mask.copy(),
+        units=ev.units,
+        load=ev.load,
+        objective=ev.objective,
+        assignment_cost=ev.assignment_cost,
+        lower_bound=bound,
+        gap=gap,
+        status="optimal" if gap <= 1e-6 else "feasible",
+        stats=st.stats,
+    )
+
+
+def _bound_phase(st: _Search) -> LagrangeResult:
+    """Subgradient optimisation; evaluates the relaxation's site sets as plans on a schedule."""
+    inst = st.inst
+    seen: set[bytes] = set()
+    small = inst.k <= 60_000
+    schedule = {5, 10, 20, 40, 80, 120, 160, 240, 320, 400}
+    heur_time = [0.0]
+
+    def on_iter(it: int, sel: B, lag: float) -> None:
+        if not (small or it in schedule):
+            return
+        if st.left() < 0.5 * max(1.0, heur_time[0]):
+            return
+        key = sel.tobytes()
+        if key in seen:
+            return
+        seen.add(key)
+        th = time.perf_counter()
+        open_mask = _complete_open(inst, sel, np.zeros(inst.m))
+        plan = _plan_for_sites(inst, open_mask)
+        if plan is not None:
+            st.offer(plan, open_mask, "lagrangian")
+        heur_time[0] = time.perf_counter() - th
+        st.stats["lagrangian_heuristic_calls"] = st.stats.get("lagrangian_heuristic_calls", 0) + 1
+
+    budget = st.left()
+    lr = subgradient(
+        inst,
+        upper=lambda: st.objective,
+        on_iter=on_iter,
+        max_iter=400 if small else 300,
+        exact=True,
+        deadline_ok=lambda: st.left() > 0.6 * budget,
+    )
+    if st.assign is None:
+        open_mask = _complete_open(inst, lr.selected, lr.site_value)
+        plan = _plan_for_sites(inst, open_mask)
+        if plan is not None:
+            st.offer(plan, open_mask, "lagrangian")
+    return lr
+
+
+def _improve(st: _Search, lr: LagrangeResult) -> None:
+    """Whole-problem MIP on Lagrangian-reduced arcs if small, then neighbourhood search."""
+    inst = st.inst
+    if st.assign is None:
+        _rescue(st)
+    if st.assign is None:
+        return
+    lf = arc_bounds(inst, lr)
+    st.stats["arcs_after_reduction"] = float(np.count_nonzero(lf < st.objective))
+    _lns(st)
+    if st.left() > 0.5:
+        _global_mip(st, lf)
+
+
+def _rescue(st: _Search) -> None:
+    """No plan yet: try every usable site open (or the p_max largest), then the exact MIP."""
+    inst = st.inst
+    cap_rank = np.argsort(-inst.cap, kind="stable")
+    open_mask = inst.required.copy()
+    for j in cap_rank:
+        if int(open_mask.sum()) >= inst.p_max:
+            break
+        if inst.usable[j]:
+            open_mask[j] = True
+    plan = _plan_for_sites(inst, open_mask)
+    if plan is not None and st.offer(plan, open_mask, "rescue"):
+        return
+    _global_mip(st, np.full(inst.k, -math.inf))
+
+
+def _global_counts(st: _Search) -> tuple[int, int]:
+    assert st.assign is not None and st.open_mask is not None
+    ev = evaluate(st.inst, st.assign, st.open_mask)
+    return ev.n_open, int(ev.units.sum())
+
+
+def _subproblem(st: _Search, clients: I64, sites: I64, arcs: I64) -> SubProblem:
+    """Local limits for a neighbourhood from the incumbent's global slack."""
+    inst = st.inst
+    assert st.assign is not None and st.open_mask is not None
+    ev = evaluate(inst, st.assign, st.open_mask)
+    open_in = int(st.open_mask[sites].sum())
+    units_in = int(ev.units[sites].sum())
+    if inst.unit > 0 and inst.units_total < BIG_UNITS:
+        budget = units_in + (inst.units_total - int(ev.units.sum()))
+    else:
+        budget = BIG_UNITS
+    outside: dict[int, int] = {}
+    if inst.group is not None and inst.lam > 0:
+        in_c = np.zeros(inst.n, dtype=np.bool_)
+        in_c[clients] = True
+        groups = np.unique(inst.group[clients])
+        mem = np.isin(inst.group, groups) & ~in_c & (st.assign >= 0)
+        pairs = np.unique(inst.group[mem].astype(np.int64) * inst.m + st.assign[mem])
+        gs, cnt = np.unique(pairs // inst.m, return_counts=True)
+        outside = {int(g): int(c) for g, c in zip(gs, cnt, strict=True)}
+    return SubProblem(
+        clients=clients,
+        sites=sites,
+        arcs=arcs,
+        count_lo=open_in - (ev.n_open - inst.p_min),
+        count_hi=open_in + (inst.p_max - ev.n_open),
+        units_budget=budget,
+        group_outside=outside,
+    )
+
+
+def _apply(st: _Search, sub: SubProblem, res: SubResult, phase: str) -> bool:
+    assert st.assign is not None and st.open_mask is not None
+    assign = st.assign.copy()
+    assign[sub.clients] = res.site_of_client
+    open_mask = st.open_mask.copy()
+    open_mask[sub.sites] = res.open_sites
+    return st.offer(assign, open_mask, phase)
+
+
+def _global_mip(st: _Search, lf: NDArray[np.float64]) -> None:
+    """Whole problem on arcs not excluded by the Lagrangian; its bound is valid for all arcs."""
+    inst = st.inst
+    keep = lf < st.objective - 1e-9 * max(1.0, abs(st.objective))
+    if st.assign is not None:
+        served = np.flatnonzero(st.assign >= 0)
+        keep[inst.arc_index(served, st.assign[served])] = True
+    arcs = np.flatnonzero(keep)
+    if arcs.shape[0] > 40_000:
+        return
+    clients = np.arange(inst.n, dtype=np.int64)
+    sites = np.flatnonzero(inst.usable).astype(np.int64)
+    if st.assign is not None:
+        sub = _subproblem(st, clients, sites, arcs)
+    else:
+        sub = SubProblem(clients, sites, arcs, inst.p_min, inst.p_max, inst.units_total, {})
+    t = time.perf_counter()
+    res = solve_sub_mip(
+        inst,
+        sub,
+        hint_assign=st.assign,
+        hint_open=st.open_mask,
+        time_limit=max(0.1, st.left() - 0.2),
+        node_limit=1_000_000,
+        seed=st.seed,
+    )
+    st.stats["seconds_global_mip"] = time.perf_counter() - t
+    if res is None:
+        return
+    if st.assign is None:
+        assign = res.site_of_client.copy()
+        open_mask = np.zeros(inst.m, dtype=np.bool_)
+        open_mask[sites] = res.open_sites
+        st.offer(assign, open_mask, "global_mip")
+    else:
+        _apply(st, sub, res, "global_mip")
+    excluded = lf[~keep]
+    out_min = float(excluded.min()) if excluded.shape[0] else math.inf
+    # Without grids the MIP bound holds for every plan on the kept arcs.
+    st.bound = max(st.bound, min(res.bound, out_min))
+    st.stats["global_mip_bound"] = res.bound
+
+
+def _lns(st: _Search) -> None:
+    """Neighbourhood MIPs around each open site, growing the neighbourhood when stuck."""
+    inst = st.inst
+    rng = np.random.default_rng(st.seed)
+    solved: set[bytes] = set()
+    n_open = int(np.count_nonzero(st.open_mask)) if st.open_mask is not None else 0
+    w_max = max(2, min(8, n_open))
+    w = min(3, w_max)
+    iters = 0
+    while st.left() > 0.3:
+        assert st.assign is not None and st.open_mask is not None
+        seeds = np.flatnonzero(st.open_mask)
+        seeds = seeds[rng.permutation(seeds.shape[0])]
+        improved = False
+        for s in seeds:
+            if st.left() <= 0.3:
+                break
+            assert st.assign is not None and st.open_mask is not None
+            if not st.open_mask[s]:
+                continue
+            sub = _neighbourhood(st, int(s), w)
+            if sub is None:
+                continue
+            key = _signature(st, sub)
+            if key in solved:
+                continue
+            iters += 1
+            res = solve_sub_mip(
+                inst,
+                sub,
+                hint_assign=st.assign,
+                hint_open=st.open_mask,
+                time_limit=max(0.05, st.left() - 0.2),
+                node_limit=2000,
+                seed=st.seed + iters,
+            )
+            if res is None:
+                continue
+            if _apply(st, sub, res, "lns"):
+                improved = True
+            elif res.optimal:
+                solved.add(key)
+        if not improved:
+            if w >= w_max:
+                break
+            w += 1
+    st.stats["lns_subproblems"] = float(iters)
+    st.stats["lns_final_width"] = float(w)
+
+
+def _signature(st: _Search, sub: SubProblem) -> bytes:
+    assert st.assign is not None and st.open_mask is not None
+    return b"|".join(
+        [
+            sub.sites.tobytes(),
+            sub.clients.tobytes(),
+            st.assign[sub.clients].tobytes(),
+            st.open_mask[sub.sites].tobytes(),
+            np.array([sub.count_lo, sub.count_hi, sub.units_budget], dtype=np.int64).tobytes(),
+        ]
+    )
+
+
+def _neighbourhood(st: _Search, seed_site: int, w: int) -> SubProblem | None:
+    """Seed site + the w−1 open sites sharing most arcs with its clients + nearby closed sites."""
+    inst = st.inst
+    assert st.assign is not None and st.open_mask is not None
+    cs = np.flatnonzero(st.assign == seed_site).astype(np.int64)
+    a = _arcs_of(inst, cs)
+    other = inst.site[a]
+    open_o = other[st.open_mask[other] & (other != seed_site)]
+    if open_o.shape[0]:
+        ids, cnt = np.unique(open_o, return_counts=True)
+        near = ids[np.argsort(-cnt, kind="stable")][: w - 1]
+    else:
+        near = np.zeros(0, dtype=np.int64)
+    n_open = np.r_[seed_site, near].astype(np.int64)
+    in_n = np.zeros(inst.m, dtype=np.bool_)
+    in_n[n_open] = True
+    clients = np.flatnonzero(in_n[np.maximum(st.assign, 0)] & (st.assign >= 0)).astype(np.int64)
+    uns = np.flatnonzero(st.assign < 0)
+    if uns.shape[0]:
+        ua = _arcs_of(inst, uns.astype(np.int64))
+        touch = np.unique(inst.cli[ua[in_n[inst.site[ua]]]]).astype(np.int64)
+        clients = np.union1d(clients, touch)
+    if clients.shape[0] == 0:
+        return None
+    ca = _arcs_of(inst, clients)
+    # closed candidates: sites among clients' cheapest arcs, ranked by how many clients see them
+    rank = ca - inst.ptr[inst.cli[ca]]
+    cheap = ca[rank < 12]
+    cand = inst.site[cheap]
+    cand = cand[~in_n[cand] & inst.usable[cand] & ~st.open_mask[cand]]
+    if cand.shape[0]:
+        ids, cnt = np.unique(cand, return_counts=True)
+        max_closed = max(2 * w, 6)
+        extra = ids[np.argsort(-cnt, kind="stable")][:max_closed]
+        in_n[extra] = True
+    sites = np.flatnonzero(in_n).astype(np.int64)
+    arcs = ca[in_n[inst.site[ca]]]
+    return _subproblem(st, clients, sites, arcs)

@@ -1,0 +1,181 @@
+"""Assignment for a fixed set of open sites: transportation relaxation + single-source repair.
+
+With the open sites fixed, the relaxation that lets a client's demand split over sites is a
+min-cost flow (clients → sites → sink, plus a client → sink arc at the unserved cost per
+unit). OR-Tools ``SimpleMinCostFlow`` solves it from numpy arrays. A basic optimal flow
+splits at most (open sites − 1) clients; those are re-assigned whole, cheapest site with
+room first. The table limit is met by capping the sites whose last table is least used one
+table lower and re-solving.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+from ortools.graph.python import min_cost_flow
+
+from solver.location_model import BIG_UNITS, Instance, units_of
+
+I32 = NDArray[np.int32]
+I64 = NDArray[np.int64]
+B = NDArray[np.bool_]
+
+
+def assign_flow(inst: Instance, open_mask: B, site_cap: I64) -> I32 | None:
+    """Single-source assignment to ``open_mask`` sites within ``site_cap``; None if none found."""
+    res = _flow(inst, open_mask, site_cap, repair=True)
+    return None if res is None else res[0]
+
+
+def flow_cost(inst: Instance, open_mask: B, site_cap: I64) -> float:
+    """Cost of the transportation relaxation (demand may split) for fixed open sites."""
+    res = _flow(inst, open_mask, site_cap, repair=False)
+    return math.inf if res is None else res[1]
+
+
+def _flow(
+    inst: Instance, open_mask: B, site_cap: I64, *, repair: bool
+) -> tuple[I32, float] | None:
+    """Min-cost flow; with ``repair`` also round to a single-source assignment."""
+    n, m = inst.n, inst.m
+    d = inst.demand
+    on = open_mask[inst.site]
+    fin = np.isfinite(inst.unserved)
+    has = np.bincount(inst.cli[on], minlength=n) > 0
+    if np.any(~has & ~fin):
+        return None
+    a = np.flatnonzero(on & (d[inst.cli] > 0))  # zero-demand clients are placed in the repair
+    cli, site = inst.cli[a].astype(np.int64), inst.site[a].astype(np.int64)
+    unit_c = inst.cost[a] / d[cli]
+    unit_u = np.where(fin, inst.unserved / np.maximum(d, 1), 0.0)
+    maxc = max(float(unit_c.max(initial=0.0)), float(unit_u.max(initial=0.0)), 1e-9)
+    total = float(max(int(d.sum()), 1))
+    scale = min(1e9 / maxc, 9e16 / (total * maxc * 20.0))
+    big = int(maxc * scale * 10.0) + 1
+    smcf = min_cost_flow.SimpleMinCostFlow()
+    sink = n + m
+    tails = np.concatenate([cli, np.arange(n, n + m), np.arange(n)])
+    heads = np.concatenate([n + site, np.full(m, sink), np.full(n, sink)])
+    caps = np.concatenate([d[cli], np.where(open_mask, site_cap, 0), d])
+    costs = np.concatenate(
+        [
+            np.rint(unit_c * scale).astype(np.int64),
+            np.zeros(m, dtype=np.int64),
+            np.where(fin, np.rint(unit_u * scale), big).astype(np.int64),
+        ]
+    )
+    smcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+    supplies = np.zeros(n + m + 1, dtype=np.int64)
+    supplies[:n] = d
+    supplies[sink] = -int(d.sum())
+    smcf.set_nodes_supplies(np.arange(n + m + 1), supplies)
+    if smcf.solve() != smcf.OPTIMAL:
+        return None
+    flows = smcf.flows(np.arange(tails.shape[0]))
+    f_arc = flows[: a.shape[0]]
+    f_uns = flows[a.shape[0] + m :]
+    if np.any((f_uns > 0) & ~fin):
+        return None  # not even the splittable relaxation fits
+    cost = float((f_arc * unit_c).sum() + (f_uns * unit_u).sum())
+    if not repair:
+        return np.zeros(0, dtype=np.int32), cost
+    assign = np.full(n, -1, dtype=np.int32)
+    whole = f_arc == d[cli]
+    assign[cli[whole]] = site[whole]
+    whole_clients = np.zeros(n, dtype=np.bool_)
+    whole_clients[cli[whole]] = True
+    done = whole_clients | ((f_uns == d) & fin)
+    load = np.bincount(assign[assign >= 0], weights=d[assign >= 0], minlength=m).astype(np.int64)
+    resid = np.where(open_mask, site_cap, 0) - load
+    todo = np.flatnonzero(~done)
+    if todo.shape[0] == 0:
+        return assign, cost
+    # Repair split clients, largest first: cheapest open site with room, else unserved,
+    # else move one client out of a cheap site to make room.
+    todo = todo[np.argsort(-d[todo], kind="stable")]
+    for i in todo:
+        lo, hi = int(inst.ptr[i]), int(inst.ptr[i + 1])
+        ss = inst.site[lo:hi]
+        ok = open_mask[ss] & (resid[ss] >= d[i])
+        if np.any(ok):
+            j = int(ss[np.argmax(ok)])
+        elif fin[i]:
+            continue
+        else:
+            j = _make_room(inst, int(i), assign, open_mask, resid)
+            if j < 0:
+                return None
+        assign[i] = j
+        resid[j] -= d[i]
+    return assign, cost
+
+
+def _make_room(inst: Instance, i: int, assign: I32, open_mask: B, resid: I64) -> int:
+    """Move one client away from one of i's open sites so that i fits; return that site."""
+    d = inst.demand
+    lo, hi = int(inst.ptr[i]), int(inst.ptr[i + 1])
+    best: tuple[float, int, int, int] | None = None
+    for j in inst.site[lo:hi]:
+        if not open_mask[j]:
+            continue
+        need = d[i] - resid[j]
+        for c in np.flatnonzero((assign == j) & (d >= need)):
+            clo, chi = int(inst.ptr[c]), int(inst.ptr[c + 1])
+            ss = inst.site[clo:chi]
+            ok = open_mask[ss] & (ss != j) & (resid[ss] >= d[c])
+            if np.any(ok):
+                k = int(np.argmax(ok))
+                delta = float(inst.cost[clo + k])
+                if best is None or delta < best[0]:
+                    best = (delta, int(c), int(ss[k]), int(j))
+    if best is None:
+        return -1
+    _, c, k2, j2 = best
+    assign[c] = k2
+    resid[k2] -= d[c]
+    resid[j2] += d[c]
+    return j2
+
+
+def fit_tables(inst: Instance, open_mask: B, assign: I32, rounds: int = 12) -> I32 | None:
+    """Re-assign until Σ ceil(load/U) ≤ T, lowering the caps of sites with emptiest last tables."""
+    if inst.unit <= 0 or inst.units_total >= BIG_UNITS:
+        return assign
+    d = inst.demand
+    cap = inst.cap.copy()
+    cur = assign
+    for _ in range(rounds):
+        served = cur >= 0
+        load = np.bincount(cur[served], weights=d[served], minlength=inst.m).astype(np.int64)
+        units = units_of(inst, load, open_mask)
+        over = int(units.sum()) - inst.units_total
+        if over <= 0:
+            return cur
+        last = np.where(units > 0, load - inst.unit * (units - 1), np.iinfo(np.int64).max)
+        cut = np.argsort(last, kind="stable")[: over + max(1, over // 4)]
+        cap = np.minimum(cap, inst.unit * units)
+        cap[cut] = inst.unit * (units[cut] - 1)
+        nxt = assign_flow(inst, open_mask, cap)
+        if nxt is None:
+            break
+        cur = nxt
+    # Last resort (unserved allowed): leave the cheapest-to-drop clients of the emptiest tables.
+    if not np.all(np.isfinite(inst.unserved)):
+        return None
+    cur = cur.copy()
+    while True:
+        served = cur >= 0
+        load = np.bincount(cur[served], weights=d[served], minlength=inst.m).astype(np.int64)
+        units = units_of(inst, load, open_mask)
+        if int(units.sum()) <= inst.units_total:
+            return cur
+        last = np.where(units > 0, load - inst.unit * (units - 1), np.iinfo(np.int64).max)
+        j = int(np.argmin(last))
+        members = np.flatnonzero(cur == j)
+        while load[j] > inst.unit * (units[j] - 1) and members.shape[0]:
+            c = members[np.argmin(inst.unserved[members])]
+            cur[c] = -1
+            load[j] -= d[c]
+            members = members[members != c]
