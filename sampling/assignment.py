@@ -88,7 +88,8 @@ def walk_in_residents(scenario: Scenario) -> NDArray[np.int64]:
         home, on="building_id", how="left", maintain_order="left"
     )
     home_persons = joined["home"].fill_null(0).to_numpy()
-    return np.maximum(joined["residents"].to_numpy() - home_persons, 0).astype(np.int64)
+    walk_in: NDArray[np.int64] = np.maximum(joined["residents"].to_numpy() - home_persons, 0)
+    return walk_in.astype(np.int64)
 
 
 def build_problem(
