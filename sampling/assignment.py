@@ -221,8 +221,11 @@ def _tables(
         pl.Series("beyond_limit", flagged, pl.Boolean),
         reason.rename("unserved_reason"),
     )
+    b_lat, b_lon = scenario.latlon(buildings)
     assignments = assignments.with_columns(
-        (pl.col("walk_m") / header.walking.speed_m_per_min).alias("walk_min")
+        (pl.col("walk_m") / header.walking.speed_m_per_min).alias("walk_min"),
+        pl.Series("lat", b_lat, pl.Float64),
+        pl.Series("lon", b_lon, pl.Float64),
     ).select(
         "building_id",
         "grid_id",
@@ -236,9 +239,14 @@ def _tables(
         "walk_min",
         "beyond_limit",
         "unserved_reason",
+        "lat",
+        "lon",
     )
     capacity = problem.capacity
-    point_table = points.select("point_id", "status", "max_tables").with_columns(
+    p_lat, p_lon = scenario.latlon(points)
+    point_table = points.select("point_id", "name", "kind", "status", "max_tables").with_columns(
+        pl.Series("lat", p_lat, pl.Float64),
+        pl.Series("lon", p_lon, pl.Float64),
         pl.Series("open", result.open_sites, pl.Boolean),
         pl.Series("tables", result.units, pl.Int64),
         pl.Series(
@@ -256,7 +264,11 @@ def _tables(
         .alias("utilisation")
     ).select(
         "point_id",
+        "name",
+        "kind",
         "status",
+        "lat",
+        "lon",
         "open",
         "tables",
         "max_tables",

@@ -58,7 +58,7 @@ def _plan(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     loaded = time.perf_counter() - started
     plan = plan_campaign(scenario, time_limit=args.time_limit, seed=args.seed)
-    out = write_plan(plan, Path(args.out), extra_seconds={"load": loaded})
+    out = write_plan(plan, Path(args.out), lang=args.lang, extra_seconds={"load": loaded})
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     print(
         f"{summary['scenario']}: {summary['residents_assigned']:,} of"
@@ -69,6 +69,25 @@ def _plan(args: argparse.Namespace) -> int:
         f" gap {summary['gap']:.2%} ({summary['status']})"
     )
     print(f"wrote {out}")
+    return EXIT_OK
+
+
+def _map(args: argparse.Namespace) -> int:
+    from sampling.mapping import render_plan_map
+
+    out = Path(args.out)
+    needed = ("summary.json", "assignments.parquet", "points.parquet")
+    missing = [name for name in needed if not (out / name).exists()]
+    if missing:
+        raise ScenarioError.single(
+            str(out),
+            "not a plan output folder",
+            f"missing {', '.join(missing)}; run natplan plan first",
+        )
+    target = render_plan_map(
+        out, lang=args.lang, tile_url=args.tile_url, tile_attribution=args.tile_attribution
+    )
+    print(f"wrote {target}")
     return EXIT_OK
 
 
@@ -98,7 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--out", required=True, help="output folder (replaced atomically)")
     plan.add_argument("--time-limit", type=float, default=30.0, help="seconds per solver stage")
     plan.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    plan.add_argument("--lang", choices=["zh", "en"], default="zh", help="document language")
     plan.set_defaults(run=_plan)
+
+    remap = sub.add_parser("map", help="re-render OUT/map.html from a saved plan")
+    remap.add_argument("out", help="output folder of natplan plan")
+    remap.add_argument("--lang", choices=["zh", "en"], default="zh", help="label language")
+    remap.add_argument("--tile-url", help="XYZ tile URL of an office tile server (optional)")
+    remap.add_argument("--tile-attribution", help="attribution text for the tiles")
+    remap.set_defaults(run=_map)
     return parser
 
 

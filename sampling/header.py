@@ -117,6 +117,32 @@ class Staffing(_Section):
     )
 
 
+class Timetable(_Section):
+    """How residents are called down (分楼栋、分时段)."""
+
+    slot_min: int = Field(15, ge=5, le=120, description="length of a call slot in minutes")
+    yellow_mode: Literal["channel", "end_slot"] = Field(
+        "channel",
+        description="yellow-code residents: a separate table at the point, or the last slots",
+    )
+    elderly_first: bool = Field(True, description="call buildings with many elderly earlier")
+
+
+class HomeVisits(_Section):
+    """Home-visit teams (上门采样) for residents who cannot come down."""
+
+    setup_min: float = Field(
+        5.0, ge=0, le=120, description="per household: protective equipment, registration"
+    )
+    swab_min_per_person: float = Field(2.0, gt=0, le=60)
+    travel: Literal["walk", "drive"] = "walk"
+    drive_speed_km_h: float = Field(20.0, gt=0, le=120)
+    start_at: Literal["origin", "point"] = Field(
+        "origin", description="teams start and end at their origin or at the nearest open point"
+    )
+    max_stops: int | None = Field(None, ge=1, description="households per team at most")
+
+
 class MapSettings(_Section):
     """Optional basemap for offices that run their own tile server."""
 
@@ -140,7 +166,10 @@ class Header(_Section):
     name: str = Field(min_length=1)
     date: dt.date
     coordinates: Literal["wgs84", "planar"] = "wgs84"
-    distance: Literal["straight"] = "straight"
+    distance: Literal["straight", "street"] = "straight"
+    osm_extract: str | None = Field(
+        None, description='street network for distance = "street" (.osm, .osm.bz2, .osm.pbf)'
+    )
     description: str | None = None
     attribution: str | None = None
     window: Window = Window()
@@ -148,8 +177,16 @@ class Header(_Section):
     sampling: Sampling = Sampling()
     assignment: Assignment = Assignment()
     staffing: Staffing = Staffing()
+    timetable: Timetable = Timetable()
+    home_visits: HomeVisits = HomeVisits()
     map: MapSettings = MapSettings()
     tables: TablePaths = TablePaths()
+
+    @model_validator(mode="after")
+    def _street_needs_extract(self) -> Header:
+        if self.distance == "street" and not self.osm_extract:
+            raise ValueError('distance = "street" needs osm_extract = "<file>" (an OSM extract)')
+        return self
 
     @property
     def max_shift_min(self) -> float:

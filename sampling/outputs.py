@@ -5,28 +5,41 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from sampling.atomic import atomic_dir
+from sampling.mapping import render_plan_map
 from sampling.planning import CampaignPlan
 
 
 def write_plan(
-    plan: CampaignPlan, out_dir: Path, *, extra_seconds: dict[str, float] | None = None
+    plan: CampaignPlan,
+    out_dir: Path,
+    *,
+    lang: str = "zh",
+    extra_seconds: dict[str, float] | None = None,
 ) -> Path:
     """Write ``plan`` into ``out_dir`` atomically: an earlier folder survives a failure.
 
-    Files: ``assignments.parquet``, ``points.parquet``, ``summary.json``.
+    Files: ``assignments.parquet``, ``points.parquet``, ``summary.json``, ``map.html``.
+    The map is rendered from the staged files, so it shows exactly what the tables say.
     """
     started = time.perf_counter()
     with atomic_dir(Path(out_dir), overwrite=True) as staging:
         plan.assignment.assignments.write_parquet(staging / "assignments.parquet")
         plan.assignment.points.write_parquet(staging / "points.parquet")
         summary = plan.summary()
-        seconds = dict(summary["seconds"])  # type: ignore[call-overload]
+        seconds: dict[str, Any] = dict(summary["seconds"])  # type: ignore[call-overload]
         seconds.update({k: round(v, 3) for k, v in (extra_seconds or {}).items()})
-        seconds["write"] = round(time.perf_counter() - started, 3)
         summary["seconds"] = seconds
-        (staging / "summary.json").write_text(
-            json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8"
-        )
+        _write_json(staging / "summary.json", summary)
+        map_started = time.perf_counter()
+        render_plan_map(staging, lang=lang)
+        seconds["map"] = round(time.perf_counter() - map_started, 3)
+        seconds["write"] = round(time.perf_counter() - started, 3)
+        _write_json(staging / "summary.json", summary)
     return Path(out_dir)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from sampling.assignment import AssignmentPlan, assign
+from sampling.clock import format_clock
 from sampling.kpis import assignment_kpis
 from sampling.scenario import Scenario
 
@@ -25,7 +26,14 @@ class CampaignPlan:
         header = self.scenario.header
         return {
             "scenario": header.name,
+            "scenario_dir": str(self.scenario.root),
             "date": header.date.isoformat(),
+            "coordinates": header.coordinates,
+            "window_start": format_clock(header.window.start),
+            "window_end": format_clock(header.window.end),
+            "walk_limit_m": header.walking.limit_m,
+            "walk_reach_m": header.walking.straight_reach_m,
+            "map": header.map.model_dump(exclude_none=True),
             "seed": self.seed,
             "time_limit_s": self.time_limit,
             **assignment_kpis(self.assignment, header.walking.limit_m),

@@ -57,6 +57,19 @@ class Scenario:
         lat0, lon0 = self.origin
         return project(frame["lat"].to_numpy(), frame["lon"].to_numpy(), lat0, lon0)
 
+    def latlon(self, frame: pl.DataFrame) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """WGS-84 (lat, lon) for the rows of one of this scenario's tables.
+
+        Planar scenarios have no real position; they are placed around (0°, 0°) so maps still
+        draw true distances and shapes.
+        """
+        if self.header.coordinates == "planar":
+            x, y = self.xy(frame)
+            return unproject(x, y, 0.0, 0.0)
+        return frame["lat"].to_numpy().astype(np.float64), frame["lon"].to_numpy().astype(
+            np.float64
+        )
+
     @property
     def residents(self) -> int:
         """Residents in all buildings."""
