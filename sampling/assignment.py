@@ -7,7 +7,8 @@ the walking limit exist, so a plan can never quietly send anyone too far. With
 ``allow_beyond_limit`` a building no point reaches gets an arc to its nearest usable point,
 flagged ``beyond_limit``.
 
-Point capacity = ``max_tables`` × swabs per table per hour × window hours; tables at a point
+Point capacity = ``max_tables`` × one table's capacity (swabs per hour × the window less half
+a call slot lost at opening, see ``Header.table_capacity``); tables at a point
 = ceil(load ÷ one table's capacity); total tables ≤ what the medical teams can staff
 (sampler-hours available inside the window ÷ window hours).
 """
@@ -256,6 +257,10 @@ def _tables(
         ),
         pl.Series("capacity_max", capacity, pl.Int64),
         pl.Series("load", result.load, pl.Int64),
+    )
+    # A candidate with nothing assigned is not opened (no tables, no staff).
+    point_table = point_table.with_columns(
+        (pl.col("open") & ((pl.col("load") > 0) | (pl.col("status") == "required"))).alias("open")
     )
     point_table = point_table.with_columns(
         pl.when(pl.col("capacity") > 0)

@@ -91,6 +91,34 @@ def _map(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _import_osm(args: argparse.Namespace) -> int:
+    from sampling.osm import OsmError
+    from sampling.osm_import import import_osm
+
+    if args.residents_total is not None and args.residents_total < 1:
+        raise ScenarioError.single(
+            "--residents-total", "must be at least 1", str(args.residents_total)
+        )
+    command = (
+        f"natplan import-osm {args.extract} --out {args.out}"
+        + (f" --residents-total {args.residents_total}" if args.residents_total is not None else "")
+        + f" --seed {args.seed}"
+    )
+    try:
+        summary = import_osm(
+            Path(args.extract),
+            Path(args.out),
+            residents_total=args.residents_total,
+            seed=args.seed,
+            overwrite=args.overwrite,
+            command=command,
+        )
+    except OsmError as error:
+        raise ScenarioError.single(args.extract, str(error)) from None
+    print(summary)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for the README's CLI reference and tests)."""
     parser = argparse.ArgumentParser(
@@ -126,6 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     remap.add_argument("--tile-url", help="XYZ tile URL of an office tile server (optional)")
     remap.add_argument("--tile-attribution", help="attribution text for the tiles")
     remap.set_defaults(run=_map)
+
+    osm = sub.add_parser("import-osm", help="write a scenario from an OpenStreetMap extract")
+    osm.add_argument("extract", help="OSM extract (.osm, .osm.bz2, .osm.pbf); read offline")
+    osm.add_argument("--out", required=True, help="scenario folder to write")
+    osm.add_argument("--residents-total", type=int, help="scale estimated residents to this")
+    osm.add_argument("--seed", type=int, default=0, help="seed of the synthetic parts")
+    osm.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    osm.set_defaults(run=_import_osm)
     return parser
 
 

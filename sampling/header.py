@@ -128,6 +128,14 @@ class Timetable(_Section):
     elderly_first: bool = Field(True, description="call buildings with many elderly earlier")
 
 
+class Simulation(_Section):
+    """How the queue simulation perturbs the plan (residents late, swab times varying)."""
+
+    service_cv: float = Field(0.4, ge=0, le=3, description="swab time coefficient of variation")
+    late_share: float = Field(0.1, ge=0, le=1, description="share of residents who come late")
+    late_mean_min: float = Field(10.0, ge=0, le=240, description="mean lateness of those")
+
+
 class HomeVisits(_Section):
     """Home-visit teams (上门采样) for residents who cannot come down."""
 
@@ -178,6 +186,7 @@ class Header(_Section):
     assignment: Assignment = Assignment()
     staffing: Staffing = Staffing()
     timetable: Timetable = Timetable()
+    simulation: Simulation = Simulation()
     home_visits: HomeVisits = HomeVisits()
     map: MapSettings = MapSettings()
     tables: TablePaths = TablePaths()
@@ -197,5 +206,10 @@ class Header(_Section):
 
     @property
     def table_capacity(self) -> float:
-        """Residents one table can swab over the whole window."""
-        return self.sampling.swabs_per_table_per_hour * self.window.hours
+        """Residents one table can swab in the window, as the call timetable can realise it.
+
+        Residents of the first call slot arrive spread over that slot, so about half a slot
+        of each table's time is lost at opening; the rest of the window runs at the full rate.
+        """
+        usable_min = (self.window.end - self.window.start) - self.timetable.slot_min / 2.0
+        return self.sampling.swabs_per_table_per_hour * usable_min / 60.0

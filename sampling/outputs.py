@@ -21,13 +21,22 @@ def write_plan(
 ) -> Path:
     """Write ``plan`` into ``out_dir`` atomically: an earlier folder survives a failure.
 
-    Files: ``assignments.parquet``, ``points.parquet``, ``summary.json``, ``map.html``.
+    Files: ``assignments.parquet``, ``points.parquet``, ``shifts.parquet``,
+    ``timetable.parquet``, ``shortfall.parquet``, ``capacity_plan.parquet``,
+    ``not_called.parquet``, ``summary.json``,
+    ``map.html``.
     The map is rendered from the staged files, so it shows exactly what the tables say.
     """
     started = time.perf_counter()
     with atomic_dir(Path(out_dir), overwrite=True) as staging:
         plan.assignment.assignments.write_parquet(staging / "assignments.parquet")
-        plan.assignment.points.write_parquet(staging / "points.parquet")
+        plan.points_table().write_parquet(staging / "points.parquet")
+        day = plan.day
+        day.shifts.write_parquet(staging / "shifts.parquet")
+        day.timetable.write_parquet(staging / "timetable.parquet")
+        day.shortfall.write_parquet(staging / "shortfall.parquet")
+        day.capacity_plan.write_parquet(staging / "capacity_plan.parquet")
+        day.not_called.write_parquet(staging / "not_called.parquet")
         summary = plan.summary()
         seconds: dict[str, Any] = dict(summary["seconds"])  # type: ignore[call-overload]
         seconds.update({k: round(v, 3) for k, v in (extra_seconds or {}).items()})

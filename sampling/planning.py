@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import polars as pl
+
 from sampling.assignment import AssignmentPlan, assign
 from sampling.clock import format_clock
+from sampling.day import DayPlan, plan_day
 from sampling.kpis import assignment_kpis
 from sampling.scenario import Scenario
 
@@ -17,9 +20,31 @@ class CampaignPlan:
 
     scenario: Scenario
     assignment: AssignmentPlan
+    day: DayPlan
     seed: int
     time_limit: float
     seconds: dict[str, float] = field(default_factory=dict)
+
+    def points_table(self) -> pl.DataFrame:
+        """Every candidate point with its assignment and day figures (``points.parquet``)."""
+        day = self.day.points.select(
+            "point_id",
+            pl.col("finish").alias("finish"),
+            "finish_lower_bound",
+            "sim_finish",
+            "start",
+            pl.col("staff_shifts").alias("staff"),
+            "teams",
+            "yellow_channel",
+            "expected_peak_queue",
+            "expected_max_wait_min",
+            "sim_p50_wait_min",
+            "sim_p95_wait_min",
+            "sim_peak_queue",
+            "over_capacity",
+            "not_called",
+        )
+        return self.assignment.points.join(day, on="point_id", how="left", maintain_order="left")
 
     def summary(self) -> dict[str, object]:
         """The plan's headline figures and per-stage wall-clock seconds."""
@@ -37,17 +62,21 @@ class CampaignPlan:
             "seed": self.seed,
             "time_limit_s": self.time_limit,
             **assignment_kpis(self.assignment, header.walking.limit_m),
+            **self.day.kpis,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
 
 
 def plan_campaign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0) -> CampaignPlan:
-    """Plan ``scenario``: assignment (then the later stages as they exist)."""
+    """Plan ``scenario``: assignment, then staffing, call timetable and its simulation."""
     started = time.perf_counter()
     assignment = assign(scenario, time_limit=time_limit, seed=seed)
+    day = plan_day(scenario, assignment, time_limit=min(time_limit, 10.0), seed=seed)
     seconds = {
         "candidates": assignment.stats.get("candidates_seconds", 0.0),
         "assignment": assignment.stats.get("assignment_seconds", 0.0),
+        "staffing": day.stats.get("staffing_seconds", 0.0),
+        "timetable_and_simulation": day.stats.get("timetable_seconds", 0.0),
         "plan_total": time.perf_counter() - started,
     }
-    return CampaignPlan(scenario, assignment, seed, time_limit, seconds)
+    return CampaignPlan(scenario, assignment, day, seed, time_limit, seconds)

@@ -1,0 +1,171 @@
+"""Tests for the staffing engine: coverage or exact shortfall, availability, shift limits."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from solver.staffing import (
+    StaffingProblem,
+    StaffingResult,
+    coverage_from_rows,
+    extra_lower_bound,
+    solve_staffing,
+)
+
+_FAST = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def problem(
+    tables: list[int],
+    teams: list[tuple[int, int, int]],
+    *,
+    start: int = 420,
+    end: int = 840,
+    block: int = 30,
+    shift: int | None = None,
+    travel: bool = False,
+) -> StaffingProblem:
+    """Points on a line 1 km apart, teams (samplers, from, to) at the origin."""
+    p, k = len(tables), len(teams)
+    return StaffingProblem(
+        point_xy=np.column_stack([np.arange(p) * 1000.0, np.zeros(p)]),
+        tables=np.asarray(tables, dtype=np.int64),
+        team_samplers=np.asarray([t[0] for t in teams], dtype=np.int64).reshape(k),
+        team_from=np.asarray([t[1] for t in teams], dtype=np.int64).reshape(k),
+        team_to=np.asarray([t[2] for t in teams], dtype=np.int64).reshape(k),
+        team_xy=np.column_stack([np.arange(k) * 700.0, np.full(k, 300.0)]),
+        window_start=start,
+        window_end=end,
+        block_min=block,
+        max_shift_min=shift,
+        travel_delays_start=travel,
+    )
+
+
+@st.composite
+def problems(draw: st.DrawFn) -> StaffingProblem:
+    """Small random instances: 1–5 points, 1–5 teams, staggered availability."""
+    start = draw(st.sampled_from([420, 480]))
+    length = draw(st.sampled_from([120, 240, 390, 420]))
+    block = draw(st.sampled_from([30, 60]))
+    tables = draw(st.lists(st.integers(0, 4), min_size=1, max_size=5))
+    teams = []
+    for _ in range(draw(st.integers(1, 5))):
+        a = draw(st.integers(start - 60, start + length))
+        b = draw(st.integers(a + 1, start + length + 120))
+        teams.append((draw(st.integers(1, 6)), a, b))
+    shift = draw(st.sampled_from([None, 60, 150, 1000]))
+    travel = draw(st.booleans())
+    return problem(
+        tables, teams, start=start, end=start + length, block=block, shift=shift, travel=travel
+    )
+
+
+def check(pr: StaffingProblem, res: StaffingResult) -> None:
+    """Every invariant the plan promises."""
+    edges = pr.edges()
+    # availability and shift limits
+    assert np.all(res.start >= pr.team_from[res.team])
+    assert np.all(res.end <= pr.team_to[res.team])
+    assert np.all(res.end > res.start)
+    assert np.all(res.end - res.start <= pr.shift_limit)
+    assert np.all(res.samplers > 0)
+    # one shift per sampler: a team never uses more samplers than it has (so per block too)
+    used = np.bincount(res.team, weights=res.samplers, minlength=pr.n_teams)
+    assert np.all(used <= pr.team_samplers)
+    # coverage recomputed from rows; coverage + shortfall == tables exactly
+    cov = coverage_from_rows(pr.n_points, edges, res.point, res.start, res.end, res.samplers)
+    assert np.array_equal(cov, res.coverage)
+    short = res.shortfall_matrix()
+    assert np.all(short >= 0)
+    assert np.array_equal(cov + short, np.broadcast_to(pr.tables[:, None], cov.shape))
+    assert (res.status == "covered") == (not short.any())
+    # capacity plan: real rows (of the replan if any) + extra rows cover every table
+    base = res.replan if res.replan is not None else res
+    cov2 = coverage_from_rows(
+        pr.n_points, edges, base.point, base.start, base.end, base.samplers
+    ) + coverage_from_rows(
+        pr.n_points, edges, res.extra_point, res.extra_start, res.extra_end, res.extra_samplers
+    )
+    assert np.all(cov2 >= pr.tables[:, None])
+    assert np.all(res.extra_end - res.extra_start <= pr.shift_limit)
+    assert res.stats.extra_samplers >= res.stats.extra_lower_bound
+    if res.status == "covered":
+        assert res.extra_samplers.size == 0
+
+
+@_FAST
+@given(problems())
+def test_plan_invariants(pr: StaffingProblem) -> None:
+    check(pr, solve_staffing(pr, time_limit=5.0))
+
+
+@_FAST
+@given(problems())
+def test_lower_bound_never_exceeds_any_cover(pr: StaffingProblem) -> None:
+    res = solve_staffing(pr)
+    assert extra_lower_bound(pr) <= int(res.extra_samplers.sum()) or res.status == "covered"
+
+
+def test_two_shift_rota_by_hand() -> None:
+    """Four samplers all day, two tables: 2 samplers 07:00–10:30, 2 more 10:30–14:00."""
+    pr = problem([2], [(4, 400, 900)])
+    res = solve_staffing(pr)
+    check(pr, res)
+    assert res.status == "covered"
+    rows = sorted(zip(res.start.tolist(), res.end.tolist(), res.samplers.tolist(), strict=True))
+    assert rows == [(420, 630, 2), (630, 840, 2)]
+
+
+def test_shortfall_and_capacity_plan_by_hand() -> None:
+    """One sampler for one table: 10:30–14:00 is missing, one extra sampler covers it."""
+    pr = problem([1], [(1, 420, 840)])
+    res = solve_staffing(pr)
+    check(pr, res)
+    assert res.status == "shortfall"
+    assert res.short_start.min() == 630 and res.short_end.max() == 840
+    assert int(res.short_missing.sum()) == 7  # seven 30-min blocks
+    assert res.extra_start.tolist() == [630] and res.extra_samplers.tolist() == [1]
+    assert res.stats.extra_lower_bound == 1
+
+
+def test_late_team_and_early_leaver() -> None:
+    """A team arriving 09:00 can only start then; the earlier team leaving at 12:00 goes first."""
+    pr = problem([1], [(1, 540, 900), (1, 420, 720), (1, 420, 900)])
+    res = solve_staffing(pr)
+    check(pr, res)
+    assert res.status == "covered"
+    first = res.team[res.start == 420]
+    assert first.tolist() == [1]  # earliest deadline first keeps the all-day team for later
+
+
+def test_team_stays_together() -> None:
+    """Two adjacent points, one big team close to both: it is not split needlessly."""
+    pr = problem([2, 0], [(4, 420, 840), (4, 420, 840)])
+    res = solve_staffing(pr)
+    check(pr, res)
+    assert res.stats.split_teams == 0
+
+
+def test_scale_400_points_150_teams_fast() -> None:
+    rng = np.random.default_rng(3)
+    p, k = 400, 150
+    tables = rng.integers(2, 7, p)
+    pr = StaffingProblem(
+        point_xy=rng.uniform(0, 20_000, (p, 2)),
+        tables=tables.astype(np.int64),
+        team_samplers=np.full(k, int(tables.sum() * 2.1 / k) + 1, dtype=np.int64),
+        team_from=rng.choice([390, 420, 480, 540], k, p=[0.4, 0.3, 0.2, 0.1]).astype(np.int64),
+        team_to=np.full(k, 900, dtype=np.int64),
+        team_xy=rng.uniform(-10_000, 30_000, (k, 2)),
+    )
+    res = solve_staffing(pr, time_limit=10.0)
+    check(pr, res)
+    assert res.stats.seconds < 10.0

@@ -1,0 +1,227 @@
+"""Tests for the call timetable: windows, conservation, grid contiguity, yellow separation."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from solver.timetable import (
+    CALLED,
+    NOT_CALLED,
+    NOTHING,
+    Timetable,
+    TimetableProblem,
+    build_timetable,
+    constant_tables,
+)
+
+_FAST = settings(
+    max_examples=80,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+@st.composite
+def problems(draw: st.DrawFn) -> TimetableProblem:
+    """1–3 points, up to 25 buildings, constant or time-varying tables, both yellow modes."""
+    p = draw(st.integers(1, 3))
+    n = draw(st.integers(1, 25))
+    res = np.asarray(draw(st.lists(st.integers(0, 700), min_size=n, max_size=n)), np.int64)
+    yel = np.asarray([draw(st.integers(0, int(r))) if r else 0 for r in res], np.int64)
+    yel = np.where(np.asarray(draw(st.lists(st.booleans(), min_size=n, max_size=n))), yel, 0)
+    eld = np.asarray([draw(st.integers(0, int(r))) for r in res], np.int64)
+    pts = np.asarray(draw(st.lists(st.integers(0, p - 1), min_size=n, max_size=n)), np.int64)
+    grid = np.asarray(draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)), np.int64)
+    start, end = 420, draw(st.sampled_from([600, 840]))
+    if draw(st.booleans()):
+        edges, tables = constant_tables(
+            np.asarray(draw(st.lists(st.integers(1, 5), min_size=p, max_size=p)), np.int64),
+            start,
+            end,
+        )
+    else:
+        edges = np.arange(start, end + 1, 30, dtype=np.int64)
+        nb = edges.size - 1
+        tables = np.asarray(
+            draw(st.lists(st.integers(0, 4), min_size=p * nb, max_size=p * nb)), np.int64
+        ).reshape(p, nb)
+    return TimetableProblem(
+        building_point=pts,
+        residents=res,
+        yellow=yel.astype(np.int64),
+        elderly=eld,
+        grid=grid,
+        n_points=p,
+        table_edges=edges,
+        tables=tables,
+        window_start=start,
+        window_end=end,
+        slot_min=draw(st.sampled_from([15, 20, 30])),
+        yellow_mode=draw(st.sampled_from(["channel", "end_slot"])),
+        yellow_channel_share=draw(st.sampled_from([0.0, 0.5])),
+        elderly_first=draw(st.booleans()),
+    )
+
+
+def check(pr: TimetableProblem, tt: Timetable) -> None:
+    """Every promise of the timetable."""
+    n = pr.building_point.size
+    regular = pr.residents - pr.yellow
+    ws, we = pr.window_start, pr.window_end
+    # parts inside the window, positive, at the building's point
+    assert np.all(tt.part_residents > 0)
+    assert np.all((tt.part_start >= ws) & (tt.part_end <= we) & (tt.part_start < tt.part_end))
+    assert np.array_equal(tt.part_point, pr.building_point[tt.part_building])
+    # exactly one call window per called building; residents conserved across split parts
+    reg = ~tt.part_yellow
+    got_reg = np.bincount(tt.part_building[reg], weights=tt.part_residents[reg], minlength=n)
+    got_yel = np.bincount(tt.part_building[~reg], weights=tt.part_residents[~reg], minlength=n)
+    called = tt.status == CALLED
+    assert np.array_equal(called, regular > 0) or np.any(tt.status == NOT_CALLED)
+    assert np.all(tt.status[regular == 0] == NOTHING)
+    assert np.array_equal(got_reg[called], regular[called])
+    assert np.all(got_reg[~called] == 0)
+    assert np.all((tt.call_start[called] >= ws) & (tt.call_end[called] <= we))
+    assert np.all(tt.call_start[~called] == -1)
+    assert np.all((got_yel == pr.yellow) | (got_yel == 0))
+    # a building's parts of one kind lie in consecutive slots (no gaps)
+    for b in np.unique(tt.part_building).tolist():
+        for kind in (False, True):
+            m = (tt.part_building == b) & (tt.part_yellow == kind)
+            if m.any():
+                s = np.sort(tt.part_start[m])
+                e = np.sort(tt.part_end[m])
+                assert np.all(s[1:] == e[:-1])
+    # residents not called are reported per point and flag the point
+    left = (pr.residents - got_reg - got_yel).astype(np.int64)
+    per_point = np.bincount(pr.building_point, weights=left, minlength=pr.n_points)
+    assert np.array_equal(per_point.astype(np.int64), tt.point_not_called)
+    assert np.array_equal(tt.point_over_capacity, tt.point_not_called > 0)
+    # yellow never shares a slot on the same channel with regular residents
+    for j in range(pr.n_points):
+        for c in (0, 1):
+            mr = (tt.part_point == j) & (tt.part_channel == c) & reg
+            my = (tt.part_point == j) & (tt.part_channel == c) & ~reg
+            if mr.any() and my.any():
+                assert tt.part_start[my].min() >= tt.part_end[mr].max()
+        if tt.point_channel[j]:
+            assert not np.any((tt.part_point == j) & (tt.part_channel == 1) & reg)
+    # a grid's buildings are called in consecutive slots: no other grid strictly inside
+    for j in range(pr.n_points):
+        m = (tt.part_point == j) & reg
+        g = pr.grid[tt.part_building[m]]
+        s = tt.part_start[m]
+        for gid in np.unique(g).tolist():
+            lo, hi = s[g == gid].min(), s[g == gid].max()
+            assert not np.any((g != gid) & (s > lo) & (s < hi))
+    # lower bound ≤ fluid finish; fluid wait within the planned wait
+    ok = (tt.point_finish >= 0) & ~tt.point_over_capacity
+    assert np.all(tt.point_lower_bound[ok] <= tt.point_finish[ok])
+    if pr.tables.shape[1] == 1:  # no idle gaps: the calling curve bounds the fluid wait
+        assert np.all(tt.point_max_wait <= pr.target_wait + 1e-6)
+
+
+@_FAST
+@given(problems())
+def test_timetable_invariants(pr: TimetableProblem) -> None:
+    check(pr, build_timetable(pr))
+
+
+def one_point(residents: list[int], tables: int, **kw: object) -> TimetableProblem:
+    """One point, constant tables, one grid per building, no yellow."""
+    n = len(residents)
+    edges, tab = constant_tables(np.array([tables], np.int64), 420, 840)
+    args: dict[str, object] = {
+        "building_point": np.zeros(n, np.int64),
+        "residents": np.asarray(residents, np.int64),
+        "yellow": np.zeros(n, np.int64),
+        "elderly": np.zeros(n, np.int64),
+        "grid": np.arange(n, dtype=np.int64),
+        "n_points": 1,
+        "table_edges": edges,
+        "tables": tab,
+    }
+    args.update(kw)
+    return TimetableProblem(**args)  # type: ignore[arg-type]
+
+
+def test_hand_example_finishes_at_lower_bound() -> None:
+    """300 residents, 2 tables at 100/h: lower bound 08:30; calls run 10 min ahead."""
+    pr = one_point([300], 2)
+    tt = build_timetable(pr)
+    check(pr, tt)
+    assert tt.point_lower_bound[0] == 510
+    assert tt.point_finish[0] == 510
+    # G = C(e + 10): 50·(25/15)… first slot calls C(445) = 83 residents
+    assert tt.part_start.tolist()[:2] == [420, 435]
+    assert tt.part_residents[0] == 83
+    assert tt.call_start[0] == 420 and tt.call_end[0] == 510
+
+
+def test_over_capacity_is_flagged() -> None:
+    """One table, 7 h, 100/h: 700 residents fit, a second building of 200 does not."""
+    pr = one_point([650, 200], 1)
+    tt = build_timetable(pr)
+    check(pr, tt)
+    assert tt.status.tolist() == [CALLED, NOT_CALLED]
+    assert tt.point_over_capacity[0] and tt.point_not_called[0] == 200
+
+
+def test_yellow_end_slot_after_everyone() -> None:
+    pr = one_point([200, 100], 2, yellow=np.array([20, 0], np.int64), yellow_mode="end_slot")
+    tt = build_timetable(pr)
+    check(pr, tt)
+    ys = tt.part_start[tt.part_yellow].min()
+    assert ys >= tt.part_end[~tt.part_yellow].max()
+    assert tt.yellow_start[0] == ys and tt.yellow_start[1] == -1
+
+
+def test_yellow_channel_when_justified() -> None:
+    pr = one_point([1000, 100], 3, yellow=np.array([400, 0], np.int64))
+    tt = build_timetable(pr)
+    check(pr, tt)
+    assert tt.point_channel[0]
+    assert np.all(tt.part_channel[tt.part_yellow] == 1)
+    assert tt.main_tables[0, 0] == 2 and tt.yellow_tables[0, 0] == 1
+
+
+def test_elderly_grid_first() -> None:
+    pr = one_point(
+        [100, 100, 100],
+        2,
+        elderly=np.array([0, 80, 0], np.int64),
+        grid=np.array([1, 2, 3], np.int64),
+    )
+    tt = build_timetable(pr)
+    check(pr, tt)
+    assert tt.call_start[1] == 420
+    assert tt.call_start[0] < tt.call_start[2]
+
+
+def test_ten_thousand_buildings_fast() -> None:
+    rng = np.random.default_rng(0)
+    n, p = 10_000, 400
+    pts = np.sort(rng.integers(0, p, n))
+    res = rng.integers(20, 250, n).astype(np.int64)
+    load = np.bincount(pts, weights=res, minlength=p)
+    tables = np.maximum(1, np.ceil(load / 700)).astype(np.int64)
+    edges, tab = constant_tables(tables, 420, 840)
+    pr = TimetableProblem(
+        building_point=pts.astype(np.int64),
+        residents=res,
+        yellow=rng.binomial(res, 0.02).astype(np.int64),
+        elderly=rng.binomial(res, 0.2).astype(np.int64),
+        grid=(pts * 10 + rng.integers(0, 5, n)).astype(np.int64),
+        n_points=p,
+        table_edges=edges,
+        tables=tab,
+    )
+    t = time.perf_counter()
+    tt = build_timetable(pr)
+    assert time.perf_counter() - t < 5.0
+    assert tt.stats.mean_point_gap_pct < 5.0
