@@ -38,9 +38,11 @@ def map_data(out_dir: Path) -> MapData:
         "max_walk_m": round(float(summary["walk_m_max"])),
         "gap": summary["gap"],
     }
-    for key in ("finish_time", "home_visits", "teams"):
-        if key in summary:
-            kpis[key] = summary[key]
+    if "finish_time" in summary:
+        kpis["finish_time"] = summary["finish_time"]
+    if "households_total" in summary:
+        kpis["home_visits"] = summary["households_total"]
+        kpis["teams"] = summary["home_visit_routes"]
     return MapData(
         buildings=assignments.select(
             "building_id",

@@ -23,7 +23,8 @@ def write_plan(
 
     Files: ``assignments.parquet``, ``points.parquet``, ``shifts.parquet``,
     ``timetable.parquet``, ``shortfall.parquet``, ``capacity_plan.parquet``,
-    ``not_called.parquet``, ``summary.json``,
+    ``not_called.parquet``, ``home_visits.parquet``, ``routes.parquet``, ``route_stops.parquet``,
+    ``summary.json``,
     ``map.html``.
     The map is rendered from the staged files, so it shows exactly what the tables say.
     """
@@ -37,6 +38,9 @@ def write_plan(
         day.shortfall.write_parquet(staging / "shortfall.parquet")
         day.capacity_plan.write_parquet(staging / "capacity_plan.parquet")
         day.not_called.write_parquet(staging / "not_called.parquet")
+        plan.home_visits.visits.write_parquet(staging / "home_visits.parquet")
+        plan.home_visits.routes.write_parquet(staging / "routes.parquet")
+        plan.home_visits.route_stops.write_parquet(staging / "route_stops.parquet")
         summary = plan.summary()
         seconds: dict[str, Any] = dict(summary["seconds"])  # type: ignore[call-overload]
         seconds.update({k: round(v, 3) for k, v in (extra_seconds or {}).items()})

@@ -10,6 +10,7 @@ import polars as pl
 from sampling.assignment import AssignmentPlan, assign
 from sampling.clock import format_clock
 from sampling.day import DayPlan, plan_day
+from sampling.home_visits import HomeVisitPlan, plan_home_visits
 from sampling.kpis import assignment_kpis
 from sampling.scenario import Scenario
 
@@ -21,6 +22,7 @@ class CampaignPlan:
     scenario: Scenario
     assignment: AssignmentPlan
     day: DayPlan
+    home_visits: HomeVisitPlan
     seed: int
     time_limit: float
     seconds: dict[str, float] = field(default_factory=dict)
@@ -63,20 +65,27 @@ class CampaignPlan:
             "time_limit_s": self.time_limit,
             **assignment_kpis(self.assignment, header.walking.limit_m),
             **self.day.kpis,
+            **self.home_visits.kpis,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
 
 
 def plan_campaign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0) -> CampaignPlan:
-    """Plan ``scenario``: assignment, then staffing, call timetable and its simulation."""
+    """Plan ``scenario``: assignment; staffing, call timetable and simulation; home visits.
+
+    ``time_limit`` applies to each solver stage (assignment, home-visit routing; staffing gets
+    at most 10 s).
+    """
     started = time.perf_counter()
     assignment = assign(scenario, time_limit=time_limit, seed=seed)
     day = plan_day(scenario, assignment, time_limit=min(time_limit, 10.0), seed=seed)
+    visits = plan_home_visits(scenario, assignment, time_limit=time_limit, seed=seed)
     seconds = {
         "candidates": assignment.stats.get("candidates_seconds", 0.0),
         "assignment": assignment.stats.get("assignment_seconds", 0.0),
         "staffing": day.stats.get("staffing_seconds", 0.0),
         "timetable_and_simulation": day.stats.get("timetable_seconds", 0.0),
+        "home_visits": visits.stats.get("home_visits_seconds", 0.0),
         "plan_total": time.perf_counter() - started,
     }
-    return CampaignPlan(scenario, assignment, day, seed, time_limit, seconds)
+    return CampaignPlan(scenario, assignment, day, visits, seed, time_limit, seconds)
