@@ -149,6 +149,11 @@ class HomeVisits(_Section):
         "origin", description="teams start and end at their origin or at the nearest open point"
     )
     max_stops: int | None = Field(None, ge=1, description="households per team at most")
+    search_iterations: int | None = Field(
+        None,
+        ge=10,
+        description="routing search effort (fixed, so runs repeat exactly); default by size",
+    )
 
 
 class MapSettings(_Section):
