@@ -29,6 +29,7 @@ from solver.location import LocationProblem, LocationResult, solve
 
 REASON_OUT_OF_REACH = "no point within {limit:g} min"
 REASON_CAPACITY = "capacity"
+REASON_NOBODY = "no walk-in residents"
 STATUS_CODE = {"candidate": 0, "required": 1, "closed": -1}
 UNSERVED_COST_FACTOR = 10.0  # an unserved resident costs 10 × the walking limit in metres
 
@@ -257,6 +258,17 @@ def _tables(
         ),
         pl.Series("capacity_max", capacity, pl.Int64),
         pl.Series("load", result.load, pl.Int64),
+    )
+    # A building nobody walks from (empty, or all its residents visited at home) needs no
+    # point; saying so keeps it off the open points' lists.
+    assignments = assignments.with_columns(
+        pl.when(pl.col("walk_in") > 0).then(pl.col("point_id")).alias("point_id"),
+        pl.when(pl.col("walk_in") > 0)
+        .then(pl.col("unserved_reason"))
+        .otherwise(pl.lit(REASON_NOBODY))
+        .alias("unserved_reason"),
+        pl.when(pl.col("walk_in") > 0).then(pl.col("walk_m")).alias("walk_m"),
+        pl.when(pl.col("walk_in") > 0).then(pl.col("walk_min")).alias("walk_min"),
     )
     # A candidate with nothing assigned is not opened (no tables, no staff).
     point_table = point_table.with_columns(

@@ -24,7 +24,7 @@ def assignment_kpis(plan: AssignmentPlan, walk_limit_m: float) -> dict[str, floa
     """Resident totals (conserved: walk-in + home-visit = total), walking and capacity figures."""
     a = plan.assignments
     served = a.filter(pl.col("point_id").is_not_null())
-    unserved = a.filter(pl.col("point_id").is_null())
+    unserved = a.filter(pl.col("point_id").is_null() & (pl.col("walk_in") > 0))
     walk_in_total = int(a["walk_in"].sum())
     assigned = int(served["walk_in"].sum())
     within = int(

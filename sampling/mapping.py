@@ -44,7 +44,7 @@ def map_data(out_dir: Path) -> MapData:
         kpis["home_visits"] = summary["households_total"]
         kpis["teams"] = summary["home_visit_routes"]
     return MapData(
-        buildings=assignments.select(
+        buildings=assignments.filter(pl.col("walk_in") > 0).select(
             "building_id",
             "grid_id",
             "lat",

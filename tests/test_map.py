@@ -43,8 +43,9 @@ def html(data: MapData) -> str:
 
 def _metres(ring: list[list[float]], lat0: float, lon0: float) -> np.ndarray:
     a = np.asarray(ring)
-    return np.column_stack(((a[:, 1] - lon0) * M_PER_DEG * math.cos(math.radians(lat0)),
-                            (a[:, 0] - lat0) * M_PER_DEG))
+    return np.column_stack(
+        ((a[:, 1] - lon0) * M_PER_DEG * math.cos(math.radians(lat0)), (a[:, 0] - lat0) * M_PER_DEG)
+    )
 
 
 def _inside_convex(ring_xy: np.ndarray, pts_xy: np.ndarray, tol: float = 0.05) -> bool:
@@ -59,6 +60,7 @@ def _inside_convex(ring_xy: np.ndarray, pts_xy: np.ndarray, tol: float = 0.05) -
 
 
 # --- hulls -------------------------------------------------------------------------------
+
 
 def test_hull_single_building_is_octagon_around_it() -> None:
     ring = hull_ring([30.5], [114.3], pad_m=10)
@@ -101,22 +103,24 @@ def test_hull_rejects_bad_input() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.floats(-0.01, 0.01), st.floats(-0.01, 0.01)), min_size=1,
-                max_size=40))
+@given(st.lists(st.tuples(st.floats(-0.01, 0.01), st.floats(-0.01, 0.01)), min_size=1, max_size=40))
 def test_hull_contains_all_points(pts: list[tuple[float, float]]) -> None:
     lat = [30.5 + a for a, _ in pts]
     lon = [114.3 + b for _, b in pts]
     ring = hull_ring(lat, lon)
     assert len(ring) >= 3
     xy = _metres(ring, 30.5, 114.3)
-    area2 = sum(xy[i, 0] * xy[(i + 1) % len(xy), 1] - xy[(i + 1) % len(xy), 0] * xy[i, 1]
-                for i in range(len(xy)))
+    area2 = sum(
+        xy[i, 0] * xy[(i + 1) % len(xy), 1] - xy[(i + 1) % len(xy), 0] * xy[i, 1]
+        for i in range(len(xy))
+    )
     assert area2 > 0  # counter-clockwise, non-degenerate
     p = _metres([[a, b] for a, b in zip(lat, lon, strict=True)], 30.5, 114.3)
     assert _inside_convex(xy, p, tol=0.2)
 
 
 # --- colours -----------------------------------------------------------------------------
+
 
 def test_point_colours_stable_under_reordering() -> None:
     ids = [f"P{i}" for i in range(30)]
@@ -125,7 +129,7 @@ def test_point_colours_stable_under_reordering() -> None:
     assert a == b
     assert a["P0"] == PALETTE[0]
     assert set(a.values()) <= set(PALETTE)
-    assert len(set(point_colours(ids[:len(PALETTE)]).values())) == len(PALETTE)
+    assert len(set(point_colours(ids[: len(PALETTE)]).values())) == len(PALETTE)
 
 
 def test_building_colour_is_its_points_colour(data: MapData) -> None:
@@ -158,6 +162,7 @@ def test_finish_colours_with_and_without_deadline() -> None:
 
 # --- layer data --------------------------------------------------------------------------
 
+
 def test_feature_counts(data: MapData) -> None:
     p = build_payload(data)
     b, pts = data.buildings, data.points
@@ -188,16 +193,24 @@ def test_routes_ordered_by_seq_and_start_at_origin(data: MapData) -> None:
 
 def test_unserved_buildings_highlighted_with_reason(data: MapData) -> None:
     b = data.buildings.with_columns(
-        pl.when(pl.col("building_id") == "B00000").then(None).otherwise(pl.col("point_id"))
+        pl.when(pl.col("building_id") == "B00000")
+        .then(None)
+        .otherwise(pl.col("point_id"))
         .alias("point_id"),
-        pl.when(pl.col("building_id") == "B00000").then(pl.lit("桥<断>"))
-        .otherwise(pl.col("unserved_reason")).alias("unserved_reason"),
+        pl.when(pl.col("building_id") == "B00000")
+        .then(pl.lit("桥<断>"))
+        .otherwise(pl.col("unserved_reason"))
+        .alias("unserved_reason"),
     )
     b = b.with_columns(
-        pl.when(pl.col("building_id") == "B00001").then(None).otherwise(pl.col("point_id"))
+        pl.when(pl.col("building_id") == "B00001")
+        .then(None)
+        .otherwise(pl.col("point_id"))
         .alias("point_id"),
-        pl.when(pl.col("building_id") == "B00001").then(None)
-        .otherwise(pl.col("unserved_reason")).alias("unserved_reason"),
+        pl.when(pl.col("building_id") == "B00001")
+        .then(None)
+        .otherwise(pl.col("unserved_reason"))
+        .alias("unserved_reason"),
     )
     p = build_payload(MapData(b, data.points), "zh")
     tips = p["unserved"]["tip"]
@@ -234,6 +247,7 @@ def test_coordinates_rounded_to_6_decimals(data: MapData) -> None:
 
 # --- rendered HTML -----------------------------------------------------------------------
 
+
 def test_html_is_self_contained(html: str) -> None:
     check_offline(html)  # raises if not
     assert not re.search(r"<script[^>]+src=", html)
@@ -255,8 +269,10 @@ def test_check_offline_rejects_external_resources() -> None:
         check_offline("<style>@import 'https://x.org/a.css';</style>")
     with pytest.raises(ExternalResourceError, match="no vendored copy"):
         inline_assets('<script src="https://cdn.example.com/unknown.js"></script>')
-    check_offline("<style>a{background:url(\"data:image/svg+xml,<svg xmlns='http://www.w3.org"
-                  "/2000/svg'/>\")}</style>")
+    check_offline(
+        "<style>a{background:url(\"data:image/svg+xml,<svg xmlns='http://www.w3.org"
+        "/2000/svg'/>\")}</style>"
+    )
 
 
 def test_tile_url_only_when_asked(data: MapData) -> None:
@@ -270,15 +286,36 @@ def test_tile_url_only_when_asked(data: MapData) -> None:
 
 def test_lang_switch_changes_labels(data: MapData) -> None:
     zh = render_map(data, lang="zh")
-    en_data = MapData(data.buildings, data.points.with_columns(pl.lit("P").alias("name")),
-                      data.routes, title="Demo district", kpis=data.kpis)
+    en_data = MapData(
+        data.buildings,
+        data.points.with_columns(pl.lit("P").alias("name")),
+        data.routes,
+        title="Demo district",
+        kpis=data.kpis,
+    )
     en = render_map(en_data, lang="en")
-    for word in ("采样点", "楼栋", "服务范围", "步行圈", "网格", "上门采样路线", "人口密度",
-                 "覆盖率"):
+    for word in (
+        "采样点",
+        "楼栋",
+        "服务范围",
+        "步行圈",
+        "网格",
+        "上门采样路线",
+        "人口密度",
+        "覆盖率",
+    ):
         assert json.dumps(word)[1:-1] in zh or word in zh
         assert word not in en
-    for word in ("Sampling points", "Buildings", "Catchments", "Walking limit", "Grids",
-                 "Home-visit routes", "Resident density", "Coverage"):
+    for word in (
+        "Sampling points",
+        "Buildings",
+        "Catchments",
+        "Walking limit",
+        "Grids",
+        "Home-visit routes",
+        "Resident density",
+        "Coverage",
+    ):
         assert word in en
     with pytest.raises(ValueError, match="lang"):
         render_map(data, lang="fr")
@@ -287,8 +324,7 @@ def test_lang_switch_changes_labels(data: MapData) -> None:
 def test_untrusted_text_is_escaped(data: MapData) -> None:
     evil = "</script><script>alert(1)</script>"
     pts = data.points.with_columns(pl.lit(evil).alias("name"))
-    html = render_map(MapData(data.buildings, pts, data.routes, title=evil,
-                              kpis={evil: evil}))
+    html = render_map(MapData(data.buildings, pts, data.routes, title=evil, kpis={evil: evil}))
     assert "<script>alert(1)" not in html
 
     class Scripts(HTMLParser):

@@ -24,16 +24,25 @@ from maps.synthetic import synthetic_map_data
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
-            pytest.fail("/usr/bin/chromium is missing: .ci/run must install chromium "
-                        "(apt-get install -y chromium) before the browser tests")
+            pytest.fail(
+                "/usr/bin/chromium is missing: .ci/run must install chromium "
+                "(apt-get install -y chromium) before the browser tests"
+            )
         pytest.skip("/usr/bin/chromium not installed (apt-get install -y chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
@@ -56,8 +65,12 @@ def _open(browser: Any, path: Path) -> tuple[Any, Any, list[str], list[str]]:
     external: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("request", lambda r: None if r.url.startswith(("file:", "data:", "about:"))
-            else external.append(r.url))
+    page.on(
+        "request",
+        lambda r: (
+            None if r.url.startswith(("file:", "data:", "about:")) else external.append(r.url)
+        ),
+    )
     page.goto(path.resolve().as_uri(), wait_until="load", timeout=30_000)
     page.wait_for_function("window.natplan && window.natplan.ready === true", timeout=30_000)
     page.wait_for_timeout(300)  # let canvas layers paint
@@ -66,7 +79,9 @@ def _open(browser: Any, path: Path) -> tuple[Any, Any, list[str], list[str]]:
 
 def _png_colours(page: Any, png: bytes) -> int:
     """Distinct colours of a PNG, counted by the (offline) browser itself via a canvas."""
-    return int(page.evaluate("""async (b64) => {
+    return int(
+        page.evaluate(
+            """async (b64) => {
         const img = new Image();
         img.src = 'data:image/png;base64,' + b64;
         await img.decode();
@@ -78,12 +93,13 @@ def _png_colours(page: Any, png: bytes) -> int:
         const seen = new Set();
         for (let i = 0; i < d.length; i += 4) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
         return seen.size;
-    }""", base64.b64encode(png).decode("ascii")))
+    }""",
+            base64.b64encode(png).decode("ascii"),
+        )
+    )
 
 
-def test_demo_map_offline_complete_and_drawn(
-    browser: Any, demo: MapData, tmp_path: Path
-) -> None:
+def test_demo_map_offline_complete_and_drawn(browser: Any, demo: MapData, tmp_path: Path) -> None:
     path = tmp_path / "demo.html"
     write_map(demo, path)
     ctx, page, errors, external = _open(browser, path)
@@ -132,14 +148,18 @@ def test_demo_map_offline_complete_and_drawn(
         assert lab["legend"] in dom["legend"]
 
         # toggling a hidden layer on works without errors
-        page.evaluate("natplan.map.addLayer(natplan.layers.heat); "
-                      "natplan.map.addLayer(natplan.layers.walk); null")
+        page.evaluate(
+            "natplan.map.addLayer(natplan.layers.heat); "
+            "natplan.map.addLayer(natplan.layers.walk); null"
+        )
         page.evaluate("natplan.map.setZoom(17, {animate: false}); null")
         page.wait_for_timeout(200)
         assert errors == []
-        page.evaluate("natplan.map.removeLayer(natplan.layers.heat); "
-                      "natplan.map.removeLayer(natplan.layers.walk); "
-                      "natplan.map.fitBounds(natplan.layers.buildings.getBounds(), {animate: false}); null")
+        page.evaluate(
+            "natplan.map.removeLayer(natplan.layers.heat); "
+            "natplan.map.removeLayer(natplan.layers.walk); "
+            "natplan.map.fitBounds(natplan.layers.buildings.getBounds(), {animate: false}); null"
+        )
         page.wait_for_timeout(300)
 
         png = page.screenshot()
