@@ -425,16 +425,16 @@ def _readme(summary: ImportSummary, extract: Path, command: str) -> str:
     snap = summary.snap
     return f"""# {summary.name}: imported from OpenStreetMap
 
-{ATTRIBUTION}. The buildings, sampling points and `{STREET_FILE}` in this folder are derived
-from OpenStreetMap data and are available under the Open Database Licence
+{ATTRIBUTION}. The buildings, sampling points and `{STREET_FILE}` in this folder are \
+derived from OpenStreetMap data and are available under the Open Database Licence
 (https://opendatacommons.org/licenses/odbl/1-0/); keep this attribution with them.
 
 ## How it was made
 
     {command}
 
-from `{extract.name}` (SHA-256 `{digest}`), with natplan's importer
-(`sampling/osm_import.py`; deterministic: the same extract, arguments and seed give
+from `{extract.name}` (SHA-256 `{digest}`), \
+with natplan's importer (`sampling/osm_import.py`; deterministic: the same extract, arguments and seed give
 byte-identical files).
 
 ## What is real and what is estimated or synthetic
@@ -454,22 +454,22 @@ byte-identical files).
 
 ## Figures
 
-* {summary.buildings_seen:,} building footprints: {summary.buildings:,} imported as homes,
-  {summary.skipped_tag:,} non-residential by tag, {summary.skipped_site:,} `building=yes` inside
-  non-residential sites, {summary.skipped_small:,} under 30 m².
-* Residents {summary.residents:,} (floor-area estimate before scaling
-  {summary.residents_estimated:,.0f}); {summary.grids:,} grids.
-* {summary.points:,} candidate points with up to {summary.tables_max:,} tables;
-  max_open_points {summary.max_open_points:,}.
-* {summary.teams:,} medical teams with {summary.samplers:,} samplers;
-  {summary.home_visit_teams:,} home-visit teams for {summary.home_visit_households:,} households.
-* Streets: {summary.street_nodes:,} nodes, {summary.street_edges:,} edges
-  ({summary.street_fragment_nodes:,} nodes in fragments cut off by the extract's border dropped).
-* Snap to the nearest street: buildings max {snap.building_snap_max_m:.0f} m, mean
-  {snap.building_snap_mean_m:.1f} m; points max {snap.point_snap_max_m:.0f} m, mean
-  {snap.point_snap_mean_m:.1f} m. Observed detour factor (street ÷ straight line,
-  resident-weighted, pairs ≥ 100 m apart): median {snap.detour_median:.2f}, mean
-  {snap.detour_mean:.2f}.
-* Buildings with no candidate point within the 15-minute street walk:
-  {summary.buildings_without_point:,}.
+* {summary.buildings_seen:,} building footprints: {summary.buildings:,} imported as homes, \
+{summary.skipped_tag:,} non-residential by tag, {summary.skipped_site:,} `building=yes` inside \
+non-residential sites, {summary.skipped_small:,} under 30 m².
+* Residents {summary.residents:,} (floor-area estimate before scaling: \
+{summary.residents_estimated:,.0f}) in {summary.grids:,} grids.
+* {summary.points:,} candidate points with up to {summary.tables_max:,} tables; \
+max_open_points {summary.max_open_points:,}.
+* {summary.teams:,} medical teams with {summary.samplers:,} samplers; \
+{summary.home_visit_teams:,} home-visit teams for {summary.home_visit_households:,} households.
+* Streets: {summary.street_nodes:,} nodes, {summary.street_edges:,} edges \
+({summary.street_fragment_nodes:,} nodes in fragments cut off by the extract's border dropped).
+* Snap to the nearest street: buildings max {snap.building_snap_max_m:.0f} m, \
+mean {snap.building_snap_mean_m:.1f} m; points max {snap.point_snap_max_m:.0f} m, \
+mean {snap.point_snap_mean_m:.1f} m.
+* Observed detour factor (street ÷ straight line, resident-weighted, pairs ≥ 100 m apart): \
+median {snap.detour_median:.2f}, mean {snap.detour_mean:.2f}.
+* Buildings with no candidate point within the 15-minute street walk: \
+{summary.buildings_without_point:,}.
 """

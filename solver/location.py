@@ -61,6 +61,12 @@ from solver.location_assign import assign_flow, fit_tables
 from solver.location_bound import LagrangeResult, arc_bounds, subgradient
 from solver.location_mip import SubProblem, SubResult, solve_sub_mip
 from solver.location_model import BIG_UNITS, Instance, build_instance, evaluate
+from solver.location_search import (
+    drop_construction,
+    improve_assignment,
+    site_neighbours,
+    site_swap_search,
+)
 
 __all__ = ["LocationProblem", "LocationResult", "solve"]
 
@@ -192,6 +198,7 @@ class _Search:
     assign: I32 | None = None
     open_mask: B | None = None
     objective: float = math.inf
+    pool: dict[bytes, float] = field(default_factory=dict)
     bound: float = -math.inf
     stats: dict[str, float] = field(default_factory=dict)
 
@@ -206,7 +213,11 @@ class _Search:
         if self.assign is None or ev.objective < self.objective - 1e-9 * max(
             1.0, abs(self.objective)
         ):
-            self.assign, self.open_mask, self.objective = assign.copy(), open_mask.copy(), ev.objective
+            self.assign, self.open_mask, self.objective = (
+                assign.copy(),
+                open_mask.copy(),
+                ev.objective,
+            )
             self.stats[f"improvements_{phase}"] = self.stats.get(f"improvements_{phase}", 0) + 1
             if self.progress is not None:
                 self.progress(phase, self.objective, self.bound)
@@ -229,7 +240,10 @@ def _plan_for_sites(inst: Instance, open_mask: B) -> I32 | None:
     assign = assign_flow(inst, open_mask, inst.cap)
     if assign is None:
         return None
-    return fit_tables(inst, open_mask, assign)
+    fitted = fit_tables(inst, open_mask, assign)
+    if fitted is None:
+        return None
+    return improve_assignment(inst, fitted, open_mask)
 
 
 def _arcs_of(inst: Instance, clients: I64) -> I64:
@@ -256,13 +270,15 @@ def _proven_infeasible(inst: Instance) -> str:
     top = np.sort(inst.cap[inst.usable])[::-1][: inst.p_max]
     if int(inst.demand[must].sum()) > int(top.sum()):
         return "demand exceeds the capacity of the largest max_open sites"
-    if inst.unit > 0 and inst.units_total < BIG_UNITS:
-        if int(inst.demand[must].sum()) > inst.unit * inst.units_total:
-            return "demand exceeds max_units_total × unit_capacity"
+    tables = inst.unit > 0 and inst.units_total < BIG_UNITS
+    if tables and int(inst.demand[must].sum()) > inst.unit * inst.units_total:
+        return "demand exceeds max_units_total × unit_capacity"
     return ""
 
 
-def _empty_result(inst: Instance, reason: str, stats: dict[str, float], bound: float) -> LocationResult:
+def _empty_result(
+    inst: Instance, reason: str, stats: dict[str, float], bound: float
+) -> LocationResult:
     stats = dict(stats)
     stats["infeasible_reason_code"] = 1.0
     return LocationResult(
@@ -341,11 +357,13 @@ def _bound_phase(st: _Search) -> LagrangeResult:
     inst = st.inst
     seen: set[bytes] = set()
     small = inst.k <= 60_000
-    schedule = {5, 10, 20, 40, 80, 120, 160, 240, 320, 400}
+    schedule = {20, 300}
+    if small:
+        schedule |= set(range(0, 401, 8))
     heur_time = [0.0]
 
     def on_iter(it: int, sel: B, lag: float) -> None:
-        if not (small or it in schedule):
+        if it not in schedule:
             return
         if st.left() < 0.5 * max(1.0, heur_time[0]):
             return
@@ -358,6 +376,7 @@ def _bound_phase(st: _Search) -> LagrangeResult:
         plan = _plan_for_sites(inst, open_mask)
         if plan is not None:
             st.offer(plan, open_mask, "lagrangian")
+            st.pool[open_mask.tobytes()] = evaluate(inst, plan, open_mask).objective
         heur_time[0] = time.perf_counter() - th
         st.stats["lagrangian_heuristic_calls"] = st.stats.get("lagrangian_heuristic_calls", 0) + 1
 
@@ -366,9 +385,9 @@ def _bound_phase(st: _Search) -> LagrangeResult:
         inst,
         upper=lambda: st.objective,
         on_iter=on_iter,
-        max_iter=400 if small else 300,
+        max_iter=400 if small else 200,
         exact=True,
-        deadline_ok=lambda: st.left() > 0.6 * budget,
+        deadline_ok=lambda: st.left() > (0.75 if small else 0.6) * budget,
     )
     if st.assign is None:
         open_mask = _complete_open(inst, lr.selected, lr.site_value)
@@ -385,11 +404,118 @@ def _improve(st: _Search, lr: LagrangeResult) -> None:
         _rescue(st)
     if st.assign is None:
         return
+    if inst.k > 60_000 and st.left() > 1.0:
+        t = time.perf_counter()
+        near = site_neighbours(inst)
+        sites = drop_construction(inst, near, keep_going=lambda: st.left() > 1.0)
+        if sites is not None:
+            plan = _plan_for_sites(inst, sites)
+            if plan is not None:
+                st.offer(plan, sites, "drop")
+        st.stats["seconds_drop"] = time.perf_counter() - t
     lf = arc_bounds(inst, lr)
     st.stats["arcs_after_reduction"] = float(np.count_nonzero(lf < st.objective))
+    t = time.perf_counter()
+    _site_search(st)
+    st.stats["seconds_site_search"] = time.perf_counter() - t
     _lns(st)
     if st.left() > 0.5:
         _global_mip(st, lf)
+
+
+def _site_search(st: _Search, share: float = 0.6, starts: int = 3, patience: int = 40) -> None:
+    """Iterated local search on site sets.
+
+    Swap local search (min-cost-flow proxy) from the best distinct Lagrangian sets, then kicks
+    of 1–3 random neighbour swaps from the best set found, each followed by the swap search;
+    stops after ``patience`` kicks without improvement or at ``share`` of the remaining time.
+    """
+    inst = st.inst
+    per_set = inst.k * max(inst.p_max, 1) / max(int(inst.usable.sum()), 1)
+    if per_set > 60_000 or st.open_mask is None:
+        return
+    near = site_neighbours(inst)
+    rng = np.random.default_rng(st.seed)
+    ranked = sorted(st.pool.items(), key=lambda kv: kv[1])
+    cands = [st.open_mask.copy()] + [
+        np.frombuffer(k, dtype=np.bool_).copy() for k, _ in ranked[:starts]
+    ]
+    seen: set[bytes] = set()
+    stop_at = st.left() * (1.0 - share)
+
+    def go() -> bool:
+        return st.left() > stop_at
+
+    def descend(start: B, active: B | None = None) -> None:
+        sites, _ = site_swap_search(inst, start, near, rng, keep_going=go, active=active)
+        key = sites.tobytes()
+        if key in seen:
+            return
+        seen.add(key)
+        plan = _plan_for_sites(inst, sites)
+        if plan is not None:
+            st.offer(plan, sites, "site_search")
+            tops[key] = evaluate(inst, plan, sites).objective
+
+    tops: dict[bytes, float] = {}
+    for start in cands:
+        if go():
+            descend(start)
+    kicks = stale = 0
+    movable = inst.status == 0
+    while go() and stale < patience:
+        assert st.open_mask is not None
+        cur = st.open_mask.copy()
+        active = np.zeros(inst.m, dtype=np.bool_)
+        for _ in range(int(rng.integers(1, 4))):
+            opened = np.flatnonzero(cur & movable)
+            if opened.shape[0] == 0:
+                break
+            j = int(opened[rng.integers(opened.shape[0])])
+            nb = [int(k) for k in near[j] if not cur[k] and inst.usable[k]]
+            if not nb:
+                continue
+            k = nb[int(rng.integers(len(nb)))]
+            cur[j], cur[k] = False, True
+            active[near[j]] = True
+            active[near[k]] = True
+            active[k] = True
+        before = st.objective
+        descend(cur, active)
+        kicks += 1
+        stale = 0 if st.objective < before else stale + 1
+    st.stats["site_search_kicks"] = float(kicks)
+    # exact single-source assignment for the best few site sets
+    for key, _ in sorted(tops.items(), key=lambda kv: kv[1])[:3]:
+        if st.left() < 0.5:
+            break
+        _gap_exact(st, np.frombuffer(key, dtype=np.bool_).copy())
+
+
+def _gap_exact(st: _Search, open_mask: B) -> None:
+    """Solve the assignment for a fixed site set exactly (SCIP), warm-started by the heuristic."""
+    inst = st.inst
+    arcs = np.flatnonzero(open_mask[inst.site])
+    if arcs.shape[0] > 30_000 or st.assign is None:
+        return
+    hint = _plan_for_sites(inst, open_mask)
+    sites = np.flatnonzero(open_mask).astype(np.int64)
+    n_open = sites.shape[0]
+    budget = inst.units_total if inst.unit > 0 and inst.units_total < BIG_UNITS else BIG_UNITS
+    sub = SubProblem(np.arange(inst.n, dtype=np.int64), sites, arcs, n_open, n_open, budget, {})
+    res = solve_sub_mip(
+        inst,
+        sub,
+        hint_assign=hint,
+        hint_open=open_mask,
+        time_limit=max(0.05, min(st.left() - 0.3, 0.25 * st.left())),
+        node_limit=20_000,
+        seed=st.seed,
+    )
+    if res is None:
+        return
+    assign = res.site_of_client.copy()
+    st.offer(assign, open_mask.copy(), "gap_exact")
 
 
 def _rescue(st: _Search) -> None:

@@ -35,9 +35,7 @@ def flow_cost(inst: Instance, open_mask: B, site_cap: I64) -> float:
     return math.inf if res is None else res[1]
 
 
-def _flow(
-    inst: Instance, open_mask: B, site_cap: I64, *, repair: bool
-) -> tuple[I32, float] | None:
+def _flow(inst: Instance, open_mask: B, site_cap: I64, *, repair: bool) -> tuple[I32, float] | None:
     """Min-cost flow; with ``repair`` also round to a single-source assignment."""
     n, m = inst.n, inst.m
     d = inst.demand
@@ -132,10 +130,10 @@ def _make_room(inst: Instance, i: int, assign: I32, open_mask: B, resid: I64) ->
                     best = (delta, int(c), int(ss[k]), int(j))
     if best is None:
         return -1
-    _, c, k2, j2 = best
-    assign[c] = k2
-    resid[k2] -= d[c]
-    resid[j2] += d[c]
+    _, moved, k2, j2 = best
+    assign[moved] = k2
+    resid[k2] -= d[moved]
+    resid[j2] += d[moved]
     return j2
 
 

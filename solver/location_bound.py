@@ -64,7 +64,7 @@ def frac_knapsack(inst: Instance, r: F64) -> FracKnapsack:
     prev = cw - base - w
     q = inst.cap[s]
     frac = np.clip((q - prev) / w, 0.0, 1.0)
-    value = np.bincount(s, weights=frac * rr, minlength=m)
+    value = np.asarray(np.bincount(s, weights=frac * rr, minlength=m), dtype=np.float64)
     brk = np.flatnonzero(frac < 1.0)
     if brk.shape[0]:
         # first partially taken item per site = the break item
@@ -154,9 +154,7 @@ class Lagrangian:
         lag = float(mu.sum())
         u_term = np.where(self.finite_u, np.minimum(0.0, inst.unserved - mu), 0.0)
         lag += float(u_term.sum()) + float(val[sel].sum())
-        cover = np.bincount(
-            inst.cli, weights=x_arc * sel[inst.site], minlength=inst.n
-        )
+        cover = np.bincount(inst.cli, weights=x_arc * sel[inst.site], minlength=inst.n)
         z = (self.finite_u & (inst.unserved < mu)).astype(np.float64)
         g = 1.0 - cover - z
         g_nu = 0.0
@@ -231,7 +229,7 @@ def subgradient(
     patience = 20
     it = 0
     pool: list[NDArray[np.bool_]] = []
-    for it in range(1, max_iter + 1):  # noqa: B007
+    for it in range(1, max_iter + 1):
         val_l, g, g_nu, val, fk, sel, r = lag.evaluate(mu, nu)
         if best_state is None or val_l > best + 1e-9 * max(1.0, abs(best)):
             best = val_l

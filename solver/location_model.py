@@ -188,9 +188,9 @@ def evaluate(inst: Instance, assign: I32, open_mask: B) -> Evaluation:
     reason = ""
     served = assign >= 0
     arc = inst.arc_index(np.flatnonzero(served), assign[served])
-    load = np.bincount(
-        assign[served], weights=inst.demand[served], minlength=inst.m
-    ).astype(np.int64)
+    load = np.bincount(assign[served], weights=inst.demand[served], minlength=inst.m).astype(
+        np.int64
+    )
     units = units_of(inst, load, open_mask)
     n_open = int(np.count_nonzero(open_mask))
     if np.any(arc < 0):
