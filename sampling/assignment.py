@@ -94,10 +94,49 @@ def walk_in_residents(scenario: Scenario) -> NDArray[np.int64]:
     return walk_in.astype(np.int64)
 
 
+def candidate_pairs(
+    scenario: Scenario,
+    building_xy: NDArray[np.float64],
+    point_xy: NDArray[np.float64],
+    demand: NDArray[np.int64],
+) -> tuple[Pairs, dict[str, float]]:
+    """Building–point pairs inside the walking limit, by the header's distance model.
+
+    ``straight``: straight line × detour factor. ``street``: shortest walks on the street
+    network of ``osm_extract`` (snapped at both ends), never shorter than the straight line.
+    Also returns facts about the distances (street snapping and the observed detour factor).
+    """
+    walking = scenario.header.walking
+    if scenario.header.distance == "street":
+        from sampling.osm import scenario_streets
+        from solver.streets import street_pairs
+
+        pairs, report = street_pairs(
+            scenario_streets(scenario),
+            building_xy,
+            point_xy,
+            walk_limit_m=walking.limit_m,
+            building_weight=demand.astype(np.float64),
+        )
+        return pairs, {
+            "street_detour_median": report.detour_median,
+            "street_detour_mean": report.detour_mean,
+            "street_snap_building_max_m": report.building_snap_max_m,
+            "street_snap_point_max_m": report.point_snap_max_m,
+            "street_buildings_far": float(len(report.buildings_far)),
+            "street_points_far": float(len(report.points_far)),
+        }
+    straight = pairs_within(
+        building_xy, point_xy, walk_limit_m=walking.limit_m, detour_factor=walking.detour_factor
+    )
+    return straight, {}
+
+
 def build_problem(
     scenario: Scenario,
-) -> tuple[LocationProblem, Pairs, NDArray[np.bool_]]:
-    """The location model of ``scenario``; also the pairs and a flag per arc beyond the limit."""
+) -> tuple[LocationProblem, Pairs, NDArray[np.bool_], dict[str, float]]:
+    """The location model of ``scenario``, its pairs, a flag per arc beyond the limit, and
+    facts about the distances (see :func:`candidate_pairs`)."""
     header = scenario.header
     buildings, points = scenario.buildings, scenario.points
     bx, by = scenario.xy(buildings)
@@ -106,12 +145,8 @@ def build_problem(
     status = points["status"].replace_strict(STATUS_CODE, return_dtype=pl.Int8).to_numpy()
     usable = status >= 0
     usable_index = np.flatnonzero(usable).astype(np.int32)
-    found = pairs_within(
-        building_xy,
-        point_xy[usable],
-        walk_limit_m=header.walking.limit_m,
-        detour_factor=header.walking.detour_factor,
-    )
+    demand = walk_in_residents(scenario)
+    found, distance_facts = candidate_pairs(scenario, building_xy, point_xy[usable], demand)
     pairs = Pairs(found.building, usable_index[found.point], found.straight_m, found.walk_m)
     beyond = np.zeros(len(pairs), dtype=bool)
     if header.assignment.allow_beyond_limit and usable.any():
@@ -130,7 +165,6 @@ def build_problem(
                 np.concatenate([pairs.walk_m, extra.walk_m]),
             )
             beyond = np.concatenate([beyond, np.ones(len(lonely), dtype=bool)])
-    demand = walk_in_residents(scenario)
     unit = math.floor(header.table_capacity)
     grid_codes = buildings["grid_id"].cast(pl.Categorical).to_physical().to_numpy()
     limit_cost = UNSERVED_COST_FACTOR * header.walking.limit_m
@@ -148,13 +182,13 @@ def build_problem(
         group=grid_codes.astype(np.int32),
         group_split_penalty=header.assignment.grid_split_penalty,
     )
-    return problem, pairs, beyond
+    return problem, pairs, beyond, distance_facts
 
 
 def assign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0) -> AssignmentPlan:
     """Assign every building to a point (or unserved with a reason) within ``time_limit``."""
     started = time.perf_counter()
-    problem, pairs, beyond = build_problem(scenario)
+    problem, pairs, beyond, distance_facts = build_problem(scenario)
     built = time.perf_counter()
     result = solve(problem, time_limit=time_limit, seed=seed)
     solved = time.perf_counter()
@@ -163,6 +197,7 @@ def assign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0) -> As
         "candidates_seconds": built - started,
         "assignment_seconds": solved - built,
         "arcs": float(len(pairs)),
+        **distance_facts,
         **{f"solver_{k}": float(v) for k, v in result.stats.items()},
     }
     return AssignmentPlan(

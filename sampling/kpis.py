@@ -59,4 +59,5 @@ def assignment_kpis(plan: AssignmentPlan, walk_limit_m: float) -> dict[str, floa
         "lower_bound": plan.lower_bound,
         "gap": plan.gap,
         "status": plan.status,
+        **{k: round(v, 3) for k, v in plan.stats.items() if k.startswith("street_")},
     }

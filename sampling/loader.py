@@ -68,6 +68,8 @@ def load_scenario(path: str | Path) -> Scenario:
         problems.extend(found)
         frames[table] = frame
     problems.extend(_cross_checks(header, frames))
+    if header.distance == "street" and header.osm_extract:
+        problems.extend(_check_extract(root / header.osm_extract, header.osm_extract))
     if problems:
         order = {name: k for k, name in enumerate(dict.fromkeys(p.file for p in problems))}
         raise ScenarioError(sorted(problems, key=lambda p: (order[p.file], p.row or 0)))
@@ -295,6 +297,26 @@ def _cross_checks(header: Header, frames: dict[str, pl.DataFrame | None]) -> lis
                 f"the building's home-visit persons summed ≤ its residents in {paths.buildings}",
             )
     return problems
+
+
+def _check_extract(path: Path, label: str) -> list[Problem]:
+    """The street extract exists and holds a walkable street network."""
+    from sampling.osm import OsmError, read_streets
+
+    if not path.exists():
+        return [Problem(label, "street extract not found", expected=f"an OSM extract at {path}")]
+    try:
+        read_streets(path)
+    except OsmError as error:
+        return [
+            Problem(
+                label,
+                "unusable street extract",
+                value=str(error),
+                expected="an OSM extract with walkable streets",
+            )
+        ]
+    return []
 
 
 def _table_label(table: TableName, header: Header) -> str:

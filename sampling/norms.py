@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from sampling.assignment import staffable_tables
+from sampling.assignment import candidate_pairs, staffable_tables
 from sampling.scenario import Scenario
-from solver.candidates import pairs_within
 
 RESIDENTS_PER_POINT = (2_000, 3_000)
 RESIDENTS_PER_TABLE = (600, 800)
@@ -78,11 +77,11 @@ def summarise(scenario: Scenario) -> ScenarioSummary:
 
     bx, by = scenario.xy(buildings)
     px, py = scenario.xy(usable)
-    pairs = pairs_within(
+    pairs, _facts = candidate_pairs(
+        scenario,
         np.column_stack([bx, by]),
         np.column_stack([px, py]),
-        walk_limit_m=header.walking.limit_m,
-        detour_factor=header.walking.detour_factor,
+        buildings["residents"].to_numpy().astype(np.int64),
     )
     reachable = np.zeros(buildings.height, dtype=bool)
     reachable[pairs.building] = True
