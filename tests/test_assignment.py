@@ -132,3 +132,28 @@ def test_failed_plan_leaves_earlier_output_intact(tmp_path: Path) -> None:
     (out / "summary.json").write_text('{"earlier": true}')
     assert main(["plan", str(tmp_path / "missing"), "--out", str(out)]) == 2
     assert json.loads((out / "summary.json").read_text()) == {"earlier": True}
+
+
+NANJING = Path(__file__).resolve().parents[1] / "scenarios" / "nanjing-xinjiekou"
+
+
+def test_street_distance_scenario_plans_within_the_limit() -> None:
+    scenario = load_scenario(NANJING)
+    assert scenario.header.distance == "street"
+    plan = assign(scenario, time_limit=3.0)
+    a = plan.assignments.filter(pl.col("point_id").is_not_null())
+    assert a.height > 0
+    assert (a["walk_m"] <= scenario.header.walking.limit_m + 1e-6).all()
+    # street walks are never shorter than the straight line to the assigned point
+    points = scenario.points.select(
+        "point_id", pl.col("lat").alias("plat"), pl.col("lon").alias("plon")
+    )
+    joined = a.join(points, on="point_id")
+    from sampling.scenario import project
+
+    lat0, lon0 = scenario.origin
+    bx, by = project(joined["lat"].to_numpy(), joined["lon"].to_numpy(), lat0, lon0)
+    px, py = project(joined["plat"].to_numpy(), joined["plon"].to_numpy(), lat0, lon0)
+    straight = ((bx - px) ** 2 + (by - py) ** 2) ** 0.5
+    assert (joined["walk_m"].to_numpy() >= straight - 1e-6).all()
+    assert plan.stats["street_detour_median"] >= 1.0
