@@ -356,10 +356,10 @@ def _bound_phase(st: _Search) -> LagrangeResult:
     """Subgradient optimisation; evaluates the relaxation's site sets as plans on a schedule."""
     inst = st.inst
     seen: set[bytes] = set()
-    small = inst.k <= 60_000
+    small = inst.k <= 200_000
     schedule = {20, 300}
     if small:
-        schedule |= set(range(0, 401, 8))
+        schedule |= set(range(0, 601, 8))
     heur_time = [0.0]
 
     def on_iter(it: int, sel: B, lag: float) -> None:
@@ -385,7 +385,7 @@ def _bound_phase(st: _Search) -> LagrangeResult:
         inst,
         upper=lambda: st.objective,
         on_iter=on_iter,
-        max_iter=400 if small else 200,
+        max_iter=600 if small else 200,
         exact=True,
         deadline_ok=lambda: st.left() > (0.75 if small else 0.6) * budget,
     )
@@ -404,7 +404,7 @@ def _improve(st: _Search, lr: LagrangeResult) -> None:
         _rescue(st)
     if st.assign is None:
         return
-    if inst.k > 60_000 and st.left() > 1.0:
+    if inst.k > 200_000 and st.left() > 1.0:
         t = time.perf_counter()
         near = site_neighbours(inst)
         sites = drop_construction(inst, near, keep_going=lambda: st.left() > 1.0)
@@ -418,9 +418,9 @@ def _improve(st: _Search, lr: LagrangeResult) -> None:
     t = time.perf_counter()
     _site_search(st)
     st.stats["seconds_site_search"] = time.perf_counter() - t
+    if st.left() > 1.0:
+        _global_mip(st, lf, share=0.6)
     _lns(st)
-    if st.left() > 0.5:
-        _global_mip(st, lf)
 
 
 def _site_search(st: _Search, share: float = 0.6, starts: int = 3, patience: int = 40) -> None:
@@ -580,7 +580,7 @@ def _apply(st: _Search, sub: SubProblem, res: SubResult, phase: str) -> bool:
     return st.offer(assign, open_mask, phase)
 
 
-def _global_mip(st: _Search, lf: NDArray[np.float64]) -> None:
+def _global_mip(st: _Search, lf: NDArray[np.float64], share: float = 1.0) -> None:
     """Whole problem on arcs not excluded by the Lagrangian; its bound is valid for all arcs."""
     inst = st.inst
     keep = lf < st.objective - 1e-9 * max(1.0, abs(st.objective))
@@ -588,10 +588,13 @@ def _global_mip(st: _Search, lf: NDArray[np.float64]) -> None:
         served = np.flatnonzero(st.assign >= 0)
         keep[inst.arc_index(served, st.assign[served])] = True
     arcs = np.flatnonzero(keep)
+    st.stats["global_mip_arcs"] = float(arcs.shape[0])
     if arcs.shape[0] > 40_000:
         return
     clients = np.arange(inst.n, dtype=np.int64)
-    sites = np.flatnonzero(inst.usable).astype(np.int64)
+    has = np.zeros(inst.m, dtype=np.bool_)
+    has[inst.site[arcs]] = True
+    sites = np.flatnonzero(inst.usable & (has | inst.required)).astype(np.int64)
     if st.assign is not None:
         sub = _subproblem(st, clients, sites, arcs)
     else:
@@ -602,7 +605,7 @@ def _global_mip(st: _Search, lf: NDArray[np.float64]) -> None:
         sub,
         hint_assign=st.assign,
         hint_open=st.open_mask,
-        time_limit=max(0.1, st.left() - 0.2),
+        time_limit=max(0.1, share * (st.left() - 0.5)),
         node_limit=1_000_000,
         seed=st.seed,
     )
@@ -632,13 +635,13 @@ def _lns(st: _Search) -> None:
     w_max = max(2, min(8, n_open))
     w = min(3, w_max)
     iters = 0
-    while st.left() > 0.3:
+    while st.left() > 0.5:
         assert st.assign is not None and st.open_mask is not None
         seeds = np.flatnonzero(st.open_mask)
         seeds = seeds[rng.permutation(seeds.shape[0])]
         improved = False
         for s in seeds:
-            if st.left() <= 0.3:
+            if st.left() <= 0.5:
                 break
             assert st.assign is not None and st.open_mask is not None
             if not st.open_mask[s]:
@@ -655,7 +658,7 @@ def _lns(st: _Search) -> None:
                 sub,
                 hint_assign=st.assign,
                 hint_open=st.open_mask,
-                time_limit=max(0.05, st.left() - 0.2),
+                time_limit=max(0.05, st.left() - 0.4),
                 node_limit=2000,
                 seed=st.seed + iters,
             )
