@@ -205,3 +205,31 @@ def test_popups_open(browser: Any, demo: MapData, tmp_path: Path) -> None:
         assert errors == []
     finally:
         ctx.close()
+
+
+def test_demo_plan_map_from_the_pipeline(browser: Any, tmp_path: Path) -> None:
+    """The map `make demo` produces (yuci-street): offline, error-free, every feature drawn."""
+    from sampling import load_scenario
+    from sampling.outputs import write_plan
+    from sampling.planning import plan_campaign
+
+    root = Path(__file__).resolve().parents[1] / "scenarios" / "yuci-street"
+    out = write_plan(plan_campaign(load_scenario(root), time_limit=3.0), tmp_path / "out")
+    points = pl.read_parquet(out / "points.parquet")
+    buildings = pl.read_parquet(out / "assignments.parquet").filter(pl.col("walk_in") > 0)
+    routes = pl.read_parquet(out / "routes.parquet")
+    ctx, page, errors, external = _open(browser, out / "map.html")
+    try:
+        assert external == [], f"external requests: {external}"
+        assert errors == [], f"console errors: {errors}"
+        counts = page.evaluate("window.natplan.counts()")
+        assert counts["points"] == int(points["open"].sum())
+        assert counts["buildings"] + counts["unserved"] == buildings.height
+        assert counts["routes"] == routes.height > 0
+        assert counts["stops"] == int(routes["stops"].sum()) + routes.height  # + origins
+        control = page.evaluate("""Array.from(document.querySelectorAll(
+            '.leaflet-control-layers-overlays label')).map(l => l.textContent.trim())""")
+        assert control == [labels("zh")[k] for k, _show in LAYER_KEYS]
+        assert _png_colours(page, page.screenshot()) > 40, "screenshot looks blank"
+    finally:
+        ctx.close()
