@@ -15,7 +15,8 @@ second or two. The numbers follow ``shared/domain.md``:
   planner has a choice), 4–10 tables each, a few required and a few closed, with
   ``max_open_points`` ≈ residents / 2,500;
 * medical teams of 8–40 samplers from counties 15–60 km away, ≈ residents / 360 samplers
-  with 5–15 % slack, arriving 06:30–09:00 and leaving 14:00–20:00;
+  with 5–15 % slack, a morning shift on site before 07:00 and a relief shift arriving
+  08:00–10:30, leaving 14:00–20:00;
 * yellow code ≈ 0.5 % of residents (most in a few buildings), elderly ≈ 15 % (one compound
   mostly elderly), home visits for ≈ 2 % of households with one two-person home-visit team
   per ≈ 35 of them.
@@ -457,9 +458,16 @@ def _medical_teams(
     lon = np.asarray([c[2] for c in COUNTIES])[county] + rng.uniform(-0.01, 0.01, count)
     x, y = project(lat, lon, lat0, lon0)
     travel = np.hypot(x, y) / 1000.0 / 45.0 * 60.0  # 45 km/h on county roads
-    arrive = 6 * 60 + travel + rng.uniform(0, 60, count)
-    arrive = np.clip(np.ceil(arrive / 15.0) * 15.0, 6 * 60 + 30, 9 * 60).astype(np.int64)
+    # Two shifts (两班倒): about 60 % of the teams are the morning shift, on site before the
+    # 07:00 opening (06:00–06:45); the rest relieve them, arriving staggered over
+    # the late morning. Arrivals are rounded to the quarter hour.
+    morning = rng.permutation(count) < max(1, round(0.6 * count))
+    early = 6 * 60 + rng.uniform(0, 45, count)  # they set off early enough, whatever the distance
+    late = 8 * 60 + travel + rng.uniform(0, 120, count)
+    arrive = np.where(morning, early, late)
+    arrive = np.clip(np.ceil(arrive / 15.0) * 15.0, 6 * 60, 10 * 60 + 30).astype(np.int64)
     leave = (14 * 60 + 30 * rng.integers(0, 13, count)).astype(np.int64)
+    leave = np.maximum(leave, arrive + 4 * 60)
     names = np.asarray([c[0] for c in COUNTIES])[county]
     return (
         pl.DataFrame(

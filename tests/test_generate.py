@@ -63,7 +63,10 @@ def check_invariants(d: District, residents: int) -> None:
     assert medical.height >= 1 and medical["samplers"].is_between(8, 40).all()
     assert (t.filter(pl.col("home_visit"))["samplers"] == 2).all()
     assert (t["available_from"] < t["available_to"]).all()  # HH:MM compares as text
-    assert medical["available_from"].is_between("06:30", "09:00").all()
+    assert medical["available_from"].is_between("06:00", "10:30").all()
+    # two shifts: the morning shift is on site by the 07:00 opening
+    on_site = medical.filter(pl.col("available_from") <= "07:00").height
+    assert on_site >= max(1, round(0.6 * medical.height))
     assert medical["available_to"].is_between("14:00", "20:00").all()
     # home visits: known buildings, 1–2 persons, persons per building ≤ residents
     assert h["building_id"].is_in(b["building_id"].implode()).all()
