@@ -1,0 +1,50 @@
+"""Run every benchmark in sequence and print their figures (``make bench``; ≈ 30 minutes).
+
+Each benchmark is its own script (see its docstring); this only runs them one after another so
+they never compete for the two cores. Pass names to run a subset:
+
+    python bench/run_all.py cpmp vrptw scale
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+
+RUNS: dict[str, list[str]] = {
+    "cpmp": ["cpmp.py", "--all"],  # pmedcap1 (5 s each) and SJC (30 s each) vs known optima
+    "vrptw": ["vrptw.py", "--all", "--time-limit", "10"],  # 56 Solomon vs DIMACS best-known
+    "scale": ["scale.py", "--residents", "10000", "100000", "1000000", "--time-limit", "20"],
+    "location_scale": ["location_scale.py", "--clients", "10000", "--sites", "1200"],
+    "day": ["day_scale.py"],
+    "home_visits": ["home_visit_scale.py"],
+    "streets": ["streets_scale.py"],
+    "map": ["map_scale.py"],
+}
+
+
+def main() -> int:
+    chosen = sys.argv[1:] or list(RUNS)
+    unknown = [name for name in chosen if name not in RUNS]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(RUNS)}")
+        return 2
+    failed = []
+    for name in chosen:
+        print(f"\n=== {name}: {' '.join(RUNS[name])}", flush=True)
+        started = time.perf_counter()
+        code = subprocess.call([sys.executable, str(BENCH / RUNS[name][0]), *RUNS[name][1:]])
+        print(f"=== {name}: exit {code} in {time.perf_counter() - started:.0f} s", flush=True)
+        if code:
+            failed.append(name)
+    if failed:
+        print(f"failed or missed a target: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
