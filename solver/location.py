@@ -61,6 +61,7 @@ from solver.location_assign import assign_flow, fit_tables
 from solver.location_bound import LagrangeResult, arc_bounds, subgradient
 from solver.location_mip import SubProblem, SubResult, solve_sub_mip
 from solver.location_model import BIG_UNITS, Instance, build_instance, evaluate
+from solver.location_pmedian import pmedian_search
 from solver.location_search import (
     drop_construction,
     improve_assignment,
@@ -413,6 +414,7 @@ def _improve(st: _Search, lr: LagrangeResult) -> None:
             if plan is not None:
                 st.offer(plan, sites, "drop")
         st.stats["seconds_drop"] = time.perf_counter() - t
+    _pmedian_starts(st)
     lf = arc_bounds(inst, lr)
     st.stats["arcs_after_reduction"] = float(np.count_nonzero(lf < st.objective))
     t = time.perf_counter()
@@ -421,6 +423,21 @@ def _improve(st: _Search, lr: LagrangeResult) -> None:
     if st.left() > 1.0:
         _global_mip(st, lf, share=0.6)
     _lns(st)
+
+
+def _pmedian_starts(st: _Search) -> None:
+    """Capacity-ignoring p-median interchange from the incumbent's sites, then flow + repair."""
+    inst = st.inst
+    if st.open_mask is None or st.left() < 1.0:
+        return
+    t = time.perf_counter()
+    stop_at = st.left() * 0.85
+    sites = pmedian_search(inst, st.open_mask, keep_going=lambda: st.left() > stop_at)
+    plan = _plan_for_sites(inst, sites)
+    if plan is not None:
+        st.offer(plan, sites, "pmedian")
+        st.pool[sites.tobytes()] = evaluate(inst, plan, sites).objective
+    st.stats["seconds_pmedian"] = time.perf_counter() - t
 
 
 def _site_search(st: _Search, share: float = 0.6, starts: int = 3, patience: int = 40) -> None:

@@ -159,7 +159,12 @@ def fit_tables(inst: Instance, open_mask: B, assign: I32, rounds: int = 12) -> I
         if nxt is None:
             break
         cur = nxt
+    cur = trim_tables(inst, open_mask, cur)
     # Last resort (unserved allowed): leave the cheapest-to-drop clients of the emptiest tables.
+    served = cur >= 0
+    load = np.bincount(cur[served], weights=d[served], minlength=inst.m).astype(np.int64)
+    if int(units_of(inst, load, open_mask).sum()) <= inst.units_total:
+        return cur
     if not np.all(np.isfinite(inst.unserved)):
         return None
     cur = cur.copy()
@@ -177,3 +182,82 @@ def fit_tables(inst: Instance, open_mask: B, assign: I32, rounds: int = 12) -> I
             cur[c] = -1
             load[j] -= d[c]
             members = members[members != c]
+
+
+def trim_tables(inst: Instance, open_mask: B, assign: I32) -> I32:
+    """Free whole tables by moving clients into the unused room of other sites' tables.
+
+    Sites are tried by ascending load of their last table: its clients (cheapest extra cost per
+    resident first) move to open sites where they fit without opening a table; the move is kept
+    only if the site's last table empties. Also re-seats unserved clients into free table room.
+    Stops when the table limit holds or no site can be trimmed.
+    """
+    if inst.unit <= 0 or inst.units_total >= BIG_UNITS:
+        return assign
+    d = inst.demand
+    u = inst.unit
+    cur = assign.copy()
+    served = cur >= 0
+    load = np.bincount(cur[served], weights=d[served], minlength=inst.m).astype(np.int64)
+    units = units_of(inst, load, open_mask)
+    room = np.where(open_mask, np.minimum(inst.cap, u * units) - load, 0)
+    arc = np.full(inst.n, -1, dtype=np.int64)
+    arc[served] = inst.arc_index(np.flatnonzero(served), cur[served])
+    cc = inst.unserved.copy()
+    cc[served] = inst.cost[arc[served]]
+    order = np.argsort(cur, kind="stable")
+    sptr = np.searchsorted(cur[order], np.arange(inst.m + 1))
+    members: dict[int, list[int]] = {
+        int(j): [int(c) for c in order[sptr[j] : sptr[j + 1]]] for j in np.flatnonzero(units > 0)
+    }
+    over = int(units.sum()) - inst.units_total
+    tried = np.zeros(inst.m, dtype=np.bool_)
+    while over > 0:
+        last = np.where((units > 0) & ~tried, load - u * (units - 1), np.iinfo(np.int64).max)
+        j = int(np.argmin(last))
+        if last[j] == np.iinfo(np.int64).max:
+            break
+        tried[j] = True
+        need = int(last[j])
+        # best relocation of each member: open site with room, no new table
+        opts: list[tuple[float, int, int, float]] = []
+        for c in members.get(j, []):
+            lo, hi = int(inst.ptr[c]), int(inst.ptr[c + 1])
+            ss = inst.site[lo:hi]
+            ok = open_mask[ss] & (ss != j) & (room[ss] >= d[c])
+            if np.any(ok):
+                t = int(np.argmax(ok))
+                delta = float(inst.cost[lo + t]) - float(cc[c])
+                opts.append((delta / max(int(d[c]), 1), int(c), lo, delta))
+        opts.sort()
+        moves: list[tuple[int, int, int]] = []  # client, from arc-index-base, to site
+        moved = 0
+        for _, c, lo, _ in opts:
+            if moved >= need:
+                break
+            hi = int(inst.ptr[c + 1])
+            ss = inst.site[lo:hi]
+            ok = open_mask[ss] & (ss != j) & (room[ss] >= d[c])
+            if not np.any(ok):
+                continue
+            t = int(np.argmax(ok))
+            k = int(ss[t])
+            room[k] -= d[c]
+            moves.append((c, lo + t, k))
+            moved += int(d[c])
+        if moved < need:
+            for c, _, k in moves:
+                room[k] += d[c]
+            continue
+        for c, a, k in moves:
+            cur[c] = k
+            cc[c] = inst.cost[a]
+            load[j] -= d[c]
+            load[k] += d[c]
+            members[j].remove(c)
+            members.setdefault(k, []).append(c)
+        units[j] -= 1
+        room[j] = int(min(inst.cap[j], u * units[j]) - load[j]) if units[j] > 0 else 0
+        over -= 1
+        tried[:] = False
+    return cur
