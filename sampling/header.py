@@ -149,6 +149,11 @@ class HomeVisits(_Section):
         "origin", description="teams start and end at their origin or at the nearest open point"
     )
     max_stops: int | None = Field(None, ge=1, description="households per team at most")
+    after_queues: bool = Field(
+        False,
+        description="visit households without a window of their own only after their "
+        "building's sampling point is expected to finish",
+    )
     search_iterations: int | None = Field(
         None,
         ge=10,

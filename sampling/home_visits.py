@@ -60,9 +60,19 @@ def _clock_s(column: str) -> pl.Expr:
 
 
 def plan_home_visits(
-    scenario: Scenario, assignment: AssignmentPlan, *, time_limit: float = 30.0, seed: int = 0
+    scenario: Scenario,
+    assignment: AssignmentPlan,
+    *,
+    point_finish: pl.DataFrame | None = None,
+    time_limit: float = 30.0,
+    seed: int = 0,
 ) -> HomeVisitPlan:
-    """Route the home-visit teams; every household served once or listed with a reason."""
+    """Route the home-visit teams; every household served once or listed with a reason.
+
+    ``point_finish`` (``point_id``, ``finish_min``) from the day stage is used with the
+    header's ``after_queues``: a household without a window of its own is then visited only
+    after its building's point is expected to finish.
+    """
     started = time.perf_counter()
     header = scenario.header
     settings = header.home_visits
@@ -105,6 +115,23 @@ def plan_home_visits(
         has_window, households["window_start"].fill_null(0).to_numpy() * 60, day_start
     )
     tw_late = np.where(has_window, households["window_end"].fill_null(0).to_numpy() * 60, day_end)
+    if settings.after_queues and point_finish is not None and households.height:
+        finish_s = (
+            households.select("building_id")
+            .join(
+                assignment.assignments.select("building_id", "point_id"),
+                on="building_id",
+                how="left",
+                maintain_order="left",
+            )
+            .join(point_finish, on="point_id", how="left", maintain_order="left")["finish_min"]
+            .fill_null(0)
+            .to_numpy()
+            .astype(np.int64)
+            * 60
+        )
+        tw_early = np.where(has_window, tw_early, np.maximum(tw_early, finish_s))
+        tw_late = np.maximum(tw_late, tw_early)
 
     if households.height == 0 or teams.height == 0:
         result = None

@@ -79,7 +79,13 @@ def plan_campaign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0
     started = time.perf_counter()
     assignment = assign(scenario, time_limit=time_limit, seed=seed)
     day = plan_day(scenario, assignment, time_limit=min(time_limit, 10.0), seed=seed)
-    visits = plan_home_visits(scenario, assignment, time_limit=time_limit, seed=seed)
+    visits = plan_home_visits(
+        scenario,
+        assignment,
+        point_finish=day.points.select("point_id", "finish_min"),
+        time_limit=time_limit,
+        seed=seed,
+    )
     seconds = {
         "candidates": assignment.stats.get("candidates_seconds", 0.0),
         "assignment": assignment.stats.get("assignment_seconds", 0.0),

@@ -76,3 +76,29 @@ def test_yuci_street_every_household_visited() -> None:
     check_visits(scenario, plan)
     assert plan.kpis["households_served"] == scenario.home_visits.height == 307
     assert plan.kpis["home_visit_persons_served"] == int(scenario.home_visits["persons"].sum())
+
+
+def test_after_queues_visits_wait_for_the_point_to_finish(tmp_path: Path) -> None:
+    import shutil
+
+    from sampling.planning import plan_campaign
+
+    folder = tmp_path / "yuci"
+    shutil.copytree(ROOT / "scenarios" / "yuci-street", folder)
+    header = folder / "scenario.toml"
+    header.write_text(
+        header.read_text(encoding="utf-8") + "\n[home_visits]\nafter_queues = true\n",
+        encoding="utf-8",
+    )
+    scenario = load_scenario(folder)
+    plan = plan_campaign(scenario, time_limit=3.0)
+    check_visits(scenario, plan.home_visits)
+    visits = plan.home_visits.visits.join(
+        scenario.home_visits.select("household_id", "window_start"), on="household_id"
+    ).filter(pl.col("team_id").is_not_null() & pl.col("window_start").is_null())
+    finish = plan.assignment.assignments.select("building_id", "point_id").join(
+        plan.day.points.select("point_id", "finish_min"), on="point_id"
+    )
+    joined = visits.join(finish, on="building_id")
+    assert joined.height > 0
+    assert (joined["start_s"] >= joined["finish_min"] * 60).all()
