@@ -20,8 +20,10 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	$(BIN)/natplan validate scenarios/yuci-street
-	$(BIN)/natplan plan scenarios/yuci-street --out $(OUT)/yuci-street
-	@echo "open $(OUT)/yuci-street/map.html in a browser"
+	$(BIN)/natplan plan scenarios/yuci-street --out $(OUT)/yuci-street --time-limit 10
+	$(BIN)/natplan validate scenarios/nanjing-xinjiekou
+	$(BIN)/natplan plan scenarios/nanjing-xinjiekou --out $(OUT)/nanjing-xinjiekou --time-limit 10
+	@echo "open $(OUT)/yuci-street/index.html (documents) and map.html in a browser"
 
 lint: setup
 	$(BIN)/ruff check .

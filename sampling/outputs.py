@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sampling.atomic import atomic_dir
+from sampling.documents import write_documents
 from sampling.mapping import render_plan_map
 from sampling.planning import CampaignPlan
 
@@ -24,8 +25,8 @@ def write_plan(
     Files: ``assignments.parquet``, ``points.parquet``, ``shifts.parquet``,
     ``timetable.parquet``, ``shortfall.parquet``, ``capacity_plan.parquet``,
     ``not_called.parquet``, ``home_visits.parquet``, ``routes.parquet``, ``route_stops.parquet``,
-    ``summary.json``,
-    ``map.html``.
+    ``summary.json``, ``map.html``, and the documents: ``index.html``, ``points/<id>.html``,
+    ``grids/<id>.csv|.html``, ``teams/<id>.html``, ``plan.xlsx``.
     The map is rendered from the staged files, so it shows exactly what the tables say.
     """
     started = time.perf_counter()
@@ -49,6 +50,9 @@ def write_plan(
         map_started = time.perf_counter()
         render_plan_map(staging, lang=lang)
         seconds["map"] = round(time.perf_counter() - map_started, 3)
+        docs_started = time.perf_counter()
+        write_documents(staging, plan.scenario, lang=lang)
+        seconds["documents"] = round(time.perf_counter() - docs_started, 3)
         seconds["write"] = round(time.perf_counter() - started, 3)
         _write_json(staging / "summary.json", summary)
     return Path(out_dir)
