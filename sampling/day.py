@@ -296,8 +296,13 @@ def _not_called(served: pl.DataFrame, calls: pl.DataFrame, status: np.ndarray) -
         pl.col("residents").filter(~pl.col("yellow_code")).sum().alias("regular_called"),
         pl.col("residents").filter(pl.col("yellow_code")).sum().alias("yellow_called"),
     )
+    # yellow-code residents coming to the point: some may be visited at home instead
     frame = served.select(
-        "building_id", "grid_id", "point_id", "walk_in", "yellow_code"
+        "building_id",
+        "grid_id",
+        "point_id",
+        "walk_in",
+        pl.min_horizontal("yellow_code", "walk_in").alias("yellow_code"),
     ).with_columns(pl.Series("status", status))
     frame = frame.join(called, on="building_id", how="left", maintain_order="left").with_columns(
         pl.col("regular_called").fill_null(0), pl.col("yellow_called").fill_null(0)

@@ -39,7 +39,10 @@ Method
    subgradient optimisation. Valid for the full arc set; grid penalty relaxed.
 2. **Construction**: Lagrangian heuristic — the site set of the relaxation, assignment by
    min-cost flow plus single-source repair (:mod:`solver.location_assign`).
-3. **Improvement**: exact MIPs with SCIP (:mod:`solver.location_mip`) — the whole problem
+3. **Capacity-ignoring p-median interchange** (:mod:`solver.location_pmedian`): Whitaker's
+   fast interchange over the sparse arcs from the incumbent's sites (vectorised, batches of
+   independent swaps), then min-cost flow, table fitting and client moves for capacities.
+4. **Improvement**: exact MIPs with SCIP (:mod:`solver.location_mip`) — the whole problem
    reduced by Lagrangian arc elimination when it is small, and neighbourhoods of a few nearby
    open sites with their clients and nearby closed sites otherwise (large neighbourhood
    search). Grid penalties are part of every MIP.

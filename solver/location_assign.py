@@ -5,7 +5,8 @@ min-cost flow (clients → sites → sink, plus a client → sink arc at the uns
 unit). OR-Tools ``SimpleMinCostFlow`` solves it from numpy arrays. A basic optimal flow
 splits at most (open sites − 1) clients; those are re-assigned whole, cheapest site with
 room first. The table limit is met by capping the sites whose last table is least used one
-table lower and re-solving.
+table lower and re-solving, then by :func:`trim_tables` (move clients into the unused room of
+other sites' tables to free whole tables); clients are left unserved only if that fails.
 """
 
 from __future__ import annotations
