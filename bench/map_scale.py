@@ -22,8 +22,15 @@ from maps import MapData, write_map
 from maps.synthetic import synthetic_map_data
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def load_seconds(path: Path) -> tuple[float, list[str], list[str], dict[str, int]]:
@@ -35,16 +42,24 @@ def load_seconds(path: Path) -> tuple[float, list[str], list[str], dict[str, int
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            page = browser.new_context(offline=True, viewport={"width": 1400, "height": 900}
-                                       ).new_page()
+            page = browser.new_context(
+                offline=True, viewport={"width": 1400, "height": 900}
+            ).new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: None if r.url.startswith(("file:", "data:", "about:"))
-                    else external.append(r.url))
+            page.on(
+                "request",
+                lambda r: (
+                    None
+                    if r.url.startswith(("file:", "data:", "about:"))
+                    else external.append(r.url)
+                ),
+            )
             t0 = time.perf_counter()
             page.goto(path.resolve().as_uri(), wait_until="load", timeout=60_000)
-            page.wait_for_function("window.natplan && window.natplan.ready === true",
-                                   timeout=60_000)
+            page.wait_for_function(
+                "window.natplan && window.natplan.ready === true", timeout=60_000
+            )
             seconds = time.perf_counter() - t0
             counts = page.evaluate("window.natplan.counts()")
         finally:
@@ -63,8 +78,15 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=None, help="keep the HTML here")
     a = ap.parse_args()
 
-    data = synthetic_map_data(a.buildings, a.candidates, a.open, a.teams, a.stops,
-                              n_grids=max(4, a.buildings // 30), seed=1)
+    data = synthetic_map_data(
+        a.buildings,
+        a.candidates,
+        a.open,
+        a.teams,
+        a.stops,
+        n_grids=max(4, a.buildings // 30),
+        seed=1,
+    )
     residents = int(data.buildings["residents"].sum())
     with tempfile.TemporaryDirectory(prefix="natplan-map-") as tmp:
         return _run(a, data, residents, a.out or Path(tmp) / "map.html")
@@ -75,8 +97,10 @@ def _run(a: argparse.Namespace, data: MapData, residents: int, out: Path) -> int
     write_map(data, out)
     build = time.perf_counter() - t0
     size_mb = out.stat().st_size / 1e6
-    print(f"buildings={a.buildings} residents={residents:,} candidates={a.candidates} "
-          f"open={a.open} routes={a.teams} stops={a.teams * a.stops}")
+    print(
+        f"buildings={a.buildings} residents={residents:,} candidates={a.candidates} "
+        f"open={a.open} routes={a.teams} stops={a.teams * a.stops}"
+    )
     print(f"html_mb={size_mb:.2f} build_s={build:.2f}" + (f" path={out}" if a.out else ""))
     ok = size_mb <= 15 and build <= 10
     if Path(CHROMIUM).exists() and shutil.which(CHROMIUM):

@@ -36,9 +36,26 @@ __all__ = [
 
 # Categorical palette for "building belongs to point i" (no pure red/black: those mark unserved).
 PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
-    "#393b79", "#637939", "#8c6d31", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1",
-    "#636363", "#6baed6", "#fd8d3c", "#74c476",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#393b79",
+    "#637939",
+    "#8c6d31",
+    "#7b4173",
+    "#3182bd",
+    "#e6550d",
+    "#31a354",
+    "#756bb1",
+    "#636363",
+    "#6baed6",
+    "#fd8d3c",
+    "#74c476",
 )
 UNSERVED_COLOUR = "#d62728"
 UNSERVED_FILL = "#000000"
@@ -117,8 +134,9 @@ def finish_colours(
     dl = _minutes(deadline)
     if dl is not None:
         g, y, r = FINISH_COLOURS[0], FINISH_COLOURS[2], FINISH_COLOURS[3]
-        cols = [CLOSED_COLOUR if m is None else g if m <= dl - 60 else y if m <= dl else r
-                for m in mins]
+        cols = [
+            CLOSED_COLOUR if m is None else g if m <= dl - 60 else y if m <= dl else r for m in mins
+        ]
         legend = [(g, lab["on_time"]), (y, lab["tight"]), (r, f"{lab['late']} {deadline}")]
         return cols, legend
     if not known:
@@ -133,8 +151,10 @@ def finish_colours(
             continue
         i = min(3, int((m - lo) / step)) if hi > lo else 0
         cols.append(FINISH_COLOURS[i])
-    legend = [(FINISH_COLOURS[i], f"≤ {_hhmm(edges[i])}" if i < 3 else f"> {_hhmm(edges[2])}")
-              for i in range(4 if hi > lo else 1)]
+    legend = [
+        (FINISH_COLOURS[i], f"≤ {_hhmm(edges[i])}" if i < 3 else f"> {_hhmm(edges[2])}")
+        for i in range(4 if hi > lo else 1)
+    ]
     return cols, legend
 
 
@@ -287,12 +307,14 @@ def _catchments(data: MapData, lang: str, colours: dict[object, str]) -> list[di
     out = []
     for (pid,), grp in sorted(served.group_by("point_id"), key=lambda kv: str(kv[0][0])):
         title = _esc(names[pid] if names[pid] is not None else pid)
-        out.append({
-            "ring": hull_ring(grp["lat"].to_numpy(), grp["lon"].to_numpy()),
-            "colour": colours[pid],
-            "tip": f"{lab['catchments']}: {title} · {grp.height} {lab['buildings']} · "
-                   f"{_fmt_num(int(grp['residents'].fill_null(0).sum()))} {lab['residents']}",
-        })
+        out.append(
+            {
+                "ring": hull_ring(grp["lat"].to_numpy(), grp["lon"].to_numpy()),
+                "colour": colours[pid],
+                "tip": f"{lab['catchments']}: {title} · {grp.height} {lab['buildings']} · "
+                f"{_fmt_num(int(grp['residents'].fill_null(0).sum()))} {lab['residents']}",
+            }
+        )
     return out
 
 
@@ -300,11 +322,13 @@ def _grids(data: MapData, lang: str) -> list[dict[str, Any]]:
     lab = labels(lang)
     out = []
     for (gid,), grp in sorted(data.buildings.group_by("grid_id"), key=lambda kv: str(kv[0][0])):
-        out.append({
-            "ring": hull_ring(grp["lat"].to_numpy(), grp["lon"].to_numpy()),
-            "tip": f"{lab['grid']} {_esc(gid)} · {grp.height} {lab['buildings']} · "
-                   f"{_fmt_num(int(grp['residents'].fill_null(0).sum()))} {lab['residents']}",
-        })
+        out.append(
+            {
+                "ring": hull_ring(grp["lat"].to_numpy(), grp["lon"].to_numpy()),
+                "tip": f"{lab['grid']} {_esc(gid)} · {grp.height} {lab['buildings']} · "
+                f"{_fmt_num(int(grp['residents'].fill_null(0).sum()))} {lab['residents']}",
+            }
+        )
     return out
 
 
@@ -320,12 +344,14 @@ def _routes(data: MapData, lang: str) -> list[dict[str, Any]]:
             [_r6(r["lat"]), _r6(r["lon"]), int(r["seq"]), _esc(r["household_id"])]
             for r in grp.iter_rows(named=True)
         ]
-        out.append({
-            "team": f"{lab['team']} {_esc(team)}",
-            "colour": PALETTE[i % len(PALETTE)],
-            "line": [[s[0], s[1]] for s in stops],
-            "stops": stops,
-        })
+        out.append(
+            {
+                "team": f"{lab['team']} {_esc(team)}",
+                "colour": PALETTE[i % len(PALETTE)],
+                "line": [[s[0], s[1]] for s in stops],
+                "stops": stops,
+            }
+        )
     return out
 
 
@@ -333,8 +359,10 @@ def _heat(data: MapData) -> dict[str, Any]:
     b = data.buildings.filter(pl.col("residents").fill_null(0) > 0)
     res = b["residents"].cast(pl.Float64).to_numpy()
     hi = float(np.percentile(res, 95)) if res.size else 1.0
-    pts = [[_r6(la), _r6(lo), round(float(w), 1)]
-           for la, lo, w in zip(b["lat"], b["lon"], res, strict=True)]
+    pts = [
+        [_r6(la), _r6(lo), round(float(w), 1)]
+        for la, lo, w in zip(b["lat"], b["lon"], res, strict=True)
+    ]
     # leaflet.heat sums overlapping buildings; scale so a dense block, not one building, is red.
     return {"pts": pts, "max": max(4.0 * hi, 1.0)}
 
@@ -347,9 +375,21 @@ def build_payload(data: MapData, lang: str = "zh") -> dict[str, Any]:
     buildings, unserved = _buildings_payload(data, lang, colours)
     open_pts = data.points.filter(pl.col("open").fill_null(False))
     return {
-        "labels": {k: lab[k] for k in (
-            "building", "grid", "residents", "point", "walk_m", "metres", "team", "stop",
-            "origin", "household")},
+        "labels": {
+            k: lab[k]
+            for k in (
+                "building",
+                "grid",
+                "residents",
+                "point",
+                "walk_m",
+                "metres",
+                "team",
+                "stop",
+                "origin",
+                "household",
+            )
+        },
         "points": points,
         "closed": closed,
         "buildings": buildings,

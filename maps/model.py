@@ -8,10 +8,28 @@ import polars as pl
 
 __all__ = ["BUILDING_COLUMNS", "POINT_COLUMNS", "ROUTE_COLUMNS", "MapData", "MapDataError"]
 
-BUILDING_COLUMNS = ("building_id", "grid_id", "lat", "lon", "residents", "point_id",
-                    "walk_m", "unserved_reason")
-POINT_COLUMNS = ("point_id", "name", "lat", "lon", "open", "tables", "max_tables", "capacity",
-                 "load", "utilisation")
+BUILDING_COLUMNS = (
+    "building_id",
+    "grid_id",
+    "lat",
+    "lon",
+    "residents",
+    "point_id",
+    "walk_m",
+    "unserved_reason",
+)
+POINT_COLUMNS = (
+    "point_id",
+    "name",
+    "lat",
+    "lon",
+    "open",
+    "tables",
+    "max_tables",
+    "capacity",
+    "load",
+    "utilisation",
+)
 ROUTE_COLUMNS = ("team_id", "seq", "household_id", "lat", "lon")
 
 
@@ -59,8 +77,10 @@ class MapData:
             raise MapDataError(f"walk_limit_m must be >= 0, got {self.walk_limit_m!r}")
         for name, frame in (("buildings", self.buildings), ("points", self.points)):
             bad = frame.filter(
-                pl.col("lat").is_null() | pl.col("lon").is_null()
-                | ~pl.col("lat").is_between(-90, 90) | ~pl.col("lon").is_between(-180, 180)
+                pl.col("lat").is_null()
+                | pl.col("lon").is_null()
+                | ~pl.col("lat").is_between(-90, 90)
+                | ~pl.col("lon").is_between(-180, 180)
             )
             if bad.height:
                 raise MapDataError(f"{name}: {bad.height} rows with missing/invalid lat/lon")

@@ -216,19 +216,23 @@ def check_offline(html: str, allowed: tuple[str, ...] = ()) -> None:
     def bad(url: str) -> bool:
         return bool(_EXTERNAL.match(url)) and url not in allowed
 
-    found += [u for u in re.findall(r"<script\b[^>]*\bsrc\s*=\s*[\"']([^\"']+)", html, re.I)
-              if bad(u)]
+    found += [
+        u for u in re.findall(r"<script\b[^>]*\bsrc\s*=\s*[\"']([^\"']+)", html, re.I) if bad(u)
+    ]
     found += [u for u in _LINK_HREF.findall(html) if bad(u)]
     found += [
-        u for u in re.findall(r"<(?:img|iframe|source|embed)\b[^>]*\bsrc\s*=\s*[\"']([^\"']+)",
-                              html, re.I)
+        u
+        for u in re.findall(
+            r"<(?:img|iframe|source|embed)\b[^>]*\bsrc\s*=\s*[\"']([^\"']+)", html, re.I
+        )
         if bad(u)
     ]
     styles = _STYLE_BLOCK.findall(html) + re.findall(r"\bstyle\s*=\s*\"([^\"]*)\"", html, re.I)
     for css in styles:
         found += [m.group(2) for m in _CSS_URL.finditer(css) if bad(m.group(2))]
-        found += [u for u in re.findall(r"@import\s+(?:url\()?\s*['\"]?([^'\"\);\s]+)", css)
-                  if bad(u)]
+        found += [
+            u for u in re.findall(r"@import\s+(?:url\()?\s*['\"]?([^'\"\);\s]+)", css) if bad(u)
+        ]
     if found:
         unique = sorted(set(found))
         raise ExternalResourceError(

@@ -124,33 +124,55 @@ def _legend_html(payload: dict[str, Any], lang: str, names: dict[str, str]) -> s
     lab = labels(lang)
     mode = payload["legend"]["mode"]
     parts = [f"<h4>{lab['legend']}</h4>", f"<h5>{escape(names['points'])}</h5>"]
-    parts.append(f"<div class='np-row'>{lab['by_util' if mode == 'utilisation' else 'by_finish']}"
-                 "</div>")
+    parts.append(
+        f"<div class='np-row'>{lab['by_util' if mode == 'utilisation' else 'by_finish']}</div>"
+    )
     for colour, text in payload["legend"]["points"]:
-        parts.append(f"<div class='np-row'><span class='np-sw np-dot' style='background:{colour}'>"
-                     f"</span>{escape(text)}</div>")
+        parts.append(
+            f"<div class='np-row'><span class='np-sw np-dot' style='background:{colour}'>"
+            f"</span>{escape(text)}</div>"
+        )
     parts.append(f"<div class='np-row'>{lab['size_note']}</div>")
-    parts.append("<div class='np-row'><span class='np-sw np-dot' style='background:#fff;"
-                 f"border-color:#9e9e9e;border-width:1px'></span>{lab['closed_legend']}</div>")
-    sw = "".join(f"<span class='np-sw np-dot' style='background:{c};border:0;width:9px;"
-                 "height:9px'></span>" for c in PALETTE[:6])
-    parts.append(f"<h5>{escape(names['buildings'])}</h5><div class='np-row'>{sw}</div>"
-                 f"<div class='np-row'>{lab['building_note']}</div>")
-    parts.append("<div class='np-row'><span class='np-sw np-dot' style='background:#000;"
-                 f"border-color:{UNSERVED_COLOUR}'></span>{escape(names['unserved'])}</div>")
+    parts.append(
+        "<div class='np-row'><span class='np-sw np-dot' style='background:#fff;"
+        f"border-color:#9e9e9e;border-width:1px'></span>{lab['closed_legend']}</div>"
+    )
+    sw = "".join(
+        f"<span class='np-sw np-dot' style='background:{c};border:0;width:9px;height:9px'></span>"
+        for c in PALETTE[:6]
+    )
+    parts.append(
+        f"<h5>{escape(names['buildings'])}</h5><div class='np-row'>{sw}</div>"
+        f"<div class='np-row'>{lab['building_note']}</div>"
+    )
+    parts.append(
+        "<div class='np-row'><span class='np-sw np-dot' style='background:#000;"
+        f"border-color:{UNSERVED_COLOUR}'></span>{escape(names['unserved'])}</div>"
+    )
     outline = "<span class='np-sw' style='border:2px {style} {colour};{extra}'></span>"
     parts.append("<h5>&nbsp;</h5>")
-    parts.append("<div class='np-row'>" + outline.format(style="solid", colour=PALETTE[0], extra="")
-                 + f"{escape(names['catchments'])}</div>")
-    parts.append("<div class='np-row'>" + outline.format(style="dashed", colour="#2166ac",
-                                                      extra="border-radius:50%")
-                 + f"{escape(names['walk'])}</div>")
-    parts.append("<div class='np-row'>" + outline.format(style="dashed", colour="#444", extra="")
-                 + f"{escape(names['grids'])}</div>")
-    parts.append("<div class='np-row'><span class='np-sw' style='height:3px;background:"
-                 f"{PALETTE[3]}'></span>{escape(names['routes'])}</div>")
-    parts.append(f"<div class='np-row'><span class='np-sw np-heat'></span>{escape(names['heat'])}"
-                 "</div>")
+    parts.append(
+        "<div class='np-row'>"
+        + outline.format(style="solid", colour=PALETTE[0], extra="")
+        + f"{escape(names['catchments'])}</div>"
+    )
+    parts.append(
+        "<div class='np-row'>"
+        + outline.format(style="dashed", colour="#2166ac", extra="border-radius:50%")
+        + f"{escape(names['walk'])}</div>"
+    )
+    parts.append(
+        "<div class='np-row'>"
+        + outline.format(style="dashed", colour="#444", extra="")
+        + f"{escape(names['grids'])}</div>"
+    )
+    parts.append(
+        "<div class='np-row'><span class='np-sw' style='height:3px;background:"
+        f"{PALETTE[3]}'></span>{escape(names['routes'])}</div>"
+    )
+    parts.append(
+        f"<div class='np-row'><span class='np-sw np-heat'></span>{escape(names['heat'])}</div>"
+    )
     return "".join(parts)
 
 
@@ -188,8 +210,12 @@ def render_map(
     root.header.add_child(Element(f"<script>{_runtime_js()}</script>"), name="natplan_js")
     if tile_url:
         folium.TileLayer(
-            tiles=tile_url, attr=tile_attribution or " ", name="tiles", max_zoom=19,
-            overlay=False, control=False,
+            tiles=tile_url,
+            attr=tile_attribution or " ",
+            name="tiles",
+            max_zoom=19,
+            overlay=False,
+            control=False,
         ).add_to(m)
     m.add_child(_Script(f"natplan.init({m.get_name()}, {_js_json(payload['labels'])});"))
     for key, show in LAYER_KEYS:

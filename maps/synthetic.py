@@ -54,44 +54,59 @@ def synthetic_map_data(
     gx = np.digitize(xy[:, 0], np.linspace(-span, span, int(np.sqrt(n_grids)) + 1))
     gy = np.digitize(xy[:, 1], np.linspace(-span, span, int(np.sqrt(n_grids)) + 1))
     grid_id = [f"G{a:02d}{b:02d}" for a, b in zip(gx, gy, strict=True)]
-    buildings = pl.DataFrame({
-        "building_id": [f"B{i:05d}" for i in range(n_buildings)],
-        "grid_id": grid_id,
-        "lat": blat, "lon": blon,
-        "residents": residents,
-        "point_id": pl.Series(assigned, dtype=pl.String),
-        "walk_m": pl.Series(walk_m, dtype=pl.Float64),
-        "unserved_reason": pl.Series(reasons, dtype=pl.String),
-    })
+    buildings = pl.DataFrame(
+        {
+            "building_id": [f"B{i:05d}" for i in range(n_buildings)],
+            "grid_id": grid_id,
+            "lat": blat,
+            "lon": blon,
+            "residents": residents,
+            "point_id": pl.Series(assigned, dtype=pl.String),
+            "walk_m": pl.Series(walk_m, dtype=pl.Float64),
+            "unserved_reason": pl.Series(reasons, dtype=pl.String),
+        }
+    )
     load = (
         buildings.filter(pl.col("point_id").is_not_null())
-        .group_by("point_id").agg(pl.col("residents").sum().alias("load"))
+        .group_by("point_id")
+        .agg(pl.col("residents").sum().alias("load"))
     )
     loads = (
-        pl.DataFrame({"point_id": point_ids}).join(load, on="point_id", how="left")
-        ["load"].fill_null(0).to_numpy()
+        pl.DataFrame({"point_id": point_ids})
+        .join(load, on="point_id", how="left")["load"]
+        .fill_null(0)
+        .to_numpy()
     )
     per_table = 400 * rng.uniform(0.6, 1.15, n_points)  # some points end up overloaded
     tables = np.where(is_open, np.clip(np.ceil(loads / per_table), 1, 8), 0).astype(np.int64)
-    points = (
-        pl.DataFrame({
+    points = pl.DataFrame(
+        {
             "point_id": point_ids,
             "name": [f"采样点 {i}" if i % 5 else None for i in range(n_points)],
-            "lat": plat, "lon": plon, "open": is_open,
-            "tables": tables, "max_tables": np.full(n_points, 8),
+            "lat": plat,
+            "lon": plon,
+            "open": is_open,
+            "tables": tables,
+            "max_tables": np.full(n_points, 8),
             "capacity": tables * 400,
             "load": loads,
-        })
-        .with_columns(
-            pl.when(pl.col("capacity") > 0).then(pl.col("load") / pl.col("capacity"))
-            .otherwise(None).alias("utilisation")
-        )
+        }
+    ).with_columns(
+        pl.when(pl.col("capacity") > 0)
+        .then(pl.col("load") / pl.col("capacity"))
+        .otherwise(None)
+        .alias("utilisation")
     )
     if with_finish:
         mins = 7 * 60 + (points["utilisation"].fill_null(0) * 660).cast(pl.Int64)
         points = points.with_columns(
-            pl.Series("finish", [f"{m // 60:02d}:{m % 60:02d}" if o else None
-                                 for m, o in zip(mins, is_open, strict=True)]),
+            pl.Series(
+                "finish",
+                [
+                    f"{m // 60:02d}:{m % 60:02d}" if o else None
+                    for m, o in zip(mins, is_open, strict=True)
+                ],
+            ),
             pl.Series("staff", (tables * 2).tolist()),
             pl.Series("yellow_channel", (np.arange(n_points) % 3 == 0).tolist()),
         )
@@ -104,8 +119,15 @@ def synthetic_map_data(
             cur = cur + rng.normal(0, span / 60, 2)
             rows.append((f"T{t:03d}", s, f"H{t:03d}-{s:03d}", float(cur[0]), float(cur[1])))
     routes = pl.DataFrame(
-        rows, schema={"team_id": pl.String, "seq": pl.Int64, "household_id": pl.String,
-                      "lat": pl.Float64, "lon": pl.Float64}, orient="row",
+        rows,
+        schema={
+            "team_id": pl.String,
+            "seq": pl.Int64,
+            "household_id": pl.String,
+            "lat": pl.Float64,
+            "lon": pl.Float64,
+        },
+        orient="row",
     )
     served = int(buildings.filter(pl.col("point_id").is_not_null())["residents"].sum())
     total = int(residents.sum())
@@ -119,5 +141,12 @@ def synthetic_map_data(
         "unserved_residents": total - served,
         "home_visits": n_teams * stops_per_team,
     }
-    return MapData(buildings=buildings, points=points, routes=routes, walk_limit_m=500.0,
-                   title="示例区 核酸采样方案", kpis=kpis, finish_deadline="18:00")
+    return MapData(
+        buildings=buildings,
+        points=points,
+        routes=routes,
+        walk_limit_m=500.0,
+        title="示例区 核酸采样方案",
+        kpis=kpis,
+        finish_deadline="18:00",
+    )
