@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from maps import MapData, write_map
+from maps.model import BUILDING_COLUMNS
 
 MAP_FILE = "map.html"
 
@@ -44,16 +45,7 @@ def map_data(out_dir: Path) -> MapData:
         kpis["home_visits"] = summary["households_total"]
         kpis["teams"] = summary["home_visit_routes"]
     return MapData(
-        buildings=assignments.filter(pl.col("walk_in") > 0).select(
-            "building_id",
-            "grid_id",
-            "lat",
-            "lon",
-            "residents",
-            "point_id",
-            "walk_m",
-            "unserved_reason",
-        ),
+        buildings=assignments.filter(pl.col("walk_in") > 0).select(BUILDING_COLUMNS),
         points=points,
         routes=routes,
         walk_limit_m=float(summary["walk_reach_m"]),
