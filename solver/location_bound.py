@@ -51,8 +51,12 @@ def frac_knapsack(inst: Instance, r: F64) -> FracKnapsack:
     s = inst.site[neg]
     w = inst.demand[inst.cli[neg]]
     rr = r[neg]
-    order = np.lexsort((rr / w, s))
-    neg, s, w, rr = neg[order], s[order], w[order], rr[order]
+    # Zero-demand clients weigh nothing: always taken whole, ordered first (ratio −inf).
+    weighted = w > 0
+    ratio = np.full(rr.shape[0], -np.inf)
+    np.divide(rr, w, out=ratio, where=weighted)
+    order = np.lexsort((ratio, s))
+    neg, s, w, rr, ratio = neg[order], s[order], w[order], rr[order], ratio[order]
     value = np.zeros(m)
     ratio_break = np.zeros(m)
     if neg.shape[0] == 0:
@@ -63,14 +67,16 @@ def frac_knapsack(inst: Instance, r: F64) -> FracKnapsack:
     base = np.repeat(cw[starts] - w[starts], lengths)
     prev = cw - base - w
     q = inst.cap[s]
-    frac = np.clip((q - prev) / w, 0.0, 1.0)
+    frac = np.ones(w.shape[0])
+    np.divide(q - prev, w, out=frac, where=w > 0)
+    frac = np.where(w > 0, np.clip(frac, 0.0, 1.0), 1.0)
     value = np.asarray(np.bincount(s, weights=frac * rr, minlength=m), dtype=np.float64)
     brk = np.flatnonzero(frac < 1.0)
     if brk.shape[0]:
         # first partially taken item per site = the break item
         bs = s[brk]
         firsts = np.r_[True, bs[1:] != bs[:-1]]
-        ratio_break[bs[firsts]] = (rr / w)[brk[firsts]]
+        ratio_break[bs[firsts]] = ratio[brk[firsts]]
     return FracKnapsack(value, neg.astype(np.int64), frac, ratio_break)
 
 
