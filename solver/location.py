@@ -62,6 +62,7 @@ from numpy.typing import NDArray
 
 from solver.location_assign import assign_flow, fit_tables
 from solver.location_bound import LagrangeResult, arc_bounds, subgradient
+from solver.location_groups import consolidate_groups
 from solver.location_mip import SubProblem, SubResult, solve_sub_mip
 from solver.location_model import BIG_UNITS, Instance, build_instance, evaluate
 from solver.location_pmedian import pmedian_search
@@ -330,6 +331,11 @@ def solve(
     t2 = time.perf_counter()
     _improve(st, lr)
     st.stats["seconds_improve"] = time.perf_counter() - t2
+    if st.assign is not None and st.open_mask is not None and inst.group is not None:
+        # 3. Merge grids split over several sites where the walk costs less than λ.
+        t3 = time.perf_counter()
+        st.offer(consolidate_groups(inst, st.assign, st.open_mask), st.open_mask, "groups")
+        st.stats["seconds_groups"] = time.perf_counter() - t3
     st.stats["seconds_total"] = time.perf_counter() - t0
     if st.assign is None or st.open_mask is None:
         return _empty_result(inst, "no feasible plan found", st.stats, st.bound)
