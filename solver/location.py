@@ -46,6 +46,9 @@ Method
    reduced by Lagrangian arc elimination when it is small, and neighbourhoods of a few nearby
    open sites with their clients and nearby closed sites otherwise (large neighbourhood
    search). Grid penalties are part of every MIP.
+5. **Grid consolidation** (:mod:`solver.location_groups`): a grid's buildings at one site move
+   together to another site the grid already uses when capacity and the table limit allow and
+   the extra walking costs less than λ; kept only if :func:`evaluate` confirms a better plan.
 
 Everything is deterministic for a seed unless the time limit cuts a phase short.
 """
