@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+import polars as pl
+
 _CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*$")
 MINUTES_PER_DAY = 24 * 60
 
@@ -34,3 +36,9 @@ def format_clock(minutes: float) -> str:
     """425 → ``"07:05"`` (rounded down to the minute)."""
     whole = int(minutes)
     return f"{whole // 60:02d}:{whole % 60:02d}"
+
+
+def clock_expr(minutes: pl.Expr) -> pl.Expr:
+    """Polars: whole minutes since midnight → ``HH:MM`` text (null stays null)."""
+    hours = (minutes // 60).cast(pl.String).str.zfill(2)
+    return pl.format("{}:{}", hours, (minutes % 60).cast(pl.String).str.zfill(2))

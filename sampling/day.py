@@ -17,10 +17,11 @@ import numpy as np
 import polars as pl
 
 from sampling.assignment import AssignmentPlan
+from sampling.clock import format_clock
 from sampling.parsing import clock_text
 from sampling.scenario import Scenario
 from solver.queue_sim import SimParams, repair_timetable, simulate
-from solver.staffing import StaffingProblem, StaffingResult, solve_staffing
+from solver.staffing import StaffingProblem, solve_staffing
 from solver.timetable import CALLED, NOT_CALLED, TimetableProblem, build_timetable
 
 TEAM_TRAVEL_M_PER_MIN = 500.0  # medical teams come by vehicle, ≈ 30 km/h
@@ -234,14 +235,13 @@ def plan_day(
         "start",
         "end",
     )
-    plan_source: StaffingResult = staffing
     capacity = _hhmm(
         pl.DataFrame(
             {
-                "point_id": point_ids.gather(plan_source.extra_point),
-                "start_min": plan_source.extra_start.astype(np.int32),
-                "end_min": plan_source.extra_end.astype(np.int32),
-                "extra_samplers": plan_source.extra_samplers,
+                "point_id": point_ids.gather(staffing.extra_point),
+                "start_min": staffing.extra_start.astype(np.int32),
+                "end_min": staffing.extra_end.astype(np.int32),
+                "extra_samplers": staffing.extra_samplers,
             }
         ),
         "start",
@@ -254,12 +254,12 @@ def plan_day(
     capacity_ok = ~timetable.point_over_capacity
     over_limit = has_people & (np.nan_to_num(sim.p95_wait, nan=0.0) > limit)
     kpis: dict[str, float | int | str] = {
-        "finish_time": _clock(int(finish.max()) if finish.size else window.start),
-        "finish_lower_bound": _clock(
+        "finish_time": format_clock(int(finish.max()) if finish.size else window.start),
+        "finish_lower_bound": format_clock(
             int(timetable.point_lower_bound.max()) if finish.size else window.start
         ),
         "finish_gap_pct": round(float(timetable.stats.gap_pct), 3),
-        "sim_finish_time": _clock(
+        "sim_finish_time": format_clock(
             int(np.ceil(sim_finish.max())) if sim_finish.size else window.start
         ),
         "sim_p95_wait_max_min": round(float(p95.max()), 2) if p95.size else 0.0,
@@ -334,7 +334,3 @@ def _not_called(served: pl.DataFrame, calls: pl.DataFrame, status: np.ndarray) -
             "reason",
         )
     )
-
-
-def _clock(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"

@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from sampling.clock import clock_expr
 from sampling.scenario import Scenario
 
 REQUIRED_FILES = ("assignments", "points", "shifts", "timetable")
@@ -216,12 +217,7 @@ def _clock(frame: pl.DataFrame, name: str) -> pl.Expr:
     """``HH:MM`` text of a minutes column (nulls when the column is absent)."""
     if name not in frame.columns:
         return pl.lit(None, pl.String)
-    minutes = pl.col(name).cast(pl.Int64)
-    return pl.format(
-        "{}:{}",
-        (minutes // 60).cast(pl.String).str.zfill(2),
-        (minutes % 60).cast(pl.String).str.zfill(2),
-    )
+    return clock_expr(pl.col(name).cast(pl.Int64))
 
 
 def _empty_routes() -> pl.DataFrame:

@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from sampling.atomic import atomic_dir
+from sampling.clock import clock_expr
 from sampling.scenario import project, unproject
 
 Format = Literal["csv", "parquet"]
@@ -179,12 +180,6 @@ class District:
 
 
 # --------------------------------------------------------------------------- small helpers
-
-
-def _clock(minutes: pl.Expr) -> pl.Expr:
-    """Minutes since midnight → ``HH:MM`` (null stays null)."""
-    hours = (minutes // 60).cast(pl.String).str.zfill(2)
-    return pl.format("{}:{}", hours, (minutes % 60).cast(pl.String).str.zfill(2))
 
 
 def _ids(prefix: str, n: int, width: int = 4) -> pl.Series:
@@ -412,8 +407,8 @@ def _home_visits(
         ).alias("household_id"),
         "building_id",
         pl.col("persons").cast(pl.Int64),
-        _clock(pl.when(pl.col("start") >= 0).then(pl.col("start"))).alias("window_start"),
-        _clock(pl.when(pl.col("end") >= 0).then(pl.col("end"))).alias("window_end"),
+        clock_expr(pl.when(pl.col("start") >= 0).then(pl.col("start"))).alias("window_start"),
+        clock_expr(pl.when(pl.col("end") >= 0).then(pl.col("end"))).alias("window_end"),
         "note",
     )
 
@@ -486,8 +481,8 @@ def _medical_teams(
         .select(
             "team_id",
             "samplers",
-            _clock(pl.col("from")).alias("available_from"),
-            _clock(pl.col("to")).alias("available_to"),
+            clock_expr(pl.col("from")).alias("available_from"),
+            clock_expr(pl.col("to")).alias("available_to"),
             "lat",
             "lon",
             "home_visit",

@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from sampling.assignment import AssignmentPlan
+from sampling.clock import clock_expr
 from sampling.scenario import Scenario
 from solver.candidates import nearest
 from solver.routing import DECOMPOSE_ABOVE, solve
@@ -51,13 +52,9 @@ class HomeVisitPlan:
 
 
 def _clock_s(column: str) -> pl.Expr:
-    minutes = (pl.col(f"{column}_s") // SECONDS_PER_MINUTE).cast(pl.Int64)
-    hours = (minutes // 60).cast(pl.String).str.zfill(2)
-    return (
-        pl.when(pl.col(f"{column}_s") >= 0)
-        .then(pl.format("{}:{}", hours, (minutes % 60).cast(pl.String).str.zfill(2)))
-        .alias(column)
-    )
+    """``HH:MM`` of a ``<column>_s`` seconds-of-day column; null where it is −1 (unserved)."""
+    seconds = pl.col(f"{column}_s")
+    return pl.when(seconds >= 0).then(clock_expr(seconds // SECONDS_PER_MINUTE)).alias(column)
 
 
 def plan_home_visits(

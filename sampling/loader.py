@@ -21,7 +21,7 @@ from sampling.header import Header
 from sampling.parsing import parse_table, row_problems
 from sampling.reading import read_text_columns
 from sampling.scenario import Scenario
-from sampling.tables import OPTIONAL_TABLES, TABLE_NAMES, TableName, empty_table, table_schema
+from sampling.tables import OPTIONAL_TABLES, TABLE_NAMES, empty_table, table_schema
 
 HEADER_FILE = "scenario.toml"
 
@@ -317,7 +317,3 @@ def _check_extract(path: Path, label: str) -> list[Problem]:
             )
         ]
     return []
-
-
-def _table_label(table: TableName, header: Header) -> str:
-    return getattr(header.tables, table) or table

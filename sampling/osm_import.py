@@ -35,9 +35,9 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from sampling.atomic import atomic_dir
+from sampling.clock import clock_expr
 from sampling.generate import (
     DATE,
-    _clock,
     _grid_index,
     _grids_table,
     _home_visits,
@@ -399,7 +399,7 @@ def _medical_teams(
             "home_visit": np.zeros(count, dtype=bool),
             "name": [f"医疗队第{k}组 (synthetic)" for k in range(1, count + 1)],
         }
-    ).with_columns(_clock(pl.col("available_from")), _clock(pl.col("available_to")))
+    ).with_columns(clock_expr(pl.col("available_from")), clock_expr(pl.col("available_to")))
 
 
 def _home_visit_teams(rng: np.random.Generator, count: int, homes: pl.DataFrame) -> pl.DataFrame:

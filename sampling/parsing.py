@@ -11,6 +11,7 @@ import difflib
 
 import polars as pl
 
+from sampling.clock import clock_expr
 from sampling.errors import Problem
 from sampling.tables import POINT_STATUSES, Column, TableSchema
 
@@ -71,9 +72,7 @@ def row_problems(
 
 def clock_text(name: str) -> pl.Expr:
     """Minutes since midnight → ``HH:MM`` text (clock columns are the only Int32 columns)."""
-    minutes = pl.col(name)
-    hours = (minutes // 60).cast(pl.String).str.zfill(2)
-    return pl.format("{}:{}", hours, (minutes % 60).cast(pl.String).str.zfill(2)).alias(name)
+    return clock_expr(pl.col(name)).alias(name)
 
 
 def _clock_expr(name: str) -> pl.Expr:
