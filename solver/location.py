@@ -65,6 +65,7 @@ from numpy.typing import NDArray
 
 from solver.location_assign import assign_flow, fit_tables
 from solver.location_bound import LagrangeResult, arc_bounds, subgradient
+from solver.location_cpsat import solve_sub_cpsat
 from solver.location_groups import consolidate_groups
 from solver.location_mip import SubProblem, SubResult, solve_sub_mip
 from solver.location_model import BIG_UNITS, Instance, build_instance, evaluate
@@ -82,6 +83,8 @@ I32 = NDArray[np.int32]
 I64 = NDArray[np.int64]
 B = NDArray[np.bool_]
 Progress = Callable[[str, float, float], None]
+
+LNS_WORK = 1.0  # CP-SAT deterministic-time limit per neighbourhood (≈ seconds of work)
 
 
 def _frozen(a: NDArray[np.generic]) -> NDArray[np.generic]:
@@ -365,20 +368,22 @@ def solve(
     )
 
 
-def _bound_phase(st: _Search) -> LagrangeResult:
-    """Subgradient optimisation; evaluates the relaxation's site sets as plans on a schedule."""
+def _lagrangian_heuristic(
+    st: _Search, seen: set[bytes], timer: list[float]
+) -> Callable[[int, B, float], None]:
+    """Subgradient callback: plan the relaxation's site set every few iterations.
+
+    The relaxation's sets are good site choices once the multipliers settle; each one costs a
+    min-cost flow plus repair, so the schedule is sparse on large instances and skipped when
+    the clock is short.
+    """
     inst = st.inst
-    seen: set[bytes] = set()
-    small = inst.k <= 200_000
-    schedule = {20, 300}
-    if small:
-        schedule |= set(range(0, 601, 8))
-    heur_time = [0.0]
+    every = 8 if inst.k <= 200_000 else 25
 
     def on_iter(it: int, sel: B, lag: float) -> None:
-        if it not in schedule:
+        if it % every != 0 and it != 1:
             return
-        if st.left() < 0.5 * max(1.0, heur_time[0]):
+        if st.left() < 0.5 * max(1.0, timer[0]):
             return
         key = sel.tobytes()
         if key in seen:
@@ -390,23 +395,62 @@ def _bound_phase(st: _Search) -> LagrangeResult:
         if plan is not None:
             st.offer(plan, open_mask, "lagrangian")
             st.pool[open_mask.tobytes()] = evaluate(inst, plan, open_mask).objective
-        heur_time[0] = time.perf_counter() - th
+        timer[0] = time.perf_counter() - th
         st.stats["lagrangian_heuristic_calls"] = st.stats.get("lagrangian_heuristic_calls", 0) + 1
 
+    return on_iter
+
+
+def _bound_phase(st: _Search) -> LagrangeResult:
+    """Subgradient optimisation; evaluates the relaxation's site sets as plans on a schedule."""
+    inst = st.inst
+    seen: set[bytes] = set()
+    small = inst.k <= 200_000
     budget = st.left()
     lr = subgradient(
         inst,
         upper=lambda: st.objective,
-        on_iter=on_iter,
-        max_iter=600 if small else 200,
+        on_iter=_lagrangian_heuristic(st, seen, [0.0]) if small else None,
+        max_iter=600 if small else 150,
         exact=True,
-        deadline_ok=lambda: st.left() > (0.75 if small else 0.6) * budget,
+        deadline_ok=lambda: st.left() > (0.75 if small else 0.8) * budget,
     )
-    if st.assign is None:
-        open_mask = _complete_open(inst, lr.selected, lr.site_value)
+    open_mask = _complete_open(inst, lr.selected, lr.site_value)
+    if open_mask.tobytes() not in seen:
         plan = _plan_for_sites(inst, open_mask)
         if plan is not None:
             st.offer(plan, open_mask, "lagrangian")
+            st.pool[open_mask.tobytes()] = evaluate(inst, plan, open_mask).objective
+    return lr
+
+
+def _refine_bound(st: _Search, lr: LagrangeResult, share: float) -> LagrangeResult:
+    """Resume the subgradient with the incumbent as Polyak target (a far better step size than
+    the first pass had), planning the relaxation's site sets on the way."""
+    inst = st.inst
+    if st.left() < 1.0:
+        return lr
+    t = time.perf_counter()
+    stop_at = st.left() * (1.0 - share)
+    more = subgradient(
+        inst,
+        upper=lambda: st.objective,
+        on_iter=_lagrangian_heuristic(st, set(), [0.0]),
+        max_iter=600,
+        exact=True,
+        deadline_ok=lambda: st.left() > stop_at,
+        mu0=lr.mu,
+        nu0=lr.nu,
+        theta0=max(lr.theta, 0.25),
+    )
+    st.stats["seconds_bound_refine"] = time.perf_counter() - t
+    st.stats["lagrangian_iterations"] = st.stats.get("lagrangian_iterations", 0) + more.iterations
+    if more.bound > lr.bound:
+        st.bound = max(st.bound, more.bound)
+        st.stats["lagrangian_bound"] = more.bound
+        if st.progress is not None:
+            st.progress("bound", st.objective, st.bound)
+        return more
     return lr
 
 
@@ -427,6 +471,7 @@ def _improve(st: _Search, lr: LagrangeResult) -> None:
                 st.offer(plan, sites, "drop")
         st.stats["seconds_drop"] = time.perf_counter() - t
     _pmedian_starts(st)
+    lr = _refine_bound(st, lr, share=0.3 if inst.k > 200_000 else 0.15)
     lf = arc_bounds(inst, lr)
     st.stats["arcs_after_reduction"] = float(np.count_nonzero(lf < st.objective))
     t = time.perf_counter()
@@ -682,13 +727,13 @@ def _lns(st: _Search) -> None:
             if key in solved:
                 continue
             iters += 1
-            res = solve_sub_mip(
+            res = solve_sub_cpsat(
                 inst,
                 sub,
                 hint_assign=st.assign,
                 hint_open=st.open_mask,
                 time_limit=max(0.05, st.left() - 0.4),
-                node_limit=2000,
+                work_limit=LNS_WORK,
                 seed=st.seed + iters,
             )
             if res is None:

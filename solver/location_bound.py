@@ -21,7 +21,7 @@ to drop arcs from the exact MIP and to keep the MIP's bound valid for the full a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -44,8 +44,12 @@ class FracKnapsack:
     ratio_break: F64  # [m] reduced cost per unit demand of the break item (≤ 0; 0 if none)
 
 
-def frac_knapsack(inst: Instance, r: F64) -> FracKnapsack:
-    """Solve every site's fractional knapsack over arcs with negative reduced cost."""
+def frac_knapsack(inst: Instance, r: F64, cap: I64 | None = None) -> FracKnapsack:
+    """Solve every site's fractional knapsack over arcs with negative reduced cost.
+
+    ``cap`` overrides the site capacities (the table-aware bound fills each site only up to
+    the capacity of the tables it chose).
+    """
     m = inst.m
     neg = np.flatnonzero(r < 0)
     s = inst.site[neg]
@@ -66,7 +70,7 @@ def frac_knapsack(inst: Instance, r: F64) -> FracKnapsack:
     lengths = np.diff(np.r_[starts, s.shape[0]])
     base = np.repeat(cw[starts] - w[starts], lengths)
     prev = cw - base - w
-    q = inst.cap[s]
+    q = (inst.cap if cap is None else cap)[s]
     frac = np.ones(w.shape[0])
     np.divide(q - prev, w, out=frac, where=w > 0)
     frac = np.where(w > 0, np.clip(frac, 0.0, 1.0), 1.0)
@@ -80,8 +84,62 @@ def frac_knapsack(inst: Instance, r: F64) -> FracKnapsack:
     return FracKnapsack(value, neg.astype(np.int64), frac, ratio_break)
 
 
-def int_knapsack(r: F64, w: I64, cap: int) -> tuple[float, NDArray[np.bool_]]:
-    """Exact 0/1 knapsack (minimise Σ r x, Σ w x ≤ cap) by DP over capacity."""
+def table_choice(inst: Instance, r: F64, nu: float) -> tuple[F64, I64]:
+    """Per site, the table count t minimising ``F_j(min(U t, Q_j)) + ν t`` and that value.
+
+    F_j(q) is the fractional knapsack value of site j at capacity q over arcs with negative
+    reduced cost r. Choosing whole tables per site (instead of charging ν·d/U per resident)
+    makes the relaxation see that a site cannot open a fraction of a table, which is most of
+    the difference between the continuous bound and real plans when the table limit is tight.
+    Returns (value per site, tables per site); sites with nothing to gain get t = 0.
+    """
+    m, unit = inst.m, inst.unit
+    neg = np.flatnonzero(r < 0)
+    s = inst.site[neg]
+    w = inst.demand[inst.cli[neg]].astype(np.float64)
+    rr = r[neg]
+    ratio = np.full(rr.shape[0], -np.inf)
+    np.divide(rr, w, out=ratio, where=w > 0)
+    order = np.lexsort((ratio, s))
+    s, w, rr = s[order], w[order], rr[order]
+    tmax = int(inst.units_max.max(initial=0))
+    # t = 0 still takes the zero-demand arcs (they weigh nothing)
+    best = np.bincount(s, weights=np.where(w > 0, 0.0, rr), minlength=m).astype(np.float64)
+    tables = np.zeros(m, dtype=np.int64)
+    if s.shape[0] == 0 or tmax == 0:
+        return best, tables
+    cw = np.r_[0.0, np.cumsum(w)]
+    cv = np.r_[0.0, np.cumsum(rr)]
+    seg_lo = np.searchsorted(s, np.arange(m), side="left")
+    seg_hi = np.searchsorted(s, np.arange(m), side="right")
+    for t in range(1, tmax + 1):
+        ok = t <= inst.units_max
+        q = np.minimum(float(unit * t), inst.cap.astype(np.float64))
+        target = cw[seg_lo] + q
+        # number of whole items that fit: last position with cw ≤ target, inside the segment
+        pos = np.searchsorted(cw, target, side="right") - 1
+        pos = np.clip(pos, seg_lo, seg_hi)
+        value = cv[pos] - cv[seg_lo]
+        part = pos < seg_hi
+        idx = np.minimum(pos, max(s.shape[0] - 1, 0))
+        rest = target - cw[pos]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = np.where(part & (w[idx] > 0), np.clip(rest / w[idx], 0.0, 1.0), 0.0)
+        value = value + np.where(part, f * rr[idx], 0.0) + nu * t
+        better = ok & (value < best)
+        best = np.where(better, value, best)
+        tables = np.where(better, t, tables)
+    return best, tables
+
+
+def int_knapsack(
+    r: F64, w: I64, cap: int, unit: int = 0, nu: float = 0.0
+) -> tuple[float, NDArray[np.bool_], int]:
+    """Exact 0/1 knapsack (minimise Σ r x, Σ w x ≤ cap) by DP over capacity.
+
+    With ``unit`` > 0 the capacity is bought in whole tables of ``unit`` at ``nu`` each:
+    minimise Σ r x + ν t with Σ w x ≤ min(U t, cap). Returns (value, taken, tables).
+    """
     k = r.shape[0]
     dp = np.zeros(cap + 1)
     keep = np.zeros((k, cap + 1), dtype=np.bool_)
@@ -93,13 +151,21 @@ def int_knapsack(r: F64, w: I64, cap: int) -> tuple[float, NDArray[np.bool_]]:
         better = cand < dp[wi:]
         keep[t, wi:] = better
         dp[wi:] = np.where(better, cand, dp[wi:])
+    c, tables, value = cap, 0, float(dp[cap])
+    if unit > 0:
+        value, c = 0.0, 0
+        if dp[0] < 0:
+            value = float(dp[0])
+        for t in range(1, -(-cap // unit) + 1):
+            q = min(unit * t, cap)
+            if float(dp[q]) + nu * t < value:
+                value, c, tables = float(dp[q]) + nu * t, q, t
     take = np.zeros(k, dtype=np.bool_)
-    c = cap
     for t in range(k - 1, -1, -1):
         if keep[t, c]:
             take[t] = True
             c -= int(w[t])
-    return float(dp[cap]), take
+    return value, take, tables
 
 
 @dataclass
@@ -110,11 +176,10 @@ class LagrangeResult:
     mu: F64
     nu: float
     site_value: F64  # [m] valid lower bound on each site's knapsack value at best μ
-    ratio_break: F64
     selected: NDArray[np.bool_]
-    reduced: F64  # reduced cost per arc at best μ
+    reduced: F64  # continuous-table reduced cost per arc at best (μ, ν)
     iterations: int
-    pool: list[NDArray[np.bool_]] = field(default_factory=list)
+    theta: float = 1.0  # step factor reached (to resume where this run stopped)
 
 
 def _select(inst: Instance, val: F64) -> NDArray[np.bool_]:
@@ -132,7 +197,11 @@ def _select(inst: Instance, val: F64) -> NDArray[np.bool_]:
 
 
 class Lagrangian:
-    """Evaluate L(μ, ν) and its subgradient."""
+    """Evaluate L(μ, ν) and its subgradient.
+
+    With a table limit, each site buys whole tables at ν each (:func:`table_choice`), so the
+    ν-subgradient is Σ_{j∈S} t_j − T.
+    """
 
     def __init__(self, inst: Instance, exact: bool) -> None:
         self.inst = inst
@@ -141,20 +210,26 @@ class Lagrangian:
         self.tables = inst.unit > 0 and inst.units_total < BIG_UNITS
         self.finite_u = np.isfinite(inst.unserved)
 
-    def evaluate(
-        self, mu: F64, nu: float
-    ) -> tuple[float, F64, float, F64, FracKnapsack, NDArray[np.bool_], F64]:
-        """Return L, subgradient (μ part, ν part), site values, knapsacks, selection, r."""
+    def evaluate(self, mu: F64, nu: float) -> tuple[float, F64, float, F64, NDArray[np.bool_], F64]:
+        """Return L, subgradient (μ part, ν part), site values, selection and reduced costs.
+
+        The reduced costs returned are the continuous-table ones ``c − μ + ν d / U``: their
+        knapsacks bound the table-aware ones from below, which keeps :func:`arc_bounds` valid.
+        """
         inst = self.inst
         r = inst.cost - mu[inst.cli]
+        tables = np.zeros(inst.m, dtype=np.int64)
         if self.tables:
-            r = r + nu * self.w_arc / inst.unit
-        fk = frac_knapsack(inst, r)
-        val = fk.value.copy()
+            val, tables = table_choice(inst, r, nu)
+            cap = np.minimum(tables * inst.unit, inst.cap)
+            fk = frac_knapsack(inst, r, cap)
+        else:
+            fk = frac_knapsack(inst, r)
+            val = fk.value.copy()
         x_arc = np.zeros(inst.k)
         x_arc[fk.arcs] = fk.frac
         if self.exact:
-            sel, val = self._exact_select(fk, r, val, x_arc)
+            sel, val = self._exact_select(fk.arcs, r, val, x_arc, nu, tables)
         else:
             sel = _select(inst, val)
         lag = float(mu.sum())
@@ -165,26 +240,32 @@ class Lagrangian:
         g = 1.0 - cover - z
         g_nu = 0.0
         if self.tables:
-            load = float((self.w_arc * x_arc * sel[inst.site]).sum())
-            g_nu = load / inst.unit - inst.units_total
+            g_nu = float(tables[sel].sum()) - inst.units_total
             lag -= nu * inst.units_total
-        return lag, g, g_nu, val, fk, sel, r
+            r = r + nu * self.w_arc / inst.unit
+        return lag, g, g_nu, val, sel, r
 
     def _exact_select(
-        self, fk: FracKnapsack, r: F64, val: F64, x_arc: F64
+        self, arcs: I64, r: F64, val: F64, x_arc: F64, nu: float, tables: I64
     ) -> tuple[NDArray[np.bool_], F64]:
-        """Exact knapsacks for the sites that can enter the best set (v_int ≥ v_frac)."""
+        """Exact knapsacks for the sites that can enter the best set (v_int ≥ v_frac).
+
+        ``arcs`` are the fractional solution's arcs (sorted by site); ``val``, ``x_arc`` and
+        ``tables`` are updated in place for every site solved exactly.
+        """
         inst = self.inst
-        arcs, s = fk.arcs, inst.site[fk.arcs]
+        s = inst.site[arcs]
         starts = np.searchsorted(s, np.arange(inst.m + 1))
+        unit = inst.unit if self.tables else 0
 
         def solve_site(j: int) -> None:
             a = arcs[starts[j] : starts[j + 1]]
             if a.shape[0] == 0:
                 return
-            v, take = int_knapsack(r[a], inst.demand[inst.cli[a]], int(inst.cap[j]))
+            v, take, t = int_knapsack(r[a], inst.demand[inst.cli[a]], int(inst.cap[j]), unit, nu)
             val[j] = v
             x_arc[a] = take.astype(np.float64)
+            tables[j] = t
 
         for j in np.flatnonzero(inst.required):
             solve_site(int(j))
@@ -212,6 +293,8 @@ def subgradient(
     exact: bool = True,
     deadline_ok: Callable[[], bool] = lambda: True,
     mu0: F64 | None = None,
+    nu0: float = 0.0,
+    theta0: float = 1.0,
 ) -> LagrangeResult:
     """Maximise L(μ, ν) by subgradient steps ``θ (UB − L) g / |g|²`` with θ halving.
 
@@ -227,19 +310,18 @@ def subgradient(
         mu[has] = inst.cost[inst.ptr[:-1][has]]
         fin = np.isfinite(inst.unserved)
         mu = np.where(fin & (~has | (inst.unserved < mu)), inst.unserved, mu)
-    nu = 0.0
-    theta = 1.0
+    nu = nu0
+    theta = theta0
     best = -np.inf
-    best_state: tuple[F64, float, F64, F64, NDArray[np.bool_], F64] | None = None
+    best_state: tuple[F64, float, F64, NDArray[np.bool_], F64] | None = None
     stall = 0
     patience = 20
     it = 0
-    pool: list[NDArray[np.bool_]] = []
     for it in range(1, max_iter + 1):
-        val_l, g, g_nu, val, fk, sel, r = lag.evaluate(mu, nu)
+        val_l, g, g_nu, val, sel, r = lag.evaluate(mu, nu)
         if best_state is None or val_l > best + 1e-9 * max(1.0, abs(best)):
             best = val_l
-            best_state = (mu.copy(), nu, val.copy(), fk.ratio_break.copy(), sel.copy(), r)
+            best_state = (mu.copy(), nu, val.copy(), sel.copy(), r)
             stall = 0
         else:
             stall += 1
@@ -260,17 +342,16 @@ def subgradient(
         if lag.tables:
             nu = max(0.0, nu + step * g_nu)
     assert best_state is not None
-    mu_b, nu_b, val_b, rb_b, sel_b, r_b = best_state
+    mu_b, nu_b, val_b, sel_b, r_b = best_state
     return LagrangeResult(
         bound=float(best),
         mu=mu_b,
         nu=nu_b,
         site_value=val_b,
-        ratio_break=rb_b,
         selected=sel_b,
         reduced=r_b,
         iterations=it,
-        pool=pool,
+        theta=theta,
     )
 
 
@@ -282,9 +363,9 @@ def arc_bounds(inst: Instance, lr: LagrangeResult) -> F64:
     if j is not selected and the set is full, the worst selected candidate makes room.
     """
     d = inst.demand[inst.cli].astype(np.float64)
-    rc = np.maximum(0.0, lr.reduced - lr.ratio_break[inst.site] * d)
-    # fractional value + rc is valid; the site's (possibly exact) value alone is valid too.
     fk = frac_knapsack(inst, lr.reduced)
+    rc = np.maximum(0.0, lr.reduced - fk.ratio_break[inst.site] * d)
+    # fractional value + rc is valid; the site's (possibly exact) value alone is valid too.
     forced = np.maximum(fk.value[inst.site] + rc, lr.site_value[inst.site])
     sel = lr.selected
     val = lr.site_value

@@ -1,0 +1,82 @@
+"""The Lagrangian bound and its arc bounds never exceed what a real plan costs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from solver.location import solve
+from solver.location_bound import arc_bounds, int_knapsack, subgradient, table_choice
+from solver.location_model import build_instance
+from tests.test_location import brute_force, random_problem
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 6), m=st.integers(1, 3))
+def test_lagrangian_bound_is_below_the_optimum(seed: int, n: int, m: int) -> None:
+    p = random_problem(seed, n, m)
+    opt = brute_force(p)
+    if math.isinf(opt):
+        return
+    inst = build_instance(p)
+    plan = solve(p, time_limit=2.0, seed=0)
+    assert plan.objective == pytest.approx(opt, rel=1e-9, abs=1e-6)
+    for exact in (False, True):
+        # aim the Polyak steps at the optimum itself: the strongest multipliers we can reach
+        lr = subgradient(inst, upper=lambda: opt, max_iter=300, exact=exact)
+        assert lr.bound <= opt + 1e-6 * max(1.0, opt)
+        # forcing an arc an optimal plan uses cannot raise its bound above the optimum
+        lf = arc_bounds(inst, lr)
+        served = np.flatnonzero(plan.site_of_client >= 0)
+        used = inst.arc_index(served, plan.site_of_client[served])
+        assert np.all(lf[used] <= opt + 1e-6 * max(1.0, opt))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.lists(st.tuples(st.integers(-50, 20), st.integers(0, 9)), min_size=0, max_size=8),
+    unit=st.integers(1, 7),
+    tables=st.integers(1, 4),
+    nu=st.floats(0, 40),
+)
+def test_table_knapsack_matches_enumeration(
+    data: list[tuple[int, int]], unit: int, tables: int, nu: float
+) -> None:
+    """DP with tables bought at ν each equals enumerating every item subset."""
+    r = np.array([d[0] for d in data], dtype=np.float64)
+    w = np.array([d[1] for d in data], dtype=np.int64)
+    cap = unit * tables
+    value, take, t = int_knapsack(r, w, cap, unit, nu)
+    best = 0.0
+    for mask in range(1 << len(data)):
+        pick = np.array([(mask >> b) & 1 for b in range(len(data))], dtype=bool)
+        weight = int(w[pick].sum())
+        if weight > cap:
+            continue
+        need = -(-weight // unit)
+        best = min(best, float(r[pick].sum()) + nu * need)
+    assert math.isclose(value, best, rel_tol=1e-9, abs_tol=1e-9)
+    assert int(w[take].sum()) <= min(unit * t, cap)
+    assert math.isclose(float(r[take].sum()) + nu * t, value, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def test_table_choice_is_below_the_exact_table_knapsack() -> None:
+    """The fractional table choice is a relaxation of the exact one, site by site."""
+    seed = 0
+    while build_instance(random_problem(seed, 12, 4)).unit == 0:
+        seed += 1
+    inst = build_instance(random_problem(seed, 12, 4))
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        r = inst.cost - rng.uniform(0, 2, size=inst.k) * inst.cost.max(initial=1.0)
+        nu = float(rng.uniform(0, 50))
+        val, _ = table_choice(inst, r, nu)
+        for j in range(inst.m):
+            a = np.flatnonzero((inst.site == j) & (r < 0))
+            w = inst.demand[inst.cli[a]]
+            exact, _, _ = int_knapsack(r[a], w, int(inst.cap[j]), inst.unit, nu)
+            assert val[j] <= exact + 1e-9
