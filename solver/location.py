@@ -63,6 +63,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from solver import work
 from solver.location_assign import assign_flow, fit_tables
 from solver.location_bound import LagrangeResult, arc_bounds, subgradient
 from solver.location_cpsat import solve_sub_cpsat
@@ -76,6 +77,7 @@ from solver.location_search import (
     site_neighbours,
     site_swap_search,
 )
+from solver.work import WorkClock
 
 __all__ = ["LocationProblem", "LocationResult", "solve"]
 
@@ -203,7 +205,7 @@ class _Search:
     """Mutable search state: incumbent, clock, statistics."""
 
     inst: Instance
-    deadline: float
+    clock: WorkClock
     progress: Progress | None
     seed: int
     assign: I32 | None = None
@@ -214,10 +216,22 @@ class _Search:
     stats: dict[str, float] = field(default_factory=dict)
 
     def left(self) -> float:
-        return self.deadline - time.perf_counter()
+        """Estimated seconds of work left (see :mod:`solver.work`)."""
+        return self.clock.left()
+
+    def charge(self, seconds: float, phase: str) -> None:
+        """Count the estimated cost of a step."""
+        self.clock.charge(seconds, phase)
+
+    def plan(self, open_mask: B, phase: str) -> I32 | None:
+        """:func:`_plan_for_sites`, charged to the work clock."""
+        k_open = int(np.count_nonzero(open_mask[self.inst.site]))
+        self.charge(work.PLAN_PER_ARC * (self.inst.n + k_open), phase)
+        return _plan_for_sites(self.inst, open_mask)
 
     def offer(self, assign: I32, open_mask: B, phase: str) -> bool:
         """Keep the plan if it is feasible and better than the incumbent."""
+        self.charge(work.EVALUATE_PER_ITEM * self.inst.n, phase)
         ev = evaluate(self.inst, assign, open_mask)
         if not ev.feasible:
             return False
@@ -315,8 +329,10 @@ def solve(
 ) -> LocationResult:
     """Plan open sites and single-source assignment; see the module docstring for the model."""
     t0 = time.perf_counter()
+    clock = WorkClock.start(time_limit)
     inst = build_instance(problem)
-    st = _Search(inst=inst, deadline=t0 + time_limit, progress=progress, seed=seed)
+    st = _Search(inst=inst, clock=clock, progress=progress, seed=seed)
+    st.charge(10 * work.ARC_PASS * inst.k, "preprocess")
     st.stats["arcs"] = float(inst.k)
     st.stats["seconds_preprocess"] = time.perf_counter() - t0
     reason = _proven_infeasible(inst)
@@ -340,9 +356,14 @@ def solve(
     if st.assign is not None and st.open_mask is not None and inst.group is not None:
         # 3. Merge grids split over several sites where the walk costs less than λ.
         t3 = time.perf_counter()
+        st.charge(work.ARC_PASS * inst.k, "groups")
         st.offer(consolidate_groups(inst, st.assign, st.open_mask), st.open_mask, "groups")
         st.stats["seconds_groups"] = time.perf_counter() - t3
     st.stats["seconds_total"] = time.perf_counter() - t0
+    st.stats["work_seconds"] = clock.spent
+    st.stats["wall_clock_bound"] = float(clock.wall_bound)
+    for phase, spent in sorted(clock.by_phase.items()):
+        st.stats[f"work_{phase}"] = spent
     if st.assign is None or st.open_mask is None:
         return _empty_result(inst, "no feasible plan found", st.stats, st.bound)
     ev = evaluate(inst, st.assign, st.open_mask)
@@ -368,9 +389,7 @@ def solve(
     )
 
 
-def _lagrangian_heuristic(
-    st: _Search, seen: set[bytes], timer: list[float]
-) -> Callable[[int, B, float], None]:
+def _lagrangian_heuristic(st: _Search, seen: set[bytes]) -> Callable[[int, B, float], None]:
     """Subgradient callback: plan the relaxation's site set every few iterations.
 
     The relaxation's sets are good site choices once the multipliers settle; each one costs a
@@ -379,23 +398,22 @@ def _lagrangian_heuristic(
     """
     inst = st.inst
     every = 8 if inst.k <= 200_000 else 25
+    cost = work.PLAN_PER_ARC * (inst.n + inst.k)
 
     def on_iter(it: int, sel: B, lag: float) -> None:
         if it % every != 0 and it != 1:
             return
-        if st.left() < 0.5 * max(1.0, timer[0]):
+        if st.left() < 2.0 * cost:
             return
         key = sel.tobytes()
         if key in seen:
             return
         seen.add(key)
-        th = time.perf_counter()
         open_mask = _complete_open(inst, sel, np.zeros(inst.m))
-        plan = _plan_for_sites(inst, open_mask)
+        plan = st.plan(open_mask, "lagrangian")
         if plan is not None:
             st.offer(plan, open_mask, "lagrangian")
             st.pool[open_mask.tobytes()] = evaluate(inst, plan, open_mask).objective
-        timer[0] = time.perf_counter() - th
         st.stats["lagrangian_heuristic_calls"] = st.stats.get("lagrangian_heuristic_calls", 0) + 1
 
     return on_iter
@@ -410,14 +428,15 @@ def _bound_phase(st: _Search) -> LagrangeResult:
     lr = subgradient(
         inst,
         upper=lambda: st.objective,
-        on_iter=_lagrangian_heuristic(st, seen, [0.0]) if small else None,
+        on_iter=_lagrangian_heuristic(st, seen) if small else None,
         max_iter=600 if small else 150,
         exact=True,
         deadline_ok=lambda: st.left() > (0.75 if small else 0.8) * budget,
+        charge=lambda w: st.charge(w, "bound"),
     )
     open_mask = _complete_open(inst, lr.selected, lr.site_value)
     if open_mask.tobytes() not in seen:
-        plan = _plan_for_sites(inst, open_mask)
+        plan = st.plan(open_mask, "lagrangian")
         if plan is not None:
             st.offer(plan, open_mask, "lagrangian")
             st.pool[open_mask.tobytes()] = evaluate(inst, plan, open_mask).objective
@@ -435,10 +454,11 @@ def _refine_bound(st: _Search, lr: LagrangeResult, share: float) -> LagrangeResu
     more = subgradient(
         inst,
         upper=lambda: st.objective,
-        on_iter=_lagrangian_heuristic(st, set(), [0.0]),
+        on_iter=_lagrangian_heuristic(st, set()),
         max_iter=600,
         exact=True,
         deadline_ok=lambda: st.left() > stop_at,
+        charge=lambda w: st.charge(w, "bound"),
         mu0=lr.mu,
         nu0=lr.nu,
         theta0=max(lr.theta, 0.25),
@@ -463,15 +483,22 @@ def _improve(st: _Search, lr: LagrangeResult) -> None:
         return
     if inst.k > 200_000 and st.left() > 1.0:
         t = time.perf_counter()
+        st.charge(work.ARC_PASS * inst.k, "drop")
         near = site_neighbours(inst)
-        sites = drop_construction(inst, near, keep_going=lambda: st.left() > 1.0)
+
+        def drop_round() -> bool:
+            st.charge(work.DROP_PER_ARC * inst.k, "drop")
+            return st.left() > 1.0
+
+        sites = drop_construction(inst, near, keep_going=drop_round)
         if sites is not None:
-            plan = _plan_for_sites(inst, sites)
+            plan = st.plan(sites, "drop")
             if plan is not None:
                 st.offer(plan, sites, "drop")
         st.stats["seconds_drop"] = time.perf_counter() - t
     _pmedian_starts(st)
     lr = _refine_bound(st, lr, share=0.3 if inst.k > 200_000 else 0.15)
+    st.charge(work.ARC_PASS * inst.k, "bound")
     lf = arc_bounds(inst, lr)
     st.stats["arcs_after_reduction"] = float(np.count_nonzero(lf < st.objective))
     t = time.perf_counter()
@@ -489,8 +516,13 @@ def _pmedian_starts(st: _Search) -> None:
         return
     t = time.perf_counter()
     stop_at = st.left() * 0.85
-    sites = pmedian_search(inst, st.open_mask, keep_going=lambda: st.left() > stop_at)
-    plan = _plan_for_sites(inst, sites)
+
+    def pmedian_round() -> bool:
+        st.charge(work.PMEDIAN_PER_ARC * inst.k, "pmedian")
+        return st.left() > stop_at
+
+    sites = pmedian_search(inst, st.open_mask, keep_going=pmedian_round)
+    plan = st.plan(sites, "pmedian")
     if plan is not None:
         st.offer(plan, sites, "pmedian")
         st.pool[sites.tobytes()] = evaluate(inst, plan, sites).objective
@@ -508,6 +540,7 @@ def _site_search(st: _Search, share: float = 0.6, starts: int = 3, patience: int
     per_set = inst.k * max(inst.p_max, 1) / max(int(inst.usable.sum()), 1)
     if per_set > 60_000 or st.open_mask is None:
         return
+    st.charge(work.ARC_PASS * inst.k, "site_search")
     near = site_neighbours(inst)
     rng = np.random.default_rng(st.seed)
     ranked = sorted(st.pool.items(), key=lambda kv: kv[1])
@@ -517,16 +550,23 @@ def _site_search(st: _Search, share: float = 0.6, starts: int = 3, patience: int
     seen: set[bytes] = set()
     stop_at = st.left() * (1.0 - share)
 
+    per_site = work.FLOW_PER_ARC * per_set * max((len(nb) for nb in near), default=1)
+
     def go() -> bool:
         return st.left() > stop_at
 
+    def examine() -> bool:
+        st.charge(per_site, "site_search")
+        return go()
+
     def descend(start: B, active: B | None = None) -> None:
-        sites, _ = site_swap_search(inst, start, near, rng, keep_going=go, active=active)
+        st.charge(work.FLOW_PER_ARC * per_set, "site_search")
+        sites, _ = site_swap_search(inst, start, near, rng, keep_going=examine, active=active)
         key = sites.tobytes()
         if key in seen:
             return
         seen.add(key)
-        plan = _plan_for_sites(inst, sites)
+        plan = st.plan(sites, "site_search")
         if plan is not None:
             st.offer(plan, sites, "site_search")
             tops[key] = evaluate(inst, plan, sites).objective
@@ -572,17 +612,19 @@ def _gap_exact(st: _Search, open_mask: B) -> None:
     arcs = np.flatnonzero(open_mask[inst.site])
     if arcs.shape[0] > 30_000 or st.assign is None:
         return
-    hint = _plan_for_sites(inst, open_mask)
+    hint = st.plan(open_mask, "gap_exact")
     sites = np.flatnonzero(open_mask).astype(np.int64)
     n_open = sites.shape[0]
     budget = inst.units_total if inst.unit > 0 and inst.units_total < BIG_UNITS else BIG_UNITS
     sub = SubProblem(np.arange(inst.n, dtype=np.int64), sites, arcs, n_open, n_open, budget, {})
+    allowed = max(0.05, min(st.left() - 0.3, 0.25 * st.left()))
+    st.charge(allowed, "gap_exact")
     res = solve_sub_mip(
         inst,
         sub,
         hint_assign=hint,
         hint_open=open_mask,
-        time_limit=max(0.05, min(st.left() - 0.3, 0.25 * st.left())),
+        time_limit=allowed,
         node_limit=20_000,
         seed=st.seed,
     )
@@ -602,7 +644,7 @@ def _rescue(st: _Search) -> None:
             break
         if inst.usable[j]:
             open_mask[j] = True
-    plan = _plan_for_sites(inst, open_mask)
+    plan = st.plan(open_mask, "rescue")
     if plan is not None and st.offer(plan, open_mask, "rescue"):
         return
     _global_mip(st, np.full(inst.k, -math.inf))
@@ -674,12 +716,14 @@ def _global_mip(st: _Search, lf: NDArray[np.float64], share: float = 1.0) -> Non
     else:
         sub = SubProblem(clients, sites, arcs, inst.p_min, inst.p_max, inst.units_total, {})
     t = time.perf_counter()
+    allowed = max(0.1, share * (st.left() - 0.5))
+    st.charge(allowed, "global_mip")
     res = solve_sub_mip(
         inst,
         sub,
         hint_assign=st.assign,
         hint_open=st.open_mask,
-        time_limit=max(0.1, share * (st.left() - 0.5)),
+        time_limit=allowed,
         node_limit=1_000_000,
         seed=st.seed,
     )
@@ -727,15 +771,17 @@ def _lns(st: _Search) -> None:
             if key in solved:
                 continue
             iters += 1
-            res = solve_sub_cpsat(
+            work_limit = min(LNS_WORK, max(0.01, (st.left() - 0.5) / work.CPSAT_PER_DTIME))
+            res, dtime = solve_sub_cpsat(
                 inst,
                 sub,
                 hint_assign=st.assign,
                 hint_open=st.open_mask,
-                time_limit=max(0.05, st.left() - 0.4),
-                work_limit=LNS_WORK,
+                time_limit=max(0.05, st.clock.wall_deadline - time.perf_counter() - 0.2),
+                work_limit=work_limit,
                 seed=st.seed + iters,
             )
+            st.charge(work.CPSAT_PER_DTIME * dtime + work.CPSAT_PER_ARC * sub.arcs.shape[0], "lns")
             if res is None:
                 continue
             if _apply(st, sub, res, "lns"):

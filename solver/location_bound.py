@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from solver import work
 from solver.location_model import BIG_UNITS, Instance
 
 F64 = NDArray[np.float64]
@@ -209,6 +210,7 @@ class Lagrangian:
         self.w_arc = inst.demand[inst.cli].astype(np.float64)
         self.tables = inst.unit > 0 and inst.units_total < BIG_UNITS
         self.finite_u = np.isfinite(inst.unserved)
+        self.dp_cells = 0  # exact-knapsack work since the caller last reset it
 
     def evaluate(self, mu: F64, nu: float) -> tuple[float, F64, float, F64, NDArray[np.bool_], F64]:
         """Return L, subgradient (μ part, ν part), site values, selection and reduced costs.
@@ -263,6 +265,7 @@ class Lagrangian:
             if a.shape[0] == 0:
                 return
             v, take, t = int_knapsack(r[a], inst.demand[inst.cli[a]], int(inst.cap[j]), unit, nu)
+            self.dp_cells += a.shape[0] * (int(inst.cap[j]) + 1)
             val[j] = v
             x_arc[a] = take.astype(np.float64)
             tables[j] = t
@@ -295,11 +298,13 @@ def subgradient(
     mu0: F64 | None = None,
     nu0: float = 0.0,
     theta0: float = 1.0,
+    charge: Callable[[float], None] | None = None,
 ) -> LagrangeResult:
     """Maximise L(μ, ν) by subgradient steps ``θ (UB − L) g / |g|²`` with θ halving.
 
     ``upper`` returns the current best plan objective (inf if none); ``on_iter`` sees each
-    iteration's site set (for Lagrangian heuristics).
+    iteration's site set (for Lagrangian heuristics); ``charge`` is told the estimated cost
+    of each iteration (:mod:`solver.work`). ``mu0``, ``nu0`` and ``theta0`` resume a run.
     """
     lag = Lagrangian(inst, exact)
     if mu0 is not None:
@@ -319,6 +324,9 @@ def subgradient(
     it = 0
     for it in range(1, max_iter + 1):
         val_l, g, g_nu, val, sel, r = lag.evaluate(mu, nu)
+        if charge is not None:
+            charge(work.SUBGRADIENT_PER_ARC * inst.k + work.DP_PER_CELL * lag.dp_cells)
+            lag.dp_cells = 0
         if best_state is None or val_l > best + 1e-9 * max(1.0, abs(best)):
             best = val_l
             best_state = (mu.copy(), nu, val.copy(), sel.copy(), r)

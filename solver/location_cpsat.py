@@ -31,11 +31,15 @@ def solve_sub_cpsat(
     time_limit: float,
     work_limit: float,
     seed: int,
-) -> SubResult | None:
-    """Build and solve the neighbourhood model; None if CP-SAT found no solution in time."""
+) -> tuple[SubResult | None, float]:
+    """Build and solve the neighbourhood model.
+
+    Returns the result (None if CP-SAT found no solution) and the deterministic time spent,
+    which the caller charges to its work clock.
+    """
     clients, sites, arcs = sub.clients, sub.sites, sub.arcs
     if clients.shape[0] == 0:
-        return None
+        return None, 0.0
     cpos = np.full(inst.n, -1, dtype=np.int64)
     cpos[clients] = np.arange(clients.shape[0])
     spos = np.full(inst.m, -1, dtype=np.int64)
@@ -64,7 +68,7 @@ def solve_sub_cpsat(
             obj.append(round(u) * z)
             lits.append(z)
         if not lits:
-            return None
+            return None, 0.0
         md.add_exactly_one(lits)
     tables = inst.unit > 0 and sub.units_budget < int(inst.units_max[sites].sum())
     t_vars = []
@@ -110,16 +114,18 @@ def solve_sub_cpsat(
     solver.parameters.max_deterministic_time = float(work_limit)
     solver.parameters.max_time_in_seconds = max(0.01, float(time_limit))
     status = solver.solve(md)
+    dtime = float(solver.response_proto.deterministic_time)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None
+        return None, dtime
     xv = np.array([solver.boolean_value(v) for v in x], dtype=np.bool_)
     out_site = np.full(clients.shape[0], -1, dtype=np.int32)
     out_site[a_c[xv]] = inst.site[arcs[xv]]
     open_s = np.array([solver.boolean_value(v) for v in y], dtype=np.bool_)
-    return SubResult(
+    result = SubResult(
         site_of_client=out_site,
         open_sites=open_s,
         objective=float(solver.objective_value),
         bound=float(solver.best_objective_bound),
         optimal=status == cp_model.OPTIMAL,
     )
+    return result, dtime
