@@ -35,22 +35,33 @@ counts one unit.
 Method
 ------
 1. **Bound** (:mod:`solver.location_bound`): Lagrangian relaxation of the assignment and table
-   constraints, per-site knapsacks (fractional, vectorised; exact DP when capacities are small),
-   subgradient optimisation. Valid for the full arc set; grid penalty relaxed.
-2. **Construction**: Lagrangian heuristic — the site set of the relaxation, assignment by
-   min-cost flow plus single-source repair (:mod:`solver.location_assign`).
+   constraints. Per site a knapsack in which the site buys whole tables at the table
+   multiplier ν (fractional items, vectorised; exact DP when capacities are small), so the
+   relaxation sees that tables come in units. Subgradient optimisation; valid for the full arc
+   set; the grid penalty is relaxed (a fractional split costs nothing in any LP relaxation,
+   so no cheap bound sees it).
+2. **Construction**: Lagrangian heuristic — the relaxation's site sets, assignment by
+   min-cost flow plus single-source repair and table fitting (:mod:`solver.location_assign`);
+   on large instances also a drop heuristic (all sites open, close the lowest-regret ones).
 3. **Capacity-ignoring p-median interchange** (:mod:`solver.location_pmedian`): Whitaker's
    fast interchange over the sparse arcs from the incumbent's sites (vectorised, batches of
    independent swaps), then min-cost flow, table fitting and client moves for capacities.
-4. **Improvement**: exact MIPs with SCIP (:mod:`solver.location_mip`) — the whole problem
-   reduced by Lagrangian arc elimination when it is small, and neighbourhoods of a few nearby
-   open sites with their clients and nearby closed sites otherwise (large neighbourhood
-   search). Grid penalties are part of every MIP.
-5. **Grid consolidation** (:mod:`solver.location_groups`): a grid's buildings at one site move
+4. **Bound refinement**: the subgradient resumes with the incumbent as its Polyak target (the
+   first pass had none), planning the relaxation's site sets on the way.
+5. **Improvement**: swap local search on site sets with a min-cost-flow proxy (mid-size),
+   the whole problem as one SCIP MIP on the arcs the Lagrangian cannot exclude (small;
+   :mod:`solver.location_mip`), then neighbourhoods of a few nearby open sites with their
+   clients and nearby closed sites solved exactly by CP-SAT (:mod:`solver.location_cpsat`),
+   grid penalties included (large neighbourhood search).
+6. **Grid consolidation** (:mod:`solver.location_groups`): a grid's buildings at one site move
    together to another site the grid already uses when capacity and the table limit allow and
    the extra walking costs less than λ; kept only if :func:`evaluate` confirms a better plan.
 
-Everything is deterministic for a seed unless the time limit cuts a phase short.
+Time is counted on a work clock (:mod:`solver.work`): every step is charged an estimate of its
+cost and phases share the budget by that count, with the wall clock only as a hard stop. The
+same instance, seed and time limit therefore give the same plan, unless the machine is so slow
+that the wall clock cuts the search (``stats["wall_clock_bound"]`` then says so). Exception:
+the whole-problem SCIP MIP (small instances) stops on its time limit when it cannot finish.
 """
 
 from __future__ import annotations
