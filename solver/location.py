@@ -822,7 +822,9 @@ def _lns_order(st: _Search, rng: np.random.Generator) -> I64:
         return seeds
     sites = st.assign[served].astype(np.int64)
     excess = inst.cost[inst.arc_index(served, sites)] - inst.cost[inst.ptr[served]]
-    score = np.bincount(sites, weights=excess, minlength=inst.m)
+    score: NDArray[np.float64] = np.bincount(sites, weights=excess, minlength=inst.m).astype(
+        np.float64
+    )
     if inst.group is not None and inst.lam > 0:
         pairs = np.unique(inst.group[served].astype(np.int64) * inst.m + sites)
         n_sites = np.bincount(pairs // inst.m, minlength=inst.n_groups)
