@@ -59,5 +59,8 @@ def assignment_kpis(plan: AssignmentPlan, walk_limit_m: float) -> dict[str, floa
         "lower_bound": plan.lower_bound,
         "gap": plan.gap,
         "status": plan.status,
+        # 1 when the wall clock, not the solver's work budget, ended the search: the plan
+        # may then differ from another run of the same scenario and seed (see solver.work)
+        "solver_wall_clock_bound": int(plan.stats.get("solver_wall_clock_bound", 0.0)),
         **{k: round(v, 3) for k, v in plan.stats.items() if k.startswith("street_")},
     }
