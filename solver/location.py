@@ -561,18 +561,17 @@ def _site_search(st: _Search, share: float = 0.6, starts: int = 3, patience: int
     seen: set[bytes] = set()
     stop_at = st.left() * (1.0 - share)
 
-    per_site = work.FLOW_PER_ARC * per_set * max((len(nb) for nb in near), default=1)
-
     def go() -> bool:
         return st.left() > stop_at
 
-    def examine() -> bool:
-        st.charge(per_site, "site_search")
-        return go()
+    def flow_evaluated() -> None:
+        st.charge(work.FLOW_PER_ARC * per_set, "site_search")
 
     def descend(start: B, active: B | None = None) -> None:
-        st.charge(work.FLOW_PER_ARC * per_set, "site_search")
-        sites, _ = site_swap_search(inst, start, near, rng, keep_going=examine, active=active)
+        flow_evaluated()
+        sites, _ = site_swap_search(
+            inst, start, near, rng, keep_going=go, active=active, on_eval=flow_evaluated
+        )
         key = sites.tobytes()
         if key in seen:
             return

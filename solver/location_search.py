@@ -201,11 +201,13 @@ def site_swap_search(
     keep_going: Callable[[], bool],
     active: B | None = None,
     max_evals: int = 100_000,
+    on_eval: Callable[[], None] | None = None,
 ) -> tuple[B, float]:
     """Best-improvement swap (close j, open a neighbour) per open site, by flow cost.
 
     Don't-look bits: only ``active`` open sites are examined (all if None); an applied swap
     re-activates the open neighbours of both sites. Ends when no active site remains.
+    ``on_eval`` is called after every flow evaluation (the caller's work clock).
     """
     cur = open_mask.copy()
     best = flow_cost(inst, cur, inst.cap)
@@ -228,6 +230,8 @@ def site_swap_search(
                 cur[j], cur[kk] = False, True
                 c = flow_cost(inst, cur, inst.cap)
                 evals += 1
+                if on_eval is not None:
+                    on_eval()
                 cur[j], cur[kk] = True, False
                 if c < best_c - 1e-9 * max(1.0, abs(best_c)):
                     best_k, best_c = int(kk), c
