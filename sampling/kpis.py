@@ -59,6 +59,9 @@ def assignment_kpis(plan: AssignmentPlan, walk_limit_m: float) -> dict[str, floa
         "lower_bound": plan.lower_bound,
         "gap": plan.gap,
         "status": plan.status,
+        # walking + unserved against the same bound (which ignores the grid-split penalty)
+        "gap_without_grid_penalty": plan.stats.get("solver_gap_without_group_penalty", plan.gap),
+        "grid_penalty": plan.stats.get("solver_group_penalty", 0.0),
         # 1 when the wall clock, not the solver's work budget, ended the search: the plan
         # may then differ from another run of the same scenario and seed (see solver.work)
         "solver_wall_clock_bound": int(plan.stats.get("solver_wall_clock_bound", 0.0)),

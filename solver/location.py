@@ -386,6 +386,13 @@ def solve(
         gap = math.inf
     else:
         gap = (ev.objective - bound) / bound
+    # The Lagrangian bound ignores the grid penalty, so it also bounds the rest of the
+    # objective (walking + unserved) alone: how far that part is from optimal.
+    st.stats["group_penalty"] = ev.group_penalty
+    lag = st.stats.get("lagrangian_bound", -math.inf)
+    if lag > 0:
+        rest = ev.objective - ev.group_penalty
+        st.stats["gap_without_group_penalty"] = max(0.0, (rest - min(lag, rest)) / lag)
     return LocationResult(
         site_of_client=st.assign.astype(np.int32),
         open_sites=st.open_mask.copy(),
