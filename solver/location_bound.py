@@ -325,7 +325,11 @@ def subgradient(
     for it in range(1, max_iter + 1):
         val_l, g, g_nu, val, sel, r = lag.evaluate(mu, nu)
         if charge is not None:
-            charge(work.SUBGRADIENT_PER_ARC * inst.k + work.DP_PER_CELL * lag.dp_cells)
+            charge(
+                work.SUBGRADIENT_STEP
+                + work.SUBGRADIENT_PER_ARC * inst.k
+                + work.DP_PER_CELL * lag.dp_cells
+            )
             lag.dp_cells = 0
         if best_state is None or val_l > best + 1e-9 * max(1.0, abs(best)):
             best = val_l

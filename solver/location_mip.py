@@ -1,25 +1,33 @@
-"""Exact MIP on a neighbourhood (or the whole problem) with SCIP through ``pywraplp``.
+"""Exact MIP on a neighbourhood (or the whole problem) with SCIP or HiGHS.
 
 Clients C, sites N and arcs A ⊆ C × N are free; every other client keeps its site. The model
 is the full formulation of :mod:`solver.location` restricted to C, N, A, with the global
 limits turned into local ones: the number of open sites in N stays within
 [count_lo, count_hi] and the tables in N within ``units_budget``. Grid penalties count the
-sites a grid already uses outside N. SCIP is deterministic; a node limit keeps the run
-deterministic too, and a time limit only guards the caller's overall deadline.
+sites a grid already uses outside N. Sites marked ``fixed_open`` stay open (their clients
+may still move).
+
+The model is assembled as one sparse matrix from numpy arrays and handed to OR-Tools'
+``model_builder`` in a single call (no per-coefficient Python loop), so many small
+neighbourhood MIPs per second stay cheap. SCIP and HiGHS are deterministic; a node limit
+keeps a run deterministic, and a time limit only guards the caller's overall deadline.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from ortools.linear_solver import pywraplp
+from ortools.linear_solver.python import model_builder_helper as mbh
+from scipy import sparse
 
 from solver.location_model import Instance
 
 I32 = NDArray[np.int32]
 I64 = NDArray[np.int64]
+F64 = NDArray[np.float64]
 B = NDArray[np.bool_]
 
 
@@ -34,6 +42,7 @@ class SubProblem:
     count_hi: int
     units_budget: int  # tables available to the sites in N (≥ 0; huge if unlimited)
     group_outside: dict[int, int]  # distinct sites used outside C by each touched group
+    fixed_open: B | None = None  # per site of N: kept open (not a decision) if True
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,63 @@ class SubResult:
     optimal: bool
 
 
+@dataclass
+class _Model:
+    """Columns and rows collected as numpy blocks (COO triplets for the matrix)."""
+
+    lo: list[F64] = field(default_factory=list)
+    hi: list[F64] = field(default_factory=list)
+    obj: list[F64] = field(default_factory=list)
+    integer: list[B] = field(default_factory=list)
+    n_cols: int = 0
+    rows: list[I64] = field(default_factory=list)
+    cols: list[I64] = field(default_factory=list)
+    vals: list[F64] = field(default_factory=list)
+    row_lo: list[F64] = field(default_factory=list)
+    row_hi: list[F64] = field(default_factory=list)
+    n_rows: int = 0
+
+    def columns(self, lo: F64, hi: F64, obj: F64, integer: bool) -> int:
+        """Append a block of columns; return the index of its first column."""
+        first = self.n_cols
+        self.lo.append(np.asarray(lo, dtype=np.float64))
+        self.hi.append(np.asarray(hi, dtype=np.float64))
+        self.obj.append(np.asarray(obj, dtype=np.float64))
+        self.integer.append(np.full(lo.shape[0], integer, dtype=np.bool_))
+        self.n_cols += lo.shape[0]
+        return first
+
+    def block(self, row: I64, col: I64, val: F64, lo: F64, hi: F64) -> None:
+        """Append rows (``row`` is local to the block) with their bounds."""
+        self.rows.append(np.asarray(row, dtype=np.int64) + self.n_rows)
+        self.cols.append(np.asarray(col, dtype=np.int64))
+        self.vals.append(np.asarray(val, dtype=np.float64))
+        self.row_lo.append(np.asarray(lo, dtype=np.float64))
+        self.row_hi.append(np.asarray(hi, dtype=np.float64))
+        self.n_rows += lo.shape[0]
+
+    def build(self) -> mbh.ModelBuilderHelper:
+        """One ``fill_model_from_sparse_data`` call plus integrality marks."""
+        mat = sparse.csr_matrix(
+            (np.concatenate(self.vals), (np.concatenate(self.rows), np.concatenate(self.cols))),
+            shape=(self.n_rows, self.n_cols),
+        )
+        model = mbh.ModelBuilderHelper()
+        # the generated stub's array types are unusable (ndarray[float64, ...]); plain call
+        fill: Callable[..., None] = model.fill_model_from_sparse_data
+        fill(
+            np.concatenate(self.lo),
+            np.concatenate(self.hi),
+            np.concatenate(self.obj),
+            np.concatenate(self.row_lo),
+            np.concatenate(self.row_hi),
+            mat,
+        )
+        for v in np.flatnonzero(np.concatenate(self.integer)).tolist():
+            model.set_var_integrality(v, True)
+        return model
+
+
 def solve_sub_mip(
     inst: Instance,
     sub: SubProblem,
@@ -56,134 +122,125 @@ def solve_sub_mip(
     time_limit: float,
     node_limit: int,
     seed: int,
+    backend: str = "scip",
 ) -> SubResult | None:
-    """Build and solve the neighbourhood MIP; None if SCIP found no solution."""
-    solver = pywraplp.Solver.CreateSolver("SCIP")
-    if solver is None:  # pragma: no cover - SCIP ships with OR-Tools wheels
-        return None
-    inf = solver.infinity()
+    """Build and solve the neighbourhood MIP; None if the solver found no solution.
+
+    ``backend`` is ``"scip"`` or ``"highs"``.
+    """
     clients, sites, arcs = sub.clients, sub.sites, sub.arcs
+    nc, ns, na = clients.shape[0], sites.shape[0], arcs.shape[0]
     cpos = np.full(inst.n, -1, dtype=np.int64)
-    cpos[clients] = np.arange(clients.shape[0])
+    cpos[clients] = np.arange(nc)
     spos = np.full(inst.m, -1, dtype=np.int64)
-    spos[sites] = np.arange(sites.shape[0])
+    spos[sites] = np.arange(ns)
     a_c = cpos[inst.cli[arcs]]
     a_s = spos[inst.site[arcs]]
-    d = inst.demand
-    obj = solver.Objective()
-    x = [solver.BoolVar("") for _ in range(arcs.shape[0])]
-    for a, var in enumerate(x):
-        obj.SetCoefficient(var, float(inst.cost[arcs[a]]))
+    d_a = inst.demand[inst.cli[arcs]].astype(np.float64)
     req = inst.status[sites] == 1
-    y: list[pywraplp.Variable | None] = [
-        None if req[s] else solver.BoolVar("") for s in range(sites.shape[0])
-    ]
-    # assignment
-    rows = [solver.Constraint(1.0, 1.0) for _ in range(clients.shape[0])]
-    for a, var in enumerate(x):
-        rows[a_c[a]].SetCoefficient(var, 1.0)
-    z: list[pywraplp.Variable | None] = []
-    for c, i in enumerate(clients):
-        u = float(inst.unserved[i])
-        if np.isfinite(u):
-            zi = solver.NumVar(0.0, 1.0, "")
-            rows[c].SetCoefficient(zi, 1.0)
-            obj.SetCoefficient(zi, u)
-            z.append(zi)
-        else:
-            z.append(None)
-    # capacity, strong linking, tables
-    caps = []
-    for s, j in enumerate(sites):
-        q = float(inst.cap[j])
-        ys = y[s]
-        if ys is None:
-            ct = solver.Constraint(-inf, q)
-        else:
-            ct = solver.Constraint(-inf, 0.0)
-            ct.SetCoefficient(ys, -q)
-        caps.append(ct)
-    for a, var in enumerate(x):
-        s = int(a_s[a])
-        caps[s].SetCoefficient(var, float(d[inst.cli[arcs[a]]]))
-        ys = y[s]
-        if ys is not None:
-            link = solver.Constraint(-inf, 0.0)
-            link.SetCoefficient(var, 1.0)
-            link.SetCoefficient(ys, -1.0)
-    t: list[pywraplp.Variable] = []
-    if inst.unit > 0 and sub.units_budget < int(inst.units_max[sites].sum()):
-        budget = solver.Constraint(-inf, float(sub.units_budget))
-        tab = [solver.Constraint(-inf, 0.0) for _ in range(sites.shape[0])]
-        for s, j in enumerate(sites):
-            ts = solver.IntVar(0.0, float(inst.units_max[j]), "")
-            t.append(ts)
-            tab[s].SetCoefficient(ts, -float(inst.unit))
-            budget.SetCoefficient(ts, 1.0)
-            ys = y[s]
-            if ys is not None:
-                on = solver.Constraint(-inf, 0.0)
-                on.SetCoefficient(ts, 1.0)
-                on.SetCoefficient(ys, -float(inst.units_max[j]))
-        for a, var in enumerate(x):
-            tab[int(a_s[a])].SetCoefficient(var, float(d[inst.cli[arcs[a]]]))
-    n_req = int(req.sum())
-    free_y = [v for v in y if v is not None]
-    lo = sub.count_lo - n_req
-    hi = sub.count_hi - n_req
-    if free_y and (lo > 0 or hi < len(free_y)):
-        cnt = solver.Constraint(float(max(lo, 0)), float(hi))
-        for v in free_y:
-            cnt.SetCoefficient(v, 1.0)
-    # grid penalty: w_g ≥ out_g − 1 + Σ_j zg_j, zg_j ≥ x_ij for members i of g
-    if inst.group is not None and inst.lam > 0 and arcs.shape[0]:
-        g_arc = inst.group[inst.cli[arcs]].astype(np.int64)
-        pair_key = g_arc * inst.m + inst.site[arcs]
-        pairs, pair_of = np.unique(pair_key, return_inverse=True)
-        zg = [solver.NumVar(0.0, 1.0, "") for _ in range(pairs.shape[0])]
-        for a, var in enumerate(x):
-            ct = solver.Constraint(-inf, 0.0)
-            ct.SetCoefficient(var, 1.0)
-            ct.SetCoefficient(zg[int(pair_of[a])], -1.0)
-        pair_g = pairs // inst.m
-        for g in np.unique(pair_g):
-            w = solver.NumVar(0.0, inf, "")
-            obj.SetCoefficient(w, inst.lam)
-            out = sub.group_outside.get(int(g), 0)
-            ct = solver.Constraint(float(out - 1), inf)
-            ct.SetCoefficient(w, 1.0)
-            for pidx in np.flatnonzero(pair_g == g):
-                ct.SetCoefficient(zg[int(pidx)], -1.0)
-    obj.SetMinimization()
-    if hint_assign is not None and hint_open is not None:
-        hv: list[pywraplp.Variable] = []
-        hval: list[float] = []
-        h_site = hint_assign[inst.cli[arcs]]
-        for a, var in enumerate(x):
-            hv.append(var)
-            hval.append(1.0 if h_site[a] == inst.site[arcs[a]] else 0.0)
-        for s, j in enumerate(sites):
-            ys = y[s]
-            if ys is not None:
-                hv.append(ys)
-                hval.append(1.0 if hint_open[j] else 0.0)
-        solver.SetHint(hv, hval)
-    solver.SetSolverSpecificParametersAsString(
-        f"limits/nodes = {int(node_limit)}\nrandomization/randomseedshift = {int(seed) % 1000}\n"
+    if sub.fixed_open is not None:
+        req = req | sub.fixed_open
+    fin = np.flatnonzero(np.isfinite(inst.unserved[clients]))
+    nz = fin.shape[0]
+    ar, sr = np.arange(na), np.arange(ns)
+    one_a, one_s = np.ones(na), np.ones(ns)
+    mdl = _Model()
+    x0 = mdl.columns(np.zeros(na), one_a, inst.cost[arcs], True)
+    y0 = mdl.columns(req.astype(np.float64), one_s, np.zeros(ns), True)
+    z0 = mdl.columns(np.zeros(nz), np.ones(nz), inst.unserved[clients[fin]], False)
+    # assignment: Σ_j x_ij + z_i = 1
+    mdl.block(
+        np.r_[a_c, fin],
+        np.r_[x0 + ar, z0 + np.arange(nz)],
+        np.ones(na + nz),
+        np.ones(nc),
+        np.ones(nc),
     )
-    solver.SetTimeLimit(max(1, int(time_limit * 1000)))
-    status = solver.Solve()
-    if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
+    # capacity: Σ_i d_i x_ij − Q_j y_j ≤ 0
+    neg_s = np.full(ns, -np.inf)
+    cap = inst.cap[sites].astype(np.float64)
+    mdl.block(np.r_[a_s, sr], np.r_[x0 + ar, y0 + sr], np.r_[d_a, -cap], neg_s, np.zeros(ns))
+    # strong linking: x_ij − y_j ≤ 0
+    mdl.block(
+        np.r_[ar, ar],
+        np.r_[x0 + ar, y0 + a_s],
+        np.r_[one_a, -one_a],
+        np.full(na, -np.inf),
+        np.zeros(na),
+    )
+    if inst.unit > 0 and sub.units_budget < int(inst.units_max[sites].sum()):
+        umax = inst.units_max[sites].astype(np.float64)
+        t0 = mdl.columns(np.zeros(ns), umax, np.zeros(ns), True)
+        unit = np.full(ns, -float(inst.unit))
+        mdl.block(np.r_[a_s, sr], np.r_[x0 + ar, t0 + sr], np.r_[d_a, unit], neg_s, np.zeros(ns))
+        mdl.block(np.r_[sr, sr], np.r_[t0 + sr, y0 + sr], np.r_[one_s, -umax], neg_s, np.zeros(ns))
+        mdl.block(
+            np.zeros(ns, np.int64),
+            t0 + sr,
+            one_s,
+            np.array([-np.inf]),
+            np.array([float(sub.units_budget)]),
+        )
+    n_req = int(req.sum())
+    if ns > n_req and (sub.count_lo > n_req or sub.count_hi < ns):
+        lo_hi = np.array([float(max(sub.count_lo, n_req))]), np.array([float(sub.count_hi)])
+        mdl.block(np.zeros(ns, np.int64), y0 + sr, one_s, *lo_hi)
+    if inst.group is not None and inst.lam > 0 and na > 0:
+        # grid penalty: w_g ≥ out_g − 1 + Σ_j zg_gj, zg_gj ≥ x_ij for members i of g
+        g_arc = inst.group[inst.cli[arcs]].astype(np.int64)
+        pairs, pair_of = np.unique(g_arc * inst.m + inst.site[arcs], return_inverse=True)
+        gs, g_of = np.unique(pairs // inst.m, return_inverse=True)
+        npair, ng = pairs.shape[0], gs.shape[0]
+        p0 = mdl.columns(np.zeros(npair), np.ones(npair), np.zeros(npair), False)
+        w0 = mdl.columns(np.zeros(ng), np.full(ng, np.inf), np.full(ng, inst.lam), False)
+        mdl.block(
+            np.r_[ar, ar],
+            np.r_[x0 + ar, p0 + pair_of],
+            np.r_[one_a, -one_a],
+            np.full(na, -np.inf),
+            np.zeros(na),
+        )
+        out = np.array([sub.group_outside.get(int(g), 0) for g in gs], dtype=np.float64)
+        mdl.block(
+            np.r_[np.arange(ng), g_of],
+            np.r_[w0 + np.arange(ng), p0 + np.arange(npair)],
+            np.r_[np.ones(ng), -np.ones(npair)],
+            out - 1.0,
+            np.full(ng, np.inf),
+        )
+    model = mdl.build()
+    if hint_assign is not None and hint_open is not None and backend == "scip":
+        hx = (hint_assign[inst.cli[arcs]] == inst.site[arcs]).astype(np.float64)
+        hy = hint_open[sites].astype(np.float64)
+        for v, val in zip(np.r_[x0 + ar, y0 + sr].tolist(), np.r_[hx, hy].tolist(), strict=True):
+            model.add_hint(v, val)
+    solver = mbh.ModelSolverHelper(backend)
+    if backend == "scip":
+        solver.set_solver_specific_parameters(
+            f"limits/nodes = {int(node_limit)}\nrandomization/randomseedshift = {int(seed) % 1000}\n"
+        )
+    else:
+        solver.set_solver_specific_parameters(
+            f"mip_max_nodes={int(node_limit)},random_seed={int(seed) % 1000}"
+        )
+    solver.set_time_limit_in_seconds(max(0.01, float(time_limit)))
+    solver.solve(model)
+    status = solver.status()
+    if (
+        status not in (mbh.SolveStatus.OPTIMAL, mbh.SolveStatus.FEASIBLE)
+        or not solver.has_solution()
+    ):
         return None
-    xv = np.array([v.solution_value() for v in x]) > 0.5
-    out_site = np.full(clients.shape[0], -1, dtype=np.int32)
+    val = solver.variable_values()
+    xv = val[x0 : x0 + na] > 0.5
+    out_site = np.full(nc, -1, dtype=np.int32)
     out_site[a_c[xv]] = inst.site[arcs[xv]]
-    open_s = np.array([True if v is None else v.solution_value() > 0.5 for v in y], dtype=np.bool_)
+    open_s = (val[y0 : y0 + ns] > 0.5) | req
     open_s |= np.isin(sites, out_site[out_site >= 0])
     return SubResult(
         site_of_client=out_site,
         open_sites=open_s,
-        objective=float(solver.Objective().Value()),
-        bound=float(solver.Objective().BestBound()),
-        optimal=status == pywraplp.Solver.OPTIMAL,
+        objective=float(solver.objective_value()),
+        bound=float(solver.best_objective_bound()),
+        optimal=status == mbh.SolveStatus.OPTIMAL,
     )

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 # seconds per unit of work
 SUBGRADIENT_PER_ARC = 6e-8  # one Lagrangian evaluation, per arc
-DP_PER_CELL = 4e-9  # exact knapsack: items × capacity cells
+SUBGRADIENT_STEP = 1e-3  # one Lagrangian evaluation, fixed part
+DP_PER_CELL = 2.5e-9  # exact knapsack: items × capacity cells
 PLAN_PER_ARC = 1.5e-6  # min-cost flow + single-source repair + table fitting, per (client + arc)
 FLOW_PER_ARC = 1.0e-6  # min-cost flow value only, per arc of the open sites
 PMEDIAN_PER_ARC = 8e-8  # one interchange round, per arc

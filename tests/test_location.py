@@ -312,3 +312,72 @@ def test_same_plan_when_the_work_budget_ends_the_search() -> None:
     assert np.array_equal(runs[0].site_of_client, runs[1].site_of_client)
     assert runs[0].objective == runs[1].objective
     assert runs[0].lower_bound == runs[1].lower_bound
+
+
+def test_small_cpmp_path_reaches_mip_optimum() -> None:
+    """Capacitated p-median (all n² arcs): the small-instance path matches the exact MIP."""
+    from solver.location_exact import is_small
+    from solver.location_mip import SubProblem, solve_sub_mip
+    from solver.location_model import build_instance
+
+    rng = np.random.default_rng(3)
+    n, p = 30, 4
+    xy = rng.uniform(0, 100, size=(n, 2))
+    dist = np.floor(np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1)))
+    demand = rng.integers(1, 20, size=n)
+    cap = np.full(n, int(demand.sum() * 1.15 / p))
+    cli, site = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
+    prob = LocationProblem(
+        demand=demand,
+        capacity=cap,
+        arc_client=cli.astype(np.int32),
+        arc_site=site.astype(np.int32),
+        arc_cost=dist[cli, site],
+        site_status=np.zeros(n, dtype=np.int8),
+        max_open=p,
+        exact_open=True,
+    )
+    inst = build_instance(prob)
+    assert is_small(inst)
+    every = SubProblem(np.arange(inst.n), np.arange(inst.m), np.arange(inst.k), p, p, 1 << 40, {})
+    exact = solve_sub_mip(
+        inst, every, hint_assign=None, hint_open=None, time_limit=60, node_limit=10**7, seed=0
+    )
+    assert exact is not None and exact.optimal
+    r = solve(prob, time_limit=4.0, seed=0)
+    check_feasible(prob, r)
+    assert r.objective == pytest.approx(exact.objective, abs=1e-6)
+    assert r.lower_bound <= exact.objective + 1e-6
+
+
+def test_sub_mip_keeps_fixed_open_sites() -> None:
+    """``fixed_open`` sites stay open even when closing them would be cheaper."""
+    from solver.location_mip import SubProblem, solve_sub_mip
+    from solver.location_model import build_instance
+
+    prob = LocationProblem(
+        demand=np.array([1, 1]),
+        capacity=np.array([5, 5, 5]),
+        arc_client=np.array([0, 0, 1, 1], dtype=np.int32),
+        arc_site=np.array([0, 2, 1, 2], dtype=np.int32),
+        arc_cost=np.array([5.0, 1.0, 5.0, 1.0]),
+        site_status=np.zeros(3, dtype=np.int8),
+        max_open=2,
+    )
+    inst = build_instance(prob)
+    arcs = np.arange(inst.k, dtype=np.int64)
+    sites = np.arange(3, dtype=np.int64)
+    sub = SubProblem(np.arange(2, dtype=np.int64), sites, arcs, 0, 2, 1 << 40, {})
+    free = solve_sub_mip(
+        inst, sub, hint_assign=None, hint_open=None, time_limit=5, node_limit=100, seed=0
+    )
+    assert free is not None and free.objective == pytest.approx(2.0)
+    fixed = SubProblem(
+        sub.clients, sites, arcs, 0, 2, 1 << 40, {}, fixed_open=np.array([True, True, False])
+    )
+    res = solve_sub_mip(
+        inst, fixed, hint_assign=None, hint_open=None, time_limit=5, node_limit=100, seed=0
+    )
+    assert res is not None
+    assert res.open_sites.tolist() == [True, True, False]
+    assert res.objective == pytest.approx(10.0)
