@@ -460,7 +460,7 @@ def _bound_phase(st: _Search) -> LagrangeResult:
         charge=lambda w: st.charge(w, "bound"),
     )
     open_mask = _complete_open(inst, lr.selected, lr.site_value)
-    if open_mask.tobytes() not in seen:
+    if st.assign is None or lr.selected.tobytes() not in seen:
         plan = st.plan(open_mask, "lagrangian")
         if plan is not None:
             st.offer(plan, open_mask, "lagrangian")
@@ -697,7 +697,9 @@ def _gap_exact(st: _Search, open_mask: B) -> None:
 def _rescue(st: _Search) -> None:
     """No plan yet: try every usable site open (or the p_max largest), then the exact MIP."""
     inst = st.inst
-    cap_rank = np.argsort(-inst.cap, kind="stable")
+    # sites that some client can use first, then by capacity
+    demand_in_reach = np.bincount(inst.site, weights=inst.demand[inst.cli], minlength=inst.m)
+    cap_rank = np.lexsort((-inst.cap, demand_in_reach <= 0))
     open_mask = inst.required.copy()
     for j in cap_rank:
         if int(open_mask.sum()) >= inst.p_max:
@@ -759,7 +761,10 @@ def _apply(st: _Search, sub: SubProblem, res: SubResult, phase: str) -> bool:
 def _global_mip(st: _Search, lf: NDArray[np.float64], share: float = 1.0) -> None:
     """Whole problem on arcs not excluded by the Lagrangian; its bound is valid for all arcs."""
     inst = st.inst
-    keep = lf < st.objective - 1e-9 * max(1.0, abs(st.objective))
+    if math.isfinite(st.objective):
+        keep = lf < st.objective - 1e-9 * max(1.0, abs(st.objective))
+    else:
+        keep = np.ones(inst.k, dtype=np.bool_)
     if st.assign is not None:
         served = np.flatnonzero(st.assign >= 0)
         keep[inst.arc_index(served, st.assign[served])] = True
