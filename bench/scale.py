@@ -58,6 +58,13 @@ def run_one(residents: int, seed: int, time_limit: float) -> dict[str, object]:
         "objective": summary["objective"],
         "lower_bound": summary["lower_bound"],
         "gap_pct": round(100 * float(summary["gap"]), 3),  # type: ignore[arg-type]
+        "grid_penalty": summary["grid_penalty"],
+        "grids_split": summary["grids_split"],
+        "gap_without_grid_penalty_pct": round(
+            100 * float(summary["gap_without_grid_penalty"]),  # type: ignore[arg-type]
+            3,
+        ),
+        "solver_wall_clock_bound": summary["solver_wall_clock_bound"],
         "status": summary["status"],
     }
 
