@@ -522,8 +522,8 @@ def _improve(st: _Search, lr: LagrangeResult) -> None:
                 st.offer(plan, sites, "drop")
         st.stats["seconds_drop"] = time.perf_counter() - t
     _pmedian_starts(st)
-    if inst.k > 200_000:  # small instances: the first pass had heuristics and targets
-        lr = _refine_bound(st, lr, share=0.3)
+    if not is_small(inst):  # the exact path's first pass had heuristics and targets
+        lr = _refine_bound(st, lr, share=0.3 if inst.k > 200_000 else 0.15)
     st.charge(work.ARC_PASS * inst.k, "bound")
     lf = arc_bounds(inst, lr)
     st.stats["arcs_after_reduction"] = float(np.count_nonzero(lf < st.objective))
