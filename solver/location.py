@@ -82,7 +82,7 @@ from solver.location_bound import LagrangeResult, arc_bounds, subgradient
 from solver.location_cpsat import solve_sub_cpsat
 from solver.location_exact import is_small, reduced_lns, solve_whole
 from solver.location_groups import consolidate_groups
-from solver.location_mip import SubProblem, SubResult, solve_sub_mip
+from solver.location_mip import SubProblem, SubResult, signature, solve_sub_mip
 from solver.location_model import BIG_UNITS, Instance, build_instance, evaluate
 from solver.location_pmedian import pmedian_search
 from solver.location_search import (
@@ -287,17 +287,6 @@ def _plan_for_sites(inst: Instance, open_mask: B) -> I32 | None:
     if fitted is None:
         return None
     return improve_assignment(inst, fitted, open_mask)
-
-
-def _arcs_of(inst: Instance, clients: I64) -> I64:
-    """All arc indices of the given clients (CSR ranges concatenated)."""
-    lo = inst.ptr[clients]
-    ln = inst.ptr[clients + 1] - lo
-    tot = int(ln.sum())
-    if tot == 0:
-        return np.zeros(0, dtype=np.int64)
-    starts = np.repeat(lo - np.r_[0, np.cumsum(ln)[:-1]], ln)
-    return np.asarray(starts + np.arange(tot), dtype=np.int64)
 
 
 def _proven_infeasible(inst: Instance) -> str:
@@ -831,7 +820,7 @@ def _lns(st: _Search) -> None:
             sub = _neighbourhood(st, int(s), w)
             if sub is None:
                 continue
-            key = _signature(st, sub)
+            key = signature(sub, st.assign, st.open_mask)
             if key in solved:
                 continue
             iters += 1
@@ -887,25 +876,12 @@ def _lns_order(st: _Search, rng: np.random.Generator) -> I64:
     return seeds[np.argsort(-score[seeds], kind="stable")]
 
 
-def _signature(st: _Search, sub: SubProblem) -> bytes:
-    assert st.assign is not None and st.open_mask is not None
-    return b"|".join(
-        [
-            sub.sites.tobytes(),
-            sub.clients.tobytes(),
-            st.assign[sub.clients].tobytes(),
-            st.open_mask[sub.sites].tobytes(),
-            np.array([sub.count_lo, sub.count_hi, sub.units_budget], dtype=np.int64).tobytes(),
-        ]
-    )
-
-
 def _neighbourhood(st: _Search, seed_site: int, w: int) -> SubProblem | None:
     """Seed site + the w−1 open sites sharing most arcs with its clients + nearby closed sites."""
     inst = st.inst
     assert st.assign is not None and st.open_mask is not None
     cs = np.flatnonzero(st.assign == seed_site).astype(np.int64)
-    a = _arcs_of(inst, cs)
+    a = inst.arcs_of(cs)
     other = inst.site[a]
     open_o = other[st.open_mask[other] & (other != seed_site)]
     if open_o.shape[0]:
@@ -919,12 +895,12 @@ def _neighbourhood(st: _Search, seed_site: int, w: int) -> SubProblem | None:
     clients = np.flatnonzero(in_n[np.maximum(st.assign, 0)] & (st.assign >= 0)).astype(np.int64)
     uns = np.flatnonzero(st.assign < 0)
     if uns.shape[0]:
-        ua = _arcs_of(inst, uns.astype(np.int64))
+        ua = inst.arcs_of(uns.astype(np.int64))
         touch = np.unique(inst.cli[ua[in_n[inst.site[ua]]]]).astype(np.int64)
         clients = np.union1d(clients, touch)
     if clients.shape[0] == 0:
         return None
-    ca = _arcs_of(inst, clients)
+    ca = inst.arcs_of(clients)
     # closed candidates: sites among clients' cheapest arcs, ranked by how many clients see them
     rank = ca - inst.ptr[inst.cli[ca]]
     cheap = ca[rank < 12]

@@ -37,7 +37,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from solver.location_mip import SubProblem, SubResult, solve_sub_mip
+from solver.location_mip import SubProblem, SubResult, signature, solve_sub_mip
 from solver.location_model import Instance
 
 I32 = NDArray[np.int32]
@@ -98,22 +98,11 @@ def surviving_arcs(st: SearchState, lf: F64) -> B:
     return np.asarray(keep, dtype=np.bool_)
 
 
-def _arcs_of(inst: Instance, clients: I64) -> I64:
-    """All arc indices of the given clients (CSR ranges concatenated)."""
-    lo = inst.ptr[clients]
-    ln = inst.ptr[clients + 1] - lo
-    tot = int(ln.sum())
-    if tot == 0:
-        return np.zeros(0, dtype=np.int64)
-    starts = np.repeat(lo - np.r_[0, np.cumsum(ln)[:-1]], ln)
-    return np.asarray(starts + np.arange(tot), dtype=np.int64)
-
-
 def _reach(st: SearchState, keep: B, clients: I64, exclude: B) -> I64:
     """Open sites (not in ``exclude``) the clients reach by surviving arcs, most reached first."""
     inst = st.inst
     assert st.open_mask is not None
-    a = _arcs_of(inst, clients)
+    a = inst.arcs_of(clients)
     a = a[keep[a]]
     other = inst.site[a]
     mask = st.open_mask[other] & ~exclude[other]
@@ -132,7 +121,7 @@ def _clients_of(st: SearchState, keep: B, sites: B) -> I64:
     clients = np.flatnonzero(served & sites[np.maximum(st.assign, 0)]).astype(np.int64)
     uns = np.flatnonzero(~served).astype(np.int64)
     if uns.shape[0]:
-        ua = _arcs_of(inst, uns)
+        ua = inst.arcs_of(uns)
         ua = ua[keep[ua]]
         clients = np.union1d(clients, inst.cli[ua[sites[inst.site[ua]]]].astype(np.int64))
     return clients
@@ -160,7 +149,7 @@ def _neighbourhood(
     clients = _clients_of(st, keep, in_n)
     if clients.shape[0] == 0:
         return None
-    ca = _arcs_of(inst, clients)
+    ca = inst.arcs_of(clients)
     ca = ca[keep[ca]]
     # closed candidates per free site: among the cheapest surviving arcs of its clients
     rank = np.arange(ca.shape[0]) - np.searchsorted(inst.cli[ca], inst.cli[ca])
@@ -216,7 +205,7 @@ def reduced_lns(
             sub = _neighbourhood(st, keep, s, w, r, make_sub)
             if sub is None:
                 continue
-            key = _signature(st, sub)
+            key = signature(sub, st.assign, st.open_mask)
             if key in solved:
                 continue
             iters += 1
@@ -246,21 +235,6 @@ def reduced_lns(
             break
     st.stats["lns_subproblems"] = float(iters)
     st.stats["lns_final_level"] = float(level)
-
-
-def _signature(st: SearchState, sub: SubProblem) -> bytes:
-    """Neighbourhood identity together with the incumbent's part of it."""
-    assert st.assign is not None and st.open_mask is not None
-    return b"|".join(
-        [
-            sub.sites.tobytes(),
-            sub.clients.tobytes(),
-            sub.arcs.tobytes(),
-            st.assign[sub.clients].tobytes(),
-            st.open_mask[sub.sites].tobytes(),
-            np.array([sub.count_lo, sub.count_hi, sub.units_budget], dtype=np.int64).tobytes(),
-        ]
-    )
 
 
 def nearest_surviving(st: SearchState, keep: B, arc_budget: int) -> tuple[I64, bool]:

@@ -113,6 +113,24 @@ class _Model:
         return model
 
 
+def signature(sub: SubProblem, assign: I32, open_mask: B) -> bytes:
+    """Identity of a neighbourhood together with the incumbent's part of it.
+
+    A neighbourhood solved to optimality without gain need not be solved again while this
+    stays the same.
+    """
+    return b"|".join(
+        [
+            sub.sites.tobytes(),
+            sub.clients.tobytes(),
+            sub.arcs.tobytes(),
+            assign[sub.clients].tobytes(),
+            open_mask[sub.sites].tobytes(),
+            np.array([sub.count_lo, sub.count_hi, sub.units_budget], dtype=np.int64).tobytes(),
+        ]
+    )
+
+
 def solve_sub_mip(
     inst: Instance,
     sub: SubProblem,

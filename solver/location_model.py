@@ -66,6 +66,16 @@ class Instance:
         """Mask of sites that may be open (candidate or required)."""
         return np.asarray(self.status >= 0)
 
+    def arcs_of(self, clients: I64) -> I64:
+        """All arc indices of the given clients (their CSR ranges, concatenated)."""
+        lo = self.ptr[clients]
+        ln = self.ptr[clients + 1] - lo
+        tot = int(ln.sum())
+        if tot == 0:
+            return np.zeros(0, dtype=np.int64)
+        starts = np.repeat(lo - np.r_[0, np.cumsum(ln)[:-1]], ln)
+        return np.asarray(starts + np.arange(tot), dtype=np.int64)
+
     def arc_index(self, clients: I64 | I32, sites: I64 | I32) -> I64:
         """Arc index of each (client, site) pair, -1 where no such arc exists."""
         q = np.asarray(clients, dtype=np.int64) * self.m + np.asarray(sites, dtype=np.int64)
