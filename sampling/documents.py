@@ -35,6 +35,7 @@ from sampling.documents_html import (
     fmt_int,
     fmt_num,
     fmt_pct,
+    header_context,
     link,
     named,
     page,
@@ -122,12 +123,7 @@ def _index(
 ) -> str:
     """The entry page: key figures, links to the map, files and every document."""
     s = data.summary
-    header = data.scenario.header
-    window = (
-        f"{header.window.start // 60:02d}:{header.window.start % 60:02d}–"
-        f"{header.window.end // 60:02d}:{header.window.end % 60:02d}"
-    )
-    context = {"scenario": header.name, "date": header.date.isoformat(), "window": window}
+    context = header_context(data.scenario.header)
     kpis: list[tuple[str, object]] = [
         (lab["kpi_residents"], fmt_int(s.get("residents_total"))),
         (lab["kpi_coverage"], fmt_pct(s.get("coverage"))),

@@ -17,7 +17,18 @@ from typing import Any
 import polars as pl
 
 from sampling.documents_data import PlanData
-from sampling.documents_html import Markup, bullets, esc, facts, fill, fmt_int, named, page, table
+from sampling.documents_html import (
+    Markup,
+    bullets,
+    esc,
+    facts,
+    fill,
+    fmt_int,
+    header_context,
+    named,
+    page,
+    table,
+)
 from sampling.i18n import REASON_NO_WALK_IN, reason_label
 
 _CSV_INJECTION = r"^[=+\-@\t\r]"
@@ -245,13 +256,7 @@ def grid_documents(
         str(r[0]): (r[1], r[2])
         for r in data.points.select("point_id", "point_name", "coord").iter_rows()
     }
-    header = data.scenario.header
-    context = {
-        "scenario": header.name,
-        "date": header.date.isoformat(),
-        "window": f"{header.window.start // 60:02d}:{header.window.start % 60:02d}–"
-        f"{header.window.end // 60:02d}:{header.window.end % 60:02d}",
-    }
+    context = header_context(data.scenario.header)
     docs: dict[str, str] = {}
     for grid in data.grids.iter_rows(named=True):
         gid = str(grid["grid_id"])

@@ -12,6 +12,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from sampling.clock import format_clock
+from sampling.header import Header
+
 CSS = """
 @page { size: A4; margin: 12mm 11mm 14mm 11mm; }
 * { box-sizing: border-box; }
@@ -102,6 +105,15 @@ def fmt_pct(value: object) -> str:
     if isinstance(value, (int, float)):
         return f"{value * 100:.1f}%"
     return str(value)
+
+
+def header_context(header: Header) -> dict[str, str]:
+    """Scenario name, date and sampling window for document subtitles."""
+    return {
+        "scenario": header.name,
+        "date": header.date.isoformat(),
+        "window": span(format_clock(header.window.start), format_clock(header.window.end)),
+    }
 
 
 def span(start: object, end: object) -> str:

@@ -23,6 +23,7 @@ from sampling.documents_html import (
     fmt_int,
     fmt_num,
     fmt_pct,
+    header_context,
     named,
     page,
     span,
@@ -71,12 +72,7 @@ def point_pages(data: PlanData, lab: Mapping[str, str], lang: str) -> dict[str, 
     shifts = _parts(data.shifts, _SHIFT_COLUMNS)
     shortfall = _parts(data.shortfall, (*_GAP_COLUMNS, "start_min", "missing_samplers"))
     extra = _parts(data.capacity_plan, (*_GAP_COLUMNS, "start_min", "extra_samplers"))
-    header = data.scenario.header
-    context = {
-        "scenario": header.name,
-        "date": header.date.isoformat(),
-        "window": span(_hhmm(header.window.start), _hhmm(header.window.end)),
-    }
+    context = header_context(data.scenario.header)
     pages: dict[str, str] = {}
     for point in data.points.iter_rows(named=True):
         pid = str(point["point_id"])
@@ -104,10 +100,6 @@ def point_pages(data: PlanData, lab: Mapping[str, str], lang: str) -> dict[str, 
             footer=lab["footer"],
         )
     return pages
-
-
-def _hhmm(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _facts_section(p: Mapping[str, Any], lab: Mapping[str, str], lang: str) -> str:

@@ -14,7 +14,18 @@ from typing import Any
 import polars as pl
 
 from sampling.documents_data import PlanData
-from sampling.documents_html import Markup, bullets, esc, facts, fill, fmt_int, named, page, table
+from sampling.documents_html import (
+    Markup,
+    bullets,
+    esc,
+    facts,
+    fill,
+    fmt_int,
+    header_context,
+    named,
+    page,
+    table,
+)
 from sampling.documents_supplies import SPARE_SHARE
 
 
@@ -25,13 +36,7 @@ def team_pages(data: PlanData, lab: Mapping[str, str], lang: str) -> dict[str, s
         return {}
     served = hv.filter(pl.col("team_id").is_not_null())
     stops = {str(k[0]): v for k, v in served.partition_by("team_id", as_dict=True).items()}
-    header = data.scenario.header
-    context = {
-        "scenario": header.name,
-        "date": header.date.isoformat(),
-        "window": f"{header.window.start // 60:02d}:{header.window.start % 60:02d}–"
-        f"{header.window.end // 60:02d}:{header.window.end % 60:02d}",
-    }
+    context = header_context(data.scenario.header)
     pages: dict[str, str] = {}
     for route in routes.sort("team_id").iter_rows(named=True):
         tid = str(route["team_id"])

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from sampling.assignment import AssignmentPlan
-from sampling.clock import clock_expr
+from sampling.clock import clock_expr, format_clock
 from sampling.scenario import Scenario
 from solver.candidates import nearest
 from solver.routing import DECOMPOSE_ABOVE, solve
@@ -276,9 +276,7 @@ def plan_home_visits(
         "home_visit_teams": teams.height,
         "home_visit_routes": routes.height,
         "home_visit_walk_m": int(routes["walk_m"].sum()) if routes.height else 0,
-        "home_visit_latest_return": f"{latest // 3600:02d}:{latest % 3600 // 60:02d}"
-        if latest >= 0
-        else "",
+        "home_visit_latest_return": format_clock(latest / 60) if latest >= 0 else "",
         "home_visit_status": result.status
         if result is not None
         else ("no households" if n == 0 else "no teams"),
