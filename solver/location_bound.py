@@ -45,23 +45,35 @@ class FracKnapsack:
     ratio_break: F64  # [m] reduced cost per unit demand of the break item (≤ 0; 0 if none)
 
 
-def frac_knapsack(inst: Instance, r: F64, cap: I64 | None = None) -> FracKnapsack:
+Items = tuple[I64, I64, I64, F64, F64]  # arc, site, demand, reduced cost, ratio
+
+
+def knapsack_items(inst: Instance, r: F64) -> Items:
+    """Arcs with negative reduced cost, sorted by (site, cost per resident).
+
+    Zero-demand clients weigh nothing: always taken whole, ordered first (ratio −inf).
+    """
+    neg = np.flatnonzero(r < 0)
+    s = inst.site[neg].astype(np.int64)
+    w = inst.demand[inst.cli[neg]]
+    rr = r[neg]
+    ratio = np.full(rr.shape[0], -np.inf)
+    np.divide(rr, w, out=ratio, where=w > 0)
+    order = np.lexsort((ratio, s))
+    return neg[order], s[order], w[order], rr[order], ratio[order]
+
+
+def frac_knapsack(
+    inst: Instance, r: F64, cap: I64 | None = None, items: Items | None = None
+) -> FracKnapsack:
     """Solve every site's fractional knapsack over arcs with negative reduced cost.
 
     ``cap`` overrides the site capacities (the table-aware bound fills each site only up to
-    the capacity of the tables it chose).
+    the capacity of the tables it chose); ``items`` are :func:`knapsack_items` of ``r`` when
+    the caller has them already.
     """
     m = inst.m
-    neg = np.flatnonzero(r < 0)
-    s = inst.site[neg]
-    w = inst.demand[inst.cli[neg]]
-    rr = r[neg]
-    # Zero-demand clients weigh nothing: always taken whole, ordered first (ratio −inf).
-    weighted = w > 0
-    ratio = np.full(rr.shape[0], -np.inf)
-    np.divide(rr, w, out=ratio, where=weighted)
-    order = np.lexsort((ratio, s))
-    neg, s, w, rr, ratio = neg[order], s[order], w[order], rr[order], ratio[order]
+    neg, s, w, rr, ratio = knapsack_items(inst, r) if items is None else items
     value = np.zeros(m)
     ratio_break = np.zeros(m)
     if neg.shape[0] == 0:
@@ -85,7 +97,7 @@ def frac_knapsack(inst: Instance, r: F64, cap: I64 | None = None) -> FracKnapsac
     return FracKnapsack(value, neg.astype(np.int64), frac, ratio_break)
 
 
-def table_choice(inst: Instance, r: F64, nu: float) -> tuple[F64, I64]:
+def table_choice(inst: Instance, r: F64, nu: float, items: Items | None = None) -> tuple[F64, I64]:
     """Per site, the table count t minimising ``F_j(min(U t, Q_j)) + ν t`` and that value.
 
     F_j(q) is the fractional knapsack value of site j at capacity q over arcs with negative
@@ -95,14 +107,8 @@ def table_choice(inst: Instance, r: F64, nu: float) -> tuple[F64, I64]:
     Returns (value per site, tables per site); sites with nothing to gain get t = 0.
     """
     m, unit = inst.m, inst.unit
-    neg = np.flatnonzero(r < 0)
-    s = inst.site[neg]
-    w = inst.demand[inst.cli[neg]].astype(np.float64)
-    rr = r[neg]
-    ratio = np.full(rr.shape[0], -np.inf)
-    np.divide(rr, w, out=ratio, where=w > 0)
-    order = np.lexsort((ratio, s))
-    s, w, rr = s[order], w[order], rr[order]
+    _, s, w_int, rr, _ = knapsack_items(inst, r) if items is None else items
+    w = w_int.astype(np.float64)
     tmax = int(inst.units_max.max(initial=0))
     # t = 0 still takes the zero-demand arcs (they weigh nothing)
     best = np.bincount(s, weights=np.where(w > 0, 0.0, rr), minlength=m).astype(np.float64)
@@ -222,9 +228,10 @@ class Lagrangian:
         r = inst.cost - mu[inst.cli]
         tables = np.zeros(inst.m, dtype=np.int64)
         if self.tables:
-            val, tables = table_choice(inst, r, nu)
+            items = knapsack_items(inst, r)  # sorted once for both
+            val, tables = table_choice(inst, r, nu, items)
             cap = np.minimum(tables * inst.unit, inst.cap)
-            fk = frac_knapsack(inst, r, cap)
+            fk = frac_knapsack(inst, r, cap, items)
         else:
             fk = frac_knapsack(inst, r)
             val = fk.value.copy()
