@@ -49,8 +49,13 @@ Method
 4. **Bound refinement**: the subgradient resumes with the incumbent as its Polyak target (the
    first pass had none), planning the relaxation's site sets on the way.
 5. **Improvement**: small instances without grids (up to 200k arcs, e.g. the capacitated
-   p-median benchmarks) take :mod:`solver.location_exact`: SCIP neighbourhood MIPs and
-   whole-problem MIPs restricted to the arcs the Lagrangian cannot exclude. Otherwise swap
+   p-median benchmarks) first run swap local search on site sets from many random spread-out
+   starts (first improvement, min-cost-flow proxy; the best sets re-searched with swaps
+   scored by the single-source plan, then exact assignments), because under tight capacities
+   good plans sit in basins several swaps apart. Then :mod:`solver.location_exact`: SCIP
+   neighbourhood MIPs from the incumbent and from the next-best distinct plans, one MIP over
+   the union of the best sets' sites, and whole-problem MIPs restricted to the arcs the
+   Lagrangian cannot exclude. Otherwise swap
    local search on site sets with a min-cost-flow proxy (mid-size), the whole problem as one
    SCIP MIP on the surviving arcs (small; :mod:`solver.location_mip`), then neighbourhoods of
    a few nearby open sites with their clients and nearby closed sites solved exactly by CP-SAT
@@ -71,7 +76,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -80,7 +85,15 @@ from solver import work
 from solver.location_assign import assign_flow, fit_tables
 from solver.location_bound import LagrangeResult, arc_bounds, subgradient
 from solver.location_cpsat import solve_sub_cpsat
-from solver.location_exact import is_small, reduced_lns, solve_whole
+from solver.location_exact import (
+    WHOLE_NODES,
+    Apply,
+    MakeSub,
+    is_small,
+    reduced_lns,
+    solve_whole,
+    surviving_arcs,
+)
 from solver.location_groups import consolidate_groups
 from solver.location_mip import SubProblem, SubResult, signature, solve_sub_mip
 from solver.location_model import BIG_UNITS, Instance, build_instance, evaluate
@@ -100,6 +113,10 @@ I64 = NDArray[np.int64]
 B = NDArray[np.bool_]
 Progress = Callable[[str, float, float], None]
 
+MULTISTART_ARCS = 20_000  # small instances up to this many arcs: half the time on multi-start
+SPREAD_REPEATS = 25  # stop the random starts after this many in a row end in known sets
+POLISH_TOP = 8  # small instances: plan-scored swap search from this many best site sets
+ELITE_LNS = 2  # small instances: LNS also from this many next-best distinct site sets
 LNS_WORK = 1.0  # CP-SAT deterministic-time limit per neighbourhood (≈ seconds of work)
 
 
@@ -528,23 +545,84 @@ def _improve(st: _Search, lr: LagrangeResult) -> None:
 
 
 def _improve_small(st: _Search, lf: NDArray[np.float64]) -> None:
-    """Small instances: brief site search, LNS on Lagrangian-surviving arcs, whole-problem MIP."""
+    """Small instances: multi-start site search, LNS from the best distinct plans, a MIP over
+    the union of their sites, then the whole-problem MIP on the Lagrangian-surviving arcs."""
     t = time.perf_counter()
-    _site_search(st, share=0.05)
+    # Many cheap descents pay on small instances (pmedcap1: n ≤ 100); on larger ones (SJC3/4)
+    # one descent costs much more and the neighbourhood MIPs need the time.
+    few = st.inst.k <= MULTISTART_ARCS
+    elites = _site_search(
+        st, share=0.5 if few else 0.1, spread_starts=10_000, exact_top=6, polish=0.3
+    )
     st.stats["seconds_site_search"] = time.perf_counter() - t
 
-    def make_sub(clients: I64, sites: I64, arcs: I64) -> SubProblem:
-        return _subproblem(st, clients, sites, arcs)
-
-    def apply(sub: SubProblem, res: SubResult, phase: str) -> bool:
-        return _apply(st, sub, res, phase)
-
     t = time.perf_counter()
-    reduced_lns(st, lf, make_sub, apply, reserve=0.8 * st.left())
+    # LNS from the incumbent, then from the next-best distinct site sets (other basins)
+    incumbent_sites = st.open_mask
+    others = [
+        replace(st, assign=a, open_mask=om, objective=obj, progress=None)
+        for obj, a, om in elites
+        if incumbent_sites is None or not np.array_equal(om, incumbent_sites)
+    ]
+    starts = [st, *others[:ELITE_LNS]]
+    share = 0.5 * st.left() / len(starts)
+    for cur in starts:
+        reduced_lns(cur, lf, *_sub_functions(cur), reserve=st.left() - share)
+        if cur is not st and cur.assign is not None and cur.open_mask is not None:
+            st.offer(cur.assign, cur.open_mask, "elite_lns")
     st.stats["seconds_lns"] = time.perf_counter() - t
     t = time.perf_counter()
-    solve_whole(st, lf, make_sub, apply, arc_budget=8000)
+    _merge_elites(st, lf, [om for _, _, om in elites])
+    st.stats["seconds_merge"] = time.perf_counter() - t
+    t = time.perf_counter()
+    solve_whole(st, lf, *_sub_functions(st), arc_budget=8000)
     st.stats["seconds_whole_mip"] = time.perf_counter() - t
+
+
+def _sub_functions(
+    cur: _Search,
+) -> tuple[MakeSub, Apply]:
+    """Neighbourhood builder and applier bound to one search state (for location_exact)."""
+
+    def make_sub(clients: I64, sites: I64, arcs: I64) -> SubProblem:
+        return _subproblem(cur, clients, sites, arcs)
+
+    def apply(sub: SubProblem, res: SubResult, phase: str) -> bool:
+        return _apply(cur, sub, res, phase)
+
+    return make_sub, apply
+
+
+def _merge_elites(st: _Search, lf: NDArray[np.float64], elite_sites: list[B]) -> None:
+    """Whole-problem MIP over the union of the elite site sets (solution merging).
+
+    Good local optima share most sites and differ in a few; the best plan over their union
+    often combines the right choice from each, and the union is small enough for SCIP.
+    """
+    inst = st.inst
+    if st.assign is None or st.open_mask is None or st.left() < 0.5:
+        return
+    union = st.open_mask.copy()
+    for om in elite_sites:
+        union |= om
+    keep = surviving_arcs(st, lf)
+    arcs = np.flatnonzero(keep & union[inst.site]).astype(np.int64)
+    sites = np.flatnonzero(union).astype(np.int64)
+    st.stats["merge_sites"] = float(sites.shape[0])
+    sub = _subproblem(st, np.arange(inst.n, dtype=np.int64), sites, arcs)
+    t = time.perf_counter()
+    res = solve_sub_mip(
+        inst,
+        sub,
+        hint_assign=st.assign,
+        hint_open=st.open_mask,
+        time_limit=max(0.1, min(0.5 * st.left(), st.wall_left() - 0.3)),
+        node_limit=WHOLE_NODES,
+        seed=st.seed,
+    )
+    st.charge(time.perf_counter() - t, "merge")
+    if res is not None:
+        _apply(st, sub, res, "merge")
 
 
 def _pmedian_starts(st: _Search) -> None:
@@ -567,22 +645,65 @@ def _pmedian_starts(st: _Search) -> None:
     st.stats["seconds_pmedian"] = time.perf_counter() - t
 
 
+def _spread_start(inst: Instance, n_open: int, rng: np.random.Generator) -> B:
+    """A random site set spread over the clients (k-means++ seeding on the arcs).
+
+    Starts from the required sites; each further site is the cheapest usable site of a client
+    drawn with probability ∝ demand × (cost to its nearest chosen site)², so the sets cover the
+    map the way good plans do, yet differ from run to run of the generator.
+    """
+    sel = inst.required.copy()
+    near = np.full(inst.n, np.inf)
+    ok = inst.usable[inst.site] & (inst.status[inst.site] >= 0)
+
+    def add(j: int) -> None:
+        sel[j] = True
+        a = np.flatnonzero(inst.site == j)
+        np.minimum.at(near, inst.cli[a], inst.cost[a])
+
+    for j in np.flatnonzero(sel).tolist():
+        add(int(j))
+    while int(sel.sum()) < n_open:
+        free = ok & ~sel[inst.site]
+        if not np.any(free):
+            break
+        reach = np.bincount(inst.cli[free], minlength=inst.n) > 0
+        big = float(inst.cost.max(initial=1.0)) * 2.0
+        w = inst.demand * np.minimum(near, big) ** 2 * reach
+        total = float(w.sum())
+        pick = np.flatnonzero(reach)
+        i = int(rng.choice(inst.n, p=w / total)) if total > 0 else int(rng.choice(pick))
+        a = np.flatnonzero(free & (inst.cli == i))
+        add(int(inst.site[a[np.argmin(inst.cost[a])]]))
+    return sel
+
+
 def _site_search(
     st: _Search,
     share: float = 0.6,
     starts: int = 3,
     patience: int = 40,
-) -> None:
+    spread_starts: int = 0,
+    exact_top: int = 3,
+    polish: float = 0.0,
+) -> list[tuple[float, I32, B]]:
     """Iterated local search on site sets.
 
-    Swap local search (min-cost-flow proxy) from the best distinct Lagrangian sets, then kicks
-    of 1–3 random neighbour swaps from the best set found, each followed by the swap search;
-    stops after ``patience`` kicks without improvement or at ``share`` of the remaining time.
+    Swap local search (min-cost-flow proxy) from the best distinct Lagrangian sets and from
+    ``spread_starts`` random spread-out sets (:func:`_spread_start`; tight capacities leave
+    good plans in basins several swaps apart, which kicks from one set rarely reach), then
+    kicks of 1–3 random neighbour swaps from the best set found, each followed by the swap
+    search; stops after ``patience`` kicks without improvement or at ``share`` of the
+    remaining time. The last ``polish`` part of that time re-runs the swap search from the best
+    sets found, scoring swaps by the single-source plan's objective instead (twice the work
+    per swap; under tight capacities the flow proxy prefers sets whose single-source plans
+    are worse). The best ``exact_top`` sets then get an exact single-source assignment;
+    returns those plans (objective, assignment, sites), best first: elite starts for the LNS.
     """
     inst = st.inst
     per_set = inst.k * max(inst.p_max, 1) / max(int(inst.usable.sum()), 1)
     if per_set > 60_000 or st.open_mask is None:
-        return
+        return []
     st.charge(work.ARC_PASS * inst.k, "site_search")
     near = site_neighbours(inst)
     rng = np.random.default_rng(st.seed)
@@ -591,7 +712,8 @@ def _site_search(
         np.frombuffer(k, dtype=np.bool_).copy() for k, _ in ranked[:starts]
     ]
     seen: set[bytes] = set()
-    stop_at = st.left() * (1.0 - share)
+    total = st.left()
+    stop_at = total * (1.0 - share * (1.0 - polish))  # end of the flow-scored stage
 
     def go() -> bool:
         return st.left() > stop_at
@@ -599,24 +721,51 @@ def _site_search(
     def flow_evaluated() -> None:
         st.charge(work.FLOW_PER_ARC * per_set, "site_search")
 
-    def descend(start: B, active: B | None = None) -> None:
+    def plan_objective(sites: B) -> float:
+        st.charge((work.PLAN_PER_ARC - work.FLOW_PER_ARC) * (inst.n + per_set), "site_search")
+        plan = _plan_for_sites(inst, sites)
+        return math.inf if plan is None else evaluate(inst, plan, sites).objective
+
+    def descend(start: B, active: B | None = None, by_plan: bool = False) -> bool:
+        """Swap search from ``start``; False if it ended in a set seen before."""
         flow_evaluated()
         sites, _ = site_swap_search(
-            inst, start, near, rng, keep_going=go, active=active, on_eval=flow_evaluated
+            inst,
+            start,
+            near,
+            rng,
+            keep_going=go,
+            active=active,
+            on_eval=flow_evaluated,
+            cost=plan_objective if by_plan else None,
+            first_improvement=spread_starts > 0,
         )
         key = sites.tobytes()
         if key in seen:
-            return
+            return False
         seen.add(key)
         plan = st.plan(sites, "site_search")
         if plan is not None:
             st.offer(plan, sites, "site_search")
-            tops[key] = evaluate(inst, plan, sites).objective
+            tops[key] = (evaluate(inst, plan, sites).objective, plan)
+        return True
 
-    tops: dict[bytes, float] = {}
+    tops: dict[bytes, tuple[float, I32]] = {}
     for start in cands:
         if go():
             descend(start)
+    n_open = int(np.count_nonzero(st.open_mask))
+    repeats = 0  # small instances have few local optima: stop once starts keep repeating
+    for _ in range(spread_starts):
+        if not go() or repeats >= SPREAD_REPEATS or st.objective <= st.bound:
+            break
+        repeats = 0 if descend(_spread_start(inst, n_open, rng)) else repeats + 1
+    stop_at = total * (1.0 - share)
+    if polish > 0:
+        for key, _ in sorted(tops.items(), key=lambda kv: kv[1][0])[:POLISH_TOP]:
+            if not go():
+                break
+            descend(np.frombuffer(key, dtype=np.bool_).copy(), by_plan=True)
     kicks = stale = 0
     movable = inst.status == 0
     while go() and stale < patience:
@@ -642,18 +791,24 @@ def _site_search(
         stale = 0 if st.objective < before else stale + 1
     st.stats["site_search_kicks"] = float(kicks)
     # exact single-source assignment for the best few site sets
-    for key, _ in sorted(tops.items(), key=lambda kv: kv[1])[:3]:
-        if st.left() < 0.5:
-            break
-        _gap_exact(st, np.frombuffer(key, dtype=np.bool_).copy())
+    elites: list[tuple[float, I32, B]] = []
+    for key, (obj, plan) in sorted(tops.items(), key=lambda kv: kv[1][0])[:exact_top]:
+        sites = np.frombuffer(key, dtype=np.bool_).copy()
+        if st.left() >= 0.5:
+            exact = _gap_exact(st, sites)
+            if exact is not None and exact[0] < obj:
+                obj, plan = exact
+        elites.append((obj, plan, sites))
+    return sorted(elites, key=lambda e: e[0])
 
 
-def _gap_exact(st: _Search, open_mask: B) -> None:
-    """Solve the assignment for a fixed site set exactly (SCIP), warm-started by the heuristic."""
+def _gap_exact(st: _Search, open_mask: B) -> tuple[float, I32] | None:
+    """Solve the assignment for a fixed site set exactly (SCIP), warm-started by the heuristic;
+    offers the plan and returns it with its objective (None if SCIP found none)."""
     inst = st.inst
     arcs = np.flatnonzero(open_mask[inst.site])
     if arcs.shape[0] > 30_000 or st.assign is None:
-        return
+        return None
     hint = st.plan(open_mask, "gap_exact")
     sites = np.flatnonzero(open_mask).astype(np.int64)
     n_open = sites.shape[0]
@@ -678,9 +833,10 @@ def _gap_exact(st: _Search, open_mask: B) -> None:
     if timed:
         st.charge(time.perf_counter() - t, "gap_exact")
     if res is None:
-        return
+        return None
     assign = res.site_of_client.copy()
     st.offer(assign, open_mask.copy(), "gap_exact")
+    return evaluate(inst, assign, open_mask).objective, assign
 
 
 def _rescue(st: _Search) -> None:

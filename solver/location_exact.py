@@ -233,7 +233,7 @@ def reduced_lns(
             level += 1
         else:
             break
-    st.stats["lns_subproblems"] = float(iters)
+    st.stats["lns_subproblems"] = st.stats.get("lns_subproblems", 0.0) + iters
     st.stats["lns_final_level"] = float(level)
 
 

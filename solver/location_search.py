@@ -202,15 +202,24 @@ def site_swap_search(
     active: B | None = None,
     max_evals: int = 100_000,
     on_eval: Callable[[], None] | None = None,
+    cost: Callable[[B], float] | None = None,
+    first_improvement: bool = False,
 ) -> tuple[B, float]:
     """Best-improvement swap (close j, open a neighbour) per open site, by flow cost.
 
     Don't-look bits: only ``active`` open sites are examined (all if None); an applied swap
     re-activates the open neighbours of both sites. Ends when no active site remains.
-    ``on_eval`` is called after every flow evaluation (the caller's work clock).
+    ``on_eval`` is called after every evaluation (the caller's work clock); ``cost`` replaces
+    the flow cost of a site set (e.g. by the cost of a single-source plan);
+    ``first_improvement`` applies the first improving swap of a site instead of the best.
     """
+
+    def flow(sites: B) -> float:
+        return flow_cost(inst, sites, inst.cap)
+
+    cost_of = flow if cost is None else cost
     cur = open_mask.copy()
-    best = flow_cost(inst, cur, inst.cap)
+    best = cost_of(cur)
     act = (cur.copy() if active is None else active & cur) & (inst.status == 0)
     evals = 0
     while evals < max_evals:
@@ -228,13 +237,15 @@ def site_swap_search(
                 if cur[kk] or not inst.usable[kk]:
                     continue
                 cur[j], cur[kk] = False, True
-                c = flow_cost(inst, cur, inst.cap)
+                c = cost_of(cur)
                 evals += 1
                 if on_eval is not None:
                     on_eval()
                 cur[j], cur[kk] = True, False
                 if c < best_c - 1e-9 * max(1.0, abs(best_c)):
                     best_k, best_c = int(kk), c
+                    if first_improvement:
+                        break
             if best_k >= 0:
                 cur[j], cur[best_k] = False, True
                 best = best_c

@@ -381,3 +381,62 @@ def test_sub_mip_keeps_fixed_open_sites() -> None:
     assert res is not None
     assert res.open_sites.tolist() == [True, True, False]
     assert res.objective == pytest.approx(10.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 14), m=st.integers(1, 8))
+def test_spread_start_opens_usable_sites_only(seed: int, n: int, m: int) -> None:
+    """Random spread-out site sets keep required sites, never use closed or unreachable
+    sites, open as many as asked when enough sites are reachable, and repeat for a seed."""
+    from solver.location import _spread_start
+    from solver.location_model import build_instance
+
+    inst = build_instance(random_problem(seed, n, m))
+    reachable = np.zeros(inst.m, dtype=np.bool_)
+    reachable[inst.site] = True
+    eligible = inst.usable & reachable
+    want = int(inst.required.sum()) + 2
+    sel = _spread_start(inst, want, np.random.default_rng(seed))
+    assert np.all(sel[inst.required])
+    assert not np.any(sel & (inst.status < 0))
+    assert np.all(eligible[sel & ~inst.required])
+    assert int(sel.sum()) == min(want, int((eligible | inst.required).sum()))
+    again = _spread_start(inst, want, np.random.default_rng(seed))
+    assert np.array_equal(sel, again)
+
+
+def test_site_swap_search_follows_the_given_cost() -> None:
+    """With a custom cost the swap search ends in a set no single swap to a neighbour
+    improves, and never scores worse than its start."""
+    from solver.location_model import build_instance
+    from solver.location_search import site_neighbours, site_swap_search
+
+    prob = random_problem(11, 12, 8, full=True)
+    inst = build_instance(prob)
+    near = site_neighbours(inst, k=inst.m)
+    weight = np.arange(inst.m, dtype=np.float64)
+
+    def cost(sites: np.ndarray) -> float:  # prefers low-numbered sites
+        return float(weight[sites].sum())
+
+    movable = np.flatnonzero(inst.status == 0)
+    start = inst.required.copy()
+    start[movable[-2:]] = True
+    for first in (False, True):
+        end, value = site_swap_search(
+            inst,
+            start,
+            near,
+            np.random.default_rng(0),
+            keep_going=lambda: True,
+            cost=cost,
+            first_improvement=first,
+        )
+        assert value == cost(end) <= cost(start)
+        assert int(end.sum()) == int(start.sum()) and np.all(end[inst.required])
+        for j in np.flatnonzero(end & (inst.status == 0)):
+            for k in near[int(j)]:
+                if not end[k] and inst.usable[k]:
+                    trial = end.copy()
+                    trial[j], trial[k] = False, True
+                    assert cost(trial) >= value
