@@ -86,11 +86,11 @@ from solver.location_assign import assign_flow, fit_tables
 from solver.location_bound import LagrangeResult, arc_bounds, subgradient
 from solver.location_cpsat import solve_sub_cpsat
 from solver.location_exact import (
-    WHOLE_NODES,
     Apply,
     MakeSub,
     is_small,
     reduced_lns,
+    solve_on_arcs,
     solve_whole,
     surviving_arcs,
 )
@@ -607,22 +607,10 @@ def _merge_elites(st: _Search, lf: NDArray[np.float64], elite_sites: list[B]) ->
         union |= om
     keep = surviving_arcs(st, lf)
     arcs = np.flatnonzero(keep & union[inst.site]).astype(np.int64)
-    sites = np.flatnonzero(union).astype(np.int64)
-    st.stats["merge_sites"] = float(sites.shape[0])
-    sub = _subproblem(st, np.arange(inst.n, dtype=np.int64), sites, arcs)
-    t = time.perf_counter()
-    res = solve_sub_mip(
-        inst,
-        sub,
-        hint_assign=st.assign,
-        hint_open=st.open_mask,
-        time_limit=max(0.1, min(0.5 * st.left(), st.wall_left() - 0.3)),
-        node_limit=WHOLE_NODES,
-        seed=st.seed,
-    )
-    st.charge(time.perf_counter() - t, "merge")
-    if res is not None:
-        _apply(st, sub, res, "merge")
+    st.stats["merge_sites"] = float(np.count_nonzero(union))
+    tl = max(0.1, min(0.5 * st.left(), st.wall_left() - 0.3))
+    # not every surviving arc (complete=False): a heuristic, no bound claim
+    solve_on_arcs(st, lf, keep, arcs, False, *_sub_functions(st), time_limit=tl, phase="merge")
 
 
 def _pmedian_starts(st: _Search) -> None:
@@ -650,11 +638,12 @@ def _spread_start(inst: Instance, n_open: int, rng: np.random.Generator) -> B:
 
     Starts from the required sites; each further site is the cheapest usable site of a client
     drawn with probability ∝ demand × (cost to its nearest chosen site)², so the sets cover the
-    map the way good plans do, yet differ from run to run of the generator.
+    map the way good plans do, yet differ with each draw of ``rng``.
     """
     sel = inst.required.copy()
     near = np.full(inst.n, np.inf)
-    ok = inst.usable[inst.site] & (inst.status[inst.site] >= 0)
+    ok = inst.usable[inst.site]
+    big = float(inst.cost.max(initial=1.0)) * 2.0  # stands in for "no chosen site in reach"
 
     def add(j: int) -> None:
         sel[j] = True
@@ -668,11 +657,12 @@ def _spread_start(inst: Instance, n_open: int, rng: np.random.Generator) -> B:
         if not np.any(free):
             break
         reach = np.bincount(inst.cli[free], minlength=inst.n) > 0
-        big = float(inst.cost.max(initial=1.0)) * 2.0
         w = inst.demand * np.minimum(near, big) ** 2 * reach
         total = float(w.sum())
-        pick = np.flatnonzero(reach)
-        i = int(rng.choice(inst.n, p=w / total)) if total > 0 else int(rng.choice(pick))
+        if total > 0:
+            i = int(rng.choice(inst.n, p=w / total))
+        else:
+            i = int(rng.choice(np.flatnonzero(reach)))
         a = np.flatnonzero(free & (inst.cli == i))
         add(int(inst.site[a[np.argmin(inst.cost[a])]]))
     return sel

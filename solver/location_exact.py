@@ -259,7 +259,7 @@ def nearest_surviving(st: SearchState, keep: B, arc_budget: int) -> tuple[I64, b
     return np.flatnonzero(sel).astype(np.int64), False
 
 
-def _solve_whole(
+def solve_on_arcs(
     st: SearchState,
     lf: F64,
     keep: B,
@@ -327,7 +327,7 @@ def solve_whole(
         st.stats[f"whole_mip_arcs_{stage}"] = float(arcs.shape[0])
         # SCIP stops on time anyway: give it every wall-clock second that is left
         tl = max(0.1, st.wall_left() - 0.3)
-        res = _solve_whole(
+        res = solve_on_arcs(
             st, lf, keep, arcs, complete, make_sub, apply, time_limit=tl, phase="whole_mip"
         )
         if res is not None and res.optimal and complete:
