@@ -12,6 +12,7 @@ other sites' tables to free whole tables); clients are left unserved only if tha
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,6 +22,7 @@ from solver.location_model import BIG_UNITS, Instance, units_of
 
 I32 = NDArray[np.int32]
 I64 = NDArray[np.int64]
+F64 = NDArray[np.float64]
 B = NDArray[np.bool_]
 
 
@@ -36,8 +38,22 @@ def flow_cost(inst: Instance, open_mask: B, site_cap: I64) -> float:
     return math.inf if res is None else res[1]
 
 
-def _flow(inst: Instance, open_mask: B, site_cap: I64, *, repair: bool) -> tuple[I32, float] | None:
-    """Min-cost flow; with ``repair`` also round to a single-source assignment."""
+@dataclass(frozen=True)
+class _FlowSolution:
+    """Optimal transportation flow on the open sites' arcs (``arcs``: indices into the arcs)."""
+
+    arcs: I64
+    cli: I64
+    site: I64
+    unit_cost: F64  # arc cost per unit of demand
+    unit_unserved: F64  # [n] unserved cost per unit of demand (0 where infinite)
+    f_arc: I64
+    f_unserved: I64
+    cost: float
+
+
+def _solve_flow(inst: Instance, open_mask: B, site_cap: I64) -> _FlowSolution | None:
+    """Min-cost flow clients → open sites → sink (+ client → sink at the unserved cost)."""
     n, m = inst.n, inst.m
     d = inst.demand
     on = open_mask[inst.site]
@@ -78,6 +94,75 @@ def _flow(inst: Instance, open_mask: B, site_cap: I64, *, repair: bool) -> tuple
     if np.any((f_uns > 0) & ~fin):
         return None  # not even the splittable relaxation fits
     cost = float((f_arc * unit_c).sum() + (f_uns * unit_u).sum())
+    return _FlowSolution(a, cli, site, unit_c, unit_u, f_arc, f_uns, cost)
+
+
+def flow_prices(inst: Instance, open_mask: B, site_cap: I64) -> tuple[float, F64] | None:
+    """Transportation cost of the open sites and optimal capacity prices π ≥ 0 (per unit).
+
+    The dual of the transportation problem is max Σ_i d_i v_i − Σ_j Q_j π_j with
+    v_i ≤ c_ij / d_i + π_j and v_i ≤ u_i / d_i. For an optimal flow, complementary slackness
+    makes π_j − π_k ≤ c_ik/d_i − c_ij/d_i for every client i sending flow to j, and π = 0 on
+    sites with room; the largest such π is the shortest-path distance from j to the sites
+    with room (and the unserved option), which Floyd–Warshall gives on the few open sites.
+    Any π ≥ 0 gives a valid lower bound (:func:`swap_lower_bounds`); optimal π a tight one.
+    Returns None if the site set is infeasible for the relaxation.
+    """
+    sol = _solve_flow(inst, open_mask, site_cap)
+    if sol is None:
+        return None
+    fin = np.isfinite(inst.unserved)
+    opened = np.flatnonzero(open_mask)
+    q = opened.shape[0]
+    node = np.full(inst.m, -1, dtype=np.int64)
+    node[opened] = np.arange(q)
+    z = q  # the "room" node: potential 0 (sites with room, the unserved option)
+    w = np.full((q + 1, q + 1), np.inf)
+    np.fill_diagonal(w, 0.0)
+    load = np.bincount(sol.site, weights=sol.f_arc, minlength=inst.m)
+    room = opened[load[opened] < site_cap[opened]]
+    w[node[room], z] = 0.0
+    w[z, node[room]] = 0.0
+    # every flowing arc (i, j) against every other open arc (i, k) of the same client
+    flowing = np.flatnonzero(sol.f_arc > 0)
+    lo = np.searchsorted(sol.cli, sol.cli[flowing], side="left")
+    hi = np.searchsorted(sol.cli, sol.cli[flowing], side="right")
+    cnt = hi - lo
+    rep = np.repeat(flowing, cnt)
+    other = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt) + np.repeat(lo, cnt)
+    np.minimum.at(
+        w,
+        (node[sol.site[rep]], node[sol.site[other]]),
+        sol.unit_cost[other] - sol.unit_cost[rep],
+    )
+    u = sol.unit_unserved
+    fcli = sol.cli[flowing]
+    ok = fin[fcli]
+    np.minimum.at(w[:, z], node[sol.site[flowing[ok]]], u[fcli[ok]] - sol.unit_cost[flowing[ok]])
+    # clients (partly) unserved: u_i ≤ c_ik/d_i + π_k, i.e. π_z − π_k ≤ c_ik/d_i − u_i
+    uns = np.zeros(inst.n, dtype=np.bool_)
+    uns[np.flatnonzero(sol.f_unserved > 0)] = True
+    ua = np.flatnonzero(uns[sol.cli])
+    np.minimum.at(w[z], node[sol.site[ua]], sol.unit_cost[ua] - u[sol.cli[ua]])
+    for k in range(q + 1):
+        w = np.minimum(w, w[:, k : k + 1] + w[k : k + 1, :])
+    pi = np.zeros(inst.m)
+    dist = w[:q, z]
+    # clamp to [0, finite]: any π ≥ 0 keeps the bound valid
+    cap_pi = float(sol.unit_cost.max(initial=0.0)) + float(u.max(initial=0.0)) + 1.0
+    pi[opened] = np.clip(np.nan_to_num(dist, posinf=cap_pi), 0.0, cap_pi)
+    return sol.cost, pi
+
+
+def _flow(inst: Instance, open_mask: B, site_cap: I64, *, repair: bool) -> tuple[I32, float] | None:
+    """Min-cost flow; with ``repair`` also round to a single-source assignment."""
+    sol = _solve_flow(inst, open_mask, site_cap)
+    if sol is None:
+        return None
+    n, m = inst.n, inst.m
+    d = inst.demand
+    fin = np.isfinite(inst.unserved)
+    cli, site, f_arc, f_uns, cost = sol.cli, sol.site, sol.f_arc, sol.f_unserved, sol.cost
     if not repair:
         return np.zeros(0, dtype=np.int32), cost
     assign = np.full(n, -1, dtype=np.int32)

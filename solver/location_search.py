@@ -5,18 +5,21 @@
 application with re-checks; it respects capacities and the table limit and ignores the grid
 penalty (callers compare full objectives). ``site_swap_search`` closes one open site and opens
 a nearby closed one when the min-cost-flow cost of the new site set is lower (a cheap proxy
-for the single-source cost, which the caller computes for the final set only).
+for the single-source cost, which the caller computes for the final set only). ``SwapBounds``
+bounds every swap's flow cost from below with the current set's capacity prices, so swaps
+that cannot improve are skipped and the promising ones are tried first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
 
-from solver.location_assign import flow_cost
+from solver.location_assign import flow_cost, flow_prices
 from solver.location_model import BIG_UNITS, Instance, units_of
 
 I32 = NDArray[np.int32]
@@ -204,6 +207,8 @@ def site_swap_search(
     on_eval: Callable[[], None] | None = None,
     cost: Callable[[B], float] | None = None,
     first_improvement: bool = False,
+    prune: SiteArcs | None = None,
+    on_bound: Callable[[], None] | None = None,
 ) -> tuple[B, float]:
     """Best-improvement swap (close j, open a neighbour) per open site, by flow cost.
 
@@ -212,14 +217,26 @@ def site_swap_search(
     ``on_eval`` is called after every evaluation (the caller's work clock); ``cost`` replaces
     the flow cost of a site set (e.g. by the cost of a single-source plan);
     ``first_improvement`` applies the first improving swap of a site instead of the best.
+    With ``prune`` (:func:`site_arcs`) and the flow cost, swaps are tried in order of their
+    :class:`SwapBounds` bound and those that cannot improve are skipped (``on_bound`` is
+    called per site whose swaps were bounded); the result is a local optimum either way.
     """
 
     def flow(sites: B) -> float:
         return flow_cost(inst, sites, inst.cap)
 
+    def bounds_for(sites: B) -> SwapBounds | None:
+        if prune is None or cost is not None:
+            return None
+        res = flow_prices(inst, sites, inst.cap)
+        if on_eval is not None:
+            on_eval()
+        return None if res is None else SwapBounds(inst, sites, res[1], prune)
+
     cost_of = flow if cost is None else cost
     cur = open_mask.copy()
     best = cost_of(cur)
+    sb = bounds_for(cur) if np.isfinite(best) else None
     act = (cur.copy() if active is None else active & cur) & (inst.status == 0)
     evals = 0
     while evals < max_evals:
@@ -233,9 +250,16 @@ def site_swap_search(
             if not cur[j]:
                 continue
             best_k, best_c = -1, best
-            for kk in near[int(j)]:
-                if cur[kk] or not inst.usable[kk]:
-                    continue
+            cands = np.array(
+                [kk for kk in near[int(j)] if not cur[kk] and inst.usable[kk]], dtype=np.int64
+            )
+            if sb is not None and cands.shape[0]:
+                lb = sb.bounds(int(j), cands)
+                if on_bound is not None:
+                    on_bound()
+                hopeful = lb < best - 1e-9 * max(1.0, abs(best))
+                cands = cands[hopeful][np.argsort(lb[hopeful], kind="stable")]
+            for kk in cands:
                 cur[j], cur[kk] = False, True
                 c = cost_of(cur)
                 evals += 1
@@ -249,6 +273,7 @@ def site_swap_search(
             if best_k >= 0:
                 cur[j], cur[best_k] = False, True
                 best = best_c
+                sb = bounds_for(cur)
                 act[near[int(j)]] = True
                 act[near[best_k]] = True
                 act[best_k] = True
@@ -304,3 +329,124 @@ def drop_construction(
             blocked[near[int(j)]] = True
             closed += 1
     return open_mask if int(open_mask.sum()) <= inst.p_max else None
+
+
+@dataclass(frozen=True)
+class SiteArcs:
+    """Arcs grouped by site (``by_site[ptr[j]:ptr[j + 1]]``) and arc costs per unit of demand."""
+
+    by_site: I64
+    ptr: I64
+    unit: F64
+
+
+def site_arcs(inst: Instance) -> SiteArcs:
+    """The arcs grouped by site, once per instance, for :class:`SwapBounds`."""
+    by_site = np.argsort(inst.site, kind="stable").astype(np.int64)
+    ptr = np.searchsorted(inst.site[by_site], np.arange(inst.m + 1)).astype(np.int64)
+    unit = inst.cost / np.maximum(inst.demand[inst.cli], 1)
+    return SiteArcs(by_site, ptr, unit)
+
+
+class SwapBounds:
+    """Lower bounds on the transportation cost of the sets one swap away from ``open_mask``.
+
+    Weak duality with the current set's capacity prices π (:func:`flow_prices`): for any
+    π ≥ 0, Σ_i d_i min(u_i, min_{s∈S'} c_is/d_i + π_s) − Σ_{s∈S'} Q_s π_s bounds the
+    transportation cost of S' from below. For S' = S − j + k only the clients of j and of k
+    change; π_k is chosen optimally (the break point of k's clients sorted by gain). A swap
+    whose bound is no better than the current cost can be skipped without evaluating it.
+    """
+
+    def __init__(self, inst: Instance, open_mask: B, pi: F64, arcs: SiteArcs) -> None:
+        self.inst = inst
+        self.pi = pi
+        d = inst.demand.astype(np.float64)
+        self.d = d
+        self.unit = arcs.unit
+        self.arcs_by_site = arcs.by_site
+        self.site_ptr = arcs.ptr
+        fin = np.isfinite(inst.unserved)
+        u = np.where(fin, inst.unserved / np.maximum(inst.demand, 1), np.inf)
+        on = np.flatnonzero(open_mask[inst.site])
+        val = self.unit[on] + pi[inst.site[on]]
+        cli = inst.cli[on].astype(np.int64)
+        # best and second-best option per client over the open sites and the unserved option
+        order = np.lexsort((val, cli))
+        cli_s, val_s, site_s = cli[order], val[order], inst.site[on][order].astype(np.int64)
+        first = np.flatnonzero(np.r_[cli_s.shape[0] > 0, cli_s[1:] != cli_s[:-1]])
+        best1 = np.full(inst.n, np.inf)
+        site1 = np.full(inst.n, -1, dtype=np.int64)
+        best2 = np.full(inst.n, np.inf)
+        best1[cli_s[first]] = val_s[first]
+        site1[cli_s[first]] = site_s[first]
+        nxt = first + 1
+        has2 = nxt < cli_s.shape[0]
+        has2[has2] &= cli_s[nxt[has2]] == cli_s[first[has2]]
+        best2[cli_s[first[has2]]] = val_s[nxt[has2]]
+        # the unserved option is a site that is never removed
+        uns_first = u < best1
+        best2 = np.where(uns_first, best1, np.minimum(best2, u))
+        site1 = np.where(uns_first, -1, site1)
+        best1 = np.minimum(best1, u)
+        self.best1, self.site1, self.best2 = best1, site1, best2
+        fin1 = np.isfinite(best1)
+        self.base = float((d * np.where(fin1, best1, 0.0)).sum())
+        self.inf_base = int(np.count_nonzero(~fin1 & (d > 0)))
+        self.prices = float((inst.cap * pi * open_mask).sum())
+
+    def bounds(self, j: int, ks: I64) -> F64:
+        """Lower bound on the transportation cost of S − j + k for each k in ``ks``."""
+        inst, d = self.inst, self.d
+        out = np.full(ks.shape[0], np.inf)
+        if ks.shape[0] == 0:
+            return out
+        # clients of j fall back to their second option
+        mine = np.flatnonzero(self.site1 == j)
+        base = self.base
+        inf_count = self.inf_base
+        a = self.best1.copy()
+        a[mine] = self.best2[mine]
+        fin_old = np.isfinite(self.best1[mine])
+        fin_new = np.isfinite(a[mine])
+        base += float((d[mine] * (np.where(fin_new, a[mine], 0.0))).sum())
+        base -= float((d[mine] * np.where(fin_old, self.best1[mine], 0.0)).sum())
+        inf_count += int(np.count_nonzero(~fin_new & (d[mine] > 0)))
+        inf_count -= int(np.count_nonzero(~fin_old & (d[mine] > 0)))
+        # arcs of the candidate sites, grouped by candidate
+        lo, hi = self.site_ptr[ks], self.site_ptr[ks + 1]
+        cnt = hi - lo
+        tot = int(cnt.sum())
+        grp = np.repeat(np.arange(ks.shape[0]), cnt)
+        pos = np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt) + np.repeat(lo, cnt)
+        arc = self.arcs_by_site[pos]
+        c = inst.cli[arc].astype(np.int64)
+        uc = self.unit[arc]
+        ac = a[c]
+        dc = d[c]
+        gain = ac - uc  # inf where the client has no other option
+        # π_k: largest gain at which the clients gaining more fill k's capacity
+        order = np.lexsort((-gain, grp))
+        g_s, d_s, grp_s = gain[order], dc[order], grp[order]
+        cum = np.cumsum(d_s)
+        start = np.searchsorted(grp_s, np.arange(ks.shape[0]))
+        cum_in = cum - np.repeat(np.r_[0.0, cum][start], cnt)
+        q = inst.cap[ks].astype(np.float64)
+        full = (cum_in >= q[grp_s]) & (g_s > 0)
+        pi_k = np.zeros(ks.shape[0])
+        infeasible = np.zeros(ks.shape[0], dtype=np.bool_)
+        hit = np.flatnonzero(full)
+        if hit.shape[0]:
+            firsts = hit[np.r_[True, grp_s[hit][1:] != grp_s[hit][:-1]]]
+            gk = grp_s[firsts]
+            pi_k[gk] = np.where(np.isfinite(g_s[firsts]), g_s[firsts], 0.0)
+            infeasible[gk] = ~np.isfinite(g_s[firsts])
+        newv = uc + pi_k[grp]
+        finite = np.isfinite(ac)
+        delta = np.where(finite, np.minimum(0.0, newv - np.where(finite, ac, 0.0)), newv)
+        change = np.bincount(grp, weights=dc * delta, minlength=ks.shape[0])
+        covered_inf = np.bincount(grp, weights=(~finite & (dc > 0)), minlength=ks.shape[0])
+        lb = base + change - pi_k * q - self.prices + self.pi[j] * float(inst.cap[j])
+        ok = (covered_inf >= inf_count) & ~infeasible
+        out[ok] = lb[ok]
+        return out

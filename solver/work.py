@@ -24,6 +24,7 @@ SUBGRADIENT_STEP = 1e-3  # one Lagrangian evaluation, fixed part
 DP_PER_CELL = 2.5e-9  # exact knapsack: items × capacity cells
 PLAN_PER_ARC = 1.5e-6  # min-cost flow + single-source repair + table fitting, per (client + arc)
 FLOW_PER_ARC = 1.0e-6  # min-cost flow value only, per arc of the open sites
+SWAP_BOUND_PER_ARC = 3.5e-7  # swap lower bounds for one site's neighbours, per open-site arc
 PMEDIAN_PER_ARC = 8e-8  # one interchange round, per arc
 DROP_PER_ARC = 3e-7  # one drop round (flow + regrets), per arc
 EVALUATE_PER_ITEM = 2.5e-7  # plan evaluation, per client

@@ -81,3 +81,35 @@ def test_table_choice_is_below_the_exact_table_knapsack() -> None:
             w = inst.demand[inst.cli[a]]
             exact, _, _ = int_knapsack(r[a], w, int(inst.cap[j]), inst.unit, nu)
             assert val[j] <= exact + 1e-9
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n=st.integers(2, 12), m=st.integers(2, 6))
+def test_swap_bounds_are_below_the_swapped_flow_cost(seed: int, n: int, m: int) -> None:
+    """Capacity prices reproduce the flow cost, and every swap bound is below the swap's cost."""
+    from solver.location_assign import flow_cost, flow_prices
+    from solver.location_search import SwapBounds, site_arcs
+
+    inst = build_instance(random_problem(seed, n, m))
+    rng = np.random.default_rng(seed)
+    open_mask = rng.random(inst.m) < 0.5
+    priced = flow_prices(inst, open_mask, inst.cap)
+    cost = flow_cost(inst, open_mask, inst.cap)
+    if priced is None:
+        assert math.isinf(cost)
+        return
+    assert priced[0] == pytest.approx(cost, rel=1e-9, abs=1e-9)
+    pi = priced[1]
+    assert np.all(pi >= 0) and np.all(pi[~open_mask] == 0)
+    bounds = SwapBounds(inst, open_mask, pi, site_arcs(inst))
+    # the dual objective at the current set is the flow cost (π optimal up to the flow's
+    # integer scaling of unit costs)
+    assert bounds.base - bounds.prices == pytest.approx(cost, rel=1e-6, abs=1e-6)
+    closed = np.flatnonzero(~open_mask)
+    for j in np.flatnonzero(open_mask):
+        lbs = bounds.bounds(int(j), closed.astype(np.int64))
+        for k, lb in zip(closed, lbs, strict=True):
+            swapped = open_mask.copy()
+            swapped[j], swapped[k] = False, True
+            exact = flow_cost(inst, swapped, inst.cap)
+            assert lb <= exact + 1e-6 * max(1.0, abs(exact))
