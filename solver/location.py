@@ -569,7 +569,10 @@ def _improve_small(st: _Search, lf: NDArray[np.float64]) -> None:
         if incumbent_sites is None or not np.array_equal(om, incumbent_sites)
     ]
     starts = [st, *others[:ELITE_LNS]]
-    share = 0.5 * st.left() / len(starts)
+    # On larger instances the whole-problem MIP below is what closes the last percent, given
+    # time: SJC4a over seeds 0-2 ended 1.9, 0 and 1.0 % above the optimum with half the time
+    # left for these LNS runs, and at the optimum in all three with a tenth.
+    share = (0.5 if few else 0.1) * st.left() / len(starts)
     for cur in starts:
         reduced_lns(cur, lf, *_sub_functions(cur), reserve=st.left() - share)
         if cur is not st and cur.assign is not None and cur.open_mask is not None:
