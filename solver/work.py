@@ -32,6 +32,7 @@ ARC_PASS = 5e-8  # one vectorised pass over the arcs (arc bounds, neighbour list
 CPSAT_PER_DTIME = 2.0  # CP-SAT deterministic time → seconds
 CPSAT_PER_ARC = 3e-5  # building a CP-SAT neighbourhood model, per arc
 STEP = 1e-4  # fixed overhead of any step
+WALL_MARGIN = 0.1  # seconds (at most 5 % of the limit) kept free before the wall-clock stop
 
 
 @dataclass
@@ -46,8 +47,11 @@ class WorkClock:
 
     @classmethod
     def start(cls, seconds: float) -> WorkClock:
-        """A clock with ``seconds`` of work that also stops ``seconds`` of wall time from now."""
-        return cls(budget=float(seconds), wall_deadline=time.perf_counter() + float(seconds))
+        """A clock with ``seconds`` of work whose hard stop is a little before ``seconds`` of
+        wall time from now (:data:`WALL_MARGIN`): steps already running when it passes (a
+        SCIP call, the final evaluation) must still end inside the caller's time limit."""
+        margin = min(WALL_MARGIN, 0.05 * float(seconds))
+        return cls(budget=float(seconds), wall_deadline=time.perf_counter() + seconds - margin)
 
     def charge(self, seconds: float, phase: str = "other") -> None:
         """Count ``seconds`` of estimated work."""
