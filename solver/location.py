@@ -82,7 +82,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from solver import work
-from solver.location_assign import assign_flow, fit_tables
+from solver.location_assign import assign_flow, fit_tables, flow_cost, flow_prices
 from solver.location_bound import LagrangeResult, arc_bounds, subgradient
 from solver.location_cpsat import solve_sub_cpsat
 from solver.location_exact import (
@@ -100,6 +100,7 @@ from solver.location_model import BIG_UNITS, Instance, build_instance, evaluate
 from solver.location_pmedian import pmedian_search
 from solver.location_search import (
     SiteArcs,
+    SwapBounds,
     drop_construction,
     improve_assignment,
     site_arcs,
@@ -116,6 +117,8 @@ B = NDArray[np.bool_]
 Progress = Callable[[str, float, float], None]
 
 MULTISTART_ARCS = 20_000  # small instances up to this many arcs: half the time on multi-start
+NEIGHBOUR_SETS = 2  # best flow sets whose best single swaps get an exact assignment
+NEIGHBOUR_TOP = 9  # ... that many swaps each
 SPREAD_REPEATS = 25  # stop the random starts after this many in a row end in known sets
 POLISH_TOP = 8  # small instances: plan-scored swap search from this many best site sets
 ELITE_LNS = 2  # small instances: LNS also from this many next-best distinct site sets
@@ -738,7 +741,7 @@ def _site_search(
     def descend(start: B, active: B | None = None, by_plan: bool = False) -> bool:
         """Swap search from ``start``; False if it ended in a set seen before."""
         flow_evaluated()
-        sites, _ = site_swap_search(
+        sites, value = site_swap_search(
             inst,
             start,
             near,
@@ -752,6 +755,8 @@ def _site_search(
             on_bound=swaps_bounded,
         )
         key = sites.tobytes()
+        if not by_plan:
+            flows[key] = value
         if key in seen:
             return False
         seen.add(key)
@@ -762,6 +767,7 @@ def _site_search(
         return True
 
     tops: dict[bytes, tuple[float, I32]] = {}
+    flows: dict[bytes, float] = {}  # flow cost of every set a flow-scored descent ended in
     for start in cands:
         if go():
             descend(start)
@@ -810,7 +816,59 @@ def _site_search(
             if exact is not None and exact[0] < obj:
                 obj, plan = exact
         elites.append((obj, plan, sites))
+    if by_site is not None:
+        # The flow proxy can rank the optimal set just below its best sets (pmedcap1_14, _15,
+        # _20: the optimum is one swap from the best flow set and not a flow local optimum).
+        exact_done = {e[2].tobytes() for e in elites}
+        best_flow = sorted(flows.items(), key=lambda kv: kv[1])[:NEIGHBOUR_SETS]
+        for key, _ in best_flow:
+            base = np.frombuffer(key, dtype=np.bool_).copy()
+            for sites in _best_swaps(st, base, by_site, NEIGHBOUR_TOP, flow_evaluated):
+                if st.left() < 0.5:
+                    break
+                if sites.tobytes() in exact_done:
+                    continue
+                exact_done.add(sites.tobytes())
+                exact = _gap_exact(st, sites)
+                if exact is not None:
+                    elites.append((exact[0], exact[1], sites))
     return sorted(elites, key=lambda e: e[0])
+
+
+def _best_swaps(
+    st: _Search, base: B, by_site: SiteArcs, count: int, on_flow: Callable[[], None]
+) -> list[B]:
+    """The ``count`` sets one swap from ``base`` (any open candidate for any closed usable
+    site) with the lowest transportation cost: ranked by :class:`SwapBounds`, then the
+    ``3 × count`` best bounds evaluated exactly."""
+    inst = st.inst
+    priced = flow_prices(inst, base, inst.cap)
+    on_flow()
+    if priced is None:
+        return []
+    bounds = SwapBounds(inst, base, priced[1], by_site)
+    closed = np.flatnonzero(~base & inst.usable).astype(np.int64)
+    movable = np.flatnonzero(base & (inst.status == 0))
+    if closed.shape[0] == 0 or movable.shape[0] == 0:
+        return []
+    per_set = inst.k * max(inst.p_max, 1) / max(int(inst.usable.sum()), 1)
+    st.charge(
+        work.SWAP_BOUND_PER_ARC * per_set * movable.shape[0] * closed.shape[0] / 10, "site_search"
+    )
+    lb = np.concatenate([bounds.bounds(int(j), closed) for j in movable])
+    pairs = np.argsort(lb, kind="stable")[: 3 * count]
+    scored: list[tuple[float, int, B]] = []
+    for idx in pairs:
+        if not np.isfinite(lb[idx]):
+            break
+        sites = base.copy()
+        sites[movable[idx // closed.shape[0]]] = False
+        sites[closed[idx % closed.shape[0]]] = True
+        cost = flow_cost(inst, sites, inst.cap)
+        on_flow()
+        scored.append((cost, int(idx), sites))
+    scored.sort(key=lambda e: (e[0], e[1]))
+    return [sites for cost, _, sites in scored[:count] if np.isfinite(cost)]
 
 
 def _gap_exact(st: _Search, open_mask: B) -> tuple[float, I32] | None:
