@@ -852,9 +852,7 @@ def _best_swaps(
     if closed.shape[0] == 0 or movable.shape[0] == 0:
         return []
     per_set = inst.k * max(inst.p_max, 1) / max(int(inst.usable.sum()), 1)
-    st.charge(
-        work.SWAP_BOUND_PER_ARC * per_set * movable.shape[0] * closed.shape[0] / 10, "site_search"
-    )
+    st.charge(work.SWAP_BOUND_PER_ARC * per_set * movable.shape[0], "site_search")
     lb = np.concatenate([bounds.bounds(int(j), closed) for j in movable])
     pairs = np.argsort(lb, kind="stable")[: 3 * count]
     scored: list[tuple[float, int, B]] = []
