@@ -881,7 +881,10 @@ def _gap_exact(st: _Search, open_mask: B) -> tuple[float, I32] | None:
     n_open = sites.shape[0]
     budget = inst.units_total if inst.unit > 0 and inst.units_total < BIG_UNITS else BIG_UNITS
     sub = SubProblem(np.arange(inst.n, dtype=np.int64), sites, arcs, n_open, n_open, budget, {})
-    allowed = max(0.05, min(st.left() - 0.3, 0.25 * st.left()))
+    # SCIP stops on wall time: never past the clock's hard stop
+    allowed = min(max(0.05, min(st.left() - 0.3, 0.25 * st.left())), st.wall_left() - 0.2)
+    if allowed < 0.05:
+        return None
     # On the exact path SCIP is timed anyway: charge what it took. Elsewhere charge the
     # allowance, so that the plan does not depend on how fast SCIP happened to be.
     timed = is_small(inst)
@@ -993,7 +996,7 @@ def _global_mip(st: _Search, lf: NDArray[np.float64], share: float = 1.0) -> Non
     else:
         sub = SubProblem(clients, sites, arcs, inst.p_min, inst.p_max, inst.units_total, {})
     t = time.perf_counter()
-    allowed = max(0.1, share * (st.left() - 0.5))
+    allowed = max(0.1, min(share * (st.left() - 0.5), st.wall_left() - 0.2))
     st.charge(allowed, "global_mip")
     res = solve_sub_mip(
         inst,

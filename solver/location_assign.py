@@ -105,8 +105,9 @@ def flow_prices(inst: Instance, open_mask: B, site_cap: I64) -> tuple[float, F64
     makes π_j − π_k ≤ c_ik/d_i − c_ij/d_i for every client i sending flow to j, and π = 0 on
     sites with room; the largest such π is the shortest-path distance from j to the sites
     with room (and the unserved option), which Floyd–Warshall gives on the few open sites.
-    Any π ≥ 0 gives a valid lower bound (:func:`swap_lower_bounds`); optimal π a tight one.
-    Returns None if the site set is infeasible for the relaxation.
+    Any π ≥ 0 gives a valid lower bound (``location_search.SwapBounds``); optimal π a tight
+    one. Floyd–Warshall is cubic in the open sites: meant for the small instances' site
+    search. Returns None if the site set is infeasible for the relaxation.
     """
     sol = _solve_flow(inst, open_mask, site_cap)
     if sol is None:
@@ -140,17 +141,21 @@ def flow_prices(inst: Instance, open_mask: B, site_cap: I64) -> tuple[float, F64
     ok = fin[fcli]
     np.minimum.at(w[:, z], node[sol.site[flowing[ok]]], u[fcli[ok]] - sol.unit_cost[flowing[ok]])
     # clients (partly) unserved: u_i ≤ c_ik/d_i + π_k, i.e. π_z − π_k ≤ c_ik/d_i − u_i
-    uns = np.zeros(inst.n, dtype=np.bool_)
-    uns[np.flatnonzero(sol.f_unserved > 0)] = True
-    ua = np.flatnonzero(uns[sol.cli])
+    ua = np.flatnonzero(sol.f_unserved[sol.cli] > 0)
     np.minimum.at(w[z], node[sol.site[ua]], sol.unit_cost[ua] - u[sol.cli[ua]])
     for k in range(q + 1):
         w = np.minimum(w, w[:, k : k + 1] + w[k : k + 1, :])
     pi = np.zeros(inst.m)
-    dist = w[:q, z]
-    # clamp to [0, finite]: any π ≥ 0 keeps the bound valid
-    cap_pi = float(sol.unit_cost.max(initial=0.0)) + float(u.max(initial=0.0)) + 1.0
-    pi[opened] = np.clip(np.nan_to_num(dist, posinf=cap_pi), 0.0, cap_pi)
+    dist = w[:q, z].copy()
+    # Full sites with no path to a site with room (all full, nothing may stay unserved) only
+    # have arcs among themselves: their prices are fixed up to a common shift. Take the
+    # shortest distance to any of them (≤ 0) and shift the least to 0.
+    stuck = ~np.isfinite(dist)
+    if np.any(stuck):
+        rel = w[:q, :q][stuck][:, stuck].min(axis=1)
+        dist[stuck] = rel - rel.min()
+    # any π ≥ 0 keeps the bound valid (a tiny negative value can come from rounding)
+    pi[opened] = np.maximum(dist, 0.0)
     return sol.cost, pi
 
 

@@ -215,7 +215,7 @@ def reduced_lns(
                 sub,
                 hint_assign=st.assign,
                 hint_open=st.open_mask,
-                time_limit=max(0.05, st.left() - reserve - 0.1),
+                time_limit=max(0.05, min(st.left() - reserve - 0.1, st.wall_left() - 0.2)),
                 node_limit=LNS_NODES,
                 seed=st.seed + iters,
             )

@@ -113,3 +113,36 @@ def test_swap_bounds_are_below_the_swapped_flow_cost(seed: int, n: int, m: int) 
             swapped[j], swapped[k] = False, True
             exact = flow_cost(inst, swapped, inst.cap)
             assert lb <= exact + 1e-6 * max(1.0, abs(exact))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n=st.integers(4, 20), m=st.integers(3, 8))
+def test_pruned_swap_search_ends_in_a_flow_local_optimum(seed: int, n: int, m: int) -> None:
+    """Skipping swaps by their bounds never skips an improving one."""
+    from solver.location_assign import flow_cost
+    from solver.location_search import site_arcs, site_neighbours, site_swap_search
+
+    inst = build_instance(random_problem(seed, n, m))
+    rng = np.random.default_rng(seed)
+    start = inst.usable & (rng.random(inst.m) < 0.5)
+    near = site_neighbours(inst)
+    end, value = site_swap_search(
+        inst,
+        start,
+        near,
+        rng,
+        keep_going=lambda: True,
+        first_improvement=True,
+        prune=site_arcs(inst),
+    )
+    assert value == pytest.approx(flow_cost(inst, end, inst.cap))
+    if not math.isfinite(value):
+        return
+    assert value <= flow_cost(inst, start, inst.cap) + 1e-9
+    for j in np.flatnonzero(end & (inst.status == 0)):
+        for k in near[int(j)]:
+            if end[k] or not inst.usable[k]:
+                continue
+            swapped = end.copy()
+            swapped[j], swapped[k] = False, True
+            assert flow_cost(inst, swapped, inst.cap) >= value - 1e-9 * max(1.0, abs(value))
