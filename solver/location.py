@@ -92,6 +92,7 @@ from solver.location_exact import (
     reduced_lns,
     solve_on_arcs,
     solve_whole,
+    solver_time_limit,
     surviving_arcs,
 )
 from solver.location_groups import consolidate_groups
@@ -618,7 +619,7 @@ def _merge_elites(st: _Search, lf: NDArray[np.float64], elite_sites: list[B]) ->
     keep = surviving_arcs(st, lf)
     arcs = np.flatnonzero(keep & union[inst.site]).astype(np.int64)
     st.stats["merge_sites"] = float(np.count_nonzero(union))
-    tl = max(0.1, min(0.5 * st.left(), st.wall_left() - 0.3))
+    tl = solver_time_limit(st, 0.5 * st.left(), floor=0.1, margin=0.3)
     # not every surviving arc (complete=False): a heuristic, no bound claim
     solve_on_arcs(st, lf, keep, arcs, False, *_sub_functions(st), time_limit=tl, phase="merge")
 
@@ -673,9 +674,15 @@ def _spread_start(inst: Instance, n_open: int, rng: np.random.Generator) -> B:
             i = int(rng.choice(inst.n, p=w / total))
         else:
             i = int(rng.choice(np.flatnonzero(reach)))
-        a = np.flatnonzero(free & (inst.cli == i))
+        a = np.arange(inst.ptr[i], inst.ptr[i + 1])
+        a = a[free[a]]
         add(int(inst.site[a[np.argmin(inst.cost[a])]]))
     return sel
+
+
+def _arcs_per_site_set(inst: Instance) -> float:
+    """Arcs of a typical full site set (p_max sites' share of the arcs): the size of one flow."""
+    return inst.k * max(inst.p_max, 1) / max(int(inst.usable.sum()), 1)
 
 
 def _site_search(
@@ -701,7 +708,7 @@ def _site_search(
     returns those plans (objective, assignment, sites), best first: elite starts for the LNS.
     """
     inst = st.inst
-    per_set = inst.k * max(inst.p_max, 1) / max(int(inst.usable.sum()), 1)
+    per_set = _arcs_per_site_set(inst)
     if per_set > 60_000 or st.open_mask is None:
         return []
     st.charge(work.ARC_PASS * inst.k, "site_search")
@@ -851,7 +858,7 @@ def _best_swaps(
     movable = np.flatnonzero(base & (inst.status == 0))
     if closed.shape[0] == 0 or movable.shape[0] == 0:
         return []
-    per_set = inst.k * max(inst.p_max, 1) / max(int(inst.usable.sum()), 1)
+    per_set = _arcs_per_site_set(inst)
     st.charge(work.SWAP_BOUND_PER_ARC * per_set * movable.shape[0], "site_search")
     lb = np.concatenate([bounds.bounds(int(j), closed) for j in movable])
     pairs = np.argsort(lb, kind="stable")[: 3 * count]
@@ -881,10 +888,9 @@ def _gap_exact(st: _Search, open_mask: B) -> tuple[float, I32] | None:
     n_open = sites.shape[0]
     budget = inst.units_total if inst.unit > 0 and inst.units_total < BIG_UNITS else BIG_UNITS
     sub = SubProblem(np.arange(inst.n, dtype=np.int64), sites, arcs, n_open, n_open, budget, {})
-    # SCIP stops on wall time: never past the clock's hard stop
-    allowed = min(max(0.05, min(st.left() - 0.3, 0.25 * st.left())), st.wall_left() - 0.2)
-    if allowed < 0.05:
-        return None
+    if st.wall_left() - 0.2 < 0.05:
+        return None  # no wall-clock time left for SCIP
+    allowed = solver_time_limit(st, min(st.left() - 0.3, 0.25 * st.left()))
     # On the exact path SCIP is timed anyway: charge what it took. Elsewhere charge the
     # allowance, so that the plan does not depend on how fast SCIP happened to be.
     timed = is_small(inst)
@@ -996,7 +1002,7 @@ def _global_mip(st: _Search, lf: NDArray[np.float64], share: float = 1.0) -> Non
     else:
         sub = SubProblem(clients, sites, arcs, inst.p_min, inst.p_max, inst.units_total, {})
     t = time.perf_counter()
-    allowed = max(0.1, min(share * (st.left() - 0.5), st.wall_left() - 0.2))
+    allowed = solver_time_limit(st, share * (st.left() - 0.5), floor=0.1)
     st.charge(allowed, "global_mip")
     res = solve_sub_mip(
         inst,
@@ -1056,7 +1062,7 @@ def _lns(st: _Search) -> None:
                 sub,
                 hint_assign=st.assign,
                 hint_open=st.open_mask,
-                time_limit=max(0.05, st.clock.wall_deadline - time.perf_counter() - 0.2),
+                time_limit=solver_time_limit(st, math.inf),
                 work_limit=work_limit,
                 seed=st.seed + iters,
             )

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.graph.python import min_cost_flow
 
-from solver.location_model import BIG_UNITS, Instance, units_of
+from solver.location_model import BIG_UNITS, Instance, expand_ranges, units_of
 
 I32 = NDArray[np.int32]
 I64 = NDArray[np.int64]
@@ -40,9 +40,8 @@ def flow_cost(inst: Instance, open_mask: B, site_cap: I64) -> float:
 
 @dataclass(frozen=True)
 class _FlowSolution:
-    """Optimal transportation flow on the open sites' arcs (``arcs``: indices into the arcs)."""
+    """Optimal transportation flow on the open sites' arcs (demand > 0), sorted by client."""
 
-    arcs: I64
     cli: I64
     site: I64
     unit_cost: F64  # arc cost per unit of demand
@@ -94,7 +93,7 @@ def _solve_flow(inst: Instance, open_mask: B, site_cap: I64) -> _FlowSolution | 
     if np.any((f_uns > 0) & ~fin):
         return None  # not even the splittable relaxation fits
     cost = float((f_arc * unit_c).sum() + (f_uns * unit_u).sum())
-    return _FlowSolution(a, cli, site, unit_c, unit_u, f_arc, f_uns, cost)
+    return _FlowSolution(cli, site, unit_c, unit_u, f_arc, f_uns, cost)
 
 
 def flow_prices(inst: Instance, open_mask: B, site_cap: I64) -> tuple[float, F64] | None:
@@ -128,9 +127,8 @@ def flow_prices(inst: Instance, open_mask: B, site_cap: I64) -> tuple[float, F64
     flowing = np.flatnonzero(sol.f_arc > 0)
     lo = np.searchsorted(sol.cli, sol.cli[flowing], side="left")
     hi = np.searchsorted(sol.cli, sol.cli[flowing], side="right")
-    cnt = hi - lo
-    rep = np.repeat(flowing, cnt)
-    other = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt) + np.repeat(lo, cnt)
+    rep = np.repeat(flowing, hi - lo)
+    other = expand_ranges(lo, hi - lo)
     np.minimum.at(
         w,
         (node[sol.site[rep]], node[sol.site[other]]),

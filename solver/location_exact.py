@@ -83,6 +83,14 @@ MakeSub = Callable[[I64, I64, I64], SubProblem]
 Apply = Callable[[SubProblem, SubResult, str], bool]
 
 
+def solver_time_limit(
+    st: SearchState, want: float, *, floor: float = 0.05, margin: float = 0.2
+) -> float:
+    """Seconds for one SCIP or CP-SAT call: ``want``, but ending ``margin`` before the clock's
+    hard stop (both stop on wall time, whatever the work clock says), and at least ``floor``."""
+    return max(floor, min(want, st.wall_left() - margin))
+
+
 def is_small(inst: Instance) -> bool:
     """Small enough for per-neighbourhood arc filtering over all arcs (benchmark sizes)."""
     return inst.k <= SMALL_ARCS and inst.group is None
@@ -215,7 +223,7 @@ def reduced_lns(
                 sub,
                 hint_assign=st.assign,
                 hint_open=st.open_mask,
-                time_limit=max(0.05, min(st.left() - reserve - 0.1, st.wall_left() - 0.2)),
+                time_limit=solver_time_limit(st, st.left() - reserve - 0.1),
                 node_limit=LNS_NODES,
                 seed=st.seed + iters,
             )
@@ -326,7 +334,7 @@ def solve_whole(
             return  # too many surviving arcs for a whole-problem MIP
         st.stats[f"whole_mip_arcs_{stage}"] = float(arcs.shape[0])
         # SCIP stops on time anyway: give it every wall-clock second that is left
-        tl = max(0.1, st.wall_left() - 0.3)
+        tl = solver_time_limit(st, math.inf, floor=0.1, margin=0.3)
         res = solve_on_arcs(
             st, lf, keep, arcs, complete, make_sub, apply, time_limit=tl, phase="whole_mip"
         )

@@ -69,12 +69,7 @@ class Instance:
     def arcs_of(self, clients: I64) -> I64:
         """All arc indices of the given clients (their CSR ranges, concatenated)."""
         lo = self.ptr[clients]
-        ln = self.ptr[clients + 1] - lo
-        tot = int(ln.sum())
-        if tot == 0:
-            return np.zeros(0, dtype=np.int64)
-        starts = np.repeat(lo - np.r_[0, np.cumsum(ln)[:-1]], ln)
-        return np.asarray(starts + np.arange(tot), dtype=np.int64)
+        return expand_ranges(lo, self.ptr[clients + 1] - lo)
 
     def arc_index(self, clients: I64 | I32, sites: I64 | I32) -> I64:
         """Arc index of each (client, site) pair, -1 where no such arc exists."""
@@ -85,6 +80,15 @@ class Instance:
             return np.full(q.shape, -1, dtype=np.int64)
         found = self.key[pos] == q
         return np.where(found, self.key_arc[pos], -1).astype(np.int64)
+
+
+def expand_ranges(lo: I64, counts: I64) -> I64:
+    """The indices lo[0] … lo[0]+counts[0]−1, lo[1] … , concatenated (CSR rows, vectorised)."""
+    tot = int(counts.sum())
+    if tot == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.repeat(lo - np.r_[0, np.cumsum(counts)[:-1]], counts)
+    return np.asarray(starts + np.arange(tot), dtype=np.int64)
 
 
 def build_instance(p: LocationProblem) -> Instance:

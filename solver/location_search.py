@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from scipy import sparse
 
 from solver.location_assign import flow_cost, flow_prices
-from solver.location_model import BIG_UNITS, Instance, units_of
+from solver.location_model import BIG_UNITS, Instance, expand_ranges, units_of
 
 I32 = NDArray[np.int32]
 I64 = NDArray[np.int64]
@@ -416,10 +416,8 @@ class SwapBounds:
         # arcs of the candidate sites, grouped by candidate
         lo, hi = self.site_ptr[ks], self.site_ptr[ks + 1]
         cnt = hi - lo
-        tot = int(cnt.sum())
         grp = np.repeat(np.arange(ks.shape[0]), cnt)
-        pos = np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt) + np.repeat(lo, cnt)
-        arc = self.arcs_by_site[pos]
+        arc = self.arcs_by_site[expand_ranges(lo, cnt)]
         c = inst.cli[arc].astype(np.int64)
         uc = self.unit[arc]
         ac = a[c]
