@@ -211,7 +211,7 @@ def render_map(
     if tile_url:
         folium.TileLayer(
             tiles=tile_url,
-            attr=tile_attribution or " ",
+            attr=escape(tile_attribution) if tile_attribution else " ",  # Leaflet renders HTML
             name="tiles",
             max_zoom=19,
             overlay=False,

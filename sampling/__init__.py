@@ -11,3 +11,16 @@ from sampling.scenario import Scenario
 from sampling.writing import write_scenario
 
 __all__ = ["Header", "Problem", "Scenario", "ScenarioError", "load_scenario", "write_scenario"]
+
+
+def _version() -> str:
+    """The installed distribution's version (``0+unknown`` when run from an uninstalled tree)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("natplan")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+__version__ = _version()

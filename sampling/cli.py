@@ -7,16 +7,24 @@ Exit codes: 0 success, 2 the input is wrong (every problem listed), 1 an interna
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from sampling import __version__
 from sampling.errors import ScenarioError
+from sampling.interrupt import EXIT_INTERRUPTED, MESSAGE, interrupt_guard
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_INPUT = 2
+
+ENVIRONMENT_ERRORS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+)
+"""OS errors that are the machine's, not natplan's: disk full, read-only, no permission."""
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -49,13 +57,14 @@ def _plan(args: argparse.Namespace) -> int:
     import time
 
     from sampling.loader import load_scenario
-    from sampling.outputs import write_plan
+    from sampling.outputs import check_plan_folder, write_plan
     from sampling.planning import plan_campaign
 
     if args.time_limit <= 0:
         raise ScenarioError.single("--time-limit", "must be positive", str(args.time_limit))
     started = time.perf_counter()
     scenario = load_scenario(args.scenario)
+    check_plan_folder(Path(args.out), scenario)
     loaded = time.perf_counter() - started
     plan = plan_campaign(scenario, time_limit=args.time_limit, seed=args.seed)
     out = write_plan(plan, Path(args.out), lang=args.lang, extra_seconds={"load": loaded})
@@ -126,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Plan a one-day, district-wide nucleic-acid testing campaign.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    parser.add_argument("--version", action="version", version=f"natplan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     validate = sub.add_parser("validate", help="check a scenario folder and summarise it")
@@ -136,13 +146,20 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--residents", type=int, required=True, help="total residents")
     generate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     generate.add_argument("--format", choices=["csv", "parquet"], default="csv")
-    generate.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    generate.add_argument(
+        "--overwrite", action="store_true", help="replace a scenario folder natplan wrote"
+    )
     generate.add_argument("out_dir", help="folder to write")
     generate.set_defaults(run=_generate)
 
     plan = sub.add_parser("plan", help="plan the campaign and write the results")
     plan.add_argument("scenario", help="scenario folder (with scenario.toml)")
-    plan.add_argument("--out", required=True, help="output folder (replaced atomically)")
+    plan.add_argument(
+        "--out",
+        required=True,
+        help="output folder: new, empty, or an earlier natplan plan (replaced atomically);"
+        " natplan never replaces a folder holding files it did not write",
+    )
     plan.add_argument("--time-limit", type=float, default=30.0, help="seconds per solver stage")
     plan.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     plan.add_argument("--lang", choices=["zh", "en"], default="zh", help="document language")
@@ -160,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     osm.add_argument("--out", required=True, help="scenario folder to write")
     osm.add_argument("--residents-total", type=int, help="scale estimated residents to this")
     osm.add_argument("--seed", type=int, default=0, help="seed of the synthetic parts")
-    osm.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    osm.add_argument(
+        "--overwrite", action="store_true", help="replace a scenario folder natplan wrote"
+    )
     osm.set_defaults(run=_import_osm)
     return parser
 
@@ -171,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run
     try:
-        return run(args)
+        with interrupt_guard():
+            return run(args)
     except ScenarioError as error:
         print(error.report(), file=sys.stderr)
         return EXIT_INPUT
@@ -179,17 +199,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERNAL
+        print(MESSAGE, file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as error:
+        if error.errno in ENVIRONMENT_ERRORS:
+            where = f" ({error.filename})" if error.filename else ""
+            print(
+                f"error: {error.strerror}{where}; nothing was changed in the output folder",
+                file=sys.stderr,
+            )
+            return EXIT_INPUT
+        if args.debug:
+            traceback.print_exc()
+        return _internal(error)
     except Exception as error:  # a bug: say so plainly, no traceback unless asked
         if args.debug:
             traceback.print_exc()
-        print(
-            f"internal error: {type(error).__name__}: {error}\n"
-            "This is a bug in natplan; rerun with --debug and report it with the scenario.",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+        return _internal(error)
+
+
+def _internal(error: BaseException) -> int:
+    """Report an internal error (a bug) and return its exit code."""
+    print(
+        f"internal error: {type(error).__name__}: {error}\n"
+        "This is a bug in natplan; rerun with --debug and report it with the scenario.",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

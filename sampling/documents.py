@@ -44,6 +44,7 @@ from sampling.documents_html import (
 from sampling.documents_points import point_pages
 from sampling.documents_teams import team_pages
 from sampling.documents_xlsx import workbook_bytes
+from sampling.filenames import inside
 from sampling.i18n import kind_label, labels, status_label
 from sampling.scenario import Scenario
 
@@ -104,7 +105,7 @@ def write_documents(out_dir: Path, scenario: Scenario, *, lang: str = "zh") -> D
         if any(p.startswith(f"{folder}/") for p in files):
             (out_dir / folder).mkdir(parents=True, exist_ok=True)
     for path, content in files.items():
-        (out_dir / path).write_bytes(content)
+        inside(out_dir, path).write_bytes(content)
     names = tuple(sorted(files))
     return DocumentsSummary(
         out_dir=out_dir,
@@ -157,7 +158,7 @@ def _index(
         pid = str(p["point_id"])
         rows.append(
             (
-                link(f"points/{pid}.html", named(p["point_name"], pid)),
+                link(data.paths.point(pid), named(p["point_name"], pid)),
                 kind_label(p.get("point_kind"), lang),
                 p["tables"],
                 fmt_int(p["load"]),
@@ -191,8 +192,8 @@ def _index(
         gid = str(g["grid_id"])
         rows.append(
             (
-                link(f"grids/{gid}.html", named(g["grid_name"], gid)),
-                link(f"grids/{gid}.csv", "CSV"),
+                link(data.paths.grid(gid), named(g["grid_name"], gid)),
+                link(data.paths.grid(gid, ".csv"), "CSV"),
                 g.get("leader") or "",
                 g["n"],
                 fmt_int(g["called"]),
@@ -215,7 +216,7 @@ def _index(
             name = r.get("team_name") or tid
             rows.append(
                 (
-                    link(f"teams/{tid}.html", named(name, tid)),
+                    link(data.paths.team(tid), named(name, tid)),
                     r.get("stops"),
                     r.get("persons"),
                     f"{r.get('start') or ''}–{r.get('end') or ''}",

@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from sampling.clock import clock_expr
+from sampling.filenames import DocumentPaths
 from sampling.scenario import Scenario
 
 REQUIRED_FILES = ("assignments", "points", "shifts", "timetable")
@@ -56,6 +57,7 @@ class PlanData:
     grids: pl.DataFrame
     home_visits: pl.DataFrame | None
     routes: pl.DataFrame | None
+    paths: DocumentPaths
 
     @property
     def has_home_visits(self) -> bool:
@@ -163,7 +165,17 @@ def load_plan_data(out_dir: Path, scenario: Scenario) -> PlanData:
         grids=grids,
         home_visits=home_visits,
         routes=routes,
+        paths=DocumentPaths.of(
+            _ids(points_all, "point_id"),
+            _ids(grids, "grid_id"),
+            [] if routes is None else _ids(routes, "team_id"),
+        ),
     )
+
+
+def _ids(frame: pl.DataFrame, column: str) -> list[str]:
+    """The distinct non-null ids of ``column`` as text."""
+    return [str(v) for v in frame.get_column(column).drop_nulls().unique().to_list()]
 
 
 def _grids(scenario: Scenario, assignments: pl.DataFrame) -> pl.DataFrame:

@@ -263,8 +263,8 @@ def grid_documents(
         b = by_grid.get(gid)
         if b is None:
             continue
-        docs[f"grids/{gid}.csv"] = _csv_text(csv_header, csv_rows[gid])
-        docs[f"grids/{gid}.html"] = page(
+        docs[data.paths.grid(gid, ".csv")] = _csv_text(csv_header, csv_rows[gid])
+        docs[data.paths.grid(gid)] = page(
             title=named(grid["grid_name"], gid),
             heading=fill(lab["grid_heading"], {"name": named(grid["grid_name"], gid)}),
             subtitle=fill(lab["subtitle"], context),

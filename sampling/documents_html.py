@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sampling.clock import format_clock
+from sampling.filenames import href
 from sampling.header import Header
 
 CSS = """
@@ -179,9 +180,9 @@ def named(name: object, ident: object) -> str:
     return f"{name} ({ident})"
 
 
-def link(href: str, text: object) -> Markup:
-    """A relative link (``href`` is escaped as an attribute)."""
-    return Markup(f'<a href="{esc(href)}">{esc(text)}</a>')
+def link(target: str, text: object) -> Markup:
+    """A relative link to ``target`` (percent-encoded, then escaped as an attribute)."""
+    return Markup(f'<a href="{esc(href(target))}">{esc(text)}</a>')
 
 
 def page(*, title: str, heading: str, subtitle: str, body: str, lang: str, footer: str) -> str:

@@ -91,7 +91,7 @@ def point_pages(data: PlanData, lab: Mapping[str, str], lang: str) -> dict[str, 
             )
         )
         heading = fill(lab["point_heading"], {"name": named(point["point_name"], pid)})
-        pages[f"points/{pid}.html"] = page(
+        pages[data.paths.point(pid)] = page(
             title=named(point["point_name"], pid),
             heading=heading,
             subtitle=fill(lab["subtitle"], context),

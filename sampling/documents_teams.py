@@ -45,7 +45,7 @@ def team_pages(data: PlanData, lab: Mapping[str, str], lang: str) -> dict[str, s
         body = _summary(route, team_stops, lab) + _itinerary(team_stops, lab)
         body += '<div class="sign"><span>' + esc(lab["sign_team"]) + "</span><span>"
         body += esc(lab["sign_date"]) + "</span></div>"
-        pages[f"teams/{tid}.html"] = page(
+        pages[data.paths.team(tid)] = page(
             title=named(name, tid),
             heading=fill(lab["team_heading"], {"name": named(name, tid)}),
             subtitle=fill(lab["subtitle"], context),

@@ -18,6 +18,8 @@ import xlsxwriter
 from sampling.documents_data import SHEET_ORDER
 
 MAX_WIDTH = 48
+EXCEL_CELL_CHARS = 32_767
+"""Excel keeps at most this many characters in a cell (xlsxwriter would cut silently)."""
 SUMMARY_SHEET = "summary"
 
 
@@ -48,6 +50,15 @@ def _widths(frame: pl.DataFrame) -> list[float]:
     ]
 
 
+def fit_cell(text: str, source: str) -> str:
+    """``text`` as it fits in one Excel cell: longer text is cut with a visible note saying
+    how much was left out and where the full text is (``source``)."""
+    if len(text) <= EXCEL_CELL_CHARS:
+        return text
+    note = f" … [cut: {len(text):,} characters in all; full text in {source}]"
+    return text[: EXCEL_CELL_CHARS - len(note)] + note
+
+
 def _sheet(book: xlsxwriter.Workbook, name: str, frame: pl.DataFrame, bold: Any) -> None:
     """One table as a sheet: bold frozen header, autofilter, widths, typed cells."""
     ws = book.add_worksheet(name)
@@ -61,7 +72,7 @@ def _sheet(book: xlsxwriter.Workbook, name: str, frame: pl.DataFrame, bold: Any)
         if dtype == pl.String:
             for i, v in enumerate(values, start=1):
                 if v is not None:
-                    ws.write_string(i, j, v)
+                    ws.write_string(i, j, fit_cell(v, f"{name}.parquet"))
         elif dtype == pl.Boolean:
             for i, v in enumerate(values, start=1):
                 if v is not None:
@@ -73,7 +84,7 @@ def _sheet(book: xlsxwriter.Workbook, name: str, frame: pl.DataFrame, bold: Any)
         else:
             for i, v in enumerate(values, start=1):
                 if v is not None:
-                    ws.write_string(i, j, str(v))
+                    ws.write_string(i, j, fit_cell(str(v), f"{name}.parquet"))
     ws.freeze_panes(1, 0)
     if frame.width:
         ws.autofilter(0, 0, max(frame.height, 1), frame.width - 1)
@@ -105,7 +116,7 @@ def workbook_bytes(summary: Mapping[str, Any], tables: Mapping[str, pl.DataFrame
         elif isinstance(value, (int, float)):
             ws.write_number(i, 1, value)
         elif value is not None:
-            ws.write_string(i, 1, str(value))
+            ws.write_string(i, 1, fit_cell(str(value), "summary.json"))
     ws.freeze_panes(1, 0)
     for name in SHEET_ORDER:
         if name in tables:

@@ -40,6 +40,7 @@ from scipy.spatial import cKDTree
 
 from sampling.atomic import atomic_dir
 from sampling.clock import clock_expr
+from sampling.output_folder import check_output_folder
 from sampling.scenario import project, unproject
 
 Format = Literal["csv", "parquet"]
@@ -826,7 +827,8 @@ def write_district(
 ) -> GenerateSummary:
     """Write ``district`` as a scenario folder, atomically (temp folder, then rename).
 
-    Raises FileExistsError if ``out_dir`` exists and is not empty, unless ``overwrite``.
+    Raises :class:`~sampling.output_folder.OutputFolderError` if ``out_dir`` is not empty,
+    unless ``overwrite`` and it is a scenario folder natplan wrote with nothing else in it.
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"unknown format {fmt!r} (csv or parquet)")
@@ -839,7 +841,7 @@ def write_district(
     }
     if district.home_visits.height:
         tables["home_visits"] = district.home_visits
-    with atomic_dir(out_dir, overwrite=overwrite) as staging:
+    with atomic_dir(out_dir, kind="scenario", overwrite=overwrite) as staging:
         (staging / "scenario.toml").write_text(scenario_toml(district, fmt), encoding="utf-8")
         staging.chmod(0o755)  # mkdtemp makes it private; a scenario folder is shared data
         for name, frame in tables.items():
@@ -862,12 +864,12 @@ def generate_district(
 ) -> GenerateSummary:
     """Generate a synthetic district of ``residents`` residents and write it to ``out_dir``.
 
-    Same ``(residents, seed, fmt)`` → byte-identical files. Refuses (FileExistsError) to
-    replace a non-empty ``out_dir`` unless ``overwrite``; the folder appears only when complete.
+    Same ``(residents, seed, fmt)`` → byte-identical files. Refuses (OutputFolderError) to
+    replace a non-empty ``out_dir`` unless ``overwrite`` and natplan wrote it; the folder
+    appears only when complete.
     """
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not overwrite)):
-        raise FileExistsError(f"{out_dir} exists and is not empty (use overwrite)")
+    check_output_folder(out_dir, kind="scenario", overwrite=overwrite)
     return write_district(
         synthesise_district(residents, seed), out_dir, fmt=fmt, overwrite=overwrite
     )

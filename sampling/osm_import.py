@@ -55,6 +55,7 @@ from sampling.osm import (
     write_street_file,
 )
 from sampling.osm_features import FEATURE_KEYS, Features, inside_any
+from sampling.output_folder import check_output_folder
 from sampling.scenario import project, unproject
 from sampling.writing import header_toml
 from solver.streets import SnapReport, hilbert_index, street_pairs
@@ -146,14 +147,13 @@ def import_osm(
 
     Raises :class:`sampling.osm.OsmError` (a ValueError) for a missing, unreadable or empty
     extract, one without walkable streets or without residential buildings, and
-    FileExistsError for a non-empty ``out_dir`` unless ``overwrite``. ``name`` defaults to
+    OutputFolderError for a non-empty ``out_dir`` unless ``overwrite`` and natplan wrote it. ``name`` defaults to
     the folder's name; ``command`` is quoted in the README (default: a canonical one).
     """
     extract, out_dir = Path(extract), Path(out_dir)
     if residents_total is not None and residents_total < 1:
         raise ValueError("residents_total must be at least 1")
-    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not overwrite)):
-        raise FileExistsError(f"{out_dir} exists and is not empty (use overwrite)")
+    check_output_folder(out_dir, kind="scenario", overwrite=overwrite, protected=(extract,))
     name = name or out_dir.name
     streets, features = read_extract(extract)
     rng = np.random.default_rng(seed)
@@ -271,7 +271,7 @@ def import_osm(
         + f" --seed {seed}"
     )
     readme = _readme(summary, extract, command)
-    with atomic_dir(out_dir, overwrite=overwrite) as staging:
+    with atomic_dir(out_dir, kind="scenario", overwrite=overwrite, protected=(extract,)) as staging:
         (staging / "scenario.toml").write_text(header_toml(header), encoding="utf-8")
         buildings.write_csv(staging / "buildings.csv")
         points.write_csv(staging / "points.csv")

@@ -10,7 +10,25 @@ from typing import Any
 from sampling.atomic import atomic_dir
 from sampling.documents import write_documents
 from sampling.mapping import render_plan_map
+from sampling.output_folder import check_output_folder
 from sampling.planning import CampaignPlan
+from sampling.scenario import Scenario
+
+
+def plan_inputs(scenario: Scenario) -> tuple[Path, ...]:
+    """Files and folders a plan of ``scenario`` reads: its output may not replace them."""
+    inputs = [scenario.root]
+    if scenario.header.osm_extract:
+        inputs.append(scenario.root / scenario.header.osm_extract)
+    return tuple(inputs)
+
+
+def check_plan_folder(out_dir: Path, scenario: Scenario) -> None:
+    """Raise OutputFolderError (exit 2) unless ``out_dir`` may receive a plan of ``scenario``.
+
+    Run before solving, so a wrong ``--out`` costs nothing; :func:`write_plan` checks again.
+    """
+    check_output_folder(Path(out_dir), kind="plan", protected=plan_inputs(scenario))
 
 
 def write_plan(
@@ -22,15 +40,19 @@ def write_plan(
 ) -> Path:
     """Write ``plan`` into ``out_dir`` atomically: an earlier folder survives a failure.
 
+    ``out_dir`` must be new, empty or an earlier natplan plan with nothing else in it
+    (:func:`check_plan_folder`); it never is the scenario folder or one of its parents.
+
     Files: ``assignments.parquet``, ``points.parquet``, ``shifts.parquet``,
     ``timetable.parquet``, ``shortfall.parquet``, ``capacity_plan.parquet``,
     ``not_called.parquet``, ``home_visits.parquet``, ``routes.parquet``, ``route_stops.parquet``,
     ``summary.json``, ``map.html``, and the documents: ``index.html``, ``points/<id>.html``,
-    ``grids/<id>.csv|.html``, ``teams/<id>.html``, ``plan.xlsx``.
+    ``grids/<id>.csv|.html``, ``teams/<id>.html``, ``plan.xlsx``, and natplan's marker
+    ``.natplan.json`` listing them.
     The map is rendered from the staged files, so it shows exactly what the tables say.
     """
     started = time.perf_counter()
-    with atomic_dir(Path(out_dir), overwrite=True) as staging:
+    with atomic_dir(Path(out_dir), kind="plan", protected=plan_inputs(plan.scenario)) as staging:
         plan.assignment.assignments.write_parquet(staging / "assignments.parquet")
         plan.points_table().write_parquet(staging / "points.parquet")
         day = plan.day

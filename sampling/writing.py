@@ -46,7 +46,7 @@ def write_scenario(
     header = scenario.header.model_copy(
         update={"tables": scenario.header.tables.model_copy(update=paths)}
     )
-    with atomic_dir(Path(out_dir), overwrite=overwrite) as staging:
+    with atomic_dir(Path(out_dir), kind="scenario", overwrite=overwrite) as staging:
         (staging / "scenario.toml").write_text(header_toml(header), encoding="utf-8")
         for name, frame in frames.items():
             if frame is None:

@@ -110,6 +110,7 @@ def solve_sub_cpsat(
             md.add_hint(y[s], bool(hint_open[j]))
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
+    solver.parameters.catch_sigint_signal = False  # Ctrl-C stays natplan's (sampling.interrupt)
     solver.parameters.random_seed = int(seed) % (1 << 31)
     solver.parameters.max_deterministic_time = float(work_limit)
     solver.parameters.max_time_in_seconds = max(0.01, float(time_limit))

@@ -236,6 +236,7 @@ def solve_sub_mip(
     if backend == "scip":
         solver.set_solver_specific_parameters(
             f"limits/nodes = {int(node_limit)}\nrandomization/randomseedshift = {int(seed) % 1000}\n"
+            "misc/catchctrlc = FALSE\n"  # Ctrl-C stays natplan's (sampling.interrupt)
         )
     else:
         solver.set_solver_specific_parameters(

@@ -20,9 +20,14 @@ Determinism: under a pure time limit the result depends on how far the search go
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import math
 import multiprocessing as mp
+import os
+import signal
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -110,9 +115,32 @@ def _context() -> mp.context.BaseContext:
     return mp.get_context("fork" if "fork" in methods else "spawn")
 
 
+def _worker_init(parent_pid: int) -> None:
+    """Tie an engine worker to its parent: it dies with it and leaves Ctrl-C to it.
+
+    Linux kills the worker when the parent dies (``PR_SET_PDEATHSIG``), so a ``kill -9`` of
+    natplan leaves no orphan blocked on its task queue. SIGINT is ignored here (the terminal
+    sends it to the whole process group): the parent decides how to stop and kills workers.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(ValueError):  # ValueError: not the worker's main thread
+        signal.set_wakeup_fd(-1)  # a forked child must not write into the parent's pipe
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the line above
+        os._exit(1)
+
+
 def make_pool(workers: int) -> ProcessPoolExecutor:
-    """A process pool for parallel engine runs."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=_context())
+    """A process pool for parallel engine runs; workers die with this process."""
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=_context(),
+        initializer=_worker_init,
+        initargs=(os.getpid(),),
+    )
 
 
 def _score(problem: RoutingProblem, routes: Sequence[Sequence[int]]) -> int | None:

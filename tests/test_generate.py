@@ -25,6 +25,7 @@ from sampling.generate import (
     write_yuci_street,
 )
 from sampling.loader import load_scenario
+from sampling.output_folder import MARKER, OutputFolderError
 from sampling.scenario import project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +101,11 @@ def test_same_seed_gives_byte_identical_files(tmp_path: Path, fmt: str) -> None:
     b = generate_district(20_000, 7, tmp_path / "b", fmt=fmt)  # type: ignore[arg-type]
     assert _files(tmp_path / "a") == _files(tmp_path / "b")
     assert a.buildings == b.buildings and a.out_dir == tmp_path / "a"
-    assert set(_files(tmp_path / "a")) == {"scenario.toml", *(f"{t}.{fmt}" for t in TABLES)}
+    assert set(_files(tmp_path / "a")) == {
+        MARKER,
+        "scenario.toml",
+        *(f"{t}.{fmt}" for t in TABLES),
+    }
 
 
 def test_different_seeds_differ() -> None:
@@ -171,12 +176,18 @@ def test_refuses_to_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("planner's notes")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(OutputFolderError):
         generate_district(1_000, 1, out)
+    with pytest.raises(OutputFolderError):  # --overwrite is no way around the planner's files
+        generate_district(1_000, 1, out, overwrite=True)
     assert _files(out) == {"keep.txt": b"planner's notes"}
     assert not [p for p in tmp_path.iterdir() if p.name != "out"]  # no temp folder left
-    generate_district(1_000, 1, out, overwrite=True)
-    assert "keep.txt" not in _files(out) and "scenario.toml" in _files(out)
+    ours = tmp_path / "ours"
+    generate_district(1_000, 1, ours)
+    with pytest.raises(OutputFolderError):  # natplan's own folder needs --overwrite
+        generate_district(1_000, 2, ours)
+    generate_district(1_000, 2, ours, overwrite=True)
+    assert "scenario.toml" in _files(ours)
     empty = tmp_path / "empty"
     empty.mkdir()
     generate_district(1_000, 1, empty)  # an empty folder is fine

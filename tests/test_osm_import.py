@@ -16,6 +16,7 @@ from sampling.loader import load_scenario
 from sampling.osm import OsmError, read_streets, scenario_streets
 from sampling.osm_features import NON_RESIDENTIAL_KEYS, RESIDENTIAL_BUILDINGS
 from sampling.osm_import import ImportSummary, import_osm
+from sampling.output_folder import OutputFolderError
 from solver.streets import street_pairs
 
 GEO = Path(__file__).resolve().parents[2] / "shared" / "geo"
@@ -230,5 +231,5 @@ def test_cli_reports_a_bad_extract_as_input_error(
 @needs_geo
 def test_refuses_to_overwrite(nanjing: tuple[Path, ImportSummary]) -> None:
     out, _ = nanjing
-    with pytest.raises(FileExistsError):
+    with pytest.raises(OutputFolderError):
         import_osm(NANJING, out, residents_total=TOTAL, seed=3)
