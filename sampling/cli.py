@@ -56,6 +56,7 @@ def _plan(args: argparse.Namespace) -> int:
     import json
     import time
 
+    from sampling.folder_lock import folder_lock
     from sampling.loader import load_scenario
     from sampling.outputs import check_plan_folder, write_plan
     from sampling.planning import plan_campaign
@@ -64,10 +65,11 @@ def _plan(args: argparse.Namespace) -> int:
         raise ScenarioError.single("--time-limit", "must be positive", str(args.time_limit))
     started = time.perf_counter()
     scenario = load_scenario(args.scenario)
-    check_plan_folder(Path(args.out), scenario)
-    loaded = time.perf_counter() - started
-    plan = plan_campaign(scenario, time_limit=args.time_limit, seed=args.seed)
-    out = write_plan(plan, Path(args.out), lang=args.lang, extra_seconds={"load": loaded})
+    check_plan_folder(Path(args.out), scenario)  # before the lock: it may not create folders
+    with folder_lock(Path(args.out)):  # held to the end: one run per OUT
+        loaded = time.perf_counter() - started
+        plan = plan_campaign(scenario, time_limit=args.time_limit, seed=args.seed)
+        out = write_plan(plan, Path(args.out), lang=args.lang, extra_seconds={"load": loaded})
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     print(
         f"{summary['scenario']}: {summary['residents_assigned']:,} of"

@@ -3,8 +3,10 @@
 Two plans written into the same folder at once would both report success while the last one
 silently wins (or fail half-way). :func:`folder_lock` takes an exclusive, non-blocking
 ``flock`` on ``.OUT.lock`` beside the folder for the whole write; a second run is refused with
-exit code 2 at once. The lock file is removed on release; the lock is released by the kernel
-when a process dies, so a killed run never blocks the next one.
+exit code 2 at once. ``natplan plan`` takes it before loading the scenario and holds it to the
+end, so two runs never both report success for one folder. Nested use in one process is fine.
+The lock file is removed on release; the kernel releases the lock when a process dies, so a
+killed run never blocks the next one.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sampling.output_folder import refuse
+
+_held: set[Path] = set()
+"""Lock files this process holds (a nested :func:`folder_lock` must not lock itself out)."""
 
 
 def lock_path(path: Path) -> Path:
@@ -31,7 +36,11 @@ def folder_lock(path: Path) -> Iterator[None]:
         return
     import fcntl
 
-    target = lock_path(Path(path))
+    target = lock_path(Path(os.path.abspath(path)))
+    if target in _held:
+        yield
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
     while True:
         handle = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -50,11 +59,13 @@ def folder_lock(path: Path) -> Iterator[None]:
         if current:
             break
         os.close(handle)
+    _held.add(target)
     try:
         os.ftruncate(handle, 0)
         os.write(handle, f"{os.getpid()}\n".encode())
         yield
     finally:
+        _held.discard(target)
         try:
             os.unlink(target)
         finally:

@@ -12,19 +12,21 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import unquote
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sampling import documents, outputs
 from sampling.atomic import STAGING_MARKER, clean_stale_siblings
 from sampling.cli import main
 from sampling.documents_xlsx import EXCEL_CELL_CHARS, fit_cell
 from sampling.filenames import MAX_STEM_BYTES, file_stems, href, inside
-from sampling.folder_lock import folder_lock
 from sampling.output_folder import MARKER, OutputFolderError, check_writable
 
 TINY = Path(__file__).resolve().parents[1] / "scenarios" / "tiny"
@@ -148,12 +150,32 @@ def test_unwritable_location_is_reported_before_solving(
         check_writable(tmp_path / "a" / "b")
 
 
+_HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from sampling.folder_lock import folder_lock
+with folder_lock(Path(sys.argv[1])):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
 def test_a_second_run_into_the_same_folder_is_refused(
     district: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = district.parent / "out"
-    with folder_lock(out):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(out)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    try:
         assert _plan(district / "tiny", out) == 2
+    finally:
+        holder.kill()
+        holder.wait()
     assert "another natplan run" in capsys.readouterr().err
     assert not out.exists()
     assert _plan(district / "tiny", out) == 0  # the lock went with its holder
@@ -375,10 +397,13 @@ _POOL_SCRIPT = """
 import os, sys, time
 from solver.routing import make_pool
 from sampling.interrupt import interrupt_guard
-with interrupt_guard(grace_s=1.0):
-    with make_pool(1) as pool:
-        print(pool.submit(os.getpid).result(), flush=True)
-        pool.submit(time.sleep, 120).result()
+try:
+    with interrupt_guard(grace_s=1.0):
+        with make_pool(1) as pool:
+            print(pool.submit(os.getpid).result(), flush=True)
+            pool.submit(time.sleep, 120).result()
+except KeyboardInterrupt:  # as the CLI does
+    sys.exit(130)
 """
 
 
@@ -403,3 +428,24 @@ def test_workers_die_with_their_parent(how: signal.Signals) -> None:
     assert not _alive(worker)
     if how == signal.SIGINT:
         assert proc.returncode == 130
+
+
+_ID = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters=',"\r\n'),
+    min_size=1,
+    max_size=90,
+)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, database=None)
+@given(ids=st.lists(_ID, min_size=4, max_size=4, unique=True))
+def test_fuzzed_ids_never_crash_a_plan(ids: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        scenario = _with_ids(tmp, ids[:2], ids[2:])
+        out = tmp / "out"
+        code = _plan(scenario, out)
+        assert code in (0, 2)  # an id the loader rejects is an input error, never a crash
+        if code == 0:
+            assert _links_resolve(out) == []
+            assert [p for p in tmp.iterdir() if p.name not in ("scenario", "out")] == []
