@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,7 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from solver.location import LocationProblem, solve
 
-ROOT = Path("/work/shared/bench/location")
+SHARED_BENCH = Path(
+    os.environ.get("NATPLAN_BENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "bench")
+)
+"""Benchmark instances: ``../shared/bench`` beside the repository, or ``$NATPLAN_BENCH_DATA``."""
+ROOT = SHARED_BENCH / "location"
 SJC_OPT = {
     "SJC1": 17288.99,
     "SJC2": 33270.94,

@@ -16,6 +16,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,7 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from solver.route_check import check_routes
 from solver.routing import MANDATORY, RoutingProblem, solve
 
-ROOT = Path("/work/shared/bench/routing")
+SHARED_BENCH = Path(
+    os.environ.get("NATPLAN_BENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "bench")
+)
+"""Benchmark instances: ``../shared/bench`` beside the repository, or ``$NATPLAN_BENCH_DATA``."""
+ROOT = SHARED_BENCH / "routing"
 SOLOMON = ROOT / "solomon"
 BKS = ROOT / "solomon_bks.csv"
 
