@@ -192,7 +192,9 @@ def plan_day(
     staff = shifts.group_by("point_id").agg(
         pl.col("tables").sum().alias("staff_shifts"), pl.col("team_id").n_unique().alias("teams")
     )
+    # an idle point (no residents) finishes, and is bounded, at the window start
     finish = np.where(timetable.point_finish >= 0, timetable.point_finish, window.start)
+    bound = np.where(timetable.point_lower_bound >= 0, timetable.point_lower_bound, window.start)
     sim_finish = np.nan_to_num(sim.finish, nan=float(window.start))
     point_table = (
         _hhmm(
@@ -201,7 +203,7 @@ def plan_day(
                     "point_id": point_ids,
                     "start_min": timetable.point_start.astype(np.int32),
                     "finish_min": finish.astype(np.int32),
-                    "finish_lower_bound_min": timetable.point_lower_bound.astype(np.int32),
+                    "finish_lower_bound_min": bound.astype(np.int32),
                     "sim_finish_min": np.ceil(sim_finish).astype(np.int32),
                     "expected_peak_queue": timetable.point_peak_queue,
                     "expected_max_wait_min": timetable.point_max_wait,
@@ -255,9 +257,7 @@ def plan_day(
     over_limit = has_people & (np.nan_to_num(sim.p95_wait, nan=0.0) > limit)
     kpis: dict[str, float | int | str] = {
         "finish_time": format_clock(int(finish.max()) if finish.size else window.start),
-        "finish_lower_bound": format_clock(
-            int(timetable.point_lower_bound.max()) if finish.size else window.start
-        ),
+        "finish_lower_bound": format_clock(int(bound.max()) if bound.size else window.start),
         "finish_gap_pct": round(float(timetable.stats.gap_pct), 3),
         "sim_finish_time": format_clock(
             int(np.ceil(sim_finish.max())) if sim_finish.size else window.start

@@ -4,11 +4,19 @@ Unknown keys are rejected (they are usually typos, and a silently ignored ``walk
 would plan with the wrong circle). Defaults follow ``shared/domain.md``: a 07:00–14:00 window,
 the 15-minute sampling circle at 75 m/min with straight line × 1.3, 100 swabs per table per
 hour, pools of 10 (yellow code 1), and a 30-minute queue wait limit.
+
+Values are read strictly, because a lenient reading silently plans something else: a number
+must be a TOML number (``true`` is not 1 minute, ``"15"`` is not 15), a whole number a TOML
+integer (an integer is fine where a fraction is allowed), a time of day ``"HH:MM"`` or a TOML
+time (``7`` is not 00:07), and infinity or NaN is never a value. Rules that tie keys together
+(the window holds a call slot, a table swabs someone) raise :class:`HeaderConflictError`, which
+names the key to fix so the loader can point at its line.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -22,15 +30,44 @@ from pydantic import (
 
 from sampling.clock import format_clock, parse_clock
 
+SHIFT_BLOCK_MIN = 30
+"""Staffing plans shifts in blocks of this many minutes (``solver.staffing`` ``block_min``)."""
+
+
+class HeaderConflictError(ValueError):
+    """A header value that is wrong only together with others; ``loc`` names the key to fix.
+
+    ``loc`` is relative to the model that raises it (pydantic prefixes the section), ``value``
+    is the offending value as shown to the planner and ``expected`` what would be accepted.
+    """
+
+    def __init__(self, loc: tuple[str, ...], message: str, value: object, expected: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+        self.value = value
+        self.expected = expected
+
 
 def _clock_in(value: object) -> object:
+    """``"HH:MM"`` text or a TOML time → minutes; a number is refused (``7`` is not 00:07)."""
     if isinstance(value, str):
         return parse_clock(value)
     if isinstance(value, dt.time):
         return value.hour * 60 + value.minute
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
     raise ValueError('expected a time of day as a string, e.g. "07:30"')
+
+
+def _date_in(value: object) -> object:
+    """A TOML date or ``"YYYY-MM-DD"`` text; a number or a date with a time is refused."""
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError("expected a date, e.g. 2022-04-28") from None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    raise ValueError("expected a date, e.g. 2022-04-28")
 
 
 Clock = Annotated[
@@ -42,8 +79,26 @@ Clock = Annotated[
 """A time of day held as minutes since midnight, written as ``HH:MM``."""
 
 
+def _file_in(value: object) -> object:
+    """A file name: not blank, and no NUL or other control character (none can name a file)."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("empty file name")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("control character in a file name")
+    return value
+
+
+FileName = Annotated[str, BeforeValidator(_file_in)]
+"""A file path relative to the scenario folder, e.g. ``"buildings.csv"``."""
+
+Day = Annotated[dt.date, BeforeValidator(_date_in)]
+"""The day of the round: a TOML date or ``"YYYY-MM-DD"``."""
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: no bool → number, text → number or float → int coercion; no inf / NaN
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Window(_Section):
@@ -55,7 +110,12 @@ class Window(_Section):
     @model_validator(mode="after")
     def _ordered(self) -> Window:
         if self.end <= self.start:
-            raise ValueError("window.end must be after window.start")
+            raise HeaderConflictError(
+                ("end",),
+                "not after window.start",
+                format_clock(self.end),
+                f"a time later than window.start ({format_clock(self.start)})",
+            )
         return self
 
     @property
@@ -68,7 +128,9 @@ class Walking(_Section):
     """How far residents may walk and how walking distance is estimated."""
 
     limit_min: float = Field(15.0, gt=0, le=120)
-    speed_m_per_min: float = Field(75.0, gt=0, le=200)
+    speed_m_per_min: float = Field(
+        75.0, ge=1, le=200, description="walking speed, 1–200 m/min (also home visits on foot)"
+    )
     detour_factor: float = Field(1.3, ge=1.0, le=3.0)
 
     @property
@@ -89,7 +151,9 @@ class Sampling(_Section):
     pool_size: int = Field(10, ge=1, le=50)
     yellow_pool_size: int = Field(1, ge=1, le=50)
     queue_wait_limit_min: float = Field(30.0, gt=0, le=600)
-    max_open_points: int | None = Field(None, ge=1)
+    max_open_points: int | None = Field(
+        None, ge=1, le=100_000, description="limit on open sampling points (1–100,000)"
+    )
 
 
 class Assignment(_Section):
@@ -98,7 +162,8 @@ class Assignment(_Section):
     grid_split_penalty: float = Field(
         20_000.0,
         ge=0,
-        description="resident-metres charged per extra point a grid is split over",
+        le=1e12,  # beyond it the solver's penalty sums overflow; 1e12 already means "never"
+        description="resident-metres charged per extra point a grid is split over (0–1e12)",
     )
     allow_beyond_limit: bool = Field(
         False,
@@ -111,9 +176,10 @@ class Staffing(_Section):
 
     max_shift_min: float | None = Field(
         None,
-        gt=0,
+        ge=SHIFT_BLOCK_MIN,
         le=24 * 60,
-        description="longest shift a sampler works; default half the window (two shifts)",
+        description="longest shift a sampler works, at least 30 min (shifts are planned in "
+        "30-minute blocks); default half the window (two shifts)",
     )
 
 
@@ -144,11 +210,13 @@ class HomeVisits(_Section):
     )
     swab_min_per_person: float = Field(2.0, gt=0, le=60)
     travel: Literal["walk", "drive"] = "walk"
-    drive_speed_km_h: float = Field(20.0, gt=0, le=120)
+    drive_speed_km_h: float = Field(20.0, ge=1, le=120, description="1–120 km/h")
     start_at: Literal["origin", "point"] = Field(
         "origin", description="teams start and end at their origin or at the nearest open point"
     )
-    max_stops: int | None = Field(None, ge=1, description="households per team at most")
+    max_stops: int | None = Field(
+        None, ge=1, le=10_000, description="households per team at most (1–10,000)"
+    )
     after_queues: bool = Field(
         False,
         description="visit households without a window of their own only after their "
@@ -171,21 +239,21 @@ class MapSettings(_Section):
 class TablePaths(_Section):
     """Where each table lives, relative to the scenario folder."""
 
-    buildings: str = "buildings.csv"
-    points: str = "points.csv"
-    teams: str = "teams.csv"
-    home_visits: str | None = None
-    grids: str | None = None
+    buildings: FileName = "buildings.csv"
+    points: FileName = "points.csv"
+    teams: FileName = "teams.csv"
+    home_visits: FileName | None = None
+    grids: FileName | None = None
 
 
 class Header(_Section):
     """Everything in ``scenario.toml``."""
 
-    name: str = Field(min_length=1)
-    date: dt.date
+    name: str = Field(min_length=1, description='the round\'s name, e.g. "yuci-street"')
+    date: Day = Field(description="the day of the round, e.g. 2022-04-28")
     coordinates: Literal["wgs84", "planar"] = "wgs84"
     distance: Literal["straight", "street"] = "straight"
-    osm_extract: str | None = Field(
+    osm_extract: FileName | None = Field(
         None, description='street network for distance = "street" (.osm, .osm.bz2, .osm.pbf)'
     )
     description: str | None = None
@@ -204,15 +272,60 @@ class Header(_Section):
     @model_validator(mode="after")
     def _street_needs_extract(self) -> Header:
         if self.distance == "street" and not self.osm_extract:
-            raise ValueError('distance = "street" needs osm_extract = "<file>" (an OSM extract)')
+            raise HeaderConflictError(
+                ("osm_extract",),
+                'distance = "street" needs an OSM extract',
+                self.osm_extract,
+                'osm_extract = "<file>" (.osm, .osm.bz2, .osm.pbf) next to scenario.toml',
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _window_holds_the_day(self) -> Header:
+        """The window holds one call slot, and a table swabs at least one resident in it.
+
+        Both feed one table's capacity (window less half a slot): a shorter window makes it
+        negative, a rate too low for one resident makes it zero, and nothing can be planned.
+        """
+        length = self.window.end - self.window.start
+        slot = self.timetable.slot_min
+        if slot > length:
+            if "slot_min" in self.timetable.model_fields_set:
+                raise HeaderConflictError(
+                    ("timetable", "slot_min"),
+                    "call slot longer than the window",
+                    slot,
+                    f"at most the window's {length} minutes",
+                )
+            raise HeaderConflictError(
+                ("window", "end"),
+                "window shorter than one call slot",
+                format_clock(self.window.end),
+                f"at least timetable.slot_min = {slot} minutes after window.start "
+                f"({format_clock(self.window.start)})",
+            )
+        if self.table_capacity < 1.0:
+            rate = self.sampling.swabs_per_table_per_hour
+            raise HeaderConflictError(
+                ("sampling", "swabs_per_table_per_hour"),
+                "a table swabs less than one resident in the window",
+                rate,
+                f"at least {math.ceil(rate / self.table_capacity * 1000) / 1000:g} "
+                "for this window and call slot",
+            )
         return self
 
     @property
     def max_shift_min(self) -> float:
-        """Longest shift in minutes (half the window unless the header says otherwise)."""
+        """Longest shift in minutes (half the window unless the header says otherwise).
+
+        The default is at least one staffing block (or the whole window if shorter), so a
+        short window still gets a shift the staffing can plan.
+        """
         if self.staffing.max_shift_min is not None:
             return self.staffing.max_shift_min
-        return (self.window.end - self.window.start) / 2.0
+        length = self.window.end - self.window.start
+        return max(length / 2.0, float(min(SHIFT_BLOCK_MIN, length)))
 
     @property
     def table_capacity(self) -> float:

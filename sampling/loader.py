@@ -17,13 +17,21 @@ import polars as pl
 from pydantic import BaseModel, ValidationError
 
 from sampling.errors import Problem, ScenarioError
-from sampling.header import Header
+from sampling.header import Header, HeaderConflictError
 from sampling.parsing import parse_table, row_problems
-from sampling.reading import read_text_columns
+from sampling.reading import read_bounded, read_text_columns, regular_file_problem
 from sampling.scenario import Scenario
 from sampling.tables import OPTIONAL_TABLES, TABLE_NAMES, empty_table, table_schema
 
 HEADER_FILE = "scenario.toml"
+
+MAX_HEADER_BYTES = 1024**2
+"""Largest ``scenario.toml`` read (1 MiB): a full header is about 2 kB, so only a wrong file
+(or a device or pipe named like it) comes near; it is refused before it fills memory."""
+
+MAX_EXTRACT_BYTES = 8 * 1024**3
+"""Largest OSM extract accepted (8 GiB). The extract is streamed, so this only catches a
+wrong path: all of China is about 1.3 GB as ``.osm.pbf``, a district a few MB."""
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -96,7 +104,9 @@ def load_header(path: Path) -> Header:
         raise ScenarioError(
             [Problem(file, "header file not found", expected=f"a scenario header at {path}")]
         )
-    raw = path.read_bytes()
+    raw = read_bounded(path, file, MAX_HEADER_BYTES)
+    if isinstance(raw, Problem):
+        raise ScenarioError([raw])
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -105,6 +115,10 @@ def load_header(path: Path) -> Header:
         ) from None
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise ScenarioError(
+            [Problem(file, "malformed TOML: values nested too deeply", expected="valid TOML")]
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         line_match = re.search(r"line (\d+)", message)
@@ -125,6 +139,14 @@ def _header_problems(
     problems = []
     for error in exc.errors():
         loc = [str(part) for part in error["loc"]]
+        conflict = (error.get("ctx") or {}).get("error")
+        if isinstance(conflict, HeaderConflictError):  # a cross-key rule: it names the key to fix
+            loc += conflict.loc
+            key = ".".join(loc)
+            shown = None if conflict.value is None else repr(conflict.value)
+            line = _line_of(text, loc)
+            problems.append(Problem(file, conflict.message, line, key, shown, conflict.expected))
+            continue
         key = ".".join(loc) if loc else "(header)"
         value = error.get("input")
         shown = None if isinstance(value, dict) or error["type"] == "missing" else repr(value)
@@ -140,7 +162,9 @@ def _header_problems(
                 )
             )
         elif error["type"] == "missing":
-            problems.append(Problem(file, "missing required key", None, key, expected=f"{key} = …"))
+            problems.append(
+                Problem(file, "missing", None, key, expected=f"required: add {key} = …")
+            )
         else:
             message = str(error["msg"]).removeprefix("Value error, ")
             problems.append(Problem(file, message, _line_of(text, loc), key, shown, _expected(loc)))
@@ -177,8 +201,10 @@ def _expected(loc: list[str]) -> str | None:
     if model is None or not loc or loc[-1] not in model.model_fields:
         return None
     field = model.model_fields[loc[-1]]
-    default = field.default
     description = field.description or ""
+    if field.is_required():  # its default is pydantic's "undefined" marker: never show that
+        return f"{description + '; ' if description else ''}required (no default)"
+    default = field.get_default(call_default_factory=True)
     if isinstance(default, BaseModel) or default is None:
         return description or None
     if loc[-1] in ("start", "end"):
@@ -188,6 +214,8 @@ def _expected(loc: list[str]) -> str | None:
 
 def _line_of(text: str, loc: list[str]) -> int | None:
     """Line number of the TOML key at ``loc`` (section header, then key), if findable."""
+    if not loc:  # the header as a whole
+        return None
     lines = text.splitlines()
     start = 0
     if len(loc) > 1:
@@ -305,6 +333,9 @@ def _check_extract(path: Path, label: str) -> list[Problem]:
 
     if not path.exists():
         return [Problem(label, "street extract not found", expected=f"an OSM extract at {path}")]
+    problem = regular_file_problem(path, label, MAX_EXTRACT_BYTES)
+    if problem is not None:  # a pipe would block the reader, a device never end
+        return [problem]
     try:
         read_streets(path)
     except OsmError as error:

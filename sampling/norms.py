@@ -18,6 +18,14 @@ RESIDENTS_PER_POINT = (2_000, 3_000)
 RESIDENTS_PER_TABLE = (600, 800)
 RESIDENTS_PER_SAMPLER = 360
 
+RESIDENTS_PER_BUILDING_MAX = 20_000
+"""More residents than this in one building is implausible: a 33-floor high-rise holds about
+700, and the largest residential buildings known (Regent International, Hangzhou) about
+20,000. Above it the row is most likely a typo or a whole compound entered as one building."""
+
+_LISTED_BUILDINGS = 3
+"""Implausible buildings named in the warning (the rest are counted)."""
+
 
 @dataclass(frozen=True)
 class ScenarioSummary:
@@ -60,6 +68,31 @@ class ScenarioSummary:
         ]
 
 
+def _building_warnings(buildings: pl.DataFrame) -> list[str]:
+    """A warning naming buildings with more residents than any real building holds."""
+    large = buildings.filter(pl.col("residents") > RESIDENTS_PER_BUILDING_MAX).sort(
+        "residents", descending=True
+    )
+    if large.height == 0:
+        return []
+    named = ", ".join(
+        f"{building} ({residents:,})"
+        for building, residents in large.select("building_id", "residents")
+        .head(_LISTED_BUILDINGS)
+        .iter_rows()
+    )
+    more = (
+        f" and {large.height - _LISTED_BUILDINGS:,} more"
+        if large.height > _LISTED_BUILDINGS
+        else ""
+    )
+    return [
+        f"{large.height:,} building{'s' if large.height != 1 else ''} with more than"
+        f" {RESIDENTS_PER_BUILDING_MAX:,} residents: {named}{more} — implausible for one"
+        " building; check for a typo or a whole compound entered as one building"
+    ]
+
+
 def summarise(scenario: Scenario) -> ScenarioSummary:
     """Size the scenario and check it against the norms."""
     header = scenario.header
@@ -87,7 +120,7 @@ def summarise(scenario: Scenario) -> ScenarioSummary:
     reachable[pairs.building] = True
     within = int(buildings["residents"].to_numpy()[reachable].sum())
 
-    warnings: list[str] = []
+    warnings = _building_warnings(buildings)
     if points_usable:
         per_point = residents / points_usable
         low, high = RESIDENTS_PER_POINT

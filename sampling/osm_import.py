@@ -36,6 +36,7 @@ from scipy.spatial import cKDTree
 
 from sampling.atomic import atomic_dir
 from sampling.clock import clock_expr
+from sampling.errors import ScenarioError
 from sampling.generate import (
     DATE,
     _grid_index,
@@ -46,6 +47,7 @@ from sampling.generate import (
     _largest_remainder,
 )
 from sampling.header import Header, Sampling, TablePaths
+from sampling.loader import MAX_EXTRACT_BYTES
 from sampling.osm import (
     ATTRIBUTION,
     OsmError,
@@ -56,6 +58,7 @@ from sampling.osm import (
 )
 from sampling.osm_features import FEATURE_KEYS, Features, inside_any
 from sampling.output_folder import check_output_folder
+from sampling.reading import regular_file_problem
 from sampling.scenario import project, unproject
 from sampling.writing import header_toml
 from solver.streets import SnapReport, hilbert_index, street_pairs
@@ -154,6 +157,9 @@ def import_osm(
     if residents_total is not None and residents_total < 1:
         raise ValueError("residents_total must be at least 1")
     check_output_folder(out_dir, kind="scenario", overwrite=overwrite, protected=(extract,))
+    unreadable = regular_file_problem(extract, str(extract), MAX_EXTRACT_BYTES)
+    if unreadable is not None and extract.exists():  # a named pipe would block the reader
+        raise ScenarioError([unreadable])
     name = name or out_dir.name
     streets, features = read_extract(extract)
     rng = np.random.default_rng(seed)

@@ -18,6 +18,16 @@ from sampling.tables import POINT_STATUSES, Column, TableSchema
 MAX_ROWS_PER_PROBLEM = 10
 FIRST_DATA_ROW = 2  # the header is row 1, as a spreadsheet shows it
 
+MAX_COUNT = 10**9
+"""Largest whole number accepted in a count column (residents, persons, samplers, tables).
+
+Far above anything real (the largest residential buildings hold about 20,000 people; see
+``norms.RESIDENTS_PER_BUILDING_MAX`` for the warning), yet low enough that later arithmetic
+stays safe: a building's cost in resident-metres within the walking limit (< 10^4 m) stays
+below 10^13, far inside int64 (9.2 × 10^18) for the solvers' integer models, and counts of
+millions of rows still sum exactly in float64 (< 2^53). Bigger values are typos or
+corrupted cells and are rejected."""
+
 _TRUE = ("true", "t", "yes", "y", "1", "是", "真")
 _FALSE = ("false", "f", "no", "n", "0", "否", "假")
 
@@ -106,8 +116,8 @@ def parse_column(file: str, text: pl.DataFrame, column: Column) -> tuple[pl.Seri
         low = 1 if column.kind == "positive" else 0
         too_low = number.is_not_null() & (number == number.floor()) & (number < low)
         flag(too_low, "too small", f"a whole number ≥ {low}")
-        too_big = number.is_not_null() & (number.abs() > 1e12)
-        flag(too_big, "too large", "a plausible whole number")
+        too_big = number.is_not_null() & (number.abs() > MAX_COUNT)
+        flag(too_big, "too large", f"a whole number ≤ {MAX_COUNT:,}")
         good = number.is_not_null() & ~fractional & ~too_low & ~too_big
         parsed = pl.select(pl.when(good).then(number).otherwise(None).cast(pl.Int64)).to_series()
     elif column.kind in ("real", "lat", "lon", "planar"):

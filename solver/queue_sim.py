@@ -36,6 +36,8 @@ from solver.timetable import Timetable, TimetableProblem, build_timetable
 I64 = NDArray[np.int64]
 F64 = NDArray[np.float64]
 
+_DETERMINISTIC_CV = 1e-6  # below it swab times are the mean (gamma's shape 1/cv² overflows)
+
 
 @dataclass(frozen=True)
 class SimParams:
@@ -219,7 +221,7 @@ def simulate(
                 late = rng.random(n) < params.late_share
                 arr = arr + np.where(late, rng.exponential(params.late_mean_min, n), 0.0)
             arr.sort()
-            if cv > 0:
+            if cv > _DETERMINISTIC_CV:
                 shape = 1.0 / (cv * cv)
                 svc = rng.gamma(shape, mean / shape, n)
             else:

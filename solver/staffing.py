@@ -82,8 +82,10 @@ class StaffingProblem:
             raise ValueError("tables must be >= 0")
         if k and int(self.team_samplers.min()) < 0:
             raise ValueError("team_samplers must be >= 0")
-        if self.max_shift_min is not None and self.max_shift_min < self.block_min:
-            raise ValueError("max_shift_min must be at least one block")
+        # a shift must cover one block (the whole window if it is shorter than a block)
+        one_block = min(self.block_min, self.window_end - self.window_start)
+        if self.max_shift_min is not None and self.max_shift_min < one_block:
+            raise ValueError("max_shift_min must be at least one block (or the whole window)")
         if self.speed_m_per_min <= 0:
             raise ValueError("speed_m_per_min must be > 0")
 

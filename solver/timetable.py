@@ -25,7 +25,9 @@ default 5 min) from the first such boundary after the regular queue has drained 
 if no capacity is left in the window they are not called (the point is flagged).
 
 Report per point: start, fluid finish, peak queue, longest fluid wait and the lower bound
-``C⁻¹(residents)`` (start + residents ÷ staffed rate with time-varying tables). Inputs are
+``C⁻¹(residents)`` (start + residents ÷ staffed rate with time-varying tables). A point over
+capacity reports the finish of its whole load, its uncalled residents swabbed in overtime
+after the window, so the finish is never earlier than the bound and shows the overrun. Inputs are
 ``residents`` (walk-in, yellow included) and ``yellow`` ≤ ``residents`` per building.
 """
 
@@ -117,7 +119,8 @@ def constant_tables(tables: I64, window_start: int, window_end: int) -> tuple[I6
 
 @dataclass(frozen=True)
 class TimetableStats:
-    """Whole-day figures over the points whose whole load is called.
+    """Whole-day figures over the points with residents (a point over capacity counts with
+    its overtime finish, see :func:`_overtime`).
 
     ``gap_pct``: (finish − window start) / (lower bound − window start) − 1 for the last
     point to finish against the latest lower bound; ``mean_point_gap_pct``: the same ratio
@@ -145,7 +148,8 @@ class Timetable:
     Buildings: ``call_start``/``call_end`` of the regular residents (-1 if not called),
     ``yellow_start``/``yellow_end`` of the yellow residents (-1 if none or not called),
     ``status`` (:data:`CALLED`, :data:`NOT_CALLED`, :data:`NOTHING`).
-    Points: ``point_start``, ``point_finish`` (fluid, -1 if idle), ``point_lower_bound``,
+    Points: ``point_start``, ``point_finish`` (fluid; with overtime for residents left without
+    a call, see :func:`_overtime`; -1 if idle), ``point_lower_bound``,
     ``point_peak_queue`` (people), ``point_max_wait`` (minutes, fluid), ``point_channel``
     (dedicated yellow table), ``point_over_capacity`` (load does not fit in the window),
     ``point_not_called`` (residents left without a call).
@@ -300,6 +304,20 @@ def _fluid(cap: _Cap, start: I64, end: I64, count: I64) -> tuple[float, float, f
     return float(grid[0]), finish, peak, wait
 
 
+def _overtime(cap: _Cap, finish: float, left: int, window_end: int) -> float:
+    """Finish of a queue whose ``left`` residents got no call in the window (over capacity).
+
+    They are swabbed after the window and after the queue's called residents (``finish``,
+    −1 if nobody was called), on the tables kept after the window, so the reported finish
+    says how far past the window the point's whole load runs and is never earlier than the
+    capacity lower bound ``C⁻¹(load)``.
+    """
+    if left <= 0:
+        return finish
+    begin = max(finish, float(window_end))
+    return float(cap.inv(float(cap.at(begin)) + left))
+
+
 def _order(
     pts_b: I64, grid: I64, elderly: I64, residents: I64, elderly_first: bool, share: float
 ) -> I64:
@@ -413,7 +431,10 @@ def build_timetable(
             s1_, f1_, pk1, wt1 = _fluid(ycap_true, ys, ye, yr)
             starts = [x for x in (s0_, s1_) if x >= 0]
             first_call = min(starts) if starts else -1.0
-            fin = max(f0_, f1_)
+            fin = max(
+                _overtime(main_true, f0_, nc, pr.window_end),
+                _overtime(ycap_true, f1_, int(yellow[ylay.not_called].sum()), pr.window_end),
+            )
             pk, wt = max(pk0, pk1), max(wt0, wt1)
         else:
             # a separate end slot: from the regular queue's (fluid) drain time, on a finer grid
@@ -436,11 +457,14 @@ def build_timetable(
                 np.concatenate([re_, ye]),
                 np.concatenate([rr, yr]),
             )
+            fin = _overtime(main_true, fin, nc + int(yellow[ylay.not_called].sum()), pr.window_end)
         split_total += sp
         not_called.append(ylay.not_called)
         nc += int(yellow[ylay.not_called].sum())
         p_start[j] = int(first_call)
-        p_finish[j] = math.ceil(fin - 1e-9) if fin >= 0 else -1
+        # fin ≥ the bound in exact arithmetic (the bound's capacity serves the same load);
+        # the max only absorbs floating-point rounding
+        p_finish[j] = max(math.ceil(fin - 1e-9), int(p_lb[j]))
         p_peak[j] = pk
         p_wait[j] = wt
         p_nc[j] = nc
@@ -468,7 +492,7 @@ def build_timetable(
     nc_reg = np.concatenate(not_called[0::2]) if not_called else np.zeros(0, np.int64)
     status[nc_reg] = NOT_CALLED
 
-    served = (p_finish >= 0) & ~p_over  # gaps only where the whole load is called
+    served = p_finish >= 0  # points with residents; over capacity ones finish in overtime
     if served.any():
         fin_all = int(p_finish[served].max())
         lb_all = int(p_lb[served].max())

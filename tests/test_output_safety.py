@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import re
 import shutil
 import signal
@@ -449,3 +450,9 @@ def test_fuzzed_ids_never_crash_a_plan(ids: list[str]) -> None:
         if code == 0:
             assert _links_resolve(out) == []
             assert [p for p in tmp.iterdir() if p.name not in ("scenario", "out")] == []
+
+
+def test_import_osm_refuses_a_named_pipe(tmp_path: Path) -> None:
+    pipe = tmp_path / "streets.osm"
+    os.mkfifo(pipe)
+    assert main(["import-osm", str(pipe), "--out", str(tmp_path / "scenario")]) == 2
