@@ -29,6 +29,11 @@ MAX_HEADER_BYTES = 1024**2
 """Largest ``scenario.toml`` read (1 MiB): a full header is about 2 kB, so only a wrong file
 (or a device or pipe named like it) comes near; it is refused before it fills memory."""
 
+MAX_SCENARIO_RESIDENTS = 50_000_000
+"""Most residents one scenario may hold: twice the largest city round on record (Shanghai 2022,
+25M). A district has up to a few million; the day's simulation keeps a few arrays per resident,
+so far larger totals would only exhaust memory after the solve."""
+
 MAX_EXTRACT_BYTES = 8 * 1024**3
 """Largest OSM extract accepted (8 GiB). The extract is streamed, so this only catches a
 wrong path: all of China is about 1.3 GB as ``.osm.pbf``, a district a few MB."""
@@ -242,6 +247,17 @@ def _cross_checks(header: Header, frames: dict[str, pl.DataFrame | None]) -> lis
     home_visits = frames.get("home_visits")
     grids = frames.get("grids")
     if buildings is not None and buildings.height:
+        total = int(buildings["residents"].cast(pl.Int64).sum())
+        if total > MAX_SCENARIO_RESIDENTS:
+            problems.append(
+                Problem(
+                    paths.buildings,
+                    "more residents in all than one district plan can hold",
+                    column="residents",
+                    value=f"{total:,}",
+                    expected=f"at most {MAX_SCENARIO_RESIDENTS:,}: split a city into districts",
+                )
+            )
         for column in ("yellow_code", "elderly"):
             bad = buildings[column] > buildings["residents"]
             problems += row_problems(

@@ -451,3 +451,20 @@ def test_parquet_round_trip_still_reads(folder: Path) -> None:
     expected = load_scenario(folder)
     set_table(folder, "buildings", "buildings.parquet")
     assert load_scenario(folder).buildings.equals(expected.buildings)
+
+
+def test_more_residents_than_any_district_is_an_input_error(tmp_path: Path) -> None:
+    import shutil
+
+    import polars as pl
+
+    from sampling.errors import ScenarioError
+    from sampling.loader import MAX_SCENARIO_RESIDENTS, load_scenario
+
+    root = tmp_path / "s"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "scenarios" / "tiny", root)
+    frame = pl.read_csv(root / "buildings.csv", infer_schema=False)
+    frame = frame.with_columns(pl.lit(str(MAX_SCENARIO_RESIDENTS // 2)).alias("residents"))
+    frame.write_csv(root / "buildings.csv")
+    with pytest.raises(ScenarioError, match="split a city into districts"):
+        load_scenario(root)
