@@ -456,3 +456,9 @@ def test_import_osm_refuses_a_named_pipe(tmp_path: Path) -> None:
     pipe = tmp_path / "streets.osm"
     os.mkfifo(pipe)
     assert main(["import-osm", str(pipe), "--out", str(tmp_path / "scenario")]) == 2
+
+
+@pytest.mark.skipif(not os.path.ismount("/proc"), reason="needs /proc mounted")
+def test_plan_refuses_a_mount_point(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _plan(TINY, Path("/proc")) == 2
+    assert "mount point" in capsys.readouterr().err
