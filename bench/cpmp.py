@@ -1,4 +1,4 @@
-"""Capacitated p-median benchmarks (pmedcap1, SJC) for :func:`solver.location.solve`.
+"""Capacitated p-median benchmarks (pmedcap1, SJC) for :func:`solver.location.engine.solve`.
 
 Usage::
 
@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from solver.location import LocationProblem, solve
+from solver.location.engine import LocationProblem, solve
 
 SHARED_BENCH = Path(
     os.environ.get("NATPLAN_BENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "bench")

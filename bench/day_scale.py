@@ -26,9 +26,9 @@ from numpy.typing import NDArray
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from solver.queue_sim import SimParams, repair_timetable, simulate  # noqa: E402
-from solver.staffing import StaffingProblem, solve_staffing  # noqa: E402
-from solver.timetable import TimetableProblem, build_timetable  # noqa: E402
+from solver.day.queue_sim import SimParams, repair_timetable, simulate  # noqa: E402
+from solver.day.staffing import StaffingProblem, solve_staffing  # noqa: E402
+from solver.day.timetable import TimetableProblem, build_timetable  # noqa: E402
 
 I64 = NDArray[np.int64]
 F64 = NDArray[np.float64]

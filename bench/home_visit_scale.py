@@ -22,8 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from solver.route_check import check_result
 from solver.routing import RoutingProblem, solve
+from solver.routing.check import check_result
 
 H = 3600
 

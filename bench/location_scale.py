@@ -1,4 +1,4 @@
-"""Scale run of :func:`solver.location.solve` on a synthetic district-like instance.
+"""Scale run of :func:`solver.location.engine.solve` on a synthetic district-like instance.
 
 Usage::
 
@@ -27,7 +27,7 @@ from scipy.spatial import cKDTree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from solver.location import LocationProblem, solve
+from solver.location.engine import LocationProblem, solve
 
 WALK = 15 * 75 / 1.3  # 865 m straight line
 DETOUR = 1.3

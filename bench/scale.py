@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 def run_one(residents: int, seed: int, time_limit: float) -> dict[str, object]:
     """Generate, load and plan one district; return its figures."""
     from sampling.generate import generate_district
-    from sampling.loader import load_scenario
-    from sampling.planning import plan_campaign
+    from sampling.scenario.loader import load_scenario
+    from sampling.stages.planning import plan_campaign
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "district"

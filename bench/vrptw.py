@@ -4,7 +4,7 @@ Distances and travel times are the Euclidean distance truncated to one decimal: 
 tenths (``isqrt(100 * (dx² + dy²))``, exact for the integer coordinates), times likewise scaled
 by 10. All customers are mandatory, at most 25 vehicles, objective = total distance; the
 objective printed is recomputed from the routes by the independent checker
-(:mod:`solver.route_check`), which also verifies windows, capacity and that all are served.
+(:mod:`solver.routing.check`), which also verifies windows, capacity and that all are served.
 
     python bench/vrptw.py C101 [--time-limit 10] [--solution out.txt]
     python bench/vrptw.py --all [--time-limit 10]      # table + mean/max gap
@@ -25,8 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from solver.route_check import check_routes
 from solver.routing import MANDATORY, RoutingProblem, solve
+from solver.routing.check import check_routes
 
 SHARED_BENCH = Path(
     os.environ.get("NATPLAN_BENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "bench")

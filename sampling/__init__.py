@@ -5,10 +5,10 @@
 """
 
 from sampling.errors import Problem, ScenarioError
-from sampling.header import Header
-from sampling.loader import load_scenario
-from sampling.scenario import Scenario
-from sampling.writing import write_scenario
+from sampling.scenario.header import Header
+from sampling.scenario.loader import load_scenario
+from sampling.scenario.model import Scenario
+from sampling.scenario.writing import write_scenario
 
 __all__ = ["Header", "Problem", "Scenario", "ScenarioError", "load_scenario", "write_scenario"]
 

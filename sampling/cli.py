@@ -28,8 +28,8 @@ ENVIRONMENT_ERRORS = frozenset(
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from sampling.loader import load_scenario
-    from sampling.norms import summarise
+    from sampling.scenario.loader import load_scenario
+    from sampling.scenario.norms import summarise
 
     scenario = load_scenario(args.scenario)
     summary = summarise(scenario)
@@ -56,10 +56,10 @@ def _plan(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from sampling.folder_lock import folder_lock
-    from sampling.loader import load_scenario
-    from sampling.outputs import check_plan_folder, write_plan
-    from sampling.planning import plan_campaign
+    from sampling.output.lock import folder_lock
+    from sampling.output.write import check_plan_folder, write_plan
+    from sampling.scenario.loader import load_scenario
+    from sampling.stages.planning import plan_campaign
 
     if args.time_limit <= 0:
         raise ScenarioError.single("--time-limit", "must be positive", str(args.time_limit))
@@ -84,7 +84,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _map(args: argparse.Namespace) -> int:
-    from sampling.mapping import render_plan_map
+    from sampling.output.mapping import render_plan_map
 
     out = Path(args.out)
     needed = ("summary.json", "assignments.parquet", "points.parquet")
@@ -103,8 +103,8 @@ def _map(args: argparse.Namespace) -> int:
 
 
 def _import_osm(args: argparse.Namespace) -> int:
-    from sampling.osm import OsmError
-    from sampling.osm_import import import_osm
+    from sampling.osm.extract import OsmError
+    from sampling.osm.importer import import_osm
 
     if args.residents_total is not None and args.residents_total < 1:
         raise ScenarioError.single(

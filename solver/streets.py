@@ -1,6 +1,6 @@
 """Walking distances on a street graph: snap to the nearest street, then Dijkstra with a limit.
 
-Pure arrays, no I/O (``sampling.osm`` reads OpenStreetMap extracts into a :class:`StreetGraph`).
+Pure arrays, no I/O (``sampling.osm.extract`` reads OpenStreetMap extracts into a :class:`StreetGraph`).
 A building's or point's position is *snapped* to the nearest point on any street segment (not
 just the nearest node), and the walking distance of a pair is
 
@@ -27,7 +27,7 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
-from solver.candidates import Pairs, pairs_within
+from solver.location.candidates import Pairs, pairs_within
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from sampling import load_scenario
-from sampling.assignment import assign, staffable_tables
 from sampling.cli import main
-from sampling.scenario import Scenario
+from sampling.scenario.model import Scenario
+from sampling.stages.assignment import assign, staffable_tables
 from tests.scenario_strategies import scenario_tables, write_tables
 
 SETTINGS = settings(
@@ -149,7 +149,7 @@ def test_street_distance_scenario_plans_within_the_limit() -> None:
         "point_id", pl.col("lat").alias("plat"), pl.col("lon").alias("plon")
     )
     joined = a.join(points, on="point_id")
-    from sampling.scenario import project
+    from sampling.scenario.model import project
 
     lat0, lon0 = scenario.origin
     bx, by = project(joined["lat"].to_numpy(), joined["lon"].to_numpy(), lat0, lon0)

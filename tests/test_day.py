@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from sampling import load_scenario
-from sampling.planning import CampaignPlan, plan_campaign
-from sampling.scenario import Scenario
+from sampling.scenario.model import Scenario
+from sampling.stages.planning import CampaignPlan, plan_campaign
 from tests.scenario_strategies import scenario_tables, write_tables
 
 ROOT = Path(__file__).resolve().parents[1]

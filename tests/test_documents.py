@@ -16,12 +16,12 @@ import polars as pl
 import pytest
 
 from sampling import load_scenario
-from sampling.documents import DocumentsSummary, write_documents
-from sampling.documents_supplies import SPARE_SHARE
+from sampling.documents.supplies import SPARE_SHARE
+from sampling.documents.write import DocumentsSummary, write_documents
 from sampling.i18n import KINDS, LABELS, REASONS, STATUSES, labels, reason_label
-from sampling.outputs import write_plan
-from sampling.planning import plan_campaign
-from sampling.scenario import Scenario
+from sampling.output.write import write_plan
+from sampling.scenario.model import Scenario
+from sampling.stages.planning import plan_campaign
 
 ROOT = Path(__file__).resolve().parents[1]
 SHEETS = [
@@ -332,7 +332,7 @@ def test_nothing_written_when_rendering_fails(
     def boom(*_: object) -> bytes:
         raise RuntimeError("disk says no")
 
-    monkeypatch.setattr("sampling.documents.workbook_bytes", boom)
+    monkeypatch.setattr("sampling.documents.write.workbook_bytes", boom)
     with pytest.raises(RuntimeError):
         write_documents(out, scenario)
     assert sorted(p.name for p in out.iterdir()) == before

@@ -24,9 +24,9 @@ from sampling.generate import (
     synthesise_district,
     write_yuci_street,
 )
-from sampling.loader import load_scenario
-from sampling.output_folder import MARKER, OutputFolderError
-from sampling.scenario import project
+from sampling.output.folder import MARKER, OutputFolderError
+from sampling.scenario.loader import load_scenario
+from sampling.scenario.model import project
 
 ROOT = Path(__file__).resolve().parents[1]
 YUCI = ROOT / "scenarios" / "yuci-street"

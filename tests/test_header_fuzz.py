@@ -25,11 +25,11 @@ from pydantic import BaseModel
 
 from sampling import ScenarioError, load_scenario
 from sampling.cli import main
-from sampling.header import SHIFT_BLOCK_MIN, Header
-from sampling.planning import CampaignPlan, plan_campaign
-from sampling.scenario import Scenario
-from solver.staffing import StaffingProblem
-from solver.timetable import TimetableProblem, build_timetable, constant_tables
+from sampling.scenario.header import SHIFT_BLOCK_MIN, Header
+from sampling.scenario.model import Scenario
+from sampling.stages.planning import CampaignPlan, plan_campaign
+from solver.day.staffing import StaffingProblem
+from solver.day.timetable import TimetableProblem, build_timetable, constant_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "scenarios" / "tiny"

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from sampling import load_scenario
-from sampling.assignment import assign
-from sampling.home_visits import HomeVisitPlan, plan_home_visits
-from sampling.scenario import Scenario
+from sampling.scenario.model import Scenario
+from sampling.stages.assignment import assign
+from sampling.stages.home_visits import HomeVisitPlan, plan_home_visits
 from tests.scenario_strategies import scenario_tables, write_tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +81,7 @@ def test_yuci_street_every_household_visited() -> None:
 def test_after_queues_visits_wait_for_the_point_to_finish(tmp_path: Path) -> None:
     import shutil
 
-    from sampling.planning import plan_campaign
+    from sampling.stages.planning import plan_campaign
 
     folder = tmp_path / "yuci"
     shutil.copytree(ROOT / "scenarios" / "yuci-street", folder)

@@ -13,10 +13,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sampling import ScenarioError, load_scenario, reading
+from sampling import ScenarioError, load_scenario
 from sampling.cli import main
-from sampling.norms import RESIDENTS_PER_BUILDING_MAX, summarise
-from sampling.parsing import MAX_COUNT
+from sampling.scenario import reading
+from sampling.scenario.norms import RESIDENTS_PER_BUILDING_MAX, summarise
+from sampling.scenario.parsing import MAX_COUNT
 
 TINY = Path(__file__).resolve().parents[1] / "scenarios" / "tiny"
 HEADER_ROW = "building_id,grid_id,x,y,residents,yellow_code,elderly,name,compound"
@@ -389,14 +390,14 @@ def test_blank_row_in_the_middle_is_still_reported(folder: Path) -> None:
 def test_implausible_building_is_warned(folder: Path) -> None:
     lines = buildings_lines(folder)
     lines[1] = lines[1].replace(",350,", ",25000,")
-    lines[2] = lines[2].replace(",300,", f",{MAX_COUNT},")
+    lines[2] = lines[2].replace(",300,", ",30000000,")  # below the scenario's total limit
     write_buildings(folder, lines)
     summary = summarise(load_scenario(folder))
     large = [w for w in summary.warnings if f"{RESIDENTS_PER_BUILDING_MAX:,} residents" in w]
     assert len(large) == 1
     assert large[0].startswith("2 buildings with more than 20,000 residents")
-    assert "B2 (1,000,000,000), B1 (25,000)" in large[0]
-    assert summary.residents == MAX_COUNT + 25_000 + 1_130  # the other five buildings
+    assert "B2 (30,000,000), B1 (25,000)" in large[0]
+    assert summary.residents == 30_000_000 + 25_000 + 1_130  # the other five buildings
 
 
 def test_plausible_buildings_are_not_warned(folder: Path) -> None:
@@ -459,7 +460,7 @@ def test_more_residents_than_any_district_is_an_input_error(tmp_path: Path) -> N
     import polars as pl
 
     from sampling.errors import ScenarioError
-    from sampling.loader import MAX_SCENARIO_RESIDENTS, load_scenario
+    from sampling.scenario.loader import MAX_SCENARIO_RESIDENTS, load_scenario
 
     root = tmp_path / "s"
     shutil.copytree(Path(__file__).resolve().parents[1] / "scenarios" / "tiny", root)

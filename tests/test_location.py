@@ -1,4 +1,4 @@
-"""Tests for solver.location: feasibility properties, bound validity, optimality on tiny cases."""
+"""Tests for solver.location.engine: feasibility properties, bound validity, optimality on tiny cases."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from solver.location import LocationProblem, LocationResult, solve
+from solver.location.engine import LocationProblem, LocationResult, solve
 
 TL = 2.0
 
@@ -316,9 +316,9 @@ def test_same_plan_when_the_work_budget_ends_the_search() -> None:
 
 def test_small_cpmp_path_reaches_mip_optimum() -> None:
     """Capacitated p-median (all n² arcs): the small-instance path matches the exact MIP."""
-    from solver.location_exact import is_small
-    from solver.location_mip import SubProblem, solve_sub_mip
-    from solver.location_model import build_instance
+    from solver.location.exact import is_small
+    from solver.location.mip import SubProblem, solve_sub_mip
+    from solver.location.model import build_instance
 
     rng = np.random.default_rng(3)
     n, p = 30, 4
@@ -352,8 +352,8 @@ def test_small_cpmp_path_reaches_mip_optimum() -> None:
 
 def test_sub_mip_keeps_fixed_open_sites() -> None:
     """``fixed_open`` sites stay open even when closing them would be cheaper."""
-    from solver.location_mip import SubProblem, solve_sub_mip
-    from solver.location_model import build_instance
+    from solver.location.mip import SubProblem, solve_sub_mip
+    from solver.location.model import build_instance
 
     prob = LocationProblem(
         demand=np.array([1, 1]),
@@ -388,8 +388,8 @@ def test_sub_mip_keeps_fixed_open_sites() -> None:
 def test_spread_start_opens_usable_sites_only(seed: int, n: int, m: int) -> None:
     """Random spread-out site sets keep required sites, never use closed or unreachable
     sites, open as many as asked when enough sites are reachable, and repeat for a seed."""
-    from solver.location import _spread_start
-    from solver.location_model import build_instance
+    from solver.location.engine import _spread_start
+    from solver.location.model import build_instance
 
     inst = build_instance(random_problem(seed, n, m))
     reachable = np.zeros(inst.m, dtype=np.bool_)
@@ -408,8 +408,8 @@ def test_spread_start_opens_usable_sites_only(seed: int, n: int, m: int) -> None
 def test_site_swap_search_follows_the_given_cost() -> None:
     """With a custom cost the swap search ends in a set no single swap to a neighbour
     improves, and never scores worse than its start."""
-    from solver.location_model import build_instance
-    from solver.location_search import site_neighbours, site_swap_search
+    from solver.location.model import build_instance
+    from solver.location.search import site_neighbours, site_swap_search
 
     prob = random_problem(11, 12, 8, full=True)
     inst = build_instance(prob)

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from solver.location import solve
-from solver.location_bound import arc_bounds, int_knapsack, subgradient, table_choice
-from solver.location_model import build_instance
+from solver.location.bound import arc_bounds, int_knapsack, subgradient, table_choice
+from solver.location.engine import solve
+from solver.location.model import build_instance
 from tests.test_location import brute_force, random_problem
 
 
@@ -87,8 +87,8 @@ def test_table_choice_is_below_the_exact_table_knapsack() -> None:
 @given(seed=st.integers(0, 10_000), n=st.integers(2, 12), m=st.integers(2, 6))
 def test_swap_bounds_are_below_the_swapped_flow_cost(seed: int, n: int, m: int) -> None:
     """Capacity prices reproduce the flow cost, and every swap bound is below the swap's cost."""
-    from solver.location_assign import flow_cost, flow_prices
-    from solver.location_search import SwapBounds, site_arcs
+    from solver.location.assign import flow_cost, flow_prices
+    from solver.location.search import SwapBounds, site_arcs
 
     inst = build_instance(random_problem(seed, n, m))
     rng = np.random.default_rng(seed)
@@ -119,8 +119,8 @@ def test_swap_bounds_are_below_the_swapped_flow_cost(seed: int, n: int, m: int) 
 @given(seed=st.integers(0, 10_000), n=st.integers(4, 20), m=st.integers(3, 8))
 def test_pruned_swap_search_ends_in_a_flow_local_optimum(seed: int, n: int, m: int) -> None:
     """Skipping swaps by their bounds never skips an improving one."""
-    from solver.location_assign import flow_cost
-    from solver.location_search import site_arcs, site_neighbours, site_swap_search
+    from solver.location.assign import flow_cost
+    from solver.location.search import site_arcs, site_neighbours, site_swap_search
 
     inst = build_instance(random_problem(seed, n, m))
     rng = np.random.default_rng(seed)

@@ -210,8 +210,8 @@ def test_popups_open(browser: Any, demo: MapData, tmp_path: Path) -> None:
 def test_demo_plan_map_from_the_pipeline(browser: Any, tmp_path: Path) -> None:
     """The map `make demo` produces (yuci-street): offline, error-free, every feature drawn."""
     from sampling import load_scenario
-    from sampling.outputs import write_plan
-    from sampling.planning import plan_campaign
+    from sampling.output.write import write_plan
+    from sampling.stages.planning import plan_campaign
 
     root = Path(__file__).resolve().parents[1] / "scenarios" / "yuci-street"
     out = write_plan(plan_campaign(load_scenario(root), time_limit=3.0), tmp_path / "out")

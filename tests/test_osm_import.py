@@ -12,11 +12,11 @@ import polars as pl
 import pytest
 
 from sampling.cli import main
-from sampling.loader import load_scenario
-from sampling.osm import OsmError, read_streets, scenario_streets
-from sampling.osm_features import NON_RESIDENTIAL_KEYS, RESIDENTIAL_BUILDINGS
-from sampling.osm_import import ImportSummary, import_osm
-from sampling.output_folder import OutputFolderError
+from sampling.osm.extract import OsmError, read_streets, scenario_streets
+from sampling.osm.features import NON_RESIDENTIAL_KEYS, RESIDENTIAL_BUILDINGS
+from sampling.osm.importer import ImportSummary, import_osm
+from sampling.output.folder import OutputFolderError
+from sampling.scenario.loader import load_scenario
 from solver.streets import street_pairs
 
 GEO = Path(__file__).resolve().parents[2] / "shared" / "geo"

@@ -23,12 +23,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sampling import documents, outputs
-from sampling.atomic import STAGING_MARKER, clean_stale_siblings
 from sampling.cli import main
-from sampling.documents_xlsx import EXCEL_CELL_CHARS, fit_cell
-from sampling.filenames import MAX_STEM_BYTES, file_stems, href, inside
-from sampling.output_folder import MARKER, OutputFolderError, check_writable
+from sampling.documents import write as documents_write
+from sampling.documents.xlsx import EXCEL_CELL_CHARS, fit_cell
+from sampling.output import write as output_write
+from sampling.output.atomic import STAGING_MARKER, clean_stale_siblings
+from sampling.output.filenames import MAX_STEM_BYTES, file_stems, href, inside
+from sampling.output.folder import MARKER, OutputFolderError, check_writable
 
 TINY = Path(__file__).resolve().parents[1] / "scenarios" / "tiny"
 NATPLAN = [sys.executable, "-m", "sampling.cli"]
@@ -133,7 +134,7 @@ def test_a_failed_write_keeps_the_earlier_plan(
     def disk_full(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", str(out))
 
-    monkeypatch.setattr(outputs, "write_documents", disk_full)
+    monkeypatch.setattr(output_write, "write_documents", disk_full)
     assert _plan(district / "tiny", out) == 2  # the machine's problem, not a bug
     assert "No space left on device" in capsys.readouterr().err
     assert _snapshot(out) == before
@@ -146,7 +147,7 @@ def test_unwritable_location_is_reported_before_solving(
     def read_only(*args: object, **kwargs: object) -> None:
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr("sampling.output_folder.tempfile.mkstemp", read_only)
+    monkeypatch.setattr("sampling.output.folder.tempfile.mkstemp", read_only)
     with pytest.raises(OutputFolderError, match="Read-only file system"):
         check_writable(tmp_path / "a" / "b")
 
@@ -154,7 +155,7 @@ def test_unwritable_location_is_reported_before_solving(
 _HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from sampling.folder_lock import folder_lock
+from sampling.output.lock import folder_lock
 with folder_lock(Path(sys.argv[1])):
     print("locked", flush=True)
     time.sleep(60)
@@ -329,14 +330,14 @@ def test_documents_write_nothing_outside_out(
 ) -> None:
     out = tmp_path / "out"
     assert _plan(TINY, out) == 0
-    real = documents.render_documents
+    real = documents_write.render_documents
 
     def escaping(*args: object, **kwargs: object) -> dict[str, bytes]:
         files = real(*args, **kwargs)  # type: ignore[arg-type]
         files["../escaped.html"] = b"x"
         return files
 
-    monkeypatch.setattr(documents, "render_documents", escaping)
+    monkeypatch.setattr(documents_write, "render_documents", escaping)
     assert _plan(TINY, out) == 1  # a bug (a bad path), but nothing escaped
     assert not (tmp_path / "escaped.html").exists()
 
@@ -396,7 +397,7 @@ def test_ctrl_c_stops_a_plan_within_seconds(big_district: Path, tmp_path: Path) 
 
 _POOL_SCRIPT = """
 import os, sys, time
-from solver.routing import make_pool
+from solver.routing.portfolio import make_pool
 from sampling.interrupt import interrupt_guard
 try:
     with interrupt_guard(grace_s=1.0):

@@ -8,8 +8,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from solver.queue_sim import SimParams, repair_timetable, serve_fifo, simulate
-from solver.timetable import Timetable, TimetableProblem, build_timetable, constant_tables
+from solver.day.queue_sim import SimParams, repair_timetable, serve_fifo, simulate
+from solver.day.timetable import Timetable, TimetableProblem, build_timetable, constant_tables
 
 _FAST = settings(
     max_examples=40,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from sampling.header import Header
-from sampling.tables import TABLE_NAMES, table_schema
+from sampling.scenario.header import Header
+from sampling.scenario.tables import TABLE_NAMES, table_schema
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 

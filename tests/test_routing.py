@@ -9,7 +9,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from solver.route_check import check_result, check_routes
 from solver.routing import (
     MANDATORY,
     REASON_CAPACITY,
@@ -19,7 +18,8 @@ from solver.routing import (
     RoutingResult,
     solve,
 )
-from solver.routing_result import REASONS
+from solver.routing.check import check_result, check_routes
+from solver.routing.result import REASONS
 
 H = 3600
 

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from solver.staffing import (
+from solver.day.staffing import (
     StaffingProblem,
     StaffingResult,
     coverage_from_rows,

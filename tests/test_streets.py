@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 from scipy.spatial import Delaunay
 
-from sampling.osm import (
+from sampling.osm.extract import (
     OsmError,
     haversine_m,
     is_walkable,

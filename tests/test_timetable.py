@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from solver.timetable import (
+from solver.day.timetable import (
     CALLED,
     NOT_CALLED,
     NOTHING,

@@ -1,0 +1,84 @@
+"""Writing a CampaignPlan to its output folder, all at once or not at all."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from sampling.documents.write import write_documents
+from sampling.output.atomic import atomic_dir
+from sampling.output.folder import check_output_folder
+from sampling.output.mapping import render_plan_map
+from sampling.scenario.model import Scenario
+from sampling.stages.planning import CampaignPlan
+
+
+def plan_inputs(scenario: Scenario) -> tuple[Path, ...]:
+    """Files and folders a plan of ``scenario`` reads: its output may not replace them."""
+    inputs = [scenario.root]
+    if scenario.header.osm_extract:
+        inputs.append(scenario.root / scenario.header.osm_extract)
+    return tuple(inputs)
+
+
+def check_plan_folder(out_dir: Path, scenario: Scenario) -> None:
+    """Raise OutputFolderError (exit 2) unless ``out_dir`` may receive a plan of ``scenario``.
+
+    Run before solving, so a wrong ``--out`` costs nothing; :func:`write_plan` checks again.
+    """
+    check_output_folder(Path(out_dir), kind="plan", protected=plan_inputs(scenario))
+
+
+def write_plan(
+    plan: CampaignPlan,
+    out_dir: Path,
+    *,
+    lang: str = "zh",
+    extra_seconds: dict[str, float] | None = None,
+) -> Path:
+    """Write ``plan`` into ``out_dir`` atomically: an earlier folder survives a failure.
+
+    ``out_dir`` must be new, empty or an earlier natplan plan with nothing else in it
+    (:func:`check_plan_folder`); it never is the scenario folder or one of its parents.
+
+    Files: ``assignments.parquet``, ``points.parquet``, ``shifts.parquet``,
+    ``timetable.parquet``, ``shortfall.parquet``, ``capacity_plan.parquet``,
+    ``not_called.parquet``, ``home_visits.parquet``, ``routes.parquet``, ``route_stops.parquet``,
+    ``summary.json``, ``map.html``, and the documents: ``index.html``, ``points/<id>.html``,
+    ``grids/<id>.csv|.html``, ``teams/<id>.html``, ``plan.xlsx``, and natplan's marker
+    ``.natplan.json`` listing them.
+    The map is rendered from the staged files, so it shows exactly what the tables say.
+    """
+    started = time.perf_counter()
+    with atomic_dir(Path(out_dir), kind="plan", protected=plan_inputs(plan.scenario)) as staging:
+        plan.assignment.assignments.write_parquet(staging / "assignments.parquet")
+        plan.points_table().write_parquet(staging / "points.parquet")
+        day = plan.day
+        day.shifts.write_parquet(staging / "shifts.parquet")
+        day.timetable.write_parquet(staging / "timetable.parquet")
+        day.shortfall.write_parquet(staging / "shortfall.parquet")
+        day.capacity_plan.write_parquet(staging / "capacity_plan.parquet")
+        day.not_called.write_parquet(staging / "not_called.parquet")
+        plan.home_visits.visits.write_parquet(staging / "home_visits.parquet")
+        plan.home_visits.routes.write_parquet(staging / "routes.parquet")
+        plan.home_visits.route_stops.write_parquet(staging / "route_stops.parquet")
+        summary = plan.summary()
+        seconds: dict[str, Any] = dict(summary["seconds"])  # type: ignore[call-overload]
+        seconds.update({k: round(v, 3) for k, v in (extra_seconds or {}).items()})
+        summary["seconds"] = seconds
+        _write_json(staging / "summary.json", summary)
+        map_started = time.perf_counter()
+        render_plan_map(staging, lang=lang)
+        seconds["map"] = round(time.perf_counter() - map_started, 3)
+        docs_started = time.perf_counter()
+        write_documents(staging, plan.scenario, lang=lang)
+        seconds["documents"] = round(time.perf_counter() - docs_started, 3)
+        seconds["write"] = round(time.perf_counter() - started, 3)
+        _write_json(staging / "summary.json", summary)
+    return Path(out_dir)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -1,0 +1,332 @@
+"""Assignment stage: every building to one sampling point, or unserved with a reason.
+
+Turns a Scenario into the array model of :mod:`solver.location.engine` and its result back into
+tables. Demand at a point is the building's *walk-in* residents: residents minus those swabbed
+at home (``home_visits``). Walking distance is straight line × detour factor; only pairs inside
+the walking limit exist, so a plan can never quietly send anyone too far. With
+``allow_beyond_limit`` a building no point reaches gets an arc to its nearest usable point,
+flagged ``beyond_limit``.
+
+Point capacity = ``max_tables`` × one table's capacity (swabs per hour × the window less half
+a call slot lost at opening, see ``Header.table_capacity``); tables at a point
+= ceil(load ÷ one table's capacity); total tables ≤ what the medical teams can staff
+(sampler-hours available inside the window ÷ window hours).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+from numpy.typing import NDArray
+
+from sampling.scenario.model import Scenario
+from solver.location.candidates import Pairs, nearest, pairs_within
+from solver.location.engine import LocationProblem, LocationResult, solve
+
+REASON_OUT_OF_REACH = "no point within {limit:g} min"
+REASON_CAPACITY = "capacity"
+REASON_NOBODY = "no walk-in residents"
+STATUS_CODE = {"candidate": 0, "required": 1, "closed": -1}
+UNSERVED_COST_FACTOR = 10.0  # an unserved resident costs 10 × the walking limit in metres
+
+
+@dataclass(frozen=True)
+class AssignmentPlan:
+    """Result of the assignment stage.
+
+    ``assignments``: one row per building — ``building_id``, ``grid_id``, ``point_id`` (null
+    if unserved), ``residents``, ``home_visit_persons``, ``walk_in`` (residents coming to a
+    point), ``yellow_code``, ``elderly``, ``walk_m``, ``walk_min``, ``beyond_limit``,
+    ``unserved_reason``. ``points``: one row per point — ``point_id``, ``status``, ``open``,
+    ``tables``, ``max_tables``, ``capacity``, ``load``, ``utilisation``.
+    """
+
+    assignments: pl.DataFrame
+    points: pl.DataFrame
+    objective: float
+    lower_bound: float
+    gap: float
+    status: str
+    staffable_tables: int
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+def staffable_tables(scenario: Scenario) -> int:
+    """Tables the medical teams can keep staffed over the window, on average.
+
+    Each sampler works one shift of at most ``max_shift_min`` inside both the window and their
+    availability; one table needs one sampler at a time, so the tables staffable all day are
+    the sampler-minutes over the window length. With the default two shifts this is about half
+    the samplers (the norm: population ÷ 360 samplers for population ÷ 700 tables). Staffing
+    (shifts, relief) is planned later; this is the cap the assignment may not exceed.
+    """
+    header = scenario.header
+    window = header.window
+    teams = scenario.teams.filter(~pl.col("home_visit"))
+    overlap = (
+        (
+            pl.min_horizontal(pl.col("available_to"), pl.lit(window.end))
+            - pl.max_horizontal(pl.col("available_from"), pl.lit(window.start))
+        )
+        .clip(lower_bound=0)
+        .clip(upper_bound=header.max_shift_min)
+    )
+    sampler_minutes = teams.select((overlap * pl.col("samplers")).sum()).item()
+    return math.floor((sampler_minutes or 0) / (window.end - window.start) + 1e-9)
+
+
+def walk_in_residents(scenario: Scenario) -> NDArray[np.int64]:
+    """Residents per building who come to a point (residents − home-visit persons)."""
+    home = (
+        scenario.home_visits.group_by("building_id")
+        .agg(pl.col("persons").sum().alias("home"))
+        .with_columns(pl.col("home").cast(pl.Int64))
+    )
+    joined = scenario.buildings.select("building_id", "residents").join(
+        home, on="building_id", how="left", maintain_order="left"
+    )
+    home_persons = joined["home"].fill_null(0).to_numpy()
+    walk_in: NDArray[np.int64] = np.maximum(joined["residents"].to_numpy() - home_persons, 0)
+    return walk_in.astype(np.int64)
+
+
+def candidate_pairs(
+    scenario: Scenario,
+    building_xy: NDArray[np.float64],
+    point_xy: NDArray[np.float64],
+    demand: NDArray[np.int64],
+) -> tuple[Pairs, dict[str, float]]:
+    """Building–point pairs inside the walking limit, by the header's distance model.
+
+    ``straight``: straight line × detour factor. ``street``: shortest walks on the street
+    network of ``osm_extract`` (snapped at both ends), never shorter than the straight line.
+    Also returns facts about the distances (street snapping and the observed detour factor).
+    """
+    walking = scenario.header.walking
+    if scenario.header.distance == "street":
+        from sampling.osm.extract import scenario_streets
+        from solver.streets import street_pairs
+
+        pairs, report = street_pairs(
+            scenario_streets(scenario),
+            building_xy,
+            point_xy,
+            walk_limit_m=walking.limit_m,
+            building_weight=demand.astype(np.float64),
+        )
+        return pairs, {
+            "street_detour_median": report.detour_median,
+            "street_detour_mean": report.detour_mean,
+            "street_snap_building_max_m": report.building_snap_max_m,
+            "street_snap_point_max_m": report.point_snap_max_m,
+            "street_buildings_far": float(len(report.buildings_far)),
+            "street_points_far": float(len(report.points_far)),
+        }
+    straight = pairs_within(
+        building_xy, point_xy, walk_limit_m=walking.limit_m, detour_factor=walking.detour_factor
+    )
+    return straight, {}
+
+
+def build_problem(
+    scenario: Scenario,
+) -> tuple[LocationProblem, Pairs, NDArray[np.bool_], dict[str, float]]:
+    """The location model of ``scenario``, its pairs, a flag per arc beyond the limit, and
+    facts about the distances (see :func:`candidate_pairs`)."""
+    header = scenario.header
+    buildings, points = scenario.buildings, scenario.points
+    bx, by = scenario.xy(buildings)
+    px, py = scenario.xy(points)
+    building_xy, point_xy = np.column_stack([bx, by]), np.column_stack([px, py])
+    status = points["status"].replace_strict(STATUS_CODE, return_dtype=pl.Int8).to_numpy()
+    usable = status >= 0
+    usable_index = np.flatnonzero(usable).astype(np.int32)
+    demand = walk_in_residents(scenario)
+    found, distance_facts = candidate_pairs(scenario, building_xy, point_xy[usable], demand)
+    pairs = Pairs(found.building, usable_index[found.point], found.straight_m, found.walk_m)
+    beyond = np.zeros(len(pairs), dtype=bool)
+    if header.assignment.allow_beyond_limit and usable.any():
+        reached = np.zeros(buildings.height, dtype=bool)
+        reached[pairs.building] = True
+        lonely = np.flatnonzero(~reached).astype(np.int32)
+        if len(lonely):
+            index, straight = nearest(building_xy[lonely], point_xy[usable])
+            extra = Pairs(
+                lonely, usable_index[index], straight, straight * header.walking.detour_factor
+            )
+            pairs = Pairs(
+                np.concatenate([pairs.building, extra.building]),
+                np.concatenate([pairs.point, extra.point]),
+                np.concatenate([pairs.straight_m, extra.straight_m]),
+                np.concatenate([pairs.walk_m, extra.walk_m]),
+            )
+            beyond = np.concatenate([beyond, np.ones(len(lonely), dtype=bool)])
+    unit = math.floor(header.table_capacity)
+    grid_codes = buildings["grid_id"].cast(pl.Categorical).to_physical().to_numpy()
+    limit_cost = UNSERVED_COST_FACTOR * header.walking.limit_m
+    problem = LocationProblem(
+        demand=demand,
+        capacity=points["max_tables"].to_numpy().astype(np.int64) * unit,
+        arc_client=pairs.building.astype(np.int32),
+        arc_site=pairs.point.astype(np.int32),
+        arc_cost=demand[pairs.building].astype(np.float64) * pairs.walk_m,
+        site_status=status.astype(np.int8),
+        max_open=header.sampling.max_open_points,
+        unserved_cost=np.maximum(demand, 1).astype(np.float64) * limit_cost,
+        unit_capacity=unit,
+        max_units_total=staffable_tables(scenario),
+        group=grid_codes.astype(np.int32),
+        group_split_penalty=header.assignment.grid_split_penalty,
+    )
+    return problem, pairs, beyond, distance_facts
+
+
+def assign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0) -> AssignmentPlan:
+    """Assign every building to a point (or unserved with a reason) within ``time_limit``."""
+    started = time.perf_counter()
+    problem, pairs, beyond, distance_facts = build_problem(scenario)
+    built = time.perf_counter()
+    result = solve(problem, time_limit=time_limit, seed=seed)
+    solved = time.perf_counter()
+    plan = _tables(scenario, problem, pairs, beyond, result)
+    stats = {
+        "candidates_seconds": built - started,
+        "assignment_seconds": solved - built,
+        "arcs": float(len(pairs)),
+        **distance_facts,
+        **{f"solver_{k}": float(v) for k, v in result.stats.items()},
+    }
+    return AssignmentPlan(
+        assignments=plan[0],
+        points=plan[1],
+        objective=result.objective,
+        lower_bound=result.lower_bound,
+        gap=result.gap,
+        status=result.status,
+        staffable_tables=problem.max_units_total or 0,
+        stats=stats,
+    )
+
+
+def _tables(
+    scenario: Scenario,
+    problem: LocationProblem,
+    pairs: Pairs,
+    beyond: NDArray[np.bool_],
+    result: LocationResult,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    header = scenario.header
+    buildings, points = scenario.buildings, scenario.points
+    site = result.site_of_client.astype(np.int64)
+    n = buildings.height
+    # The arc each building uses: pairs are unique per (building, point).
+    key_pairs = pairs.building.astype(np.int64) * (points.height + 1) + pairs.point
+    key_chosen = np.arange(n, dtype=np.int64) * (points.height + 1) + np.maximum(site, 0)
+    order = np.argsort(key_pairs)
+    position = np.searchsorted(key_pairs[order], key_chosen)
+    position = np.clip(position, 0, max(len(order) - 1, 0))
+    served = site >= 0
+    arc = order[position] if len(order) else np.zeros(n, dtype=np.int64)
+    walk_m = np.where(served, pairs.walk_m[arc] if len(order) else 0.0, np.nan)
+    flagged = np.where(served, beyond[arc] if len(order) else False, False)
+    has_arc = np.zeros(n, dtype=bool)
+    has_arc[pairs.building] = True
+    out_of_reach = REASON_OUT_OF_REACH.format(limit=header.walking.limit_min)
+    reason = pl.select(
+        pl.when(pl.lit(pl.Series(served)))
+        .then(None)
+        .when(pl.lit(pl.Series(has_arc)))
+        .then(pl.lit(REASON_CAPACITY))
+        .otherwise(pl.lit(out_of_reach))
+    ).to_series()
+    point_ids = points["point_id"].gather(np.maximum(site, 0))
+    point_of = pl.select(pl.when(pl.lit(pl.Series(served))).then(point_ids)).to_series()
+    demand = problem.demand
+    assignments = buildings.select(
+        "building_id", "grid_id", "residents", "yellow_code", "elderly"
+    ).with_columns(
+        point_of.rename("point_id"),
+        pl.Series("home_visit_persons", buildings["residents"].to_numpy() - demand, pl.Int64).clip(
+            lower_bound=0
+        ),
+        pl.Series("walk_in", demand, pl.Int64),
+        pl.Series("walk_m", walk_m, pl.Float64).fill_nan(None),
+        pl.Series("beyond_limit", flagged, pl.Boolean),
+        reason.rename("unserved_reason"),
+    )
+    b_lat, b_lon = scenario.latlon(buildings)
+    assignments = assignments.with_columns(
+        (pl.col("walk_m") / header.walking.speed_m_per_min).alias("walk_min"),
+        pl.Series("lat", b_lat, pl.Float64),
+        pl.Series("lon", b_lon, pl.Float64),
+    ).select(
+        "building_id",
+        "grid_id",
+        "point_id",
+        "residents",
+        "home_visit_persons",
+        "walk_in",
+        "yellow_code",
+        "elderly",
+        "walk_m",
+        "walk_min",
+        "beyond_limit",
+        "unserved_reason",
+        "lat",
+        "lon",
+    )
+    capacity = problem.capacity
+    p_lat, p_lon = scenario.latlon(points)
+    point_table = points.select("point_id", "name", "kind", "status", "max_tables").with_columns(
+        pl.Series("lat", p_lat, pl.Float64),
+        pl.Series("lon", p_lon, pl.Float64),
+        pl.Series("open", result.open_sites, pl.Boolean),
+        pl.Series("tables", result.units, pl.Int64),
+        pl.Series(
+            "capacity",
+            np.where(result.open_sites, result.units * (problem.unit_capacity or 0), 0),
+            pl.Int64,
+        ),
+        pl.Series("capacity_max", capacity, pl.Int64),
+        pl.Series("load", result.load, pl.Int64),
+    )
+    # A building nobody walks from (empty, or all its residents visited at home) needs no
+    # point; saying so keeps it off the open points' lists.
+    assignments = assignments.with_columns(
+        pl.when(pl.col("walk_in") > 0).then(pl.col("point_id")).alias("point_id"),
+        pl.when(pl.col("walk_in") > 0)
+        .then(pl.col("unserved_reason"))
+        .otherwise(pl.lit(REASON_NOBODY))
+        .alias("unserved_reason"),
+        pl.when(pl.col("walk_in") > 0).then(pl.col("walk_m")).alias("walk_m"),
+        pl.when(pl.col("walk_in") > 0).then(pl.col("walk_min")).alias("walk_min"),
+    )
+    # A candidate with nothing assigned is not opened (no tables, no staff).
+    point_table = point_table.with_columns(
+        (pl.col("open") & ((pl.col("load") > 0) | (pl.col("status") == "required"))).alias("open")
+    )
+    point_table = point_table.with_columns(
+        pl.when(pl.col("capacity") > 0)
+        .then(pl.col("load") / pl.col("capacity"))
+        .otherwise(0.0)
+        .alias("utilisation")
+    ).select(
+        "point_id",
+        "name",
+        "kind",
+        "status",
+        "lat",
+        "lon",
+        "open",
+        "tables",
+        "max_tables",
+        "capacity",
+        "capacity_max",
+        "load",
+        "utilisation",
+    )
+    return assignments, point_table

@@ -1,0 +1,97 @@
+"""The campaign pipeline: run each planning stage on a scenario and collect one result."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from sampling.clock import format_clock
+from sampling.scenario.model import Scenario
+from sampling.stages.assignment import AssignmentPlan, assign
+from sampling.stages.day import DayPlan, plan_day
+from sampling.stages.home_visits import HomeVisitPlan, plan_home_visits
+from sampling.stages.kpis import assignment_kpis
+
+
+@dataclass(frozen=True)
+class CampaignPlan:
+    """Everything planned for one scenario; later stages add their results here."""
+
+    scenario: Scenario
+    assignment: AssignmentPlan
+    day: DayPlan
+    home_visits: HomeVisitPlan
+    seed: int
+    time_limit: float
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def points_table(self) -> pl.DataFrame:
+        """Every candidate point with its assignment and day figures (``points.parquet``)."""
+        day = self.day.points.select(
+            "point_id",
+            pl.col("finish").alias("finish"),
+            "finish_lower_bound",
+            "sim_finish",
+            "start",
+            pl.col("staff_shifts").alias("staff"),
+            "teams",
+            "yellow_channel",
+            "expected_peak_queue",
+            "expected_max_wait_min",
+            "sim_p50_wait_min",
+            "sim_p95_wait_min",
+            "sim_peak_queue",
+            "over_capacity",
+            "not_called",
+        )
+        return self.assignment.points.join(day, on="point_id", how="left", maintain_order="left")
+
+    def summary(self) -> dict[str, object]:
+        """The plan's headline figures and per-stage wall-clock seconds."""
+        header = self.scenario.header
+        return {
+            "scenario": header.name,
+            "scenario_dir": str(self.scenario.root),
+            "date": header.date.isoformat(),
+            "coordinates": header.coordinates,
+            "window_start": format_clock(header.window.start),
+            "window_end": format_clock(header.window.end),
+            "walk_limit_m": header.walking.limit_m,
+            "walk_reach_m": header.walking.straight_reach_m,
+            "map": header.map.model_dump(exclude_none=True),
+            "seed": self.seed,
+            "time_limit_s": self.time_limit,
+            **assignment_kpis(self.assignment, header.walking.limit_m),
+            **self.day.kpis,
+            **self.home_visits.kpis,
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
+
+
+def plan_campaign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0) -> CampaignPlan:
+    """Plan ``scenario``: assignment; staffing, call timetable and simulation; home visits.
+
+    ``time_limit`` applies to each solver stage (assignment, home-visit routing; staffing gets
+    at most 10 s).
+    """
+    started = time.perf_counter()
+    assignment = assign(scenario, time_limit=time_limit, seed=seed)
+    day = plan_day(scenario, assignment, time_limit=min(time_limit, 10.0), seed=seed)
+    visits = plan_home_visits(
+        scenario,
+        assignment,
+        point_finish=day.points.select("point_id", "finish_min"),
+        time_limit=time_limit,
+        seed=seed,
+    )
+    seconds = {
+        "candidates": assignment.stats.get("candidates_seconds", 0.0),
+        "assignment": assignment.stats.get("assignment_seconds", 0.0),
+        "staffing": day.stats.get("staffing_seconds", 0.0),
+        "timetable_and_simulation": day.stats.get("timetable_seconds", 0.0),
+        "home_visits": visits.stats.get("home_visits_seconds", 0.0),
+        "plan_total": time.perf_counter() - started,
+    }
+    return CampaignPlan(scenario, assignment, day, visits, seed, time_limit, seconds)

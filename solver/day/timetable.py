@@ -1,0 +1,543 @@
+"""Call timetable: when each building is called down to its sampling point (分楼栋、分时段).
+
+Model (fluid queue, per point). Staffed tables ``c(t)`` (piecewise constant on
+``table_edges``) serve ``rate_per_hour`` swabs per table per hour, so the cumulative capacity
+``C(t)`` is piecewise linear. The window is cut into call slots of ``slot_min`` minutes.
+Residents are laid out in call order as one line (grids contiguous; optionally grids and,
+inside a grid, buildings with many elderly first) and the first ``G_s`` residents are called
+by the end of slot ``s``, with the *calling curve*
+
+    ``G_s = C(min(e_s + w, window_end))``  (``w`` = target wait, default limit / 3)
+
+i.e. calls run ``w`` minutes of capacity ahead of service: in the fluid model tables never
+idle (so the point finishes at the capacity lower bound) and nobody called by ``e_s`` waits
+longer than ``w``. A building whose residents straddle slot ends is split into consecutive
+per-slot parts (by unit/floor); a first fragment smaller than ``min_part`` moves into the
+next slot (calling later never lengthens the wait bound). Residents beyond ``C(window_end)``
+cannot be served in the window: those buildings are flagged ``NOT_CALLED``.
+
+Yellow-code residents never share a slot or a channel with others. ``yellow_mode="channel"``:
+at points with at least two tables and a yellow volume of at least ``yellow_channel_share`` of
+one table's day, one table becomes a dedicated yellow channel for the whole window and the
+yellow residents get their own calling curve on it. Otherwise (or with ``"end_slot"``) they
+are called after everyone else, on the same tables, in short end slots (``yellow_slot_min``,
+default 5 min) from the first such boundary after the regular queue has drained (fluid);
+if no capacity is left in the window they are not called (the point is flagged).
+
+Report per point: start, fluid finish, peak queue, longest fluid wait and the lower bound
+``C⁻¹(residents)`` (start + residents ÷ staffed rate with time-varying tables). A point over
+capacity reports the finish of its whole load, its uncalled residents swabbed in overtime
+after the window, so the finish is never earlier than the bound and shows the overrun. Inputs are
+``residents`` (walk-in, yellow included) and ``yellow`` ≤ ``residents`` per building.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+I64 = NDArray[np.int64]
+F64 = NDArray[np.float64]
+B = NDArray[np.bool_]
+
+CALLED = 0  # building called (its regular residents have a call window)
+NOT_CALLED = 1  # the point's capacity in the window cannot take this building
+NOTHING = 2  # no regular (non-yellow) residents to call
+
+_OVERTIME_MIN = 24 * 60  # capacity after the window keeps the last tables (for finish times)
+
+
+@dataclass(frozen=True)
+class TimetableProblem:
+    """Immutable timetable input: buildings (N,), points P, staffed tables (P, E) on edges.
+
+    ``tables[p, e]`` tables staffed at point ``p`` in ``[table_edges[e], table_edges[e+1])``
+    (from :meth:`solver.day.staffing.StaffingResult.staffed_tables`, or :func:`constant_tables`).
+    ``grid`` ids need not be contiguous; buildings of one grid at one point are kept together.
+    """
+
+    building_point: I64
+    residents: I64
+    yellow: I64
+    elderly: I64
+    grid: I64
+    n_points: int
+    table_edges: I64
+    tables: I64
+    window_start: int = 7 * 60
+    window_end: int = 14 * 60
+    rate_per_hour: float = 100.0
+    slot_min: int = 15
+    wait_limit_min: float = 30.0
+    target_wait_min: float | None = None
+    min_part: int = 20
+    yellow_mode: Literal["channel", "end_slot"] = "channel"
+    yellow_slot_min: int = 5
+    yellow_channel_share: float = 0.5
+    elderly_first: bool = True
+    elderly_share_min: float = 0.3
+
+    def __post_init__(self) -> None:
+        n = self.building_point.shape[0]
+        for name in ("residents", "yellow", "elderly", "grid"):
+            if getattr(self, name).shape != (n,):
+                raise ValueError(f"{name} must have one value per building")
+        if n and (int(self.building_point.min()) < 0 or self.building_point.max() >= self.n_points):
+            raise ValueError("building_point out of range")
+        if np.any(self.yellow > self.residents) or np.any(self.yellow < 0):
+            raise ValueError("need 0 <= yellow <= residents")
+        if self.tables.shape != (self.n_points, self.table_edges.shape[0] - 1):
+            raise ValueError("tables must be (P, len(table_edges) - 1)")
+        if self.window_end <= self.window_start or self.slot_min <= 0:
+            raise ValueError("need window_start < window_end and slot_min > 0")
+        if self.yellow_mode not in ("channel", "end_slot"):
+            raise ValueError("yellow_mode must be 'channel' or 'end_slot'")
+
+    @property
+    def target_wait(self) -> float:
+        """Planned fluid wait ``w`` in minutes."""
+        if self.target_wait_min is not None:
+            return float(self.target_wait_min)
+        return self.wait_limit_min / 3.0
+
+    def slot_edges(self) -> I64:
+        """Call slot edges from window start to window end (last slot may be shorter)."""
+        e = np.arange(self.window_start, self.window_end, self.slot_min, dtype=np.int64)
+        return np.append(e, np.int64(self.window_end))
+
+
+def constant_tables(tables: I64, window_start: int, window_end: int) -> tuple[I64, I64]:
+    """``(table_edges, tables (P, 1))`` for tables staffed the whole window."""
+    edges = np.array([window_start, window_end], dtype=np.int64)
+    return edges, tables.astype(np.int64).reshape(-1, 1)
+
+
+@dataclass(frozen=True)
+class TimetableStats:
+    """Whole-day figures over the points with residents (a point over capacity counts with
+    its overtime finish, see :func:`_overtime`).
+
+    ``gap_pct``: (finish − window start) / (lower bound − window start) − 1 for the last
+    point to finish against the latest lower bound; ``mean_point_gap_pct``: the same ratio
+    per point, averaged.
+    """
+
+    seconds: float
+    finish: int
+    lower_bound: int
+    gap_pct: float
+    mean_point_gap_pct: float
+    split_buildings: int
+    points_over_capacity: int
+    residents_not_called: int
+
+
+@dataclass(frozen=True, eq=False)
+class Timetable:
+    """Call windows per part, building and point.
+
+    Parts (the unit of calling; a building has one part per slot it is called in):
+    ``part_building``, ``part_point``, ``part_start``, ``part_end`` (minutes),
+    ``part_residents``, ``part_yellow`` (yellow-code residents only), ``part_channel``
+    (1 = the point's dedicated yellow table, 0 = the shared tables).
+    Buildings: ``call_start``/``call_end`` of the regular residents (-1 if not called),
+    ``yellow_start``/``yellow_end`` of the yellow residents (-1 if none or not called),
+    ``status`` (:data:`CALLED`, :data:`NOT_CALLED`, :data:`NOTHING`).
+    Points: ``point_start``, ``point_finish`` (fluid; with overtime for residents left without
+    a call, see :func:`_overtime`; -1 if idle), ``point_lower_bound``,
+    ``point_peak_queue`` (people), ``point_max_wait`` (minutes, fluid), ``point_channel``
+    (dedicated yellow table), ``point_over_capacity`` (load does not fit in the window),
+    ``point_not_called`` (residents left without a call).
+    ``main_edges``/``main_tables`` and ``yellow_tables`` (P, E): tables per queue, for
+    simulation.
+    """
+
+    part_building: I64
+    part_point: I64
+    part_start: I64
+    part_end: I64
+    part_residents: I64
+    part_yellow: B
+    part_channel: I64
+    call_start: I64
+    call_end: I64
+    yellow_start: I64
+    yellow_end: I64
+    status: I64
+    point_start: I64
+    point_finish: I64
+    point_lower_bound: I64
+    point_peak_queue: F64
+    point_max_wait: F64
+    point_channel: B
+    point_over_capacity: B
+    point_not_called: I64
+    table_edges: I64
+    main_tables: I64
+    yellow_tables: I64
+    window_start: int
+    window_end: int
+    stats: TimetableStats = field(repr=False)
+
+
+class _Cap:
+    """Cumulative capacity ``C(t)`` of one queue (piecewise linear) and its inverse."""
+
+    def __init__(self, edges: I64, tables: I64, per_min: float, end: int) -> None:
+        last = int(tables[-1]) if tables.size else 0
+        after = last if last > 0 else max(int(tables.max()) if tables.size else 0, 0)
+        t = np.append(edges.astype(np.float64), float(end + _OVERTIME_MIN))
+        n = np.append(tables.astype(np.float64), float(after))
+        self.t = t
+        self.c = np.concatenate([[0.0], np.cumsum(n * np.diff(t) * per_min)])
+
+    def at(self, x: F64 | float) -> F64:
+        """C(x)."""
+        return np.asarray(np.interp(x, self.t, self.c), dtype=np.float64)
+
+    def inv(self, y: F64 | float) -> F64:
+        """Earliest time with C(t) ≥ y (the end of the horizon if never)."""
+        y = np.asarray(y, dtype=np.float64)
+        i = np.searchsorted(self.c, y, side="left")
+        i = np.clip(i, 1, self.c.size - 1)
+        c0, c1 = self.c[i - 1], self.c[i]
+        t0, t1 = self.t[i - 1], self.t[i]
+        frac = np.where(c1 > c0, (y - c0) / np.where(c1 > c0, c1 - c0, 1.0), 1.0)
+        out = np.where(y <= 0, self.t[0], t0 + np.clip(frac, 0.0, 1.0) * (t1 - t0))
+        return np.asarray(out, dtype=np.float64)
+
+
+@dataclass
+class _Layout:
+    """Parts of one queue at one point (building, slot index, residents)."""
+
+    building: I64
+    slot: I64
+    residents: I64
+    not_called: I64  # buildings beyond capacity
+
+
+def _layout(order: I64, res: I64, g: I64, min_part: int, slot0: int) -> tuple[_Layout, int]:
+    """Split the residents of buildings ``order`` (in call order) over slots by curve ``g``.
+
+    ``g[s]`` is the cumulative number of residents that may be called by the end of slot
+    ``slot0 + s``. Returns the layout and the number of split buildings.
+    """
+    r = res[order]
+    keep = r > 0
+    order, r = order[keep], r[keep]
+    end = np.cumsum(r)
+    cap = int(g[-1]) if g.size else 0
+    fits = end <= cap
+    bad = order[~fits]
+    order, r, end = order[fits], r[fits], end[fits]
+    beg = end - r
+    s_first = np.searchsorted(g, beg + 1, side="left")
+    s_last = np.searchsorted(g, end, side="left")
+    n = s_last - s_first + 1
+    idx = np.repeat(np.arange(order.size), n)
+    off = np.arange(idx.size) - np.repeat(np.cumsum(n) - n, n)
+    slot = s_first[idx] + off
+    hi = np.minimum(end[idx], g[slot])
+    lo = np.maximum(beg[idx], np.where(slot > 0, g[np.maximum(slot - 1, 0)], 0))
+    cnt = (hi - lo).astype(np.int64)
+    # move a small first fragment into the next slot (later calls keep the wait bound)
+    first_pos = np.cumsum(n) - n
+    small = (n > 1) & (cnt[first_pos] < min_part)
+    if small.any():
+        fp = first_pos[small]
+        cnt[fp + 1] += cnt[fp]
+        cnt[fp] = 0
+    # a building's call window must be contiguous: where the curve is flat (no staffed
+    # table) inside a building, its earlier parts move to the first slot after the gap
+    pos = np.flatnonzero(cnt > 0)
+    gap = (idx[pos[1:]] == idx[pos[:-1]]) & (slot[pos[1:]] > slot[pos[:-1]] + 1)
+    for q in np.flatnonzero(gap).tolist():
+        after = int(pos[q + 1])
+        first = int(first_pos[idx[after]])
+        cnt[after] += int(cnt[first:after].sum())
+        cnt[first:after] = 0
+    ok = cnt > 0
+    split = int((np.bincount(idx[ok], minlength=order.size) > 1).sum())
+    return (
+        _Layout(order[idx[ok]], slot[ok] + slot0, cnt[ok], bad.astype(np.int64)),
+        split,
+    )
+
+
+def _curve(cap: _Cap, slot_end: I64, w: float, window_end: int, base: float) -> I64:
+    """Calling curve: residents callable by each slot end, ``C(min(e + w, end)) − base``."""
+    x = np.minimum(slot_end.astype(np.float64) + w, float(window_end))
+    return np.maximum(np.floor(cap.at(x) - base + 1e-9), 0).astype(np.int64)
+
+
+def _fluid(cap: _Cap, start: I64, end: I64, count: I64) -> tuple[float, float, float, float]:
+    """Fluid queue for arrivals spread uniformly over ``[start, end)`` per part.
+
+    Returns (first call, finish, peak queue, longest wait); -1 times when nobody comes.
+    """
+    keep = count > 0
+    start, end, count = start[keep], end[keep], count[keep]
+    if start.size == 0:
+        return -1.0, -1.0, 0.0, 0.0
+    grid = np.unique(np.concatenate([start, end])).astype(np.float64)
+    span = np.maximum(end - start, 1e-9).astype(np.float64)
+    frac = np.clip((grid[:, None] - start[None, :]) / span[None, :], 0.0, 1.0)
+    cum_a = frac @ count.astype(np.float64)
+    arrivals = np.diff(cum_a)
+    cs = cap.at(grid)
+    srv = np.diff(cs)
+    q = 0.0
+    peak = 0.0
+    wait = 0.0
+    for s in range(arrivals.size):
+        q = max(0.0, q + float(arrivals[s]) - float(srv[s]))
+        peak = max(peak, q)
+        if q > 0:
+            wait = max(wait, float(cap.inv(cs[s + 1] + q)) - float(grid[s + 1]))
+    finish = float(cap.inv(cs[-1] + q))
+    return float(grid[0]), finish, peak, wait
+
+
+def _overtime(cap: _Cap, finish: float, left: int, window_end: int) -> float:
+    """Finish of a queue whose ``left`` residents got no call in the window (over capacity).
+
+    They are swabbed after the window and after the queue's called residents (``finish``,
+    −1 if nobody was called), on the tables kept after the window, so the reported finish
+    says how far past the window the point's whole load runs and is never earlier than the
+    capacity lower bound ``C⁻¹(load)``.
+    """
+    if left <= 0:
+        return finish
+    begin = max(finish, float(window_end))
+    return float(cap.inv(float(cap.at(begin)) + left))
+
+
+def _order(
+    pts_b: I64, grid: I64, elderly: I64, residents: I64, elderly_first: bool, share: float
+) -> I64:
+    """Call order of buildings: by point, grid (elderly-heavy grids first), building."""
+    n = pts_b.size
+    _, g = np.unique(grid, return_inverse=True)
+    key_g = pts_b.astype(np.int64) * (int(g.max()) + 1 if n else 1) + g
+    if not elderly_first or n == 0:
+        return np.lexsort((np.arange(n), key_g, pts_b)).astype(np.int64)
+    heavy = (elderly >= share * np.maximum(residents, 1)) & (elderly > 0)
+    uniq, inv = np.unique(key_g, return_inverse=True)
+    g_eld = np.bincount(inv, weights=elderly, minlength=uniq.size)
+    g_res = np.bincount(inv, weights=residents, minlength=uniq.size)
+    g_share = g_eld / np.maximum(g_res, 1)
+    # first appearance keeps the input order among equal grids
+    first_seen = np.full(uniq.size, n, dtype=np.int64)
+    np.minimum.at(first_seen, inv, np.arange(n))
+    return np.lexsort((np.arange(n), ~heavy, first_seen[inv], -g_share[inv], pts_b)).astype(
+        np.int64
+    )
+
+
+def build_timetable(
+    problem: TimetableProblem,
+    *,
+    target_wait: F64 | None = None,
+    rate_factor: F64 | None = None,
+) -> Timetable:
+    """Give every building a call window (see module docstring).
+
+    ``target_wait`` (P,) overrides the planned fluid wait per point and ``rate_factor`` (P,)
+    plans calls at a fraction of the staffed rate (spreads calls over a longer day); both are
+    used by :func:`solver.day.queue_sim.repair_timetable`.
+    """
+    started = time.perf_counter()
+    pr = problem
+    n, p = pr.building_point.shape[0], pr.n_points
+    per_min = pr.rate_per_hour / 60.0
+    edges = pr.slot_edges()
+    w_arr = np.full(p, pr.target_wait) if target_wait is None else np.asarray(target_wait, float)
+    f_arr = np.ones(p) if rate_factor is None else np.asarray(rate_factor, float)
+    regular = (pr.residents - pr.yellow).astype(np.int64)
+    yellow = pr.yellow.astype(np.int64)
+    order = _order(
+        pr.building_point, pr.grid, pr.elderly, pr.residents, pr.elderly_first, pr.elderly_share_min
+    )
+    pts_sorted = pr.building_point[order]
+    bounds = np.searchsorted(pts_sorted, np.arange(p + 1))
+    load_reg = np.bincount(pr.building_point, weights=regular, minlength=p)
+    load_yel = np.bincount(pr.building_point, weights=yellow, minlength=p)
+    tmax = pr.tables.max(axis=1) if pr.tables.shape[1] else np.zeros(p, np.int64)
+    day_per_table = pr.rate_per_hour * (pr.window_end - pr.window_start) / 60.0
+    channel = (
+        (pr.yellow_mode == "channel")
+        & (tmax >= 2)
+        & (load_yel > 0)
+        & (load_yel >= pr.yellow_channel_share * day_per_table)
+    )
+    y_tables = np.where(channel[:, None], np.minimum(pr.tables, 1), 0).astype(np.int64)
+    m_tables = (pr.tables - y_tables).astype(np.int64)
+
+    parts_b: list[I64] = []
+    parts_s: list[I64] = []
+    parts_e: list[I64] = []
+    parts_r: list[I64] = []
+    parts_y: list[B] = []
+    parts_c: list[I64] = []
+    not_called: list[I64] = []
+    p_start = np.full(p, -1, np.int64)
+    p_finish = np.full(p, -1, np.int64)
+    p_lb = np.full(p, -1, np.int64)
+    p_peak = np.zeros(p)
+    p_wait = np.zeros(p)
+    p_nc = np.zeros(p, np.int64)
+    split_total = 0
+    y_step = max(1, min(pr.yellow_slot_min, pr.slot_min))
+
+    def add(lay: _Layout, grid: I64, is_yellow: bool, chan: int) -> tuple[I64, I64, I64]:
+        st, en = grid[lay.slot], grid[lay.slot + 1]
+        parts_b.append(lay.building)
+        parts_s.append(st)
+        parts_e.append(en)
+        parts_r.append(lay.residents)
+        parts_y.append(np.full(lay.slot.size, is_yellow, dtype=bool))
+        parts_c.append(np.full(lay.slot.size, chan, np.int64))
+        return st, en, lay.residents
+
+    for j in range(p):
+        bj = order[bounds[j] : bounds[j + 1]]
+        total = int(load_reg[j] + load_yel[j])
+        if total == 0:
+            continue
+        full = _Cap(pr.table_edges, pr.tables[j], per_min, pr.window_end)
+        p_lb[j] = math.ceil(float(full.inv(float(total))) - 1e-9)
+        main = _Cap(pr.table_edges, m_tables[j], per_min * f_arr[j], pr.window_end)
+        main_true = _Cap(pr.table_edges, m_tables[j], per_min, pr.window_end)
+        w = float(w_arr[j])
+        g = _curve(main, edges[1:], w, pr.window_end, 0.0)
+        lay, sp = _layout(bj, regular, g, pr.min_part, 0)
+        split_total += sp
+        rs, re_, rr = add(lay, edges, False, 0)
+        not_called.append(lay.not_called)
+        nc = int(regular[lay.not_called].sum())
+        if channel[j]:
+            ycap = _Cap(pr.table_edges, y_tables[j], per_min * f_arr[j], pr.window_end)
+            ycap_true = _Cap(pr.table_edges, y_tables[j], per_min, pr.window_end)
+            gy = _curve(ycap, edges[1:], w, pr.window_end, 0.0)
+            ylay, sp = _layout(bj, yellow, gy, pr.min_part, 0)
+            ys, ye, yr = add(ylay, edges, True, 1)
+            s0_, f0_, pk0, wt0 = _fluid(main_true, rs, re_, rr)
+            s1_, f1_, pk1, wt1 = _fluid(ycap_true, ys, ye, yr)
+            starts = [x for x in (s0_, s1_) if x >= 0]
+            first_call = min(starts) if starts else -1.0
+            fin = max(
+                _overtime(main_true, f0_, nc, pr.window_end),
+                _overtime(ycap_true, f1_, int(yellow[ylay.not_called].sum()), pr.window_end),
+            )
+            pk, wt = max(pk0, pk1), max(wt0, wt1)
+        else:
+            # a separate end slot: from the regular queue's (fluid) drain time, on a finer grid
+            _, rfin, _, _ = _fluid(main_true, rs, re_, rr)
+            t0 = float(pr.window_start) if rfin < 0 else rfin
+            k0 = math.ceil((t0 - pr.window_start) / y_step - 1e-9)
+            y_edges = np.append(
+                np.arange(pr.window_start + k0 * y_step, pr.window_end, y_step, dtype=np.int64),
+                np.int64(pr.window_end),
+            )
+            if y_edges.size < 2 or y_edges[0] >= pr.window_end:
+                y_edges = np.array([pr.window_end], dtype=np.int64)
+            base = float(main.at(float(y_edges[0])))
+            gy = _curve(main, y_edges[1:], w, pr.window_end, base)
+            ylay, sp = _layout(bj, yellow, gy, pr.min_part, 0)
+            ys, ye, yr = add(ylay, y_edges, True, 0)
+            first_call, fin, pk, wt = _fluid(
+                main_true,
+                np.concatenate([rs, ys]),
+                np.concatenate([re_, ye]),
+                np.concatenate([rr, yr]),
+            )
+            fin = _overtime(main_true, fin, nc + int(yellow[ylay.not_called].sum()), pr.window_end)
+        split_total += sp
+        not_called.append(ylay.not_called)
+        nc += int(yellow[ylay.not_called].sum())
+        p_start[j] = int(first_call)
+        # fin ≥ the bound in exact arithmetic (the bound's capacity serves the same load);
+        # the max only absorbs floating-point rounding
+        p_finish[j] = max(math.ceil(fin - 1e-9), int(p_lb[j]))
+        p_peak[j] = pk
+        p_wait[j] = wt
+        p_nc[j] = nc
+    p_over = p_nc > 0
+
+    cat_b = np.concatenate(parts_b) if parts_b else np.zeros(0, np.int64)
+    part_start = np.concatenate(parts_s) if parts_s else np.zeros(0, np.int64)
+    part_end = np.concatenate(parts_e) if parts_e else np.zeros(0, np.int64)
+    cat_r = np.concatenate(parts_r) if parts_r else np.zeros(0, np.int64)
+    cat_y = np.concatenate(parts_y) if parts_y else np.zeros(0, bool)
+    cat_c = np.concatenate(parts_c) if parts_c else np.zeros(0, np.int64)
+
+    call_start = np.full(n, -1, np.int64)
+    call_end = np.full(n, -1, np.int64)
+    y_start = np.full(n, -1, np.int64)
+    y_end = np.full(n, -1, np.int64)
+    big = np.iinfo(np.int64).max
+    for flag, s_arr, e_arr in ((False, call_start, call_end), (True, y_start, y_end)):
+        sel = cat_y == flag
+        tmp_s = np.full(n, big, np.int64)
+        np.minimum.at(tmp_s, cat_b[sel], part_start[sel])
+        np.maximum.at(e_arr, cat_b[sel], part_end[sel])
+        s_arr[:] = np.where(tmp_s == big, -1, tmp_s)
+    status = np.where(regular > 0, CALLED, NOTHING).astype(np.int64)
+    nc_reg = np.concatenate(not_called[0::2]) if not_called else np.zeros(0, np.int64)
+    status[nc_reg] = NOT_CALLED
+
+    served = p_finish >= 0  # points with residents; over capacity ones finish in overtime
+    if served.any():
+        fin_all = int(p_finish[served].max())
+        lb_all = int(p_lb[served].max())
+        span_lb = np.maximum(p_lb - pr.window_start, 1).astype(float)
+        gaps = (p_finish - pr.window_start) / span_lb - 1.0
+        mean_gap = float(np.mean(gaps[served])) * 100.0
+        gap = ((fin_all - pr.window_start) / max(lb_all - pr.window_start, 1) - 1.0) * 100.0
+    else:
+        fin_all = lb_all = pr.window_start
+        mean_gap = gap = 0.0
+    stats = TimetableStats(
+        seconds=time.perf_counter() - started,
+        finish=fin_all,
+        lower_bound=lb_all,
+        gap_pct=gap,
+        mean_point_gap_pct=mean_gap,
+        split_buildings=split_total,
+        points_over_capacity=int(p_over.sum()),
+        residents_not_called=int(p_nc.sum()),
+    )
+    return Timetable(
+        part_building=cat_b.astype(np.int64),
+        part_point=pr.building_point[cat_b].astype(np.int64),
+        part_start=part_start.astype(np.int64),
+        part_end=part_end.astype(np.int64),
+        part_residents=cat_r.astype(np.int64),
+        part_yellow=cat_y.astype(bool),
+        part_channel=cat_c.astype(np.int64),
+        call_start=call_start,
+        call_end=call_end,
+        yellow_start=y_start,
+        yellow_end=y_end,
+        status=status,
+        point_start=p_start,
+        point_finish=p_finish,
+        point_lower_bound=p_lb,
+        point_peak_queue=p_peak,
+        point_max_wait=p_wait,
+        point_channel=channel.astype(bool),
+        point_over_capacity=p_over,
+        point_not_called=p_nc,
+        table_edges=pr.table_edges.astype(np.int64),
+        main_tables=m_tables,
+        yellow_tables=y_tables,
+        window_start=pr.window_start,
+        window_end=pr.window_end,
+        stats=stats,
+    )

@@ -1,0 +1,408 @@
+"""Lagrangian lower bound for the capacitated single-source location problem.
+
+Relaxing the assignment constraints ``Σ_j x_ij + z_i = 1`` with multipliers μ_i and the table
+limit ``Σ_j t_j ≤ T`` with ν ≥ 0 (tables made continuous, t_j = load_j / U) leaves, per site,
+a knapsack over the arcs with reduced cost ``r_ij = c_ij − μ_i + ν d_i / U`` and capacity Q_j:
+
+    L(μ, ν) = Σ_i μ_i + Σ_i min(0, u_i − μ_i) − ν T + min_{S} Σ_{j∈S} v_j(μ, ν)
+
+where v_j ≤ 0 is the knapsack value of site j and S ranges over site sets with the required
+sites, no closed site, and p_min ≤ |S| ≤ p_max. The grid penalty (≥ 0) is dropped. Any μ, ν
+gives a valid bound. Fractional knapsacks (vectorised over all sites at once) make
+max L equal to the LP relaxation with the strong x_ij ≤ y_j cuts; for small capacities the
+knapsacks of the sites that can enter S are solved exactly by dynamic programming, which
+is stronger than the LP. Multipliers come from subgradient optimisation with Polyak steps.
+
+:func:`arc_bounds` turns the final multipliers into a lower bound on every plan that uses a
+given arc (LP reduced-cost argument on the knapsack plus the site-selection exchange), used
+to drop arcs from the exact MIP and to keep the MIP's bound valid for the full arc set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from solver.location import work
+from solver.location.model import BIG_UNITS, Instance
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+
+DP_MAX_CAPACITY = 5000  # exact knapsacks only when Q_j is at most this
+TARGET_CAP = 1.0  # Polyak target at most (1 + this) × the best bound
+
+
+@dataclass
+class FracKnapsack:
+    """Fractional knapsack solution for all sites at once."""
+
+    value: F64  # [m] knapsack value (≤ 0)
+    arcs: I64  # arcs with negative reduced cost, sorted by (site, ratio)
+    frac: F64  # fraction of each of those arcs taken
+    ratio_break: F64  # [m] reduced cost per unit demand of the break item (≤ 0; 0 if none)
+
+
+Items = tuple[I64, I64, I64, F64, F64]  # arc, site, demand, reduced cost, ratio
+
+
+def knapsack_items(inst: Instance, r: F64) -> Items:
+    """Arcs with negative reduced cost, sorted by (site, cost per resident).
+
+    Zero-demand clients weigh nothing: always taken whole, ordered first (ratio −inf).
+    """
+    neg = np.flatnonzero(r < 0)
+    s = inst.site[neg].astype(np.int64)
+    w = inst.demand[inst.cli[neg]]
+    rr = r[neg]
+    ratio = np.full(rr.shape[0], -np.inf)
+    np.divide(rr, w, out=ratio, where=w > 0)
+    order = np.lexsort((ratio, s))
+    return neg[order], s[order], w[order], rr[order], ratio[order]
+
+
+def frac_knapsack(
+    inst: Instance, r: F64, cap: I64 | None = None, items: Items | None = None
+) -> FracKnapsack:
+    """Solve every site's fractional knapsack over arcs with negative reduced cost.
+
+    ``cap`` overrides the site capacities (the table-aware bound fills each site only up to
+    the capacity of the tables it chose); ``items`` are :func:`knapsack_items` of ``r`` when
+    the caller has them already.
+    """
+    m = inst.m
+    neg, s, w, rr, ratio = knapsack_items(inst, r) if items is None else items
+    value = np.zeros(m)
+    ratio_break = np.zeros(m)
+    if neg.shape[0] == 0:
+        return FracKnapsack(value, neg.astype(np.int64), np.zeros(0), ratio_break)
+    cw = np.cumsum(w)
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    lengths = np.diff(np.r_[starts, s.shape[0]])
+    base = np.repeat(cw[starts] - w[starts], lengths)
+    prev = cw - base - w
+    q = (inst.cap if cap is None else cap)[s]
+    frac = np.ones(w.shape[0])
+    np.divide(q - prev, w, out=frac, where=w > 0)
+    frac = np.where(w > 0, np.clip(frac, 0.0, 1.0), 1.0)
+    value = np.asarray(np.bincount(s, weights=frac * rr, minlength=m), dtype=np.float64)
+    brk = np.flatnonzero(frac < 1.0)
+    if brk.shape[0]:
+        # first partially taken item per site = the break item
+        bs = s[brk]
+        firsts = np.r_[True, bs[1:] != bs[:-1]]
+        ratio_break[bs[firsts]] = ratio[brk[firsts]]
+    return FracKnapsack(value, neg.astype(np.int64), frac, ratio_break)
+
+
+def table_choice(inst: Instance, r: F64, nu: float, items: Items | None = None) -> tuple[F64, I64]:
+    """Per site, the table count t minimising ``F_j(min(U t, Q_j)) + ν t`` and that value.
+
+    F_j(q) is the fractional knapsack value of site j at capacity q over arcs with negative
+    reduced cost r. Choosing whole tables per site (instead of charging ν·d/U per resident)
+    makes the relaxation see that a site cannot open a fraction of a table, which is most of
+    the difference between the continuous bound and real plans when the table limit is tight.
+    Returns (value per site, tables per site); sites with nothing to gain get t = 0.
+    """
+    m, unit = inst.m, inst.unit
+    _, s, w_int, rr, _ = knapsack_items(inst, r) if items is None else items
+    w = w_int.astype(np.float64)
+    tmax = int(inst.units_max.max(initial=0))
+    # t = 0 still takes the zero-demand arcs (they weigh nothing)
+    best = np.bincount(s, weights=np.where(w > 0, 0.0, rr), minlength=m).astype(np.float64)
+    tables = np.zeros(m, dtype=np.int64)
+    if s.shape[0] == 0 or tmax == 0:
+        return best, tables
+    cw = np.r_[0.0, np.cumsum(w)]
+    cv = np.r_[0.0, np.cumsum(rr)]
+    seg_lo = np.searchsorted(s, np.arange(m), side="left")
+    seg_hi = np.searchsorted(s, np.arange(m), side="right")
+    for t in range(1, tmax + 1):
+        ok = t <= inst.units_max
+        q = np.minimum(float(unit * t), inst.cap.astype(np.float64))
+        target = cw[seg_lo] + q
+        # number of whole items that fit: last position with cw ≤ target, inside the segment
+        pos = np.searchsorted(cw, target, side="right") - 1
+        pos = np.clip(pos, seg_lo, seg_hi)
+        value = cv[pos] - cv[seg_lo]
+        part = pos < seg_hi
+        idx = np.minimum(pos, max(s.shape[0] - 1, 0))
+        rest = target - cw[pos]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = np.where(part & (w[idx] > 0), np.clip(rest / w[idx], 0.0, 1.0), 0.0)
+        value = value + np.where(part, f * rr[idx], 0.0) + nu * t
+        better = ok & (value < best)
+        best = np.where(better, value, best)
+        tables = np.where(better, t, tables)
+    return best, tables
+
+
+def int_knapsack(
+    r: F64, w: I64, cap: int, unit: int = 0, nu: float = 0.0
+) -> tuple[float, NDArray[np.bool_], int]:
+    """Exact 0/1 knapsack (minimise Σ r x, Σ w x ≤ cap) by DP over capacity.
+
+    With ``unit`` > 0 the capacity is bought in whole tables of ``unit`` at ``nu`` each:
+    minimise Σ r x + ν t with Σ w x ≤ min(U t, cap). Returns (value, taken, tables).
+    """
+    k = r.shape[0]
+    dp = np.zeros(cap + 1)
+    keep = np.zeros((k, cap + 1), dtype=np.bool_)
+    for t in range(k):
+        wi = int(w[t])
+        if wi > cap:
+            continue
+        cand = dp[: cap + 1 - wi] + r[t]
+        better = cand < dp[wi:]
+        keep[t, wi:] = better
+        dp[wi:] = np.where(better, cand, dp[wi:])
+    c, tables, value = cap, 0, float(dp[cap])
+    if unit > 0:
+        value, c = 0.0, 0
+        if dp[0] < 0:
+            value = float(dp[0])
+        for t in range(1, -(-cap // unit) + 1):
+            q = min(unit * t, cap)
+            if float(dp[q]) + nu * t < value:
+                value, c, tables = float(dp[q]) + nu * t, q, t
+    take = np.zeros(k, dtype=np.bool_)
+    for t in range(k - 1, -1, -1):
+        if keep[t, c]:
+            take[t] = True
+            c -= int(w[t])
+    return value, take, tables
+
+
+@dataclass
+class LagrangeResult:
+    """Best multipliers and what they imply."""
+
+    bound: float
+    mu: F64
+    nu: float
+    site_value: F64  # [m] valid lower bound on each site's knapsack value at best μ
+    selected: NDArray[np.bool_]
+    reduced: F64  # continuous-table reduced cost per arc at best (μ, ν)
+    iterations: int
+    theta: float = 1.0  # step factor reached (to resume where this run stopped)
+
+
+def _select(inst: Instance, val: F64) -> NDArray[np.bool_]:
+    """Best site set for site values ``val``: required + cheapest candidates."""
+    sel = inst.required.copy()
+    n_req = int(sel.sum())
+    cand = np.flatnonzero(inst.status == 0)
+    order = cand[np.argsort(val[cand], kind="stable")]
+    lo = max(inst.p_min - n_req, 0)
+    hi = max(inst.p_max - n_req, 0)
+    n_neg = int(np.count_nonzero(val[order] < 0))
+    take = min(max(n_neg, lo), hi, order.shape[0])
+    sel[order[:take]] = True
+    return sel
+
+
+class Lagrangian:
+    """Evaluate L(μ, ν) and its subgradient.
+
+    With a table limit, each site buys whole tables at ν each (:func:`table_choice`), so the
+    ν-subgradient is Σ_{j∈S} t_j − T.
+    """
+
+    def __init__(self, inst: Instance, exact: bool) -> None:
+        self.inst = inst
+        self.exact = exact and int(inst.cap.max(initial=0)) <= DP_MAX_CAPACITY
+        self.w_arc = inst.demand[inst.cli].astype(np.float64)
+        self.tables = inst.unit > 0 and inst.units_total < BIG_UNITS
+        self.finite_u = np.isfinite(inst.unserved)
+        self.dp_cells = 0  # exact-knapsack work since the caller last reset it
+
+    def evaluate(self, mu: F64, nu: float) -> tuple[float, F64, float, F64, NDArray[np.bool_], F64]:
+        """Return L, subgradient (μ part, ν part), site values, selection and reduced costs.
+
+        The reduced costs returned are the continuous-table ones ``c − μ + ν d / U``: their
+        knapsacks bound the table-aware ones from below, which keeps :func:`arc_bounds` valid.
+        """
+        inst = self.inst
+        r = inst.cost - mu[inst.cli]
+        tables = np.zeros(inst.m, dtype=np.int64)
+        if self.tables:
+            items = knapsack_items(inst, r)  # sorted once for both
+            val, tables = table_choice(inst, r, nu, items)
+            cap = np.minimum(tables * inst.unit, inst.cap)
+            fk = frac_knapsack(inst, r, cap, items)
+        else:
+            fk = frac_knapsack(inst, r)
+            val = fk.value.copy()
+        x_arc = np.zeros(inst.k)
+        x_arc[fk.arcs] = fk.frac
+        if self.exact:
+            sel, val = self._exact_select(fk.arcs, r, val, x_arc, nu, tables)
+        else:
+            sel = _select(inst, val)
+        lag = float(mu.sum())
+        u_term = np.where(self.finite_u, np.minimum(0.0, inst.unserved - mu), 0.0)
+        lag += float(u_term.sum()) + float(val[sel].sum())
+        cover = np.bincount(inst.cli, weights=x_arc * sel[inst.site], minlength=inst.n)
+        z = (self.finite_u & (inst.unserved < mu)).astype(np.float64)
+        g = 1.0 - cover - z
+        g_nu = 0.0
+        if self.tables:
+            g_nu = float(tables[sel].sum()) - inst.units_total
+            lag -= nu * inst.units_total
+            r = r + nu * self.w_arc / inst.unit
+        return lag, g, g_nu, val, sel, r
+
+    def _exact_select(
+        self, arcs: I64, r: F64, val: F64, x_arc: F64, nu: float, tables: I64
+    ) -> tuple[NDArray[np.bool_], F64]:
+        """Exact knapsacks for the sites that can enter the best set (v_int ≥ v_frac).
+
+        ``arcs`` are the fractional solution's arcs (sorted by site); ``val``, ``x_arc`` and
+        ``tables`` are updated in place for every site solved exactly.
+        """
+        inst = self.inst
+        s = inst.site[arcs]
+        starts = np.searchsorted(s, np.arange(inst.m + 1))
+        unit = inst.unit if self.tables else 0
+
+        def solve_site(j: int) -> None:
+            a = arcs[starts[j] : starts[j + 1]]
+            if a.shape[0] == 0:
+                return
+            v, take, t = int_knapsack(r[a], inst.demand[inst.cli[a]], int(inst.cap[j]), unit, nu)
+            self.dp_cells += a.shape[0] * (int(inst.cap[j]) + 1)
+            val[j] = v
+            x_arc[a] = take.astype(np.float64)
+            tables[j] = t
+
+        for j in np.flatnonzero(inst.required):
+            solve_site(int(j))
+        n_req = int(inst.required.sum())
+        hi = max(inst.p_max - n_req, 0)
+        cand = np.flatnonzero(inst.status == 0)
+        order = cand[np.argsort(val[cand], kind="stable")]
+        best: list[float] = []
+        for j in order:
+            vf = float(val[j])
+            if hi == 0 or vf >= 0.0 or (len(best) >= hi and vf >= best[hi - 1]):
+                break  # v_int ≥ v_frac: no later site can enter the best set
+            solve_site(int(j))
+            best.append(float(val[j]))
+            best.sort()
+        return _select(inst, val), val
+
+
+def subgradient(
+    inst: Instance,
+    *,
+    upper: Callable[[], float],
+    on_iter: Callable[[int, NDArray[np.bool_], float], None] | None = None,
+    max_iter: int = 400,
+    exact: bool = True,
+    deadline_ok: Callable[[], bool] = lambda: True,
+    mu0: F64 | None = None,
+    nu0: float = 0.0,
+    theta0: float = 1.0,
+    charge: Callable[[float], None] | None = None,
+) -> LagrangeResult:
+    """Maximise L(μ, ν) by subgradient steps ``θ (UB − L) g / |g|²`` with θ halving.
+
+    ``upper`` returns an upper bound on the relaxed problem, the Polyak target: the best
+    walking + unserved cost of any plan found (inf if none). The grid penalty is not in the
+    relaxation, so a plan's full objective would overshoot every step. ``on_iter`` sees each
+    iteration's site set (for Lagrangian heuristics); ``charge`` is told the estimated cost
+    of each iteration (:mod:`solver.location.work`). ``mu0``, ``nu0`` and ``theta0`` resume a run.
+    """
+    lag = Lagrangian(inst, exact)
+    if mu0 is not None:
+        mu = mu0.copy()
+    else:
+        mu = np.full(inst.n, 0.0)
+        has = inst.ptr[1:] > inst.ptr[:-1]
+        mu[has] = inst.cost[inst.ptr[:-1][has]]
+        fin = np.isfinite(inst.unserved)
+        mu = np.where(fin & (~has | (inst.unserved < mu)), inst.unserved, mu)
+    nu = nu0
+    theta = theta0
+    best = -np.inf
+    best_state: tuple[F64, float, F64, NDArray[np.bool_], F64] | None = None
+    stall = 0
+    patience = 20
+    it = 0
+    for it in range(1, max_iter + 1):
+        val_l, g, g_nu, val, sel, r = lag.evaluate(mu, nu)
+        if charge is not None:
+            charge(
+                work.SUBGRADIENT_STEP
+                + work.SUBGRADIENT_PER_ARC * inst.k
+                + work.DP_PER_CELL * lag.dp_cells
+            )
+            lag.dp_cells = 0
+        if best_state is None or val_l > best + 1e-9 * max(1.0, abs(best)):
+            best = val_l
+            best_state = (mu.copy(), nu, val.copy(), sel.copy(), r)
+            stall = 0
+        else:
+            stall += 1
+            if stall >= patience:
+                theta *= 0.5
+                stall = 0
+        if on_iter is not None:
+            on_iter(it, sel, val_l)
+        ub = upper()
+        # Polyak target: the upper bound, but at most twice the best bound so far. An early
+        # plan can be far off (a 100k district's first Lagrangian plan leaves many residents
+        # unserved: 7× the bound), and its steps throw μ away; the bound then ends 1.3 % lower.
+        target = best + 0.05 * max(abs(best), 1.0)
+        if np.isfinite(ub) and ub > best:
+            target = min(ub, best + TARGET_CAP * max(abs(best), 1.0))
+        norm = float(g @ g) + (g_nu * g_nu if g_nu > 0 or nu > 0 else 0.0)
+        if norm < 1e-12 or theta < 1e-4 or not deadline_ok():
+            break
+        if np.isfinite(ub) and best >= ub - 1e-9 * max(1.0, abs(ub)):
+            break
+        step = theta * (target - val_l) / norm
+        mu = mu + step * g
+        if lag.tables:
+            nu = max(0.0, nu + step * g_nu)
+    assert best_state is not None
+    mu_b, nu_b, val_b, sel_b, r_b = best_state
+    return LagrangeResult(
+        bound=float(best),
+        mu=mu_b,
+        nu=nu_b,
+        site_value=val_b,
+        selected=sel_b,
+        reduced=r_b,
+        iterations=it,
+        theta=theta,
+    )
+
+
+def arc_bounds(inst: Instance, lr: LagrangeResult) -> F64:
+    """Lower bound on the objective of any plan that assigns arc a's client to arc a's site.
+
+    Forcing x_ij = 1 raises site j's fractional knapsack value by at least the LP reduced
+    cost ``max(0, r_ij − ρ_j d_i)`` (ρ_j: break-item ratio), and forces j into the site set:
+    if j is not selected and the set is full, the worst selected candidate makes room.
+    """
+    d = inst.demand[inst.cli].astype(np.float64)
+    fk = frac_knapsack(inst, lr.reduced)
+    rc = np.maximum(0.0, lr.reduced - fk.ratio_break[inst.site] * d)
+    # fractional value + rc is valid; the site's (possibly exact) value alone is valid too.
+    forced = np.maximum(fk.value[inst.site] + rc, lr.site_value[inst.site])
+    sel = lr.selected
+    val = lr.site_value
+    cand_sel = np.flatnonzero(sel & (inst.status == 0))
+    full = int(sel.sum()) >= inst.p_max
+    worst = float(val[cand_sel].max()) if cand_sel.shape[0] else np.inf
+    j_in = sel[inst.site]
+    if full and not np.isfinite(worst):
+        swap_in = np.full(inst.k, np.inf)
+    else:
+        swap_in = lr.bound + forced - (worst if full else 0.0)
+    out = np.where(j_in, lr.bound + forced - val[inst.site], swap_in)
+    return np.asarray(out, dtype=np.float64)

@@ -1,0 +1,1038 @@
+r"""Capacitated single-source location: which sampling points open, which building goes where.
+
+Formulation
+-----------
+Sets: clients :math:`i \in I` (buildings), sites :math:`j \in J` (sampling points), arcs
+:math:`A \subseteq I \times J` (pairs within the walking limit), groups :math:`g \in G`
+(grids) with members :math:`I_g`. Sites have a status: required :math:`J^R`, closed
+:math:`J^C`, candidate otherwise.
+
+Data: demand :math:`d_i`, capacity :math:`Q_j`, arc cost :math:`c_{ij}`, unserved cost
+:math:`u_i` (:math:`+\infty` when not given), open-site limit :math:`p` (``max_open``; with
+``exact_open`` exactly :math:`p`), table capacity :math:`U` and table limit :math:`T`,
+grid split penalty :math:`\lambda`.
+
+Variables: :math:`y_j \in \{0,1\}` site open, :math:`x_{ij} \in \{0,1\}` client i served by
+site j, :math:`z_i \in \{0,1\}` client i unserved, :math:`t_j \in \mathbb{Z}_{\ge 0}` tables
+at site j, :math:`w_{gj} \in \{0,1\}` grid g uses site j.
+
+.. math::
+
+    \min \; & \sum_{(i,j)\in A} c_{ij} x_{ij} + \sum_i u_i z_i
+              + \lambda \sum_{g} \max\Big(0, \sum_j w_{gj} - 1\Big) \\
+    \text{s.t.} \; & \sum_{j:(i,j)\in A} x_{ij} + z_i = 1 && \forall i
+        \quad (z_i = 0 \text{ if } u_i = \infty) \\
+    & \sum_{i:(i,j)\in A} d_i x_{ij} \le Q_j y_j && \forall j \\
+    & x_{ij} \le y_j && \forall (i,j) \in A \quad \text{(strong linking)} \\
+    & \sum_{i} d_i x_{ij} \le U t_j, \quad \sum_j t_j \le T && \text{(if } U, T \text{ given)} \\
+    & \sum_j y_j \le p \quad (= p \text{ if exact\_open}) \\
+    & y_j = 1 \; (j \in J^R), \qquad y_j = 0 \; (j \in J^C) \\
+    & w_{gj} \ge x_{ij} && \forall g, i \in I_g, (i,j) \in A
+
+At the optimum :math:`t_j = \lceil \text{load}_j / U \rceil`. Without :math:`U` every open site
+counts one unit.
+
+Method
+------
+1. **Bound** (:mod:`solver.location.bound`): Lagrangian relaxation of the assignment and table
+   constraints. Per site a knapsack in which the site buys whole tables at the table
+   multiplier ν (fractional items, vectorised; exact DP when capacities are small), so the
+   relaxation sees that tables come in units. Subgradient optimisation; valid for the full arc
+   set; the grid penalty is relaxed (a fractional split costs nothing in any LP relaxation,
+   so no cheap bound sees it).
+2. **Construction**: Lagrangian heuristic — the relaxation's site sets, assignment by
+   min-cost flow plus single-source repair and table fitting (:mod:`solver.location.assign`);
+   on large instances also a drop heuristic (all sites open, close the lowest-regret ones).
+3. **Capacity-ignoring p-median interchange** (:mod:`solver.location.pmedian`): Whitaker's
+   fast interchange over the sparse arcs from the incumbent's sites (vectorised, batches of
+   independent swaps), then min-cost flow, table fitting and client moves for capacities.
+4. **Bound refinement**: the subgradient resumes with the incumbent as its Polyak target (the
+   first pass had none), planning the relaxation's site sets on the way.
+5. **Improvement**: small instances without grids (up to 200k arcs, e.g. the capacitated
+   p-median benchmarks) first run swap local search on site sets from many random spread-out
+   starts (first improvement, min-cost-flow proxy; the best sets re-searched with swaps
+   scored by the single-source plan, then exact assignments), because under tight capacities
+   good plans sit in basins several swaps apart. Then :mod:`solver.location.exact`: SCIP
+   neighbourhood MIPs from the incumbent and from the next-best distinct plans, one MIP over
+   the union of the best sets' sites, and whole-problem MIPs restricted to the arcs the
+   Lagrangian cannot exclude. Otherwise swap
+   local search on site sets with a min-cost-flow proxy (mid-size), the whole problem as one
+   SCIP MIP on the surviving arcs (small; :mod:`solver.location.mip`), then neighbourhoods of
+   a few nearby open sites with their clients and nearby closed sites solved exactly by CP-SAT
+   (:mod:`solver.location.cpsat`), grid penalties included (large neighbourhood search).
+6. **Grid consolidation** (:mod:`solver.location.groups`): a grid's buildings at one site move
+   together to another site the grid already uses when capacity and the table limit allow and
+   the extra walking costs less than λ; kept only if :func:`evaluate` confirms a better plan.
+
+Time is counted on a work clock (:mod:`solver.location.work`): every step is charged an estimate of its
+cost and phases share the budget by that count, with the wall clock only as a hard stop. The
+same instance, seed and time limit therefore give the same plan, unless the machine is so slow
+that the wall clock cuts the search (``stats["wall_clock_bound"]`` then says so). Exception:
+the whole-problem SCIP MIP (small instances) stops on its time limit when it cannot finish.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from solver.location import work
+from solver.location.assign import assign_flow, fit_tables, flow_cost, flow_prices
+from solver.location.bound import LagrangeResult, arc_bounds, subgradient
+from solver.location.cpsat import solve_sub_cpsat
+from solver.location.exact import (
+    Apply,
+    MakeSub,
+    is_small,
+    reduced_lns,
+    solve_on_arcs,
+    solve_whole,
+    solver_time_limit,
+    surviving_arcs,
+)
+from solver.location.groups import consolidate_groups
+from solver.location.mip import SubProblem, SubResult, signature, solve_sub_mip
+from solver.location.model import BIG_UNITS, Instance, build_instance, evaluate
+from solver.location.pmedian import pmedian_search
+from solver.location.problem import LocationProblem, LocationResult
+from solver.location.search import (
+    SiteArcs,
+    SwapBounds,
+    drop_construction,
+    improve_assignment,
+    site_arcs,
+    site_neighbours,
+    site_swap_search,
+)
+from solver.location.work import WorkClock
+
+__all__ = ["LocationProblem", "LocationResult", "solve"]
+
+I32 = NDArray[np.int32]
+I64 = NDArray[np.int64]
+B = NDArray[np.bool_]
+Progress = Callable[[str, float, float], None]
+
+MULTISTART_ARCS = 20_000  # small instances up to this many arcs: half the time on multi-start
+NEIGHBOUR_SETS = 2  # best flow sets whose best single swaps get an exact assignment
+NEIGHBOUR_TOP = 9  # ... that many swaps each
+SPREAD_REPEATS = 25  # stop the random starts after this many in a row end in known sets
+POLISH_TOP = 8  # small instances: plan-scored swap search from this many best site sets
+ELITE_LNS = 2  # small instances: LNS also from this many next-best distinct site sets
+LNS_WORK = 1.0  # CP-SAT deterministic-time limit per neighbourhood (≈ seconds of work)
+
+
+@dataclass
+class _Search:
+    """Mutable search state: incumbent, clock, statistics."""
+
+    inst: Instance
+    clock: WorkClock
+    progress: Progress | None
+    seed: int
+    assign: I32 | None = None
+    open_mask: B | None = None
+    objective: float = math.inf
+    relaxed_upper: float = math.inf  # best walking + unserved cost of any feasible plan seen
+    pool: dict[bytes, float] = field(default_factory=dict)
+    bound: float = -math.inf
+    stats: dict[str, float] = field(default_factory=dict)
+
+    def left(self) -> float:
+        """Estimated seconds of work left (see :mod:`solver.location.work`)."""
+        return self.clock.left()
+
+    def charge(self, seconds: float, phase: str) -> None:
+        """Count the estimated cost of a step."""
+        self.clock.charge(seconds, phase)
+
+    def wall_left(self) -> float:
+        """Wall-clock seconds to the hard stop (for steps that are timed anyway, e.g. SCIP)."""
+        return self.clock.wall_deadline - time.perf_counter()
+
+    def plan(self, open_mask: B, phase: str) -> I32 | None:
+        """:func:`_plan_for_sites`, charged to the work clock."""
+        k_open = int(np.count_nonzero(open_mask[self.inst.site]))
+        self.charge(work.PLAN_PER_ARC * (self.inst.n + k_open), phase)
+        return _plan_for_sites(self.inst, open_mask)
+
+    def offer(self, assign: I32, open_mask: B, phase: str) -> bool:
+        """Keep the plan if it is feasible and better than the incumbent."""
+        self.charge(work.EVALUATE_PER_ITEM * self.inst.n, phase)
+        ev = evaluate(self.inst, assign, open_mask)
+        if not ev.feasible:
+            return False
+        self.relaxed_upper = min(self.relaxed_upper, ev.objective - ev.group_penalty)
+        if self.assign is None or ev.objective < self.objective - 1e-9 * max(
+            1.0, abs(self.objective)
+        ):
+            self.assign, self.open_mask, self.objective = (
+                assign.copy(),
+                open_mask.copy(),
+                ev.objective,
+            )
+            self.stats[f"improvements_{phase}"] = self.stats.get(f"improvements_{phase}", 0) + 1
+            if self.progress is not None:
+                self.progress(phase, self.objective, self.bound)
+            return True
+        return False
+
+
+def _complete_open(inst: Instance, sel: B, val: NDArray[np.float64]) -> B:
+    """Extend a site set to p_max sites (opening more never costs; exact_open needs it)."""
+    open_mask = sel & inst.usable
+    need = inst.p_max - int(open_mask.sum())
+    if need > 0:
+        rest = np.flatnonzero(inst.usable & ~open_mask)
+        rest = rest[np.argsort(val[rest], kind="stable")][:need]
+        open_mask[rest] = True
+    return open_mask
+
+
+def _plan_for_sites(inst: Instance, open_mask: B) -> I32 | None:
+    assign = assign_flow(inst, open_mask, inst.cap)
+    if assign is None:
+        return None
+    fitted = fit_tables(inst, open_mask, assign)
+    if fitted is None:
+        return None
+    return improve_assignment(inst, fitted, open_mask)
+
+
+def _proven_infeasible(inst: Instance) -> str:
+    n_req = int(inst.required.sum())
+    if n_req > inst.p_max:
+        return f"{n_req} required sites exceed max_open={inst.p_max}"
+    if int(inst.usable.sum()) < inst.p_min:
+        return f"fewer usable sites than exact_open={inst.p_min}"
+    has = inst.ptr[1:] > inst.ptr[:-1]
+    must = ~np.isfinite(inst.unserved)
+    if np.any(must & ~has):
+        return "a client without unserved_cost has no usable arc"
+    top = np.sort(inst.cap[inst.usable])[::-1][: inst.p_max]
+    if int(inst.demand[must].sum()) > int(top.sum()):
+        return "demand exceeds the capacity of the largest max_open sites"
+    tables = inst.unit > 0 and inst.units_total < BIG_UNITS
+    if tables and int(inst.demand[must].sum()) > inst.unit * inst.units_total:
+        return "demand exceeds max_units_total × unit_capacity"
+    return ""
+
+
+def _empty_result(
+    inst: Instance, reason: str, stats: dict[str, float], bound: float
+) -> LocationResult:
+    stats = dict(stats)
+    stats["infeasible_reason_code"] = 1.0
+    return LocationResult(
+        site_of_client=np.full(inst.n, -1, dtype=np.int32),
+        open_sites=np.zeros(inst.m, dtype=np.bool_),
+        units=np.zeros(inst.m, dtype=np.int64),
+        load=np.zeros(inst.m, dtype=np.int64),
+        objective=math.inf,
+        assignment_cost=math.inf,
+        lower_bound=bound,
+        gap=math.inf,
+        status="infeasible",
+        stats=stats,
+    )
+
+
+def solve(
+    problem: LocationProblem,
+    *,
+    time_limit: float = 30.0,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> LocationResult:
+    """Plan open sites and single-source assignment; see the module docstring for the model."""
+    t0 = time.perf_counter()
+    clock = WorkClock.start(time_limit)
+    inst = build_instance(problem)
+    st = _Search(inst=inst, clock=clock, progress=progress, seed=seed)
+    st.charge(10 * work.ARC_PASS * inst.k, "preprocess")
+    st.stats["arcs"] = float(inst.k)
+    st.stats["seconds_preprocess"] = time.perf_counter() - t0
+    reason = _proven_infeasible(inst)
+    if reason:
+        return _empty_result(inst, reason, st.stats, math.inf)
+
+    # 1. Lagrangian bound with Lagrangian heuristic.
+    t1 = time.perf_counter()
+    lr = _bound_phase(st)
+    st.bound = max(st.bound, lr.bound)
+    st.stats["seconds_bound"] = time.perf_counter() - t1
+    st.stats["lagrangian_bound"] = lr.bound
+    st.stats["lagrangian_iterations"] = float(lr.iterations)
+    if progress is not None:
+        progress("bound", st.objective, st.bound)
+
+    # 2. Exact MIP on the reduced whole problem (small) or neighbourhood search (large).
+    t2 = time.perf_counter()
+    _improve(st, lr)
+    st.stats["seconds_improve"] = time.perf_counter() - t2
+    if st.assign is not None and st.open_mask is not None and inst.group is not None:
+        # 3. Merge grids split over several sites where the walk costs less than λ.
+        t3 = time.perf_counter()
+        st.charge(work.ARC_PASS * inst.k, "groups")
+        st.offer(consolidate_groups(inst, st.assign, st.open_mask), st.open_mask, "groups")
+        st.stats["seconds_groups"] = time.perf_counter() - t3
+    st.stats["seconds_total"] = time.perf_counter() - t0
+    st.stats["work_seconds"] = clock.spent
+    st.stats["wall_clock_bound"] = float(clock.wall_bound)
+    for phase, spent in sorted(clock.by_phase.items()):
+        st.stats[f"work_{phase}"] = spent
+    if st.assign is None or st.open_mask is None:
+        return _empty_result(inst, "no feasible plan found", st.stats, st.bound)
+    ev = evaluate(inst, st.assign, st.open_mask)
+    assert ev.feasible, ev.reason
+    bound = min(st.bound, ev.objective)
+    if ev.objective == 0 and bound == 0:
+        gap = 0.0
+    elif bound <= 0:
+        gap = math.inf
+    else:
+        gap = (ev.objective - bound) / bound
+    # The Lagrangian bound ignores the grid penalty, so it also bounds the rest of the
+    # objective (walking + unserved) alone: how far that part is from optimal.
+    st.stats["group_penalty"] = ev.group_penalty
+    lag = st.stats.get("lagrangian_bound", -math.inf)
+    if lag > 0:
+        rest = ev.objective - ev.group_penalty
+        st.stats["gap_without_group_penalty"] = max(0.0, (rest - min(lag, rest)) / lag)
+    return LocationResult(
+        site_of_client=st.assign.astype(np.int32),
+        open_sites=st.open_mask.copy(),
+        units=ev.units,
+        load=ev.load,
+        objective=ev.objective,
+        assignment_cost=ev.assignment_cost,
+        lower_bound=bound,
+        gap=gap,
+        status="optimal" if gap <= 1e-6 else "feasible",
+        stats=st.stats,
+    )
+
+
+def _lagrangian_heuristic(st: _Search, seen: set[bytes]) -> Callable[[int, B, float], None]:
+    """Subgradient callback: plan the relaxation's site set every few iterations.
+
+    The relaxation's sets are good site choices once the multipliers settle; each one costs a
+    min-cost flow plus repair, so the schedule is sparse on large instances and skipped when
+    the clock is short.
+    """
+    inst = st.inst
+    every = 8 if inst.k <= 200_000 else 25
+    cost = work.PLAN_PER_ARC * (inst.n + inst.k)
+
+    def on_iter(it: int, sel: B, lag: float) -> None:
+        if it % every != 0 and it != 1:
+            return
+        if st.left() < 2.0 * cost:
+            return
+        key = sel.tobytes()
+        if key in seen:
+            return
+        seen.add(key)
+        open_mask = _complete_open(inst, sel, np.zeros(inst.m))
+        plan = st.plan(open_mask, "lagrangian")
+        if plan is not None:
+            st.offer(plan, open_mask, "lagrangian")
+            st.pool[open_mask.tobytes()] = evaluate(inst, plan, open_mask).objective
+        st.stats["lagrangian_heuristic_calls"] = st.stats.get("lagrangian_heuristic_calls", 0) + 1
+
+    return on_iter
+
+
+def _bound_phase(st: _Search) -> LagrangeResult:
+    """Subgradient optimisation; evaluates the relaxation's site sets as plans on a schedule."""
+    inst = st.inst
+    seen: set[bytes] = set()
+    small = inst.k <= 200_000
+    budget = st.left()
+    lr = subgradient(
+        inst,
+        upper=lambda: st.relaxed_upper,
+        on_iter=_lagrangian_heuristic(st, seen) if small else None,
+        max_iter=600 if small else 150,
+        exact=True,
+        deadline_ok=lambda: st.left() > (0.75 if small else 0.8) * budget,
+        charge=lambda w: st.charge(w, "bound"),
+    )
+    open_mask = _complete_open(inst, lr.selected, lr.site_value)
+    if st.assign is None or lr.selected.tobytes() not in seen:
+        plan = st.plan(open_mask, "lagrangian")
+        if plan is not None:
+            st.offer(plan, open_mask, "lagrangian")
+            st.pool[open_mask.tobytes()] = evaluate(inst, plan, open_mask).objective
+    return lr
+
+
+def _refine_bound(st: _Search, lr: LagrangeResult, share: float) -> LagrangeResult:
+    """Resume the subgradient with the incumbent as Polyak target (a far better step size than
+    the first pass had), planning the relaxation's site sets on the way."""
+    inst = st.inst
+    if st.left() < 1.0:
+        return lr
+    t = time.perf_counter()
+    stop_at = st.left() * (1.0 - share)
+    more = subgradient(
+        inst,
+        upper=lambda: st.relaxed_upper,
+        on_iter=_lagrangian_heuristic(st, set()),
+        max_iter=600,
+        exact=True,
+        deadline_ok=lambda: st.left() > stop_at,
+        charge=lambda w: st.charge(w, "bound"),
+        mu0=lr.mu,
+        nu0=lr.nu,
+        theta0=max(lr.theta, 0.25),
+    )
+    st.stats["seconds_bound_refine"] = time.perf_counter() - t
+    st.stats["lagrangian_iterations"] = st.stats.get("lagrangian_iterations", 0) + more.iterations
+    if more.bound > lr.bound:
+        st.bound = max(st.bound, more.bound)
+        st.stats["lagrangian_bound"] = more.bound
+        if st.progress is not None:
+            st.progress("bound", st.objective, st.bound)
+        return more
+    return lr
+
+
+def _improve(st: _Search, lr: LagrangeResult) -> None:
+    """Whole-problem MIP on Lagrangian-reduced arcs if small, then neighbourhood search."""
+    inst = st.inst
+    if st.assign is None:
+        _rescue(st)
+    if st.assign is None:
+        return
+    if inst.k > 200_000 and st.left() > 1.0:
+        t = time.perf_counter()
+        st.charge(work.ARC_PASS * inst.k, "drop")
+        near = site_neighbours(inst)
+
+        def drop_round() -> bool:
+            st.charge(work.DROP_PER_ARC * inst.k, "drop")
+            return st.left() > 1.0
+
+        sites = drop_construction(inst, near, keep_going=drop_round)
+        if sites is not None:
+            plan = st.plan(sites, "drop")
+            if plan is not None:
+                st.offer(plan, sites, "drop")
+        st.stats["seconds_drop"] = time.perf_counter() - t
+    _pmedian_starts(st)
+    if not is_small(inst):  # the exact path's first pass had heuristics and targets
+        lr = _refine_bound(st, lr, share=0.3 if inst.k > 200_000 else 0.15)
+    st.charge(work.ARC_PASS * inst.k, "bound")
+    lf = arc_bounds(inst, lr)
+    st.stats["arcs_after_reduction"] = float(np.count_nonzero(lf < st.objective))
+    if is_small(inst):
+        _improve_small(st, lf)
+        return
+    t = time.perf_counter()
+    _site_search(st)
+    st.stats["seconds_site_search"] = time.perf_counter() - t
+    if st.left() > 1.0:
+        _global_mip(st, lf, share=0.6)
+    _lns(st)
+
+
+def _improve_small(st: _Search, lf: NDArray[np.float64]) -> None:
+    """Small instances: multi-start site search, LNS from the best distinct plans, a MIP over
+    the union of their sites, then the whole-problem MIP on the Lagrangian-surviving arcs."""
+    t = time.perf_counter()
+    # Many cheap descents pay on small instances (pmedcap1: n ≤ 100); on larger ones (SJC3/4)
+    # one descent costs much more and the neighbourhood MIPs need the time.
+    few = st.inst.k <= MULTISTART_ARCS
+    elites = _site_search(
+        st, share=0.5 if few else 0.1, spread_starts=10_000, exact_top=6, polish=0.3
+    )
+    st.stats["seconds_site_search"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    # LNS from the incumbent, then from the next-best distinct site sets (other basins)
+    incumbent_sites = st.open_mask
+    others = [
+        replace(st, assign=a, open_mask=om, objective=obj, progress=None)
+        for obj, a, om in elites
+        if incumbent_sites is None or not np.array_equal(om, incumbent_sites)
+    ]
+    starts = [st, *others[:ELITE_LNS]]
+    # On larger instances the whole-problem MIP below is what closes the last percent, given
+    # time: SJC4a over seeds 0-2 ended 1.9, 0 and 1.0 % above the optimum with half the time
+    # left for these LNS runs, and at the optimum in all three with a tenth.
+    share = (0.5 if few else 0.1) * st.left() / len(starts)
+    for cur in starts:
+        reduced_lns(cur, lf, *_sub_functions(cur), reserve=st.left() - share)
+        if cur is not st and cur.assign is not None and cur.open_mask is not None:
+            st.offer(cur.assign, cur.open_mask, "elite_lns")
+    st.stats["seconds_lns"] = time.perf_counter() - t
+    t = time.perf_counter()
+    _merge_elites(st, lf, [om for _, _, om in elites])
+    st.stats["seconds_merge"] = time.perf_counter() - t
+    t = time.perf_counter()
+    solve_whole(st, lf, *_sub_functions(st), arc_budget=8000)
+    st.stats["seconds_whole_mip"] = time.perf_counter() - t
+
+
+def _sub_functions(
+    cur: _Search,
+) -> tuple[MakeSub, Apply]:
+    """Neighbourhood builder and applier bound to one search state (for location_exact)."""
+
+    def make_sub(clients: I64, sites: I64, arcs: I64) -> SubProblem:
+        return _subproblem(cur, clients, sites, arcs)
+
+    def apply(sub: SubProblem, res: SubResult, phase: str) -> bool:
+        return _apply(cur, sub, res, phase)
+
+    return make_sub, apply
+
+
+def _merge_elites(st: _Search, lf: NDArray[np.float64], elite_sites: list[B]) -> None:
+    """Whole-problem MIP over the union of the elite site sets (solution merging).
+
+    Good local optima share most sites and differ in a few; the best plan over their union
+    often combines the right choice from each, and the union is small enough for SCIP.
+    """
+    inst = st.inst
+    if st.assign is None or st.open_mask is None or st.left() < 0.5:
+        return
+    union = st.open_mask.copy()
+    for om in elite_sites:
+        union |= om
+    keep = surviving_arcs(st, lf)
+    arcs = np.flatnonzero(keep & union[inst.site]).astype(np.int64)
+    st.stats["merge_sites"] = float(np.count_nonzero(union))
+    tl = solver_time_limit(st, 0.5 * st.left(), floor=0.1, margin=0.3)
+    # not every surviving arc (complete=False): a heuristic, no bound claim
+    solve_on_arcs(st, lf, keep, arcs, False, *_sub_functions(st), time_limit=tl, phase="merge")
+
+
+def _pmedian_starts(st: _Search) -> None:
+    """Capacity-ignoring p-median interchange from the incumbent's sites, then flow + repair."""
+    inst = st.inst
+    if st.open_mask is None or st.left() < 1.0:
+        return
+    t = time.perf_counter()
+    stop_at = st.left() * 0.85
+
+    def pmedian_round() -> bool:
+        st.charge(work.PMEDIAN_PER_ARC * inst.k, "pmedian")
+        return st.left() > stop_at
+
+    sites = pmedian_search(inst, st.open_mask, keep_going=pmedian_round)
+    plan = st.plan(sites, "pmedian")
+    if plan is not None:
+        st.offer(plan, sites, "pmedian")
+        st.pool[sites.tobytes()] = evaluate(inst, plan, sites).objective
+    st.stats["seconds_pmedian"] = time.perf_counter() - t
+
+
+def _spread_start(inst: Instance, n_open: int, rng: np.random.Generator) -> B:
+    """A random site set spread over the clients (k-means++ seeding on the arcs).
+
+    Starts from the required sites; each further site is the cheapest usable site of a client
+    drawn with probability ∝ demand × (cost to its nearest chosen site)², so the sets cover the
+    map the way good plans do, yet differ with each draw of ``rng``.
+    """
+    sel = inst.required.copy()
+    near = np.full(inst.n, np.inf)
+    ok = inst.usable[inst.site]
+    big = float(inst.cost.max(initial=1.0)) * 2.0  # stands in for "no chosen site in reach"
+
+    def add(j: int) -> None:
+        sel[j] = True
+        a = np.flatnonzero(inst.site == j)
+        np.minimum.at(near, inst.cli[a], inst.cost[a])
+
+    for j in np.flatnonzero(sel).tolist():
+        add(int(j))
+    while int(sel.sum()) < n_open:
+        free = ok & ~sel[inst.site]
+        if not np.any(free):
+            break
+        reach = np.bincount(inst.cli[free], minlength=inst.n) > 0
+        w = inst.demand * np.minimum(near, big) ** 2 * reach
+        total = float(w.sum())
+        if total > 0:
+            i = int(rng.choice(inst.n, p=w / total))
+        else:
+            i = int(rng.choice(np.flatnonzero(reach)))
+        a = np.arange(inst.ptr[i], inst.ptr[i + 1])
+        a = a[free[a]]
+        add(int(inst.site[a[np.argmin(inst.cost[a])]]))
+    return sel
+
+
+def _arcs_per_site_set(inst: Instance) -> float:
+    """Arcs of a typical full site set (p_max sites' share of the arcs): the size of one flow."""
+    return inst.k * max(inst.p_max, 1) / max(int(inst.usable.sum()), 1)
+
+
+def _site_search(
+    st: _Search,
+    share: float = 0.6,
+    starts: int = 3,
+    patience: int = 40,
+    spread_starts: int = 0,
+    exact_top: int = 3,
+    polish: float = 0.0,
+) -> list[tuple[float, I32, B]]:
+    """Iterated local search on site sets.
+
+    Swap local search (min-cost-flow proxy) from the best distinct Lagrangian sets and from
+    ``spread_starts`` random spread-out sets (:func:`_spread_start`; tight capacities leave
+    good plans in basins several swaps apart, which kicks from one set rarely reach), then
+    kicks of 1–3 random neighbour swaps from the best set found, each followed by the swap
+    search; stops after ``patience`` kicks without improvement or at ``share`` of the
+    remaining time. The last ``polish`` part of that time re-runs the swap search from the best
+    sets found, scoring swaps by the single-source plan's objective instead (twice the work
+    per swap; under tight capacities the flow proxy prefers sets whose single-source plans
+    are worse). The best ``exact_top`` sets then get an exact single-source assignment;
+    returns those plans (objective, assignment, sites), best first: elite starts for the LNS.
+    """
+    inst = st.inst
+    per_set = _arcs_per_site_set(inst)
+    if per_set > 60_000 or st.open_mask is None:
+        return []
+    st.charge(work.ARC_PASS * inst.k, "site_search")
+    near = site_neighbours(inst)
+    # Swap bounds skip the swaps that cannot improve: many more descents where the multi-start
+    # is the main search (pmedcap1: 52 of 60 runs at the optimum against 47 of 60 without).
+    # Where the SCIP neighbourhood search leads (more arcs) they only change which elites it
+    # starts from; SJC4a ended 0.6-2.0 % above the optimum in 4 runs with them and 0, 0 and
+    # 1.9 % in 3 without (SCIP stops on wall time, so it varies), so they stay off there.
+    by_site: SiteArcs | None = None
+    if inst.k <= MULTISTART_ARCS:
+        st.charge(work.ARC_PASS * inst.k, "site_search")
+        by_site = site_arcs(inst)
+    rng = np.random.default_rng(st.seed)
+    ranked = sorted(st.pool.items(), key=lambda kv: kv[1])
+    cands = [st.open_mask.copy()] + [
+        np.frombuffer(k, dtype=np.bool_).copy() for k, _ in ranked[:starts]
+    ]
+    seen: set[bytes] = set()
+    total = st.left()
+    stop_at = total * (1.0 - share * (1.0 - polish))  # end of the flow-scored stage
+
+    def go() -> bool:
+        return st.left() > stop_at
+
+    def flow_evaluated() -> None:
+        st.charge(work.FLOW_PER_ARC * per_set, "site_search")
+
+    def swaps_bounded() -> None:
+        st.charge(work.SWAP_BOUND_PER_ARC * per_set, "site_search")
+
+    def plan_objective(sites: B) -> float:
+        st.charge((work.PLAN_PER_ARC - work.FLOW_PER_ARC) * (inst.n + per_set), "site_search")
+        plan = _plan_for_sites(inst, sites)
+        return math.inf if plan is None else evaluate(inst, plan, sites).objective
+
+    def descend(start: B, active: B | None = None, by_plan: bool = False) -> bool:
+        """Swap search from ``start``; False if it ended in a set seen before."""
+        flow_evaluated()
+        sites, value = site_swap_search(
+            inst,
+            start,
+            near,
+            rng,
+            keep_going=go,
+            active=active,
+            on_eval=flow_evaluated,
+            cost=plan_objective if by_plan else None,
+            first_improvement=spread_starts > 0,
+            prune=by_site,
+            on_bound=swaps_bounded,
+        )
+        key = sites.tobytes()
+        if not by_plan:
+            flows[key] = value
+        if key in seen:
+            return False
+        seen.add(key)
+        plan = st.plan(sites, "site_search")
+        if plan is not None:
+            st.offer(plan, sites, "site_search")
+            tops[key] = (evaluate(inst, plan, sites).objective, plan)
+        return True
+
+    tops: dict[bytes, tuple[float, I32]] = {}
+    flows: dict[bytes, float] = {}  # flow cost of every set a flow-scored descent ended in
+    for start in cands:
+        if go():
+            descend(start)
+    n_open = int(np.count_nonzero(st.open_mask))
+    repeats = 0  # small instances have few local optima: stop once starts keep repeating
+    for _ in range(spread_starts):
+        if not go() or repeats >= SPREAD_REPEATS or st.objective <= st.bound:
+            break
+        repeats = 0 if descend(_spread_start(inst, n_open, rng)) else repeats + 1
+    stop_at = total * (1.0 - share)
+    if polish > 0:
+        for key, _ in sorted(tops.items(), key=lambda kv: kv[1][0])[:POLISH_TOP]:
+            if not go():
+                break
+            descend(np.frombuffer(key, dtype=np.bool_).copy(), by_plan=True)
+    kicks = stale = 0
+    movable = inst.status == 0
+    while go() and stale < patience:
+        assert st.open_mask is not None
+        cur = st.open_mask.copy()
+        active = np.zeros(inst.m, dtype=np.bool_)
+        for _ in range(int(rng.integers(1, 4))):
+            opened = np.flatnonzero(cur & movable)
+            if opened.shape[0] == 0:
+                break
+            j = int(opened[rng.integers(opened.shape[0])])
+            nb = [int(k) for k in near[j] if not cur[k] and inst.usable[k]]
+            if not nb:
+                continue
+            k = nb[int(rng.integers(len(nb)))]
+            cur[j], cur[k] = False, True
+            active[near[j]] = True
+            active[near[k]] = True
+            active[k] = True
+        before = st.objective
+        descend(cur, active)
+        kicks += 1
+        stale = 0 if st.objective < before else stale + 1
+    st.stats["site_search_kicks"] = float(kicks)
+    # exact single-source assignment for the best few site sets
+    elites: list[tuple[float, I32, B]] = []
+    for key, (obj, plan) in sorted(tops.items(), key=lambda kv: kv[1][0])[:exact_top]:
+        sites = np.frombuffer(key, dtype=np.bool_).copy()
+        if st.left() >= 0.5:
+            exact = _gap_exact(st, sites)
+            if exact is not None and exact[0] < obj:
+                obj, plan = exact
+        elites.append((obj, plan, sites))
+    if by_site is not None:
+        # The flow proxy can rank the optimal set just below its best sets (pmedcap1_14, _15,
+        # _20: the optimum is one swap from the best flow set and not a flow local optimum).
+        exact_done = {e[2].tobytes() for e in elites}
+        best_flow = sorted(flows.items(), key=lambda kv: kv[1])[:NEIGHBOUR_SETS]
+        for key, _ in best_flow:
+            base = np.frombuffer(key, dtype=np.bool_).copy()
+            for sites in _best_swaps(st, base, by_site, NEIGHBOUR_TOP, flow_evaluated):
+                if st.left() < 0.5:
+                    break
+                if sites.tobytes() in exact_done:
+                    continue
+                exact_done.add(sites.tobytes())
+                exact = _gap_exact(st, sites)
+                if exact is not None:
+                    elites.append((exact[0], exact[1], sites))
+    return sorted(elites, key=lambda e: e[0])
+
+
+def _best_swaps(
+    st: _Search, base: B, by_site: SiteArcs, count: int, on_flow: Callable[[], None]
+) -> list[B]:
+    """The ``count`` sets one swap from ``base`` (any open candidate for any closed usable
+    site) with the lowest transportation cost: ranked by :class:`SwapBounds`, then the
+    ``3 × count`` best bounds evaluated exactly."""
+    inst = st.inst
+    priced = flow_prices(inst, base, inst.cap)
+    on_flow()
+    if priced is None:
+        return []
+    bounds = SwapBounds(inst, base, priced[1], by_site)
+    closed = np.flatnonzero(~base & inst.usable).astype(np.int64)
+    movable = np.flatnonzero(base & (inst.status == 0))
+    if closed.shape[0] == 0 or movable.shape[0] == 0:
+        return []
+    per_set = _arcs_per_site_set(inst)
+    st.charge(work.SWAP_BOUND_PER_ARC * per_set * movable.shape[0], "site_search")
+    lb = np.concatenate([bounds.bounds(int(j), closed) for j in movable])
+    pairs = np.argsort(lb, kind="stable")[: 3 * count]
+    scored: list[tuple[float, int, B]] = []
+    for idx in pairs:
+        if not np.isfinite(lb[idx]):
+            break
+        sites = base.copy()
+        sites[movable[idx // closed.shape[0]]] = False
+        sites[closed[idx % closed.shape[0]]] = True
+        cost = flow_cost(inst, sites, inst.cap)
+        on_flow()
+        scored.append((cost, int(idx), sites))
+    scored.sort(key=lambda e: (e[0], e[1]))
+    return [sites for cost, _, sites in scored[:count] if np.isfinite(cost)]
+
+
+def _gap_exact(st: _Search, open_mask: B) -> tuple[float, I32] | None:
+    """Solve the assignment for a fixed site set exactly (SCIP), warm-started by the heuristic;
+    offers the plan and returns it with its objective (None if SCIP found none)."""
+    inst = st.inst
+    arcs = np.flatnonzero(open_mask[inst.site])
+    if arcs.shape[0] > 30_000 or st.assign is None:
+        return None
+    hint = st.plan(open_mask, "gap_exact")
+    sites = np.flatnonzero(open_mask).astype(np.int64)
+    n_open = sites.shape[0]
+    budget = inst.units_total if inst.unit > 0 and inst.units_total < BIG_UNITS else BIG_UNITS
+    sub = SubProblem(np.arange(inst.n, dtype=np.int64), sites, arcs, n_open, n_open, budget, {})
+    if st.wall_left() - 0.2 < 0.05:
+        return None  # no wall-clock time left for SCIP
+    allowed = solver_time_limit(st, min(st.left() - 0.3, 0.25 * st.left()))
+    # On the exact path SCIP is timed anyway: charge what it took. Elsewhere charge the
+    # allowance, so that the plan does not depend on how fast SCIP happened to be.
+    timed = is_small(inst)
+    if not timed:
+        st.charge(allowed, "gap_exact")
+    t = time.perf_counter()
+    res = solve_sub_mip(
+        inst,
+        sub,
+        hint_assign=hint,
+        hint_open=open_mask,
+        time_limit=allowed,
+        node_limit=20_000,
+        seed=st.seed,
+    )
+    if timed:
+        st.charge(time.perf_counter() - t, "gap_exact")
+    if res is None:
+        return None
+    assign = res.site_of_client.copy()
+    st.offer(assign, open_mask.copy(), "gap_exact")
+    return evaluate(inst, assign, open_mask).objective, assign
+
+
+def _rescue(st: _Search) -> None:
+    """No plan yet: try every usable site open (or the p_max largest), then the exact MIP."""
+    inst = st.inst
+    # sites that some client can use first, then by capacity
+    demand_in_reach = np.bincount(inst.site, weights=inst.demand[inst.cli], minlength=inst.m)
+    cap_rank = np.lexsort((-inst.cap, demand_in_reach <= 0))
+    open_mask = inst.required.copy()
+    for j in cap_rank:
+        if int(open_mask.sum()) >= inst.p_max:
+            break
+        if inst.usable[j]:
+            open_mask[j] = True
+    plan = st.plan(open_mask, "rescue")
+    if plan is not None and st.offer(plan, open_mask, "rescue"):
+        return
+    _global_mip(st, np.full(inst.k, -math.inf))
+
+
+def _global_counts(st: _Search) -> tuple[int, int]:
+    assert st.assign is not None and st.open_mask is not None
+    ev = evaluate(st.inst, st.assign, st.open_mask)
+    return ev.n_open, int(ev.units.sum())
+
+
+def _subproblem(st: _Search, clients: I64, sites: I64, arcs: I64) -> SubProblem:
+    """Local limits for a neighbourhood from the incumbent's global slack."""
+    inst = st.inst
+    assert st.assign is not None and st.open_mask is not None
+    ev = evaluate(inst, st.assign, st.open_mask)
+    open_in = int(st.open_mask[sites].sum())
+    units_in = int(ev.units[sites].sum())
+    if inst.unit > 0 and inst.units_total < BIG_UNITS:
+        budget = units_in + (inst.units_total - int(ev.units.sum()))
+    else:
+        budget = BIG_UNITS
+    outside: dict[int, int] = {}
+    if inst.group is not None and inst.lam > 0:
+        in_c = np.zeros(inst.n, dtype=np.bool_)
+        in_c[clients] = True
+        groups = np.unique(inst.group[clients])
+        mem = np.isin(inst.group, groups) & ~in_c & (st.assign >= 0)
+        pairs = np.unique(inst.group[mem].astype(np.int64) * inst.m + st.assign[mem])
+        gs, cnt = np.unique(pairs // inst.m, return_counts=True)
+        outside = {int(g): int(c) for g, c in zip(gs, cnt, strict=True)}
+    return SubProblem(
+        clients=clients,
+        sites=sites,
+        arcs=arcs,
+        count_lo=open_in - (ev.n_open - inst.p_min),
+        count_hi=open_in + (inst.p_max - ev.n_open),
+        units_budget=budget,
+        group_outside=outside,
+    )
+
+
+def _apply(st: _Search, sub: SubProblem, res: SubResult, phase: str) -> bool:
+    assert st.assign is not None and st.open_mask is not None
+    assign = st.assign.copy()
+    assign[sub.clients] = res.site_of_client
+    open_mask = st.open_mask.copy()
+    open_mask[sub.sites] = res.open_sites
+    return st.offer(assign, open_mask, phase)
+
+
+def _global_mip(st: _Search, lf: NDArray[np.float64], share: float = 1.0) -> None:
+    """Whole problem on arcs not excluded by the Lagrangian; its bound is valid for all arcs."""
+    inst = st.inst
+    if math.isfinite(st.objective):
+        keep = lf < st.objective - 1e-9 * max(1.0, abs(st.objective))
+    else:
+        keep = np.ones(inst.k, dtype=np.bool_)
+    if st.assign is not None:
+        served = np.flatnonzero(st.assign >= 0)
+        keep[inst.arc_index(served, st.assign[served])] = True
+    arcs = np.flatnonzero(keep)
+    st.stats["global_mip_arcs"] = float(arcs.shape[0])
+    if arcs.shape[0] > 40_000:
+        return
+    clients = np.arange(inst.n, dtype=np.int64)
+    has = np.zeros(inst.m, dtype=np.bool_)
+    has[inst.site[arcs]] = True
+    sites = np.flatnonzero(inst.usable & (has | inst.required)).astype(np.int64)
+    if st.assign is not None:
+        sub = _subproblem(st, clients, sites, arcs)
+    else:
+        sub = SubProblem(clients, sites, arcs, inst.p_min, inst.p_max, inst.units_total, {})
+    t = time.perf_counter()
+    allowed = solver_time_limit(st, share * (st.left() - 0.5), floor=0.1)
+    st.charge(allowed, "global_mip")
+    res = solve_sub_mip(
+        inst,
+        sub,
+        hint_assign=st.assign,
+        hint_open=st.open_mask,
+        time_limit=allowed,
+        node_limit=1_000_000,
+        seed=st.seed,
+    )
+    st.stats["seconds_global_mip"] = time.perf_counter() - t
+    if res is None:
+        return
+    if st.assign is None:
+        assign = res.site_of_client.copy()
+        open_mask = np.zeros(inst.m, dtype=np.bool_)
+        open_mask[sites] = res.open_sites
+        st.offer(assign, open_mask, "global_mip")
+    else:
+        _apply(st, sub, res, "global_mip")
+    excluded = lf[~keep]
+    out_min = float(excluded.min()) if excluded.shape[0] else math.inf
+    # Without grids the MIP bound holds for every plan on the kept arcs.
+    st.bound = max(st.bound, min(res.bound, out_min))
+    st.stats["global_mip_bound"] = res.bound
+
+
+def _lns(st: _Search) -> None:
+    """Neighbourhood MIPs around each open site, growing the neighbourhood when stuck."""
+    inst = st.inst
+    rng = np.random.default_rng(st.seed)
+    solved: set[bytes] = set()
+    n_open = int(np.count_nonzero(st.open_mask)) if st.open_mask is not None else 0
+    w_max = max(2, min(8, n_open))
+    w = min(3, w_max)
+    iters = 0
+    while st.left() > 0.5:
+        assert st.assign is not None and st.open_mask is not None
+        seeds = _lns_order(st, rng)
+        improved = False
+        for s in seeds:
+            if st.left() <= 0.5:
+                break
+            assert st.assign is not None and st.open_mask is not None
+            if not st.open_mask[s]:
+                continue
+            sub = _neighbourhood(st, int(s), w)
+            if sub is None:
+                continue
+            key = signature(sub, st.assign, st.open_mask)
+            if key in solved:
+                continue
+            iters += 1
+            work_limit = min(LNS_WORK, max(0.01, (st.left() - 0.5) / work.CPSAT_PER_DTIME))
+            res, dtime = solve_sub_cpsat(
+                inst,
+                sub,
+                hint_assign=st.assign,
+                hint_open=st.open_mask,
+                time_limit=solver_time_limit(st, math.inf),
+                work_limit=work_limit,
+                seed=st.seed + iters,
+            )
+            st.charge(work.CPSAT_PER_DTIME * dtime + work.CPSAT_PER_ARC * sub.arcs.shape[0], "lns")
+            if res is None:
+                continue
+            if _apply(st, sub, res, "lns"):
+                improved = True
+            elif res.optimal:
+                solved.add(key)
+        if not improved:
+            if w >= w_max:
+                break
+            w += 1
+    st.stats["lns_subproblems"] = float(iters)
+    st.stats["lns_final_width"] = float(w)
+
+
+def _lns_order(st: _Search, rng: np.random.Generator) -> I64:
+    """Open sites, most promising neighbourhoods first.
+
+    Score = the walking its clients do beyond their cheapest arc plus λ for every split grid
+    it serves: where the plan departs most from what each building would like. Ties (and
+    sites with nothing to gain) keep a seeded random order.
+    """
+    inst = st.inst
+    assert st.assign is not None and st.open_mask is not None
+    seeds = np.flatnonzero(st.open_mask)
+    seeds = seeds[rng.permutation(seeds.shape[0])]
+    served = np.flatnonzero(st.assign >= 0)
+    if served.shape[0] == 0:
+        return seeds
+    sites = st.assign[served].astype(np.int64)
+    excess = inst.cost[inst.arc_index(served, sites)] - inst.cost[inst.ptr[served]]
+    score: NDArray[np.float64] = np.bincount(sites, weights=excess, minlength=inst.m).astype(
+        np.float64
+    )
+    if inst.group is not None and inst.lam > 0:
+        pairs = np.unique(inst.group[served].astype(np.int64) * inst.m + sites)
+        n_sites = np.bincount(pairs // inst.m, minlength=inst.n_groups)
+        split = n_sites[pairs // inst.m] > 1
+        score += inst.lam * np.bincount(pairs[split] % inst.m, minlength=inst.m)
+    return seeds[np.argsort(-score[seeds], kind="stable")]
+
+
+def _neighbourhood(st: _Search, seed_site: int, w: int) -> SubProblem | None:
+    """Seed site + the w−1 open sites sharing most arcs with its clients + nearby closed sites."""
+    inst = st.inst
+    assert st.assign is not None and st.open_mask is not None
+    cs = np.flatnonzero(st.assign == seed_site).astype(np.int64)
+    a = inst.arcs_of(cs)
+    other = inst.site[a]
+    open_o = other[st.open_mask[other] & (other != seed_site)]
+    if open_o.shape[0]:
+        ids, cnt = np.unique(open_o, return_counts=True)
+        near = ids[np.argsort(-cnt, kind="stable")][: w - 1]
+    else:
+        near = np.zeros(0, dtype=np.int64)
+    n_open = np.r_[seed_site, near].astype(np.int64)
+    in_n = np.zeros(inst.m, dtype=np.bool_)
+    in_n[n_open] = True
+    clients = np.flatnonzero(in_n[np.maximum(st.assign, 0)] & (st.assign >= 0)).astype(np.int64)
+    uns = np.flatnonzero(st.assign < 0)
+    if uns.shape[0]:
+        ua = inst.arcs_of(uns.astype(np.int64))
+        touch = np.unique(inst.cli[ua[in_n[inst.site[ua]]]]).astype(np.int64)
+        clients = np.union1d(clients, touch)
+    if clients.shape[0] == 0:
+        return None
+    ca = inst.arcs_of(clients)
+    # closed candidates: sites among clients' cheapest arcs, ranked by how many clients see them
+    rank = ca - inst.ptr[inst.cli[ca]]
+    cheap = ca[rank < 12]
+    cand = inst.site[cheap]
+    cand = cand[~in_n[cand] & inst.usable[cand] & ~st.open_mask[cand]]
+    if cand.shape[0]:
+        ids, cnt = np.unique(cand, return_counts=True)
+        max_closed = max(2 * w, 6)
+        extra = ids[np.argsort(-cnt, kind="stable")][:max_closed]
+        in_n[extra] = True
+    sites = np.flatnonzero(in_n).astype(np.int64)
+    arcs = ca[in_n[inst.site[ca]]]
+    return _subproblem(st, clients, sites, arcs)
