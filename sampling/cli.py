@@ -58,6 +58,7 @@ def _plan(args: argparse.Namespace) -> int:
 
     from sampling.output.lock import folder_lock
     from sampling.output.write import check_plan_folder, write_plan
+    from sampling.report import plan_lines
     from sampling.scenario.loader import load_scenario
     from sampling.stages.planning import plan_campaign
 
@@ -71,14 +72,7 @@ def _plan(args: argparse.Namespace) -> int:
         plan = plan_campaign(scenario, time_limit=args.time_limit, seed=args.seed)
         out = write_plan(plan, Path(args.out), lang=args.lang, extra_seconds={"load": loaded})
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    print(
-        f"{summary['scenario']}: {summary['residents_assigned']:,} of"
-        f" {summary['residents_walk_in']:,} walk-in residents assigned"
-        f" ({summary['residents_unserved']:,} unserved, {summary['residents_home_visit']:,}"
-        f" by home visit); coverage {summary['coverage']:.1%}; {summary['points_open']} points,"
-        f" {summary['tables_used']} tables; mean walk {summary['walk_m_mean']:.0f} m;"
-        f" gap {summary['gap']:.2%} ({summary['status']})"
-    )
+    print("\n".join(plan_lines(summary)))
     print(f"wrote {out}")
     return EXIT_OK
 

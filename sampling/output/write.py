@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -80,5 +81,22 @@ def write_plan(
     return Path(out_dir)
 
 
+def strict_json(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by ``None`` (JSON has neither).
+
+    A figure that does not exist (the gap of a plan without a bound, the objective when no plan
+    was found) is ``null``; the plan's ``status`` and ``status_reason`` say why.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    """Standard JSON (no ``NaN``/``Infinity``), readable by any parser."""
+    text = json.dumps(strict_json(data), ensure_ascii=False, indent=2, allow_nan=False)
+    path.write_text(text, encoding="utf-8")

@@ -246,6 +246,12 @@ def _cross_checks(header: Header, frames: dict[str, pl.DataFrame | None]) -> lis
     teams = frames.get("teams")
     home_visits = frames.get("home_visits")
     grids = frames.get("grids")
+    points = frames.get("points")
+    limit = header.sampling.max_open_points
+    if points is not None and limit is not None and "status" in points.columns:
+        required = int((points["status"] == "required").sum())
+        if required > limit:
+            problems.append(required_over_limit(paths.points, required, limit))
     if buildings is not None and buildings.height:
         total = int(buildings["residents"].cast(pl.Int64).sum())
         if total > MAX_SCENARIO_RESIDENTS:
@@ -364,3 +370,14 @@ def _check_extract(path: Path, label: str) -> list[Problem]:
             )
         ]
     return []
+
+
+def required_over_limit(points_file: str, required: int, limit: int) -> Problem:
+    """More points are ``required`` than ``[sampling] max_open_points`` lets open."""
+    return Problem(
+        "scenario.toml",
+        f"no plan is possible: {required} points have status = required in {points_file}",
+        column="sampling.max_open_points",
+        value=str(limit),
+        expected=f"at least {required}, or fewer required points",
+    )

@@ -23,6 +23,8 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
+from sampling.errors import Problem, ScenarioError
+from sampling.scenario.loader import required_over_limit
 from sampling.scenario.model import Scenario
 from solver.location.candidates import Pairs, nearest, pairs_within
 from solver.location.engine import LocationProblem, LocationResult, solve
@@ -30,6 +32,7 @@ from solver.location.engine import LocationProblem, LocationResult, solve
 REASON_OUT_OF_REACH = "no point within {limit:g} min"
 REASON_CAPACITY = "capacity"
 REASON_NOBODY = "no walk-in residents"
+REASON_NO_PLAN = "no plan found"
 STATUS_CODE = {"candidate": 0, "required": 1, "closed": -1}
 UNSERVED_COST_FACTOR = 10.0  # an unserved resident costs 10 × the walking limit in metres
 
@@ -53,6 +56,8 @@ class AssignmentPlan:
     status: str
     staffable_tables: int
     stats: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+    """Why there is no plan (``status`` = ``no_plan_found``); empty otherwise."""
 
 
 def staffable_tables(scenario: Scenario) -> int:
@@ -192,6 +197,8 @@ def assign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0) -> As
     built = time.perf_counter()
     result = solve(problem, time_limit=time_limit, seed=seed)
     solved = time.perf_counter()
+    if result.status == "infeasible":
+        raise contradiction(scenario, result.reason)
     plan = _tables(scenario, problem, pairs, beyond, result)
     stats = {
         "candidates_seconds": built - started,
@@ -209,7 +216,22 @@ def assign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0) -> As
         status=result.status,
         staffable_tables=problem.max_units_total or 0,
         stats=stats,
+        reason=result.reason,
     )
+
+
+def contradiction(scenario: Scenario, proof: str) -> ScenarioError:
+    """The input error behind a proven-infeasible assignment, with the limits named.
+
+    Every building may stay unserved (with a reason), so only the header's and the points'
+    limits can contradict each other; the loader catches the known cases before planning.
+    """
+    header = scenario.header
+    required = int((scenario.points["status"] == "required").sum())
+    limit = header.sampling.max_open_points
+    if limit is not None and required > limit:
+        return ScenarioError([required_over_limit(header.tables.points, required, limit)])
+    return ScenarioError([Problem("scenario.toml", f"no plan is possible: {proof}")])
 
 
 def _tables(
@@ -236,11 +258,13 @@ def _tables(
     has_arc = np.zeros(n, dtype=bool)
     has_arc[pairs.building] = True
     out_of_reach = REASON_OUT_OF_REACH.format(limit=header.walking.limit_min)
+    # Without a plan, "capacity" would be a guess: say that the engine found none.
+    reachable = REASON_NO_PLAN if result.status == "no_plan_found" else REASON_CAPACITY
     reason = pl.select(
         pl.when(pl.lit(pl.Series(served)))
         .then(None)
         .when(pl.lit(pl.Series(has_arc)))
-        .then(pl.lit(REASON_CAPACITY))
+        .then(pl.lit(reachable))
         .otherwise(pl.lit(out_of_reach))
     ).to_series()
     point_ids = points["point_id"].gather(np.maximum(site, 0))

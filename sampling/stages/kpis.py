@@ -59,6 +59,7 @@ def assignment_kpis(plan: AssignmentPlan, walk_limit_m: float) -> dict[str, floa
         "lower_bound": plan.lower_bound,
         "gap": plan.gap,
         "status": plan.status,
+        "status_reason": plan.reason,
         # walking + unserved against the same bound (which ignores the grid-split penalty)
         "gap_without_grid_penalty": plan.stats.get("solver_gap_without_group_penalty", plan.gap),
         "grid_penalty": plan.stats.get("solver_group_penalty", 0.0),

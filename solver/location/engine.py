@@ -224,10 +224,9 @@ def _proven_infeasible(inst: Instance) -> str:
 
 
 def _empty_result(
-    inst: Instance, reason: str, stats: dict[str, float], bound: float
+    inst: Instance, reason: str, stats: dict[str, float], bound: float, *, proven: bool
 ) -> LocationResult:
-    stats = dict(stats)
-    stats["infeasible_reason_code"] = 1.0
+    """No plan: ``infeasible`` with the contradiction that proves it, else ``no_plan_found``."""
     return LocationResult(
         site_of_client=np.full(inst.n, -1, dtype=np.int32),
         open_sites=np.zeros(inst.m, dtype=np.bool_),
@@ -237,8 +236,9 @@ def _empty_result(
         assignment_cost=math.inf,
         lower_bound=bound,
         gap=math.inf,
-        status="infeasible",
-        stats=stats,
+        status="infeasible" if proven else "no_plan_found",
+        stats=dict(stats),
+        reason=reason,
     )
 
 
@@ -259,7 +259,7 @@ def solve(
     st.stats["seconds_preprocess"] = time.perf_counter() - t0
     reason = _proven_infeasible(inst)
     if reason:
-        return _empty_result(inst, reason, st.stats, math.inf)
+        return _empty_result(inst, reason, st.stats, math.inf, proven=True)
 
     # 1. Lagrangian bound with Lagrangian heuristic.
     t1 = time.perf_counter()
@@ -287,7 +287,8 @@ def solve(
     for phase, spent in sorted(clock.by_phase.items()):
         st.stats[f"work_{phase}"] = spent
     if st.assign is None or st.open_mask is None:
-        return _empty_result(inst, "no feasible plan found", st.stats, st.bound)
+        reason = "the search ended without a plan (nothing proven)"
+        return _empty_result(inst, reason, st.stats, st.bound, proven=False)
     ev = evaluate(inst, st.assign, st.open_mask)
     assert ev.feasible, ev.reason
     bound = min(st.bound, ev.objective)

@@ -112,7 +112,13 @@ class LocationProblem:
 
 @dataclass(frozen=True)
 class LocationResult:
-    """Plan, objective parts, bound and statistics of one :func:`solve` run."""
+    """Plan, objective parts, bound and statistics of one :func:`solve` run.
+
+    ``status`` is ``optimal`` (gap closed), ``feasible`` (a plan with a gap), ``infeasible``
+    (proven: no plan satisfies the constraints; ``reason`` says which ones contradict each
+    other) or ``no_plan_found`` (the search ended without a plan; nothing is proven). Without a
+    plan, ``objective``, ``assignment_cost`` and ``gap`` are ``inf``.
+    """
 
     site_of_client: NDArray[np.int32]
     open_sites: NDArray[np.bool_]
@@ -124,3 +130,4 @@ class LocationResult:
     gap: float
     status: str
     stats: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
