@@ -1,24 +1,28 @@
 """Pure functions turning :class:`~maps.model.MapData` into the per-layer data the browser draws.
 
 Everything returned here is plain JSON-able data (lists, dicts, numbers, *HTML-escaped*
-strings); ``maps/assets/natplan/natplan.js`` turns it into Leaflet layers. Coordinates are
-rounded to 6 decimals (~0.1 m).
+strings); ``maps/assets/natplan/natplan.js`` turns it into Leaflet layers, whose popups and
+tooltips are HTML. Every text — names and ids from the scenario, labels, reasons — is escaped
+here: markup is built only by :func:`html_fill`, which escapes every value it inserts (except
+markup it built itself, :class:`~markupsafe.Markup`), so the browser never reads scenario text
+as markup. Coordinates are rounded to 6 decimals (~0.1 m).
 """
 
 from __future__ import annotations
 
 import contextlib
+import html
 import math
 from collections.abc import Sequence
-from html import escape
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+from markupsafe import Markup
 from scipy.spatial import ConvexHull, QhullError
 
-from maps.i18n import labels
+from maps.i18n import labels, reason
 from maps.model import MapData, MapDataError
 
 __all__ = [
@@ -28,6 +32,7 @@ __all__ = [
     "UTILISATION_BINS",
     "build_payload",
     "finish_colours",
+    "html_fill",
     "hull_ring",
     "point_colours",
     "point_radius",
@@ -77,7 +82,30 @@ def _r6(x: float) -> float:
 
 
 def _esc(value: object) -> str:
-    return "" if value is None else escape(str(value))
+    """``value`` as HTML-escaped text (``None`` → empty; markup from :func:`html_fill` as it
+    is)."""
+    if value is None:
+        return ""
+    if isinstance(value, Markup):
+        return str(value)
+    return html.escape(str(value), quote=True)
+
+
+def html_fill(template: str, *values: object) -> Markup:
+    """Trusted ``template`` markup with its ``{}`` fields filled by HTML-escaped ``values``."""
+    return Markup(template.format(*map(_esc, values)))
+
+
+_ENTITIES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#x27;"))
+"""What :func:`html.escape` replaces, ``&`` first."""
+
+
+def _esc_column(column: pl.Series) -> list[str]:
+    """A whole column as HTML-escaped text (nulls → empty), escaped by polars at once."""
+    text = column.cast(pl.String).fill_null("")
+    for char, entity in _ENTITIES:
+        text = text.str.replace_all(char, entity, literal=True)
+    return text.to_list()
 
 
 def point_colours(point_ids: Sequence[object]) -> dict[object, str]:
@@ -189,17 +217,22 @@ def hull_ring(
     return [[_r6(lat0 + y / ky), _r6(lon0 + x / kx)] for x, y in ring]
 
 
-def _popup(rows: list[tuple[str, str]], title: str) -> str:
-    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
-    return f"<b>{title}</b><table class='np-tbl'>{body}</table>"
+_UNSERVED_TIP = "<b>{} {}</b> · {} {} · {} {}<br><span class='np-reason'>{}: {}</span>"
+
+
+def _popup(rows: list[tuple[str, object]], title: object) -> str:
+    """A popup: bold title and a table of (label, value) rows, every text escaped."""
+    body = Markup("".join(html_fill("<tr><th>{}</th><td>{}</td></tr>", k, v) for k, v in rows))
+    return str(html_fill("<b>{}</b><table class='np-tbl'>{}</table>", title, body))
 
 
 def _fmt_num(v: object) -> str:
+    """A number as text (thousands separators), ``–`` when missing; other values as text."""
     if v is None:
         return "–"
     if isinstance(v, float):
         return f"{v:,.0f}" if v.is_integer() or abs(v) >= 100 else f"{v:,.2f}"
-    return f"{v:,}" if isinstance(v, int) else _esc(v)
+    return f"{v:,}" if isinstance(v, int) else str(v)
 
 
 def _points_payload(
@@ -220,23 +253,23 @@ def _points_payload(
         mode = "utilisation"
     popups, tips = [], []
     for r in rows:
-        title = _esc(r["name"] if r["name"] is not None else r["point_id"])
+        title = r["name"] if r["name"] is not None else r["point_id"]
         util = r["utilisation"]
-        info = [
-            (lab["point"], _esc(r["point_id"])),
+        info: list[tuple[str, object]] = [
+            (lab["point"], r["point_id"]),
             (lab["tables"], f"{_fmt_num(r['tables'])} / {_fmt_num(r['max_tables'])}"),
             (lab["load"], f"{_fmt_num(r['load'])} / {_fmt_num(r['capacity'])}"),
             (lab["utilisation"], "–" if util is None else f"{util * 100:.0f}%"),
         ]
         if "finish" in r:
-            info.append((lab["finish"], _esc(r["finish"]) or "–"))
+            info.append((lab["finish"], r["finish"] or "–"))
         if "staff" in r:
             info.append((lab["staff"], _fmt_num(r["staff"])))
         if "yellow_channel" in r:
             yc = r["yellow_channel"]
             info.append((lab["yellow"], "–" if yc is None else lab["yes"] if yc else lab["no"]))
         popups.append(_popup(info, title))
-        tips.append(title)
+        tips.append(_esc(title))
     open_payload = {
         "lat": [_r6(r["lat"]) for r in rows],
         "lon": [_r6(r["lon"]) for r in rows],
@@ -276,8 +309,8 @@ def _buildings_payload(
         "lat": [_r6(v) for v in served["lat"]],
         "lon": [_r6(v) for v in served["lon"]],
         "pt": [index[p] for p in served["point_id"]],
-        "id": [_esc(v) for v in served["building_id"]],
-        "grid": [_esc(v) for v in served["grid_id"]],
+        "id": _esc_column(served["building_id"]),
+        "grid": _esc_column(served["grid_id"]),
         "res": [int(v or 0) for v in served["residents"]],
         "walk": [None if v is None else round(float(v)) for v in served["walk_m"]],
         "ptColour": [colours[p] for p in ids],
@@ -285,12 +318,13 @@ def _buildings_payload(
     }
     tips = []
     for r in unserved.iter_rows(named=True):
-        reason = r["unserved_reason"] or lab["unserved_default"]
-        tips.append(
-            f"<b>{lab['building']} {_esc(r['building_id'])}</b> · {lab['grid']} "
-            f"{_esc(r['grid_id'])} · {lab['residents']} {_fmt_num(r['residents'])}<br>"
-            f"<span class='np-reason'>{lab['reason']}: {_esc(reason)}</span>"
-        )
+        reason_text = reason(r["unserved_reason"], lang) or lab["unserved_default"]
+        tip = html_fill(
+            _UNSERVED_TIP,
+            lab["building"], r["building_id"], lab["grid"], r["grid_id"],
+            lab["residents"], _fmt_num(r["residents"]), lab["reason"], reason_text,
+        )  # fmt: skip
+        tips.append(str(tip))
     unserved_payload = {
         "lat": [_r6(v) for v in unserved["lat"]],
         "lon": [_r6(v) for v in unserved["lon"]],
@@ -306,13 +340,15 @@ def _catchments(data: MapData, lang: str, colours: dict[object, str]) -> list[di
     served = data.buildings.filter(pl.col("point_id").is_in(list(open_ids)))
     out = []
     for (pid,), grp in sorted(served.group_by("point_id"), key=lambda kv: str(kv[0][0])):
-        title = _esc(names[pid] if names[pid] is not None else pid)
+        title = names[pid] if names[pid] is not None else pid
+        residents = _fmt_num(int(grp["residents"].fill_null(0).sum()))
+        tip = f"{lab['catchments']}: {title} · {grp.height} {lab['buildings']} · "
+        tip += f"{residents} {lab['residents']}"
         out.append(
             {
                 "ring": hull_ring(grp["lat"].to_numpy(), grp["lon"].to_numpy()),
                 "colour": colours[pid],
-                "tip": f"{lab['catchments']}: {title} · {grp.height} {lab['buildings']} · "
-                f"{_fmt_num(int(grp['residents'].fill_null(0).sum()))} {lab['residents']}",
+                "tip": _esc(tip),
             }
         )
     return out
@@ -322,11 +358,13 @@ def _grids(data: MapData, lang: str) -> list[dict[str, Any]]:
     lab = labels(lang)
     out = []
     for (gid,), grp in sorted(data.buildings.group_by("grid_id"), key=lambda kv: str(kv[0][0])):
+        residents = _fmt_num(int(grp["residents"].fill_null(0).sum()))
+        tip = f"{lab['grid']} {gid} · {grp.height} {lab['buildings']} · {residents} "
+        tip += lab["residents"]
         out.append(
             {
                 "ring": hull_ring(grp["lat"].to_numpy(), grp["lon"].to_numpy()),
-                "tip": f"{lab['grid']} {_esc(gid)} · {grp.height} {lab['buildings']} · "
-                f"{_fmt_num(int(grp['residents'].fill_null(0).sum()))} {lab['residents']}",
+                "tip": _esc(tip),
             }
         )
     return out
@@ -346,7 +384,7 @@ def _routes(data: MapData, lang: str) -> list[dict[str, Any]]:
         ]
         out.append(
             {
-                "team": f"{lab['team']} {_esc(team)}",
+                "team": _esc(f"{lab['team']} {team}"),
                 "colour": PALETTE[i % len(PALETTE)],
                 "line": [[s[0], s[1]] for s in stops],
                 "stops": stops,
@@ -376,7 +414,7 @@ def build_payload(data: MapData, lang: str = "zh") -> dict[str, Any]:
     open_pts = data.points.filter(pl.col("open").fill_null(False))
     return {
         "labels": {
-            k: lab[k]
+            k: _esc(lab[k])
             for k in (
                 "building",
                 "grid",

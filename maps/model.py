@@ -54,10 +54,13 @@ class MapData:
         ``team_id``, ``seq`` (int; 0 = the team's origin, drawn but not numbered),
         ``household_id``, ``lat``, ``lon``.
     ``walk_limit_m``: radius of the walking-limit circles (straight-line reach), metres.
-    ``kpis``: shown in the KPI panel; known keys (see :mod:`maps.i18n`) get translated labels
-        and formats (``coverage`` in 0..1 is shown as a percentage), others are shown as given.
+    ``kpis``: shown in the KPI panel; known keys (the ``[kpi]`` labels of :mod:`sampling.i18n`)
+        get translated labels and formats (``coverage`` in 0..1 is shown as a percentage), others
+        are shown as given.
     ``finish_deadline``: optional "HH:MM"; when points carry ``finish``, markers are coloured
         by slack to this deadline (else by equal time bins between earliest and latest finish).
+    ``attribution``: optional credit for the data (e.g. the ODbL notice of OpenStreetMap-derived
+        buildings), shown as text in the map's attribution corner.
     """
 
     buildings: pl.DataFrame
@@ -67,6 +70,7 @@ class MapData:
     title: str = ""
     kpis: dict[str, float | int | str] = field(default_factory=dict)
     finish_deadline: str | None = None
+    attribution: str = ""
 
     def __post_init__(self) -> None:
         _require(self.buildings, BUILDING_COLUMNS, "buildings")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from html import escape
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,10 @@ from branca.element import Element, MacroElement
 from folium.elements import JSCSSMixin
 from folium.map import Layer
 from folium.template import Template
+from markupsafe import Markup
 
 from maps.i18n import format_kpi, labels
-from maps.layers import PALETTE, UNSERVED_COLOUR, build_payload
+from maps.layers import PALETTE, UNSERVED_COLOUR, build_payload, html_fill
 from maps.model import MapData
 from maps.offline import check_offline, inline_assets
 
@@ -110,70 +110,58 @@ _CSS = """
 """
 
 
+def _join(parts: list[Markup]) -> Markup:
+    """Markup pieces (each from :func:`html_fill`) as one."""
+    return Markup("".join(parts))
+
+
 def _kpi_html(data: MapData, lang: str) -> str:
+    """The KPI panel: the map's title (or "Key figures") over a table of labelled figures."""
     lab = labels(lang)
-    title = escape(data.title) if data.title else lab["kpis"]
-    rows = []
-    for key, value in data.kpis.items():
-        label, text = format_kpi(key, value, lang)
-        rows.append(f"<tr><th>{escape(label)}</th><td>{escape(text)}</td></tr>")
-    return f"<h4>{title}</h4><table>{''.join(rows)}</table>"
+    rows = _join(
+        [
+            html_fill("<tr><th>{}</th><td>{}</td></tr>", *format_kpi(key, value, lang))
+            for key, value in data.kpis.items()
+        ]
+    )
+    return str(html_fill("<h4>{}</h4><table>{}</table>", data.title or lab["kpis"], rows))
 
 
 def _legend_html(payload: dict[str, Any], lang: str, names: dict[str, str]) -> str:
+    """The legend panel: point colours and sizes, buildings, outlines of the other layers."""
     lab = labels(lang)
     mode = payload["legend"]["mode"]
-    parts = [f"<h4>{lab['legend']}</h4>", f"<h5>{escape(names['points'])}</h5>"]
-    parts.append(
-        f"<div class='np-row'>{lab['by_util' if mode == 'utilisation' else 'by_finish']}</div>"
-    )
-    for colour, text in payload["legend"]["points"]:
-        parts.append(
-            f"<div class='np-row'><span class='np-sw np-dot' style='background:{colour}'>"
-            f"</span>{escape(text)}</div>"
-        )
-    parts.append(f"<div class='np-row'>{lab['size_note']}</div>")
-    parts.append(
-        "<div class='np-row'><span class='np-sw np-dot' style='background:#fff;"
-        f"border-color:#9e9e9e;border-width:1px'></span>{lab['closed_legend']}</div>"
-    )
-    sw = "".join(
-        f"<span class='np-sw np-dot' style='background:{c};border:0;width:9px;height:9px'></span>"
-        for c in PALETTE[:6]
-    )
-    parts.append(
-        f"<h5>{escape(names['buildings'])}</h5><div class='np-row'>{sw}</div>"
-        f"<div class='np-row'>{lab['building_note']}</div>"
-    )
-    parts.append(
-        "<div class='np-row'><span class='np-sw np-dot' style='background:#000;"
-        f"border-color:{UNSERVED_COLOUR}'></span>{escape(names['unserved'])}</div>"
-    )
-    outline = "<span class='np-sw' style='border:2px {style} {colour};{extra}'></span>"
-    parts.append("<h5>&nbsp;</h5>")
-    parts.append(
-        "<div class='np-row'>"
-        + outline.format(style="solid", colour=PALETTE[0], extra="")
-        + f"{escape(names['catchments'])}</div>"
-    )
-    parts.append(
-        "<div class='np-row'>"
-        + outline.format(style="dashed", colour="#2166ac", extra="border-radius:50%")
-        + f"{escape(names['walk'])}</div>"
-    )
-    parts.append(
-        "<div class='np-row'>"
-        + outline.format(style="dashed", colour="#444", extra="")
-        + f"{escape(names['grids'])}</div>"
-    )
-    parts.append(
-        "<div class='np-row'><span class='np-sw' style='height:3px;background:"
-        f"{PALETTE[3]}'></span>{escape(names['routes'])}</div>"
-    )
-    parts.append(
-        f"<div class='np-row'><span class='np-sw np-heat'></span>{escape(names['heat'])}</div>"
-    )
-    return "".join(parts)
+    row = "<div class='np-row'>{}{}</div>"
+    dot = "<span class='np-sw np-dot' style='background:{}'></span>"
+    outline = "<span class='np-sw' style='border:2px {} {};{}'></span>"
+    parts = [
+        html_fill("<h4>{}</h4><h5>{}</h5>", lab["legend"], names["points"]),
+        html_fill(row, "", lab["by_util" if mode == "utilisation" else "by_finish"]),
+    ]
+    parts += [html_fill(row, html_fill(dot, c), text) for c, text in payload["legend"]["points"]]
+    closed = "<span class='np-sw np-dot' style='background:#fff;border-color:#9e9e9e;"
+    closed += "border-width:1px'></span>"
+    small = "<span class='np-sw np-dot' style='background:{};border:0;width:9px;height:9px'></span>"
+    unserved = "<span class='np-sw np-dot' style='background:#000;border-color:{}'></span>"
+    parts += [
+        html_fill(row, "", lab["size_note"]),
+        html_fill(row, Markup(closed), lab["closed_legend"]),
+        html_fill("<h5>{}</h5>", names["buildings"]),
+        html_fill(row, _join([html_fill(small, c) for c in PALETTE[:6]]), ""),
+        html_fill(row, "", lab["building_note"]),
+        html_fill(row, html_fill(unserved, UNSERVED_COLOUR), names["unserved"]),
+        Markup("<h5>&nbsp;</h5>"),
+        html_fill(row, html_fill(outline, "solid", PALETTE[0], ""), names["catchments"]),
+        html_fill(row, html_fill(outline, "dashed", "#2166ac", "border-radius:50%"), names["walk"]),
+        html_fill(row, html_fill(outline, "dashed", "#444", ""), names["grids"]),
+        html_fill(
+            row,
+            html_fill("<span class='np-sw' style='height:3px;background:{}'></span>", PALETTE[3]),
+            names["routes"],
+        ),
+        html_fill(row, Markup("<span class='np-sw np-heat'></span>"), names["heat"]),
+    ]
+    return str(_join(parts))
 
 
 def _bounds(data: MapData) -> list[list[float]]:
@@ -204,14 +192,14 @@ def render_map(
     bounds = _bounds(data)
     centre = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
     m = folium.Map(location=centre, zoom_start=13, tiles=None, max_zoom=19, control_scale=True)
-    root: Any = m.get_root()  # branca Figure (untyped)
+    root: Any = m.get_root()  # branca Figure (untyped); its template does not escape
     if data.title:
-        root.title = escape(data.title)
+        root.title = html_fill("{}", data.title)
     root.header.add_child(Element(f"<script>{_runtime_js()}</script>"), name="natplan_js")
     if tile_url:
         folium.TileLayer(
             tiles=tile_url,
-            attr=escape(tile_attribution) if tile_attribution else " ",  # Leaflet renders HTML
+            attr=html_fill("{}", tile_attribution) if tile_attribution else " ",  # Leaflet: HTML
             name="tiles",
             max_zoom=19,
             overlay=False,
@@ -221,9 +209,14 @@ def render_map(
     for key, show in LAYER_KEYS:
         if key == "routes" and not payload["routes"]:
             continue
-        m.add_child(_DataLayer(key, payload[key], names[key], show))
+        # the layer control shows names as HTML
+        m.add_child(_DataLayer(key, payload[key], html_fill("{}", names[key]), show))
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
-    opts = {"kpiHtml": _kpi_html(data, lang), "legendHtml": _legend_html(payload, lang, names)}
+    opts = {
+        "kpiHtml": _kpi_html(data, lang),
+        "legendHtml": _legend_html(payload, lang, names),
+        "attributionHtml": html_fill("{}", data.attribution),
+    }
     m.add_child(_Script(f"natplan.finish({m.get_name()}, {_js_json(opts)});"))
     m.fit_bounds(bounds, padding_top_left=(180, 20), padding_bottom_right=(20, 20))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -131,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Plan a one-day, district-wide nucleic-acid testing campaign.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="report each stage as it runs (on stderr)"
+    )
     parser.add_argument("--version", action="version", version=f"natplan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -180,10 +184,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging(*, verbose: bool, debug: bool) -> None:
+    """Log natplan's own messages to stderr: warnings always, stages with ``--verbose``."""
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    for name in ("sampling", "solver", "maps"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``natplan`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _configure_logging(verbose=args.verbose, debug=args.debug)
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         with interrupt_guard():

@@ -7,10 +7,12 @@ import math
 import shutil
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from sampling.cli import main
 from sampling.errors import ScenarioError
+from sampling.output.schemas import OUTPUT_TABLES, OutputSchemaError
 from sampling.output.write import strict_json
 from sampling.report import plan_lines, plan_warnings
 from sampling.scenario.loader import load_scenario
@@ -113,3 +115,25 @@ def test_console_names_every_problem() -> None:
 def test_console_without_a_plan_says_why() -> None:
     summary = {"status": "no_plan_found", "gap": None, "status_reason": "the search ended"}
     assert plan_lines(summary)[1] == "assignment: no plan found — the search ended"
+
+
+@pytest.mark.parametrize("scenario", ["tiny", "yuci-street"])
+def test_every_output_table_has_its_declared_schema(tmp_path: Path, scenario: str) -> None:
+    out = tmp_path / "out"
+    folder = TINY.parent / scenario
+    assert main(["plan", str(folder), "--out", str(out), "--time-limit", "3"]) == 0
+    for name, table in OUTPUT_TABLES.items():
+        assert pl.read_parquet(out / f"{name}.parquet").schema == table.schema, name
+
+
+def test_a_stage_that_breaks_the_contract_is_caught() -> None:
+    table = OUTPUT_TABLES["routes"]
+    frame = pl.DataFrame({c: [] for c in table.columns}, schema=table.schema)
+    with pytest.raises(OutputSchemaError, match="missing columns"):
+        table.conform(frame.drop("walk_m"))
+    with pytest.raises(OutputSchemaError, match="undeclared"):
+        table.conform(frame.with_columns(pl.lit(1).alias("surprise")))
+    text_walk = frame.with_columns(pl.Series("walk_m", [], pl.String))
+    assert table.conform(text_walk).schema == table.schema  # empty: casts
+    with pytest.raises(OutputSchemaError):
+        table.conform(pl.DataFrame({c: ["x"] for c in table.columns}))

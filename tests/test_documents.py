@@ -12,13 +12,26 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
+import jinja2
 import polars as pl
 import pytest
 
 from sampling import load_scenario
+from sampling.documents.html import environment, label_namespace, template
 from sampling.documents.supplies import SPARE_SHARE
 from sampling.documents.write import DocumentsSummary, write_documents
-from sampling.i18n import KINDS, LABELS, REASONS, STATUSES, labels, reason_label
+from sampling.i18n import (
+    KINDS,
+    KPI,
+    LABELS,
+    MAP_LABELS,
+    REASONS,
+    STATUSES,
+    kind_label,
+    labels,
+    reason_label,
+    status_label,
+)
 from sampling.output.write import write_plan
 from sampling.scenario.model import Scenario
 from sampling.stages.planning import plan_campaign
@@ -298,7 +311,7 @@ def test_values_are_escaped(plan_dir: Path, scenario: Scenario, tmp_path: Path) 
         text = path.read_text(encoding="utf-8")
         assert "<script" not in text and "<b>" not in text, path
     grid = (out / "grids" / "G01.html").read_text(encoding="utf-8")
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in grid
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in grid  # markupsafe's entities
     assert "&amp; &lt;b&gt;" in grid
     point = _read(out, "assignments").filter(pl.col("building_id") == "B0001")["point_id"][0]
     assert "&lt;script&gt;" in (out / "points" / f"{point}.html").read_text(encoding="utf-8")
@@ -371,10 +384,33 @@ def test_unserved_buildings_are_escalated(tmp_path: Path) -> None:
 
 
 def test_label_tables_have_the_same_keys() -> None:
-    for table in (LABELS, KINDS, REASONS, STATUSES):
+    for table in (LABELS, MAP_LABELS, KPI, KINDS, REASONS, STATUSES):
         assert set(table) == {"zh", "en"}
         assert set(table["zh"]) == set(table["en"])
+    for lang in ("zh", "en"):  # the same {fields} in both languages
+        for table in (LABELS, MAP_LABELS, REASONS):
+            for key, text in table[lang].items():
+                other = table["en" if lang == "zh" else "zh"][key]
+                assert set(re.findall(r"{(\w+)}", text)) == set(re.findall(r"{(\w+)}", other))
     with pytest.raises(ValueError):
         labels("fr")
     assert reason_label("no point within 15 min", "zh") == "15 分钟步行范围内无采样点"
+    assert reason_label("no point within 12.5 min", "en") == "no point within 12.5 min walk"
     assert reason_label("something new", "en") == "something new"
+    assert reason_label(None, "zh") == ""
+    assert status_label("shortfall", "zh") == "有缺口" and status_label("new", "en") == "new"
+    assert kind_label("school", "en") == "school ground" and kind_label(None, "zh") == ""
+    for lookup in (reason_label, status_label, kind_label):
+        with pytest.raises(ValueError):
+            lookup("capacity", "fr")
+
+
+def test_templates_escape_everything_and_refuse_unknown_names() -> None:
+    env = environment()
+    names = env.list_templates()
+    assert {"base.html", "index.html", "point.html", "grid.html", "team.html"} <= set(names)
+    assert callable(env.autoescape)
+    assert all(env.autoescape(n) for n in [*names, "x.css", "x.txt", None])
+    assert env.from_string("{{ x }}|{{ y }}").render(x="<b>&", y=None) == "&lt;b&gt;&amp;|"
+    with pytest.raises(jinja2.UndefinedError):
+        template("team.html").render(lab=label_namespace(labels("en")))

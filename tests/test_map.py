@@ -27,6 +27,7 @@ from maps.layers import (
 )
 from maps.offline import check_offline, inline_assets
 from maps.synthetic import synthetic_map_data
+from sampling.i18n import KPI, MAP_LABELS, reason_label
 
 M_PER_DEG = 111_320.0
 
@@ -397,3 +398,55 @@ def test_integer_ids_and_null_open_flags(data: MapData) -> None:
     assert len(p["grids"]) == 3
     assert p["routes"][0]["team"] == "Team 0"
     check_offline(render_map(d, lang="en"))
+
+
+def _strings(value: object) -> list[str]:
+    """Every string inside a JSON-like value."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def test_every_text_of_the_map_is_escaped(data: MapData) -> None:
+    """Names, ids, reasons, team and household ids, title, KPI keys and the attribution."""
+    evil = "<img src=x onerror=alert(1)>"
+    b = data.buildings.with_columns(
+        (pl.lit(evil) + pl.col("building_id")).alias("building_id"),
+        (pl.lit(evil) + pl.col("grid_id").cast(pl.String)).alias("grid_id"),
+        pl.when(pl.col("point_id").is_null()).then(pl.lit(evil)).alias("unserved_reason"),
+    )
+    assert data.routes is not None
+    routes = data.routes.with_columns(
+        (pl.lit(evil) + pl.col("team_id")).alias("team_id"),
+        (pl.lit(evil) + pl.col("household_id").cast(pl.String)).alias("household_id"),
+    )
+    pts = data.points.with_columns(pl.lit(evil).alias("name"), pl.lit(evil).alias("finish"))
+    evil_data = MapData(
+        b, pts, routes, title=evil, kpis={evil: evil, "coverage": 0.5}, attribution=evil
+    )
+    payload = build_payload(evil_data, "en")
+    texts = _strings(payload)
+    assert not [t for t in texts if "<img" in t]
+    assert sum("&lt;img src=x onerror=alert(1)&gt;" in t for t in texts) > 10
+    html = render_map(evil_data, lang="en")
+    assert evil not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html.replace("\\u003c", "<")
+
+
+def test_reasons_and_labels_come_from_the_label_table(data: MapData) -> None:
+    b = data.buildings.with_columns(
+        pl.when(pl.col("point_id").is_null()).then(pl.lit("capacity")).alias("unserved_reason")
+    )
+    tips = build_payload(MapData(b, data.points), "zh")["unserved"]["tip"]
+    assert tips and all(reason_label("capacity", "zh") in t for t in tips)
+    assert labels("en")["points"] == MAP_LABELS["en"]["points"]
+    assert format_kpi("gap", 0.01, "zh") == (KPI["zh"]["gap"], "1.0%")
+
+
+def test_attribution_in_the_corner(data: MapData) -> None:
+    html = render_map(MapData(data.buildings, data.points, attribution="© OSM <ODbL>"))
+    assert '"attributionHtml":"© OSM &lt;ODbL&gt;"' in html.replace("\\u003c", "<")

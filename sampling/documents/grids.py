@@ -4,7 +4,9 @@ Each building of the grid with its point, call time(s) and residents called, its
 call if any, its home-visit households (team and expected time) when the plan has them, and
 everything the leader must escalate: buildings no point can take, residents left without a
 call, households no home-visit team can reach. Per-building columns are computed for the whole
-district at once with polars; only the rendering of one grid's rows loops in Python.
+district at once with polars and grouped by grid into plain row tuples in one pass;
+``sampling/templates/grid.html`` lays them out (every value escaped). In the CSV, text a
+spreadsheet would read as a formula starts with an apostrophe (:func:`spreadsheet_text`).
 """
 
 from __future__ import annotations
@@ -18,20 +20,24 @@ import polars as pl
 
 from sampling.documents.data import PlanData
 from sampling.documents.html import (
-    Markup,
-    bullets,
-    esc,
-    facts,
     fill,
     fmt_int,
-    header_context,
+    label_namespace,
     named,
-    page,
-    table,
+    page_context,
+    template,
 )
 from sampling.i18n import REASON_NO_WALK_IN, reason_label
 
-_CSV_INJECTION = r"^[=+\-@\t\r]"
+FORMULA_START = r"^[=+\-@\t\r]"
+"""Text a spreadsheet may read as a formula or command: ``=``, ``+``, ``-``, ``@``, tab or
+carriage return first (the OWASP CSV-injection list)."""
+
+
+def spreadsheet_text(expr: pl.Expr) -> pl.Expr:
+    """A text column as a spreadsheet shows it verbatim: cells starting like a formula get a
+    leading apostrophe (Excel and WPS then show the text, never evaluate it)."""
+    return pl.when(expr.str.contains(FORMULA_START)).then(pl.lit("'") + expr).otherwise(expr)
 
 
 def _span_expr() -> pl.Expr:
@@ -205,9 +211,7 @@ def csv_frame(b: pl.DataFrame, lab: Mapping[str, str], with_hv: bool) -> pl.Data
     for src, key in cols:
         expr = pl.col(src)
         if schema[src] == pl.String:
-            expr = (
-                pl.when(expr.str.contains(_CSV_INJECTION)).then(pl.lit("'") + expr).otherwise(expr)
-            )
+            expr = spreadsheet_text(expr)
         elif schema[src] == pl.Boolean:
             expr = pl.when(expr).then(pl.lit(lab["yes"])).otherwise(pl.lit(""))
         exprs.append(expr.alias(lab[f"col_{key}"]))
@@ -223,11 +227,26 @@ def _csv_text(header: list[str], rows: list[tuple[Any, ...]]) -> str:
     return buffer.getvalue()
 
 
-def _group(frame: pl.DataFrame, key: str) -> dict[str, list[dict[str, Any]]]:
-    """Rows of ``frame`` as dicts grouped by ``key`` (frame order kept within a group)."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for row in frame.iter_rows(named=True):
-        out.setdefault(str(row[key]), []).append(row)
+Row = tuple[Any, ...]
+
+
+def _building_name() -> pl.Expr:
+    """``compound name (id)``: the compound first unless the name starts with it, the id
+    unless the name is the id."""
+    name, compound, bid = pl.col("building_name"), pl.col("compound"), pl.col("building_id")
+    prefixed = (
+        pl.when(compound.is_not_null() & (compound != "") & ~name.str.starts_with(compound))
+        .then(pl.format("{} {}", compound, name))
+        .otherwise(name)
+    )
+    return pl.when(prefixed == bid).then(prefixed).otherwise(pl.format("{} ({})", prefixed, bid))
+
+
+def _by_grid(frame: pl.DataFrame, *columns: str | pl.Expr) -> dict[str, list[Row]]:
+    """Rows of ``frame`` (the given columns, as tuples) by ``grid_id``, in frame order."""
+    out: dict[str, list[Row]] = {}
+    for gid, *row in frame.select("grid_id", *columns).iter_rows():
+        out.setdefault(str(gid), []).append(tuple(row))
     return out
 
 
@@ -240,165 +259,148 @@ def grid_documents(
     index).
     """
     with_hv = data.home_visits is not None
-    by_grid = _group(buildings, "grid_id")
+    hv_counts = (
+        (pl.col("hv_households"), pl.col("hv_persons"))
+        if with_hv
+        else (pl.lit(0).alias("hv_households"), pl.lit(0).alias("hv_persons"))
+    )
+    by_grid = _by_grid(
+        buildings,
+        _building_name(),
+        "walk_in",
+        "status",
+        "escalate",
+        "point_id",
+        "point_name",
+        "calls",
+        "regular_called",
+        "yellow_calls",
+        "yellow_called",
+        *hv_counts,
+    )
     table_csv = csv_frame(buildings, lab, with_hv)
     csv_header = table_csv.columns[1:]
-    csv_rows: dict[str, list[tuple[Any, ...]]] = {}
+    csv_rows: dict[str, list[Row]] = {}
     for row in table_csv.iter_rows():
         csv_rows.setdefault(str(row[0]), []).append(row[1:])
-    hv_by_grid: dict[str, list[dict[str, Any]]] = {}
+    hv_by_grid: dict[str, list[Row]] = {}
     if data.home_visits is not None and data.home_visits.height:
         hv = data.home_visits.join(
             data.assignments.select("building_id", "grid_id"), on="building_id", how="left"
         ).sort("grid_id", "building_id", "household_id")
-        hv_by_grid = _group(hv, "grid_id")
+        hv_by_grid = _by_grid(
+            hv,
+            "household_id",
+            _building_name(),
+            "persons",
+            "team_id",
+            "team_name",
+            "start",
+            "end",
+            "window_start_text",
+            "window_end_text",
+            "note",
+            "unserved_reason",
+        )
     points = {
         str(r[0]): (r[1], r[2])
         for r in data.points.select("point_id", "point_name", "coord").iter_rows()
     }
-    context = header_context(data.scenario.header)
+    totals = _totals(buildings, with_hv)
+    page = template("grid.html")
+    names = label_namespace(lab)
+    header = data.scenario.header
     docs: dict[str, str] = {}
     for grid in data.grids.iter_rows(named=True):
         gid = str(grid["grid_id"])
         b = by_grid.get(gid)
         if b is None:
             continue
+        name = named(grid["grid_name"], gid)
         docs[data.paths.grid(gid, ".csv")] = _csv_text(csv_header, csv_rows[gid])
-        docs[data.paths.grid(gid)] = page(
-            title=named(grid["grid_name"], gid),
-            heading=fill(lab["grid_heading"], {"name": named(grid["grid_name"], gid)}),
-            subtitle=fill(lab["subtitle"], context),
-            body=_grid_body(grid, b, hv_by_grid.get(gid), points, lab, lang, with_hv),
-            lang=lang,
-            footer=lab["footer"],
+        docs[data.paths.grid(gid)] = page.render(
+            page_context(
+                header, lab, lang, title=name, heading=fill(lab["grid_heading"], name=name)
+            ),
+            lab=names,
+            with_hv=with_hv,
+            g={**totals[gid], "leader": grid.get("leader")},
+            escalate=[(bname, walk_in, status) for bname, walk_in, status, esc, *_ in b if esc],
+            points=_points_used(b, points),
+            buildings=_call_rows(b, lab),
+            households=_households(hv_by_grid.get(gid, []), lang),
         )
     return docs
 
 
-def _sum(rows: list[dict[str, Any]], key: str) -> int:
-    return sum(int(r[key] or 0) for r in rows)
-
-
-def _grid_body(
-    grid: Mapping[str, Any],
-    b: list[dict[str, Any]],
-    hv: list[dict[str, Any]] | None,
-    points: Mapping[str, tuple[Any, Any]],
-    lab: Mapping[str, str],
-    lang: str,
-    with_hv: bool,
-) -> str:
-    escalate = [r for r in b if r["escalate"]]
-    used = sorted({str(r["point_id"]) for r in b if r["point_id"] is not None})
-    items: list[tuple[str, object]] = [
-        (lab["leader"], grid.get("leader") or "—"),
-        (lab["buildings"], fmt_int(len(b))),
-        (lab["walk_in"], fmt_int(_sum(b, "walk_in"))),
-        (lab["residents_called"], fmt_int(_sum(b, "regular_called"))),
-        (lab["yellow_called"], fmt_int(_sum(b, "yellow_called"))),
-        (lab["to_escalate"], fmt_int(len(escalate))),
-    ]
-    if with_hv:
-        items.append((lab["hv_households"], fmt_int(_sum(b, "hv_households"))))
-        items.append((lab["hv_persons"], fmt_int(_sum(b, "hv_persons"))))
-    out = facts(items)
-    if escalate:
-        rows = [(_bname(r), r["walk_in"], r["status"]) for r in escalate]
-        out += (
-            f'<div class="alert box"><h2>{esc(lab["escalate_title"])}</h2>'
-            + table((lab["building"], lab["walk_in"], lab["status"]), rows, numeric=(1,))
-            + bullets([lab["escalate_note"]])
-            + "</div>"
-        )
-    if used:
-        point_rows = [
-            (f"{points[p][0]} ({p})" if p in points else p, points.get(p, ("", ""))[1])
-            for p in used
-        ]
-        out += f'<div class="box"><h2>{esc(lab["grid_points"])}</h2>'
-        out += table((lab["point"], lab["location"]), point_rows) + "</div>"
-    headers = [lab["col_call_times"], lab["building"], lab["point"], lab["residents"],
-               lab["col_yellow_call_times"], lab["yellow_called"]]  # fmt: skip
-    if with_hv:
-        headers.append(lab["hv_short"])
-    headers.append(lab["status"])
-    rows2: list[tuple[object, ...]] = []
-    classes: list[str] = []
-    for r in b:
-        row: list[object] = [
-            _lines(r["calls"]) if r["calls"] else "—",
-            _bname(r),
-            r["point_name"] or "—",
-            fmt_int(r["regular_called"]),
-            _lines(r["yellow_calls"]),
-            fmt_int(r["yellow_called"]) if r["yellow_called"] else "",
-        ]
-        if with_hv:
-            row.append(
-                fill(lab["hv_cell"], {"h": r["hv_households"], "p": r["hv_persons"]})
-                if r["hv_households"]
-                else ""
-            )
-        row.append(r["status"])
-        rows2.append(tuple(row))
-        classes.append("warn" if r["escalate"] else ("yellow" if r["yellow_calls"] else ""))
-    total: list[object] = [lab["total"], fmt_int(len(b)), "",
-                           fmt_int(_sum(b, "regular_called")), "",
-                           fmt_int(_sum(b, "yellow_called"))]  # fmt: skip
-    if with_hv:
-        total.append(fill(lab["hv_cell"], {"h": _sum(b, "hv_households"),
-                                           "p": _sum(b, "hv_persons")}))  # fmt: skip
-    total.append("")
-    out += f"<h2>{esc(lab['call_list'])}</h2>" + table(
-        headers,
-        rows2,
-        numeric=(3, 5),
-        times=(0, 4, 6) if with_hv else (0, 4),
-        row_classes=classes,
-        total=total,
+def _totals(buildings: pl.DataFrame, with_hv: bool) -> dict[str, dict[str, Any]]:
+    """Per grid: buildings, walk-in residents, residents called (regular, yellow-code) and
+    home-visit households and persons."""
+    hv = (
+        (pl.col("hv_households").sum(), pl.col("hv_persons").sum())
+        if with_hv
+        else (pl.lit(0).alias("hv_households"), pl.lit(0).alias("hv_persons"))
     )
-    out += bullets([lab["call_list_note"], lab["yellow_note_grid"]])
-    if hv:
-        out += _hv_section(hv, lab, lang)
-    return out
+    totals = buildings.group_by("grid_id").agg(
+        pl.len().alias("buildings"),
+        pl.col("walk_in").sum(),
+        pl.col("regular_called").sum().alias("called"),
+        pl.col("yellow_called").sum(),
+        *hv,
+    )
+    return {str(r["grid_id"]): r for r in totals.iter_rows(named=True)}
 
 
-def _lines(text: str | None) -> Markup:
-    """A ``; ``-joined list as one line per item."""
-    return Markup("<br>".join(esc(part) for part in (text or "").split("; ")))
+def _points_used(b: list[Row], points: Mapping[str, tuple[Any, Any]]) -> list[Row]:
+    """(point, location) of every point the grid's buildings go to, by point id."""
+    used = sorted(
+        {str(pid) for _name, _walk_in, _status, _escalate, pid, *_ in b if pid is not None}
+    )
+    return [
+        (f"{points[p][0]} ({p})" if p in points else p, points.get(p, ("", ""))[1]) for p in used
+    ]
 
 
-def _bname(r: Mapping[str, Any]) -> str:
-    name = r["building_name"]
-    if r.get("compound") and not str(name).startswith(str(r["compound"])):
-        name = f"{r['compound']} {name}"
-    return str(name) if name == r["building_id"] else f"{name} ({r['building_id']})"
-
-
-def _hv_section(hv: list[dict[str, Any]], lab: Mapping[str, str], lang: str) -> str:
-    headers = (lab["household"], lab["building"], lab["persons"], lab["team"], lab["expected_time"],
-               lab["visit_window"], lab["note"])  # fmt: skip
-    rows: list[tuple[object, ...]] = []
-    classes: list[str] = []
-    for r in hv:
-        served = r["team_id"] is not None
-        window = (
-            f"{r['window_start_text']}–{r['window_end_text']}" if r["window_start_text"] else ""
-        )
+def _call_rows(b: list[Row], lab: Mapping[str, str]) -> list[Row]:
+    """Call-list rows: call times (lines), building, point, residents called, yellow-code
+    call times (lines) and residents, home visits, status, row class."""
+    rows: list[Row] = []
+    for (building, _walk_in, status, escalate, _pid, point, calls, called, yellow_calls,
+         yellow_called, households, persons) in b:  # fmt: skip
+        hv = fill(lab["hv_cell"], h=households, p=persons) if households else ""
         rows.append(
             (
-                r["household_id"],
-                _bname(r),
-                r["persons"],
-                r["team_name"] if served else reason_label(r["unserved_reason"], lang),
-                f"{r['start']}–{r['end']}" if served else "—",
-                window,
-                r["note"] or "",
+                calls.split("; ") if calls else ("—",),
+                building,
+                point or "—",
+                fmt_int(called),
+                yellow_calls.split("; ") if yellow_calls else (),
+                fmt_int(yellow_called) if yellow_called else "",
+                hv,
+                status,
+                "warn" if escalate else ("yellow" if yellow_calls else ""),
             )
         )
-        classes.append("" if served else "warn")
-    return (
-        f"<h2>{esc(lab['hv_title'])}</h2>"
-        + table(headers, rows, numeric=(2,), times=(4, 5), row_classes=classes)
-        + bullets([lab["hv_note"]])
-    )
+    return rows
+
+
+def _households(hv: list[Row], lang: str) -> list[Row]:
+    """Home-visit rows: household, building, persons, team (or the reason it has none),
+    expected time, visit window, note, served."""
+    rows: list[Row] = []
+    for (household, building, persons, team_id, team_name, start, end, window_start,
+         window_end, note, reason) in hv:  # fmt: skip
+        served = team_id is not None
+        rows.append(
+            (
+                household,
+                building,
+                persons,
+                team_name if served else reason_label(reason, lang),
+                f"{start}–{end}" if served else "—",
+                f"{window_start}–{window_end}" if window_start else "",
+                note or "",
+                served,
+            )
+        )
+    return rows

@@ -3,8 +3,8 @@
 One printable A4 page set per open point: where it is, key figures (tables, residents, start,
 finish and its capacity lower bound, queue and waits planned and simulated), supplies with the
 rules used, the staff roster by shift, any staffing shortfall, and the call timetable
-(yellow-code calls marked). Frames are split once with ``partition_by``; only the rendering of
-one point's rows loops in Python.
+(yellow-code calls marked). Each table is grouped by point in one pass into plain row tuples;
+``sampling/templates/point.html`` lays them out (every value escaped).
 """
 
 from __future__ import annotations
@@ -16,18 +16,15 @@ import polars as pl
 
 from sampling.documents.data import PlanData
 from sampling.documents.html import (
-    bullets,
-    esc,
-    facts,
     fill,
     fmt_int,
     fmt_num,
     fmt_pct,
-    header_context,
+    label_namespace,
     named,
-    page,
+    page_context,
     span,
-    table,
+    template,
 )
 from sampling.documents.supplies import SupplyRules, point_supplies
 from sampling.i18n import kind_label
@@ -45,6 +42,8 @@ _TIMETABLE_COLUMNS = (
 _SHIFT_COLUMNS = ("start", "end", "team_id", "team_name", "tables")
 _GAP_COLUMNS = ("start", "end")
 
+Row = tuple[object, ...]
+
 
 def supply_rules(data: PlanData) -> SupplyRules:
     """Pool sizes of the plan's scenario."""
@@ -52,13 +51,19 @@ def supply_rules(data: PlanData) -> SupplyRules:
     return SupplyRules(pool_size=sampling.pool_size, yellow_pool_size=sampling.yellow_pool_size)
 
 
-def _parts(frame: pl.DataFrame | None, columns: tuple[str, ...]) -> dict[str, pl.DataFrame]:
-    """``frame`` split by ``point_id`` (only the given columns kept)."""
+def _by_point(
+    frame: pl.DataFrame | None, columns: tuple[str, ...], *, by: str | None = None
+) -> dict[str, list[Row]]:
+    """Rows of ``frame`` (the given columns, as tuples) by ``point_id``, in frame order or
+    sorted by ``by`` within each point; one pass over the frame."""
     if frame is None or frame.height == 0:
         return {}
-    cols = [c for c in columns if c in frame.columns]
-    parts = frame.select("point_id", *cols).partition_by("point_id", as_dict=True)
-    return {str(k[0]): v for k, v in parts.items()}
+    if by is not None:
+        frame = frame.sort("point_id", by, maintain_order=True)
+    out: dict[str, list[Row]] = {}
+    for pid, *row in frame.select("point_id", *columns).iter_rows():
+        out.setdefault(str(pid), []).append(tuple(row))
+    return out
 
 
 def point_pages(data: PlanData, lab: Mapping[str, str], lang: str) -> dict[str, str]:
@@ -68,131 +73,91 @@ def point_pages(data: PlanData, lab: Mapping[str, str], lang: str) -> dict[str, 
         str(r["point_id"]): r
         for r in point_supplies(data.timetable, data.shifts, rules).iter_rows(named=True)
     }
-    calls = _parts(data.timetable, _TIMETABLE_COLUMNS)
-    shifts = _parts(data.shifts, _SHIFT_COLUMNS)
-    shortfall = _parts(data.shortfall, (*_GAP_COLUMNS, "start_min", "missing_samplers"))
-    extra = _parts(data.capacity_plan, (*_GAP_COLUMNS, "start_min", "extra_samplers"))
-    context = header_context(data.scenario.header)
+    calls = _by_point(data.timetable, _TIMETABLE_COLUMNS)
+    shifts = _by_point(data.shifts, _SHIFT_COLUMNS)
+    shortfall = _by_point(data.shortfall, (*_GAP_COLUMNS, "missing_samplers"), by="start_min")
+    extra = _by_point(data.capacity_plan, (*_GAP_COLUMNS, "extra_samplers"), by="start_min")
+    page = template("point.html")
+    names = label_namespace(lab)
+    header = data.scenario.header
+    shared = {
+        "lab": names,
+        "spare_pct": f"{rules.spare_share * 100:g}%",
+        "pool": rules.pool_size,
+        "ypool": rules.yellow_pool_size,
+    }
     pages: dict[str, str] = {}
     for point in data.points.iter_rows(named=True):
         pid = str(point["point_id"])
-        body = "".join(
-            (
-                _facts_section(point, lab, lang),
-                _supplies_section(supplies.get(pid), rules, lab),
-                _roster_section(shifts.get(pid), lab),
-                _gap_section(shortfall.get(pid), extra.get(pid), lab),
-                _timetable_section(calls.get(pid), point, lab),
-                '<div class="sign"><span>'
-                + esc(lab["sign_leader"])
-                + "</span><span>"
-                + esc(lab["sign_date"])
-                + "</span></div>",
-            )
-        )
-        heading = fill(lab["point_heading"], {"name": named(point["point_name"], pid)})
-        pages[data.paths.point(pid)] = page(
-            title=named(point["point_name"], pid),
-            heading=heading,
-            subtitle=fill(lab["subtitle"], context),
-            body=body,
-            lang=lang,
-            footer=lab["footer"],
+        name = named(point["point_name"], pid)
+        timetable, called = _calls(calls.get(pid, []))
+        pages[data.paths.point(pid)] = page.render(
+            page_context(
+                header, lab, lang, title=name, heading=fill(lab["point_heading"], name=name)
+            ),
+            **shared,
+            p=_figures(point, lang),
+            supplies=_supplies(supplies.get(pid), rules, lab),
+            roster=_roster(shifts.get(pid, [])),
+            shortfall=_gaps(shortfall.get(pid, [])),
+            extra=_gaps(extra.get(pid, [])),
+            calls=timetable,
+            calls_residents=fmt_int(called),
         )
     return pages
 
 
-def _facts_section(p: Mapping[str, Any], lab: Mapping[str, str], lang: str) -> str:
-    yellow = lab["yes"] if p.get("yellow_channel") else lab["no"]
-    items: list[tuple[str, object]] = [
-        (lab["kind"], kind_label(p.get("point_kind"), lang)),
-        (lab["location"], p.get("coord")),
-        (lab["tables"], f"{fmt_int(p.get('tables'))} / {fmt_int(p.get('max_tables'))}"),
-        (lab["residents_assigned"], fmt_int(p.get("load"))),
-        (lab["capacity_window"], fmt_int(p.get("capacity"))),
-        (lab["utilisation"], fmt_pct(p.get("utilisation"))),
-        (lab["expected_start"], p.get("start")),
-        (lab["expected_finish"], p.get("finish")),
-        (lab["finish_lower_bound"], p.get("finish_lower_bound")),
-        (lab["sim_finish"], p.get("sim_finish")),
-        (lab["staff"], fmt_int(p.get("staff"))),
-        (lab["yellow_channel"], yellow),
-        (
-            lab["peak_queue"],
-            f"{fmt_int(p.get('expected_peak_queue'))} / {fmt_int(p.get('sim_peak_queue'))}",
+def _figures(p: Mapping[str, Any], lang: str) -> dict[str, object]:
+    """The point's key figures as text (missing values empty), and its warning flags."""
+    return {
+        "kind": kind_label(p.get("point_kind"), lang),
+        "coord": p.get("coord"),
+        "tables": f"{fmt_int(p.get('tables'))} / {fmt_int(p.get('max_tables'))}",
+        "load": fmt_int(p.get("load")),
+        "capacity": fmt_int(p.get("capacity")),
+        "utilisation": fmt_pct(p.get("utilisation")),
+        "start": p.get("start"),
+        "finish": p.get("finish"),
+        "finish_lower_bound": p.get("finish_lower_bound"),
+        "sim_finish": p.get("sim_finish"),
+        "staff": fmt_int(p.get("staff")),
+        "yellow_channel": bool(p.get("yellow_channel")),
+        "peak_queue": (
+            f"{fmt_int(p.get('expected_peak_queue'))} / {fmt_int(p.get('sim_peak_queue'))}"
         ),
-        (lab["max_wait_planned"], fmt_num(p.get("expected_max_wait_min"))),
-        (
-            lab["sim_wait"],
-            f"{fmt_num(p.get('sim_p50_wait_min'))} / {fmt_num(p.get('sim_p95_wait_min'))}",
-        ),
-    ]
-    warn = ""
-    if p.get("over_capacity"):
-        warn += f'<p class="alert">{esc(lab["over_capacity_warn"])}</p>'
-    if (p.get("not_called") or 0) > 0:
-        warn += '<p class="alert">' + esc(fill(lab["not_called_warn"], {"n": p["not_called"]}))
-        warn += "</p>"
-    return (
-        f"<h2>{esc(lab['key_figures'])}</h2>" + facts(items) + bullets([lab["facts_note"]]) + warn
-    )
+        "max_wait": fmt_num(p.get("expected_max_wait_min")),
+        "sim_wait": f"{fmt_num(p.get('sim_p50_wait_min'))} / {fmt_num(p.get('sim_p95_wait_min'))}",
+        "over_capacity": bool(p.get("over_capacity")),
+        "not_called": p.get("not_called") or 0,
+    }
 
 
-def _supplies_section(
+def _supplies(
     s: Mapping[str, Any] | None, rules: SupplyRules, lab: Mapping[str, str]
-) -> str:
+) -> list[Row] | None:
+    """Supply rows (item, need, spare, total, rule), or ``None`` for a point without calls or
+    shifts."""
     if s is None:
-        return ""
-    pct = f"{rules.spare_share * 100:g}%"
-    rows = [
+        return None
+    return [
         (lab["swabs"], fmt_int(s["swabs"]), fmt_int(s["swabs_spare"]), fmt_int(s["swabs_total"]),
-         fill(lab["rule_swabs"], {"regular": s["regular"], "yellow": s["yellow"]})),
+         fill(lab["rule_swabs"], regular=s["regular"], yellow=s["yellow"])),
         (lab["tubes"], fmt_int(s["tubes"]), fmt_int(s["tubes_spare"]), fmt_int(s["tubes_total"]),
-         fill(lab["rule_tubes"], {
-             "regular": s["regular"], "pool": rules.pool_size, "tr": s["tubes_regular"],
-             "yellow": s["yellow"], "ypool": rules.yellow_pool_size, "ty": s["tubes_yellow"],
-         })),
+         fill(lab["rule_tubes"], regular=s["regular"], pool=rules.pool_size, tr=s["tubes_regular"],
+              yellow=s["yellow"], ypool=rules.yellow_pool_size, ty=s["tubes_yellow"])),
         (lab["suits"], fmt_int(s["suits"]), fmt_int(s["suits_spare"]), fmt_int(s["suits_total"]),
-         fill(lab["rule_suits"], {"n": s["sampler_shifts"]})),
+         fill(lab["rule_suits"], n=s["sampler_shifts"])),
         (lab["registrars"], fmt_int(s["registrar_shifts"]), "", fmt_int(s["registrar_shifts"]),
          lab["rule_registrars"]),
     ]  # fmt: skip
-    headers = (
-        lab["item"],
-        lab["need"],
-        fill(lab["spare"], {"pct": pct}),
-        lab["total"],
-        lab["rule"],
-    )
-    return (
-        f'<div class="box"><h2>{esc(lab["supplies"])}</h2>'
-        + table(headers, rows, numeric=(1, 2, 3))
-        + bullets(
-            [
-                fill(lab["supplies_note_pool"], {"pool": rules.pool_size,
-                                               "ypool": rules.yellow_pool_size}),
-                fill(lab["supplies_note_spare"], {"pct": pct}),
-                lab["supplies_note_heat"],
-            ]
-        )
-        + "</div>"
-    )  # fmt: skip
 
 
-def _roster_section(shifts: pl.DataFrame | None, lab: Mapping[str, str]) -> str:
-    headers = (lab["shift"], lab["team"], lab["samplers"], lab["registrars_needed"])
-    if shifts is None or shifts.height == 0:
-        return f"<h2>{esc(lab['roster'])}</h2><p>{esc(lab['no_shifts'])}</p>"
-    rows = [
-        (span(r["start"], r["end"]), _team(r["team_name"], r["team_id"]), r["tables"], r["tables"])
-        for r in shifts.iter_rows(named=True)
+def _roster(shifts: list[Row]) -> list[Row]:
+    """Shift rows (shift, team, samplers); registrars needed equal the samplers."""
+    return [
+        (span(start, end), _team(team_name, team_id), tables)
+        for start, end, team_id, team_name, tables in shifts
     ]
-    return (
-        f'<div class="box"><h2>{esc(lab["roster"])}</h2>'
-        + table(headers, rows, numeric=(2, 3), times=(0,))
-        + bullets([lab["roster_note"]])
-        + "</div>"
-    )
 
 
 def _team(name: object, team_id: object) -> str:
@@ -201,61 +166,20 @@ def _team(name: object, team_id: object) -> str:
     return f"{name} ({team_id})"
 
 
-def _gap_section(
-    shortfall: pl.DataFrame | None, extra: pl.DataFrame | None, lab: Mapping[str, str]
-) -> str:
-    if shortfall is None or shortfall.height == 0:
-        return ""
-    rows = [
-        (span(r["start"], r["end"]), r["missing_samplers"])
-        for r in shortfall.sort("start_min").iter_rows(named=True)
-    ]
-    out = f'<div class="alert box"><h2>{esc(lab["shortfall"])}</h2>' + table(
-        (lab["time"], lab["missing_samplers"]), rows, numeric=(1,), times=(0,)
-    )
-    if extra is not None and extra.height:
-        rows = [
-            (span(r["start"], r["end"]), r["extra_samplers"])
-            for r in extra.sort("start_min").iter_rows(named=True)
-        ]
-        out += table((lab["time"], lab["extra_samplers"]), rows, numeric=(1,), times=(0,))
-    return out + bullets([lab["shortfall_note"]]) + "</div>"
+def _gaps(rows: list[Row]) -> list[Row]:
+    """(time, samplers) rows of a shortfall or capacity-plan part."""
+    return [(span(start, end), samplers) for start, end, samplers in rows]
 
 
-def _timetable_section(
-    calls: pl.DataFrame | None, point: Mapping[str, Any], lab: Mapping[str, str]
-) -> str:
-    title = f"<h2>{esc(lab['timetable'])}</h2>"
-    if calls is None or calls.height == 0:
-        return title + f"<p>{esc(lab['no_calls'])}</p>"
-    headers = (lab["slot"], lab["building"], lab["grid"], lab["residents"], lab["call_kind"])
-    rows: list[tuple[object, ...]] = []
-    classes: list[str] = []
-    for r in calls.iter_rows(named=True):
-        yellow = bool(r["yellow_code"])
-        kind = lab["call_yellow"] if yellow else lab["call_regular"]
-        if r["channel"] == "yellow":
-            kind += " · " + lab["channel_yellow"]
-        building = r["building_name"]
-        if building != r["building_id"]:
-            building = f"{building} ({r['building_id']})"
+def _calls(calls: list[Row]) -> tuple[list[Row], int]:
+    """Call rows (slot, building, grid, residents, yellow code, yellow channel) and the
+    residents they call."""
+    rows: list[Row] = []
+    total = 0
+    for start, end, bid, bname, grid, residents, yellow, channel in calls:
+        building = bname if bname == bid else f"{bname} ({bid})"
         rows.append(
-            (span(r["call_start"], r["call_end"]), building, r["grid_name"], r["residents"], kind)
+            (span(start, end), building, grid, residents, bool(yellow), channel == "yellow")
         )
-        classes.append("yellow" if yellow else "")
-    total_residents = int(calls["residents"].sum())
-    total = (
-        lab["total"],
-        fill(lab["calls_n"], {"n": calls.height}),
-        "",
-        fmt_int(total_residents),
-        "",
-    )
-    notes = [lab["timetable_note"]]
-    if point.get("yellow_channel"):
-        notes.append(lab["yellow_channel_note"])
-    return (
-        title
-        + table(headers, rows, numeric=(3,), times=(0,), row_classes=classes, total=total)
-        + bullets(notes)
-    )
+        total += int(residents or 0)  # type: ignore[call-overload]
+    return rows, total

@@ -60,9 +60,14 @@ def fit_cell(text: str, source: str) -> str:
 
 
 def _sheet(book: xlsxwriter.Workbook, name: str, frame: pl.DataFrame, bold: Any) -> None:
-    """One table as a sheet: bold frozen header, autofilter, widths, typed cells."""
+    """One table as a sheet: bold frozen header, autofilter, widths, typed cells.
+
+    Text goes through ``write_string`` only (never the guessing ``write``), so a name such as
+    ``=HYPERLINK(…)`` stays text; numbers and booleans keep their type.
+    """
     ws = book.add_worksheet(name)
-    ws.write_row(0, 0, frame.columns, bold)
+    for j, column in enumerate(frame.columns):
+        ws.write_string(0, j, column, bold)
     for j, width in enumerate(_widths(frame)):
         ws.set_column(j, j, width)
     for j, column in enumerate(frame.columns):
@@ -106,7 +111,8 @@ def workbook_bytes(summary: Mapping[str, Any], tables: Mapping[str, pl.DataFrame
     bold = book.add_format({"bold": True, "bg_color": "#E8E8E8", "bottom": 1})
     pairs = _flatten(summary)
     ws = book.add_worksheet(SUMMARY_SHEET)
-    ws.write_row(0, 0, ["key", "value"], bold)
+    ws.write_string(0, 0, "key", bold)
+    ws.write_string(0, 1, "value", bold)
     ws.set_column(0, 0, max([len(k) for k, _ in pairs] + [8]) + 2)
     ws.set_column(1, 1, 24)
     for i, (key, value) in enumerate(pairs, start=1):

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from sampling.documents.write import write_documents
 from sampling.output.atomic import atomic_dir
 from sampling.output.folder import check_output_folder
 from sampling.output.mapping import render_plan_map
+from sampling.output.schemas import OUTPUT_TABLES
 from sampling.scenario.model import Scenario
 from sampling.stages.planning import CampaignPlan
+
+log = logging.getLogger(__name__)
 
 
 def plan_inputs(scenario: Scenario) -> tuple[Path, ...]:
@@ -30,6 +36,23 @@ def check_plan_folder(out_dir: Path, scenario: Scenario) -> None:
     Run before solving, so a wrong ``--out`` costs nothing; :func:`write_plan` checks again.
     """
     check_output_folder(Path(out_dir), kind="plan", protected=plan_inputs(scenario))
+
+
+def plan_tables(plan: CampaignPlan) -> dict[str, pl.DataFrame]:
+    """Every output table of ``plan`` by name (see :data:`~sampling.output.schemas.OUTPUT_TABLES`)."""
+    day, visits = plan.day, plan.home_visits
+    return {
+        "assignments": plan.assignment.assignments,
+        "points": plan.points_table(),
+        "shifts": day.shifts,
+        "timetable": day.timetable,
+        "shortfall": day.shortfall,
+        "capacity_plan": day.capacity_plan,
+        "not_called": day.not_called,
+        "home_visits": visits.visits,
+        "routes": visits.routes,
+        "route_stops": visits.route_stops,
+    }
 
 
 def write_plan(
@@ -54,22 +77,14 @@ def write_plan(
     """
     started = time.perf_counter()
     with atomic_dir(Path(out_dir), kind="plan", protected=plan_inputs(plan.scenario)) as staging:
-        plan.assignment.assignments.write_parquet(staging / "assignments.parquet")
-        plan.points_table().write_parquet(staging / "points.parquet")
-        day = plan.day
-        day.shifts.write_parquet(staging / "shifts.parquet")
-        day.timetable.write_parquet(staging / "timetable.parquet")
-        day.shortfall.write_parquet(staging / "shortfall.parquet")
-        day.capacity_plan.write_parquet(staging / "capacity_plan.parquet")
-        day.not_called.write_parquet(staging / "not_called.parquet")
-        plan.home_visits.visits.write_parquet(staging / "home_visits.parquet")
-        plan.home_visits.routes.write_parquet(staging / "routes.parquet")
-        plan.home_visits.route_stops.write_parquet(staging / "route_stops.parquet")
+        for name, frame in plan_tables(plan).items():
+            OUTPUT_TABLES[name].conform(frame).write_parquet(staging / f"{name}.parquet")
         summary = plan.summary()
         seconds: dict[str, Any] = dict(summary["seconds"])  # type: ignore[call-overload]
         seconds.update({k: round(v, 3) for k, v in (extra_seconds or {}).items()})
         summary["seconds"] = seconds
         _write_json(staging / "summary.json", summary)
+        log.info("writing tables, map and documents to %s", out_dir)
         map_started = time.perf_counter()
         render_plan_map(staging, lang=lang)
         seconds["map"] = round(time.perf_counter() - map_started, 3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -70,6 +72,13 @@ class CampaignPlan:
         }
 
 
+log = logging.getLogger(__name__)
+
+
+def _percent(value: float) -> str:
+    return f"{value:.2%}" if math.isfinite(value) else "none"
+
+
 def plan_campaign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0) -> CampaignPlan:
     """Plan ``scenario``: assignment; staffing, call timetable and simulation; home visits.
 
@@ -77,8 +86,26 @@ def plan_campaign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0
     at most 10 s).
     """
     started = time.perf_counter()
+    name = scenario.header.name
+    log.info(
+        "%s: assignment of %d buildings to %d candidate points",
+        name,
+        scenario.buildings.height,
+        scenario.points.height,
+    )
     assignment = assign(scenario, time_limit=time_limit, seed=seed)
+    log.info(
+        "assignment %s (gap %s) in %.1f s",
+        assignment.status,
+        _percent(assignment.gap),
+        time.perf_counter() - started,
+    )
     day = plan_day(scenario, assignment, time_limit=min(time_limit, 10.0), seed=seed)
+    log.info(
+        "staffing, call timetable and queue simulation done in %.1f s",
+        day.stats.get("staffing_seconds", 0.0) + day.stats.get("timetable_seconds", 0.0),
+    )
+    log.info("home-visit routing of %d households", scenario.home_visits.height)
     visits = plan_home_visits(
         scenario,
         assignment,
@@ -86,6 +113,7 @@ def plan_campaign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0
         time_limit=time_limit,
         seed=seed,
     )
+    log.info("home-visit routing done in %.1f s", visits.stats.get("home_visits_seconds", 0.0))
     seconds = {
         "candidates": assignment.stats.get("candidates_seconds", 0.0),
         "assignment": assignment.stats.get("assignment_seconds", 0.0),

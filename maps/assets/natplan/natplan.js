@@ -1,6 +1,8 @@
 /* natplan coverage map runtime: builds Leaflet layers from the compact data made by
  * maps/layers.py. Defines functions only (no use of L at load time), so it can be placed
- * anywhere in the page. Exposes window.natplan = {map, layers, names, counts(), make}. */
+ * anywhere in the page. Exposes window.natplan = {map, layers, names, counts(), make}.
+ * Every string in that data (names, ids, labels, panel HTML) is already HTML-escaped by
+ * Python: concatenate it into popups and tooltips as it is, never unescape it. */
 (function () {
   "use strict";
   var NP = (window.natplan = window.natplan || {});
@@ -216,6 +218,9 @@
   NP.finish = function (map, opts) {
     NP.control(map, opts.kpiHtml, "topleft", "np-kpi");
     NP.control(map, opts.legendHtml, "bottomleft", "np-legend");
+    if (opts.attributionHtml && map.attributionControl) {
+      map.attributionControl.addAttribution(opts.attributionHtml);
+    }
     NP.ready = true;
   };
 })();

@@ -1,0 +1,213 @@
+"""The declared columns and types of every table a plan folder holds (the output contract).
+
+:mod:`sampling.scenario.tables` declares what natplan reads; this module declares what it
+writes. :func:`~sampling.output.write.write_plan` passes every table through
+:meth:`OutputTable.conform`, so a stage that renames, drops or retypes a column fails loudly
+(a bug) instead of handing the documents, the map or another program a different file.
+Readers can rely on these names and types for every plan of this version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import polars as pl
+
+__all__ = ["OUTPUT_TABLES", "OutputSchemaError", "OutputTable"]
+
+_S, _I64, _I32, _F64, _B = pl.String, pl.Int64, pl.Int32, pl.Float64, pl.Boolean
+
+
+class OutputSchemaError(RuntimeError):
+    """A stage produced a table that does not match its declared schema (a bug in natplan)."""
+
+
+@dataclass(frozen=True)
+class OutputTable:
+    """One output table: its file stem, columns in order with their types, and what it holds."""
+
+    name: str
+    columns: Mapping[str, pl.DataType | type[pl.DataType]]
+    description: str
+
+    @property
+    def schema(self) -> pl.Schema:
+        """The columns as a polars schema."""
+        return pl.Schema(dict(self.columns))
+
+    def conform(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``frame`` with exactly the declared columns, in order, cast to the declared types.
+
+        Raises :class:`OutputSchemaError` for a missing or an undeclared column, or a value
+        that does not fit its declared type.
+        """
+        missing = [c for c in self.columns if c not in frame.columns]
+        extra = [c for c in frame.columns if c not in self.columns]
+        if missing or extra:
+            raise OutputSchemaError(
+                f"{self.name}.parquet: missing columns {missing}, undeclared columns {extra}"
+            )
+        try:
+            return frame.select(pl.col(c).cast(t, strict=True) for c, t in self.columns.items())
+        except pl.exceptions.PolarsError as error:
+            raise OutputSchemaError(f"{self.name}.parquet: {error}") from error
+
+
+def _table(
+    name: str, description: str, /, **columns: pl.DataType | type[pl.DataType]
+) -> OutputTable:
+    return OutputTable(name, columns, description)
+
+
+_TABLES = (
+    _table(
+        "assignments",
+        "one row per building: its point (null if unserved) and walk, or the reason",
+        building_id=_S,
+        grid_id=_S,
+        point_id=_S,
+        residents=_I64,
+        home_visit_persons=_I64,
+        walk_in=_I64,
+        yellow_code=_I64,
+        elderly=_I64,
+        walk_m=_F64,
+        walk_min=_F64,
+        beyond_limit=_B,
+        unserved_reason=_S,
+        lat=_F64,
+        lon=_F64,
+    ),
+    _table(
+        "points",
+        "one row per candidate point: opening, tables, load and the day's figures",
+        point_id=_S,
+        name=_S,
+        kind=_S,
+        status=_S,
+        lat=_F64,
+        lon=_F64,
+        open=_B,
+        tables=_I64,
+        max_tables=_I64,
+        capacity=_I64,
+        capacity_max=_I64,
+        load=_I64,
+        utilisation=_F64,
+        finish=_S,
+        finish_lower_bound=_S,
+        sim_finish=_S,
+        start=_S,
+        staff=_I64,
+        teams=_I64,
+        yellow_channel=_B,
+        expected_peak_queue=_F64,
+        expected_max_wait_min=_F64,
+        sim_p50_wait_min=_F64,
+        sim_p95_wait_min=_F64,
+        sim_peak_queue=_I64,
+        over_capacity=_B,
+        not_called=_I64,
+    ),
+    _table(
+        "shifts",
+        "medical teams to points and shifts",
+        team_id=_S,
+        team_name=_S,
+        point_id=_S,
+        start=_S,
+        end=_S,
+        tables=_I64,
+        start_min=_I32,
+        end_min=_I32,
+    ),
+    _table(
+        "timetable",
+        "call slots: which building comes to which point when",
+        building_id=_S,
+        grid_id=_S,
+        point_id=_S,
+        call_start=_S,
+        call_end=_S,
+        residents=_I64,
+        yellow_code=_B,
+        channel=_S,
+        call_start_min=_I32,
+        call_end_min=_I32,
+    ),
+    _table(
+        "shortfall",
+        "samplers missing by point and time",
+        point_id=_S,
+        start_min=_I32,
+        end_min=_I32,
+        missing_samplers=_I64,
+        start=_S,
+        end=_S,
+    ),
+    _table(
+        "capacity_plan",
+        "extra samplers that would cover the shortfall",
+        point_id=_S,
+        start_min=_I32,
+        end_min=_I32,
+        extra_samplers=_I64,
+        start=_S,
+        end=_S,
+    ),
+    _table(
+        "not_called",
+        "buildings with residents left without a call, with the reason",
+        building_id=_S,
+        grid_id=_S,
+        point_id=_S,
+        walk_in=_I64,
+        regular_not_called=_I64,
+        yellow_not_called=_I64,
+        not_called=_I64,
+        reason=_S,
+    ),
+    _table(
+        "home_visits",
+        "each immobile household's team, order and times, or the reason it has none",
+        household_id=_S,
+        building_id=_S,
+        persons=_I64,
+        team_id=_S,
+        seq=_I64,
+        arrive=_S,
+        start=_S,
+        end=_S,
+        unserved_reason=_S,
+        note=_S,
+        arrive_s=_I64,
+        start_s=_I64,
+        end_s=_I64,
+    ),
+    _table(
+        "routes",
+        "one row per home-visit team route",
+        team_id=_S,
+        team_name=_S,
+        stops=_I64,
+        persons=_I64,
+        walk_m=_I64,
+        start=_S,
+        end=_S,
+        start_s=_I64,
+        end_s=_I64,
+    ),
+    _table(
+        "route_stops",
+        "the map's route lines: each team's stops in order",
+        team_id=_S,
+        seq=_I64,
+        household_id=_S,
+        lat=_F64,
+        lon=_F64,
+    ),
+)
+
+OUTPUT_TABLES: dict[str, OutputTable] = {t.name: t for t in _TABLES}
+"""Every table of a plan folder by file stem (``<name>.parquet``), in writing order."""
