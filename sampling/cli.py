@@ -57,7 +57,7 @@ def _plan(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from sampling.output.lock import folder_lock
+    from sampling.files.lock import folder_lock
     from sampling.output.write import check_plan_folder, write_plan
     from sampling.report import plan_lines
     from sampling.scenario.loader import load_scenario

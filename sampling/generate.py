@@ -39,8 +39,8 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from sampling.clock import clock_expr
-from sampling.output.atomic import atomic_dir
-from sampling.output.folder import check_output_folder
+from sampling.files.atomic import atomic_dir
+from sampling.files.ownership import check_output_folder
 from sampling.scenario.model import project, unproject
 
 Format = Literal["csv", "parquet"]
@@ -827,7 +827,7 @@ def write_district(
 ) -> GenerateSummary:
     """Write ``district`` as a scenario folder, atomically (temp folder, then rename).
 
-    Raises :class:`~sampling.output.folder.OutputFolderError` if ``out_dir`` is not empty,
+    Raises :class:`~sampling.files.ownership.OutputFolderError` if ``out_dir`` is not empty,
     unless ``overwrite`` and it is a scenario folder natplan wrote with nothing else in it.
     """
     if fmt not in ("csv", "parquet"):

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sampling.cli import main
+from sampling.files.ownership import MARKER, OutputFolderError
 from sampling.generate import (
     CENTRE_LAT,
     CENTRE_LON,
@@ -24,7 +25,6 @@ from sampling.generate import (
     synthesise_district,
     write_yuci_street,
 )
-from sampling.output.folder import MARKER, OutputFolderError
 from sampling.scenario.loader import load_scenario
 from sampling.scenario.model import project
 

@@ -12,10 +12,10 @@ import polars as pl
 import pytest
 
 from sampling.cli import main
+from sampling.files.ownership import OutputFolderError
 from sampling.osm.extract import OsmError, read_streets, scenario_streets
 from sampling.osm.features import NON_RESIDENTIAL_KEYS, RESIDENTIAL_BUILDINGS
 from sampling.osm.importer import ImportSummary, import_osm
-from sampling.output.folder import OutputFolderError
 from sampling.scenario.loader import load_scenario
 from solver.streets import street_pairs
 

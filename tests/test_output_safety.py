@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 from sampling.cli import main
 from sampling.documents import write as documents_write
 from sampling.documents.xlsx import EXCEL_CELL_CHARS, fit_cell
+from sampling.files.atomic import STAGING_MARKER, clean_stale_siblings
+from sampling.files.names import MAX_STEM_BYTES, file_stems, href, inside
+from sampling.files.ownership import MARKER, OutputFolderError, check_writable
 from sampling.output import write as output_write
-from sampling.output.atomic import STAGING_MARKER, clean_stale_siblings
-from sampling.output.filenames import MAX_STEM_BYTES, file_stems, href, inside
-from sampling.output.folder import MARKER, OutputFolderError, check_writable
 
 TINY = Path(__file__).resolve().parents[1] / "scenarios" / "tiny"
 NATPLAN = [sys.executable, "-m", "sampling.cli"]
@@ -147,7 +147,7 @@ def test_unwritable_location_is_reported_before_solving(
     def read_only(*args: object, **kwargs: object) -> None:
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr("sampling.output.folder.tempfile.mkstemp", read_only)
+    monkeypatch.setattr("sampling.files.ownership.tempfile.mkstemp", read_only)
     with pytest.raises(OutputFolderError, match="Read-only file system"):
         check_writable(tmp_path / "a" / "b")
 
@@ -155,7 +155,7 @@ def test_unwritable_location_is_reported_before_solving(
 _HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from sampling.output.lock import folder_lock
+from sampling.files.lock import folder_lock
 with folder_lock(Path(sys.argv[1])):
     print("locked", flush=True)
     time.sleep(60)

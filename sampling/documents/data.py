@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from sampling.clock import clock_expr
-from sampling.output.filenames import DocumentPaths
+from sampling.files.names import DocumentPaths
 from sampling.scenario.model import Scenario
 
 REQUIRED_FILES = ("assignments", "points", "shifts", "timetable")

@@ -19,7 +19,7 @@ from typing import Any
 import jinja2
 
 from sampling.clock import format_clock
-from sampling.output.filenames import href
+from sampling.files.names import href
 from sampling.scenario.header import Header
 
 TEMPLATES = "templates"

@@ -44,8 +44,8 @@ from sampling.documents.html import (
 from sampling.documents.points import point_pages
 from sampling.documents.teams import team_pages
 from sampling.documents.xlsx import workbook_bytes
+from sampling.files.names import inside
 from sampling.i18n import kind_label, labels, status_label
-from sampling.output.filenames import inside
 from sampling.scenario.model import Scenario
 
 __all__ = ["DocumentsSummary", "write_documents"]

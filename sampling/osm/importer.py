@@ -36,6 +36,8 @@ from scipy.spatial import cKDTree
 
 from sampling.clock import clock_expr
 from sampling.errors import ScenarioError
+from sampling.files.atomic import atomic_dir
+from sampling.files.ownership import check_output_folder
 from sampling.generate import (
     DATE,
     _grid_index,
@@ -54,8 +56,6 @@ from sampling.osm.extract import (
     write_street_file,
 )
 from sampling.osm.features import FEATURE_KEYS, Features, inside_any
-from sampling.output.atomic import atomic_dir
-from sampling.output.folder import check_output_folder
 from sampling.scenario.header import Header, Sampling, TablePaths
 from sampling.scenario.loader import MAX_EXTRACT_BYTES
 from sampling.scenario.model import project, unproject

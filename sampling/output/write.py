@@ -12,8 +12,8 @@ from typing import Any
 import polars as pl
 
 from sampling.documents.write import write_documents
-from sampling.output.atomic import atomic_dir
-from sampling.output.folder import check_output_folder
+from sampling.files.atomic import atomic_dir
+from sampling.files.ownership import check_output_folder
 from sampling.output.mapping import render_plan_map
 from sampling.output.schemas import OUTPUT_TABLES
 from sampling.scenario.model import Scenario

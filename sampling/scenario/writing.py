@@ -8,7 +8,7 @@ from typing import Literal
 import polars as pl
 import tomli_w
 
-from sampling.output.atomic import atomic_dir
+from sampling.files.atomic import atomic_dir
 from sampling.scenario.header import Header
 from sampling.scenario.model import Scenario
 from sampling.scenario.parsing import clock_text

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sampling.output.folder import refuse
+from sampling.files.ownership import refuse
 
 _held: set[Path] = set()
 """Lock files this process holds (a nested :func:`folder_lock` must not lock itself out)."""

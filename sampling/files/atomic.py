@@ -4,8 +4,8 @@ Files are written to a temporary sibling and renamed into place (``os.replace`` 
 one file system). A folder of outputs is built in a temporary sibling folder (``.OUT.*.new``)
 and swapped in only when complete, so an earlier folder stays intact if anything fails:
 
-* only folders natplan wrote are ever replaced (:mod:`sampling.output.folder`);
-* one run at a time writes a given folder (:mod:`sampling.output.lock`), a second one is
+* only folders natplan wrote are ever replaced (:mod:`sampling.files.ownership`);
+* one run at a time writes a given folder (:mod:`sampling.files.lock`), a second one is
   refused with exit code 2;
 * the swap is one atomic exchange where the system has it (Linux ``renameat2``), otherwise two
   renames; a kill between those two leaves the old folder in ``.OUT.*.old/previous``, and the
@@ -29,8 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sampling import interrupt
-from sampling.output.folder import Kind, check_output_folder, is_natplan_folder, write_marker
-from sampling.output.lock import folder_lock
+from sampling.files.lock import folder_lock
+from sampling.files.ownership import Kind, check_output_folder, is_natplan_folder, write_marker
 
 STAGING_MARKER = ".natplan-staging"
 """Written first into every temporary folder, so a later run knows the folder is its own."""
@@ -62,8 +62,8 @@ def atomic_dir(
     """Yield an empty temporary folder next to ``path``; on success it becomes ``path``.
 
     ``path`` must be absent, empty, or a folder natplan wrote for the same ``kind`` holding
-    nothing else (see :func:`sampling.output.folder.check_output_folder`; ``overwrite=False``
-    refuses any non-empty folder); otherwise :class:`~sampling.output.folder.OutputFolderError`
+    nothing else (see :func:`sampling.files.ownership.check_output_folder`; ``overwrite=False``
+    refuses any non-empty folder); otherwise :class:`~sampling.files.ownership.OutputFolderError`
     is raised before anything is written. On success the new folder carries natplan's marker.
     """
     path = Path(path)
@@ -126,7 +126,7 @@ def _sibling_pattern(path: Path) -> re.Pattern[str]:
 def clean_stale_siblings(path: Path) -> list[Path]:
     """Remove temporary siblings of ``path`` that killed runs left; restore a stranded ``path``.
 
-    Call only while holding :func:`~sampling.output.lock.folder_lock` for ``path``. A sibling is
+    Call only while holding :func:`~sampling.files.lock.folder_lock` for ``path``. A sibling is
     removed only when its name is one this module gives and its content is natplan's own.
     """
     pattern = _sibling_pattern(path)

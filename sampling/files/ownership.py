@@ -1,6 +1,6 @@
 """Which folders natplan may write into, checked before any work is done.
 
-natplan replaces its output folder as a whole (see :mod:`sampling.output.atomic`), so it must only
+natplan replaces its output folder as a whole (see :mod:`sampling.files.atomic`), so it must only
 ever replace a folder that holds nothing but its own files. Every folder natplan writes
 carries a marker, ``.natplan.json``, listing the files it wrote. A folder may be (re)written
 only when it is absent, empty, or marked by natplan for the same kind of output with no file
