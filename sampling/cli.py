@@ -79,6 +79,8 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _map(args: argparse.Namespace) -> int:
+    from sampling.files.lock import folder_lock
+    from sampling.files.ownership import foreign_entries, refuse
     from sampling.output.mapping import render_plan_map
 
     out = Path(args.out)
@@ -90,9 +92,12 @@ def _map(args: argparse.Namespace) -> int:
             "not a plan output folder",
             f"missing {', '.join(missing)}; run natplan plan first",
         )
-    target = render_plan_map(
-        out, lang=args.lang, tile_url=args.tile_url, tile_attribution=args.tile_attribution
-    )
+    if foreign_entries(out, "plan") != []:  # map.html is replaced only in natplan's own plan
+        raise refuse(out, "is not a plan folder natplan wrote", "give the --out of natplan plan")
+    with folder_lock(out):
+        target = render_plan_map(
+            out, lang=args.lang, tile_url=args.tile_url, tile_attribution=args.tile_attribution
+        )
     print(f"wrote {target}")
     return EXIT_OK
 

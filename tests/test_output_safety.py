@@ -463,3 +463,16 @@ def test_import_osm_refuses_a_named_pipe(tmp_path: Path) -> None:
 def test_plan_refuses_a_mount_point(capsys: pytest.CaptureFixture[str]) -> None:
     assert _plan(TINY, Path("/proc")) == 2
     assert "mount point" in capsys.readouterr().err
+
+
+def test_map_rerenders_only_natplan_plans(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert _plan(TINY, out) == 0
+    mine = tmp_path / "mine"
+    shutil.copytree(out, mine)
+    (mine / MARKER).unlink()
+    (mine / "map.html").write_text("my own map")
+    (mine / "notes.txt").write_text("mine")
+    assert main(["map", str(mine)]) == 2
+    assert (mine / "map.html").read_text() == "my own map"
+    assert main(["map", str(out), "--lang", "en"]) == 0
