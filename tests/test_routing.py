@@ -248,7 +248,7 @@ def test_portfolio_two_workers() -> None:
         8 * H,
         12 * H,
     )
-    res = solve(p, time_limit=3.0, seed=1)
+    res = solve(p, time_limit=3.0, seed=1, portfolio=(("pyvrp", 0), ("pyvrp", 1)))
     assert_valid(p, res)
     assert len(res.stats.candidates) == 2
     assert res.stats.seconds < 3.5
@@ -270,3 +270,59 @@ def test_decomposed_scale_small(workers: int) -> None:
     assert_valid(p, res)
     assert res.stats.seconds < 7.0
     assert (res.vehicle >= 0).mean() > 0.95
+
+
+def test_iteration_budget_follows_size_only() -> None:
+    """The default effort: 175 × √households in all, split over regions by their size."""
+    from solver.routing.effort import MIN_ITERATIONS, iteration_budget, region_budgets
+
+    assert iteration_budget(300) == 3032  # ⌈175 × √300⌉
+    assert iteration_budget(1200) == 2 * iteration_budget(300) - 1  # √: 4× households, 2× effort
+    assert iteration_budget(0) == MIN_ITERATIONS
+    sizes = np.array([320, 300, 290, 10])
+    split = region_budgets(sizes, int(sizes.sum()))
+    assert split.tolist() == region_budgets(sizes, int(sizes.sum())).tolist()
+    assert abs(int(split.sum()) - iteration_budget(int(sizes.sum()))) <= MIN_ITERATIONS
+    assert (np.diff(split[:3]) <= 0).all() and split[3] == MIN_ITERATIONS
+
+
+def test_budget_not_clock_ends_the_search() -> None:
+    """The default budget repeats exactly under a generous clock; a clock too short for the
+    budget is reported (``wall_clock_bound``), never silent."""
+    rng = np.random.default_rng(5)
+    p = RoutingProblem.planar(
+        rng.uniform(0, 2000, size=(60, 2)),
+        600,
+        rng.uniform(0, 2000, size=(3, 2)),
+        8 * H,
+        16 * H,
+    )
+    a = solve(p, time_limit=60.0, seed=3, workers=1)
+    b = solve(p, time_limit=60.0, seed=3, workers=1)
+    assert not a.stats.wall_clock_bound and not b.stats.wall_clock_bound
+    assert a.stats.iterations == 1356  # 175 × √60, rounded up
+    assert [r.stops for r in a.routes] == [r.stops for r in b.routes]
+    cut = solve(p, time_limit=0.3, seed=3, workers=1, max_iterations=10**9)
+    assert cut.stats.wall_clock_bound
+    assert_valid(p, cut)
+
+
+def test_decomposed_regions_repeat_and_report() -> None:
+    """Regions solved in parallel combine in a fixed order: the same routes every time."""
+    rng = np.random.default_rng(2)
+    n, m = 700, 20
+    p = RoutingProblem.planar(
+        rng.uniform(0, 3000, size=(n, 2)),
+        600,
+        rng.uniform(0, 3000, size=(m, 2)),
+        8 * H,
+        17 * H,
+    )
+    runs = [
+        solve(p, time_limit=60.0, seed=1, workers=2, decompose=True, max_iterations=150)
+        for _ in range(2)
+    ]
+    assert runs[0].stats.regions == runs[1].stats.regions > 1
+    assert not any(r.stats.wall_clock_bound for r in runs)
+    assert [r.stops for r in runs[0].routes] == [r.stops for r in runs[1].routes]
+    assert runs[0].stats.iterations == 150 * runs[0].stats.regions

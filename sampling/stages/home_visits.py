@@ -21,15 +21,9 @@ from sampling.scenario.model import Scenario
 from sampling.stages.assignment import AssignmentPlan
 from solver.location.candidates import nearest
 from solver.routing.problem import UNLIMITED, RoutingProblem
-from solver.routing.solve import DECOMPOSE_ABOVE, solve
+from solver.routing.solve import solve
 
 SECONDS_PER_MINUTE = 60
-# Routing effort as a fixed iteration count, so the same scenario and seed give the same routes
-# (the time limit only caps it). Measured on yuci-street (307 households): 3,000 iterations
-# ≈ 4 s; above DECOMPOSE_ABOVE households each region of ≈ 300 gets REGION_ITERATIONS
-# (1M district, 7,141 households in 23 regions: ≈ 17 s).
-SMALL_ITERATIONS = 3_000
-REGION_ITERATIONS = 600
 
 
 @dataclass(frozen=True)
@@ -70,6 +64,12 @@ def plan_home_visits(
     ``point_finish`` (``point_id``, ``finish_min``) from the day stage is used with the
     header's ``after_queues``: a household without a window of its own is then visited only
     after its building's point is expected to finish.
+
+    Routing effort is an iteration count, never the clock, so the same scenario and seed give
+    the same routes on any machine: the header's ``search_iterations`` (per model, i.e. per
+    region of a large district) or by default a budget fixed by the number of households
+    (:mod:`solver.routing.effort`). ``time_limit`` is a safety stop; when it cuts the search,
+    ``home_visits_wall_clock_bound`` is 1 in the KPIs and a rerun may differ.
     """
     started = time.perf_counter()
     header = scenario.header
@@ -147,10 +147,12 @@ def plan_home_visits(
             speed=speed,
             detour=header.walking.detour_factor,
         )
-        iterations = settings.search_iterations or (
-            SMALL_ITERATIONS if households.height <= DECOMPOSE_ABOVE else REGION_ITERATIONS
+        result = solve(
+            problem,
+            time_limit=time_limit,
+            seed=seed,
+            max_iterations=settings.search_iterations,
         )
-        result = solve(problem, time_limit=time_limit, seed=seed, max_iterations=iterations)
     solved = time.perf_counter()
 
     n = households.height
@@ -280,6 +282,13 @@ def plan_home_visits(
         "home_visit_status": result.status
         if result is not None
         else ("no households" if n == 0 else "no teams"),
+        # 1 when the wall clock (the time limit), not the iteration budget, ended the routing
+        # search: the routes may then differ from another run of the same scenario and seed
+        "home_visits_wall_clock_bound": int(result is not None and result.stats.wall_clock_bound),
     }
-    stats = {"home_visits_seconds": solved - started}
+    stats = {
+        "home_visits_seconds": solved - started,
+        "home_visits_iterations": float(result.stats.iterations if result is not None else 0),
+        "home_visits_wall_clock_bound": float(kpis["home_visits_wall_clock_bound"]),
+    }
     return HomeVisitPlan(visits, routes, route_stops, kpis, stats)

@@ -8,8 +8,9 @@ seconds on one 100-client neighbourhood; CP-SAT closes the same ones in a fracti
 
 CP-SAT needs integer costs: arc and unserved costs are rounded to whole resident-metres, so
 the plan it returns is re-evaluated exactly by the caller and its bound is not used. One
-worker, a fixed seed and a deterministic-time limit make the result repeatable; the wall-clock
-limit only guards the caller's deadline.
+worker, a fixed seed and a deterministic-time limit make the result repeatable; the caller
+charges the deterministic time CP-SAT reports. The wall-clock limit only guards the caller's
+deadline, and the call says when it was the one that stopped the search.
 """
 
 from __future__ import annotations
@@ -31,15 +32,16 @@ def solve_sub_cpsat(
     time_limit: float,
     work_limit: float,
     seed: int,
-) -> tuple[SubResult | None, float]:
+) -> tuple[SubResult | None, float, bool]:
     """Build and solve the neighbourhood model.
 
-    Returns the result (None if CP-SAT found no solution) and the deterministic time spent,
-    which the caller charges to its work clock.
+    Returns the result (None if CP-SAT found no solution), the deterministic time spent,
+    which the caller charges to its work clock, and whether the wall-clock ``time_limit``
+    rather than ``work_limit`` (deterministic time) or a proof ended the search.
     """
     clients, sites, arcs = sub.clients, sub.sites, sub.arcs
     if clients.shape[0] == 0:
-        return None, 0.0
+        return None, 0.0, False
     cpos = np.full(inst.n, -1, dtype=np.int64)
     cpos[clients] = np.arange(clients.shape[0])
     spos = np.full(inst.m, -1, dtype=np.int64)
@@ -68,7 +70,7 @@ def solve_sub_cpsat(
             obj.append(round(u) * z)
             lits.append(z)
         if not lits:
-            return None, 0.0
+            return None, 0.0, False
         md.add_exactly_one(lits)
     tables = inst.unit > 0 and sub.units_budget < int(inst.units_max[sites].sum())
     t_vars = []
@@ -116,8 +118,10 @@ def solve_sub_cpsat(
     solver.parameters.max_time_in_seconds = max(0.01, float(time_limit))
     status = solver.solve(md)
     dtime = float(solver.response_proto.deterministic_time)
+    finished = status in (cp_model.OPTIMAL, cp_model.INFEASIBLE, cp_model.MODEL_INVALID)
+    wall_cut = not finished and dtime < float(work_limit)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None, dtime
+        return None, dtime, wall_cut
     xv = np.array([solver.boolean_value(v) for v in x], dtype=np.bool_)
     out_site = np.full(clients.shape[0], -1, dtype=np.int32)
     out_site[a_c[xv]] = inst.site[arcs[xv]]
@@ -129,4 +133,4 @@ def solve_sub_cpsat(
         bound=float(solver.best_objective_bound),
         optimal=status == cp_model.OPTIMAL,
     )
-    return result, dtime
+    return result, dtime, wall_cut

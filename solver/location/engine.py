@@ -55,7 +55,7 @@ Method
    good plans sit in basins several swaps apart. Then :mod:`solver.location.exact`: SCIP
    neighbourhood MIPs from the incumbent and from the next-best distinct plans, one MIP over
    the union of the best sets' sites, and whole-problem MIPs restricted to the arcs the
-   Lagrangian cannot exclude. Otherwise swap
+   Lagrangian cannot exclude (work they leave goes back to the neighbourhoods). Otherwise swap
    local search on site sets with a min-cost-flow proxy (mid-size), the whole problem as one
    SCIP MIP on the surviving arcs (small; :mod:`solver.location.mip`), then neighbourhoods of
    a few nearby open sites with their clients and nearby closed sites solved exactly by CP-SAT
@@ -65,10 +65,11 @@ Method
    the extra walking costs less than λ; kept only if :func:`evaluate` confirms a better plan.
 
 Time is counted on a work clock (:mod:`solver.location.work`): every step is charged an estimate of its
-cost and phases share the budget by that count, with the wall clock only as a hard stop. The
-same instance, seed and time limit therefore give the same plan, unless the machine is so slow
-that the wall clock cuts the search (``stats["wall_clock_bound"]`` then says so). Exception:
-the whole-problem SCIP MIP (small instances) stops on its time limit when it cannot finish.
+cost computed from counts (arcs, iterations; CP-SAT's deterministic time; SCIP's LP
+iterations and nodes, its calls limited by the nodes their allowance affords), and phases
+share the budget by that count, with the wall clock only as a hard stop. The same instance,
+seed and time limit therefore give the same plan, unless the machine is so slow that the wall
+clock cuts the search (``stats["wall_clock_bound"]`` then says so).
 """
 
 from __future__ import annotations
@@ -86,17 +87,19 @@ from solver.location.assign import assign_flow, fit_tables, flow_cost, flow_pric
 from solver.location.bound import LagrangeResult, arc_bounds, subgradient
 from solver.location.cpsat import solve_sub_cpsat
 from solver.location.exact import (
+    MIN_WALL_SECONDS,
     Apply,
     MakeSub,
     is_small,
     reduced_lns,
+    run_mip,
     solve_on_arcs,
     solve_whole,
     solver_time_limit,
     surviving_arcs,
 )
 from solver.location.groups import consolidate_groups
-from solver.location.mip import SubProblem, SubResult, signature, solve_sub_mip
+from solver.location.mip import SubProblem, SubResult, signature
 from solver.location.model import BIG_UNITS, Instance, build_instance, evaluate
 from solver.location.pmedian import pmedian_search
 from solver.location.problem import LocationProblem, LocationResult
@@ -152,8 +155,12 @@ class _Search:
         self.clock.charge(seconds, phase)
 
     def wall_left(self) -> float:
-        """Wall-clock seconds to the hard stop (for steps that are timed anyway, e.g. SCIP)."""
+        """Wall-clock seconds to the hard stop (the safety limit of solver calls)."""
         return self.clock.wall_deadline - time.perf_counter()
+
+    def wall_cut(self) -> None:
+        """Record that the wall clock cut a step short (see :meth:`WorkClock.wall_cut`)."""
+        self.clock.wall_cut()
 
     def plan(self, open_mask: B, phase: str) -> I32 | None:
         """:func:`_plan_for_sites`, charged to the work clock."""
@@ -248,10 +255,15 @@ def solve(
     time_limit: float = 30.0,
     seed: int = 0,
     progress: Progress | None = None,
+    work_budget: float | None = None,
 ) -> LocationResult:
-    """Plan open sites and single-source assignment; see the module docstring for the model."""
+    """Plan open sites and single-source assignment; see the module docstring for the model.
+
+    ``work_budget``: estimated seconds of work (:mod:`solver.location.work`) that end the
+    search, default ``time_limit``; ``time_limit`` is the wall-clock hard stop.
+    """
     t0 = time.perf_counter()
-    clock = WorkClock.start(time_limit)
+    clock = WorkClock.start(time_limit if work_budget is None else work_budget, time_limit)
     inst = build_instance(problem)
     st = _Search(inst=inst, clock=clock, progress=progress, seed=seed)
     st.charge(10 * work.ARC_PASS * inst.k, "preprocess")
@@ -468,8 +480,15 @@ def _improve_small(st: _Search, lf: NDArray[np.float64]) -> None:
     # time: SJC4a over seeds 0-2 ended 1.9, 0 and 1.0 % above the optimum with half the time
     # left for these LNS runs, and at the optimum in all three with a tenth.
     share = (0.5 if few else 0.1) * st.left() / len(starts)
+    solved: set[bytes] = set()  # the incumbent's neighbourhoods solved without gain
     for cur in starts:
-        reduced_lns(cur, lf, *_sub_functions(cur), reserve=st.left() - share)
+        reduced_lns(
+            cur,
+            lf,
+            *_sub_functions(cur),
+            reserve=st.left() - share,
+            solved=solved if cur is st else None,
+        )
         if cur is not st and cur.assign is not None and cur.open_mask is not None:
             st.offer(cur.assign, cur.open_mask, "elite_lns")
     st.stats["seconds_lns"] = time.perf_counter() - t
@@ -479,6 +498,12 @@ def _improve_small(st: _Search, lf: NDArray[np.float64]) -> None:
     t = time.perf_counter()
     solve_whole(st, lf, *_sub_functions(st), arc_budget=8000)
     st.stats["seconds_whole_mip"] = time.perf_counter() - t
+    if st.left() > 1.0:
+        # Work the whole-problem MIP did not need (it finished, or its arcs did not fit) goes
+        # back to the neighbourhood search from the incumbent, which skips what it has solved.
+        t = time.perf_counter()
+        reduced_lns(st, lf, *_sub_functions(st), reserve=0.0, solved=solved)
+        st.stats["seconds_final_lns"] = time.perf_counter() - t
 
 
 def _sub_functions(
@@ -510,9 +535,18 @@ def _merge_elites(st: _Search, lf: NDArray[np.float64], elite_sites: list[B]) ->
     keep = surviving_arcs(st, lf)
     arcs = np.flatnonzero(keep & union[inst.site]).astype(np.int64)
     st.stats["merge_sites"] = float(np.count_nonzero(union))
-    tl = solver_time_limit(st, 0.5 * st.left(), floor=0.1, margin=0.3)
     # not every surviving arc (complete=False): a heuristic, no bound claim
-    solve_on_arcs(st, lf, keep, arcs, False, *_sub_functions(st), time_limit=tl, phase="merge")
+    solve_on_arcs(
+        st,
+        lf,
+        keep,
+        arcs,
+        False,
+        *_sub_functions(st),
+        work_limit=0.5 * st.left(),
+        phase="merge",
+        whole=False,  # the elites' sites only: few open/close decisions
+    )
 
 
 def _pmedian_starts(st: _Search) -> None:
@@ -608,7 +642,7 @@ def _site_search(
     # is the main search (pmedcap1: 52 of 60 runs at the optimum against 47 of 60 without).
     # Where the SCIP neighbourhood search leads (more arcs) they only change which elites it
     # starts from; SJC4a ended 0.6-2.0 % above the optimum in 4 runs with them and 0, 0 and
-    # 1.9 % in 3 without (SCIP stops on wall time, so it varies), so they stay off there.
+    # 1.9 % in 3 without (SCIP then stopped on wall time, so it varied), so they stay off there.
     by_site: SiteArcs | None = None
     if inst.k <= MULTISTART_ARCS:
         st.charge(work.ARC_PASS * inst.k, "site_search")
@@ -779,26 +813,16 @@ def _gap_exact(st: _Search, open_mask: B) -> tuple[float, I32] | None:
     n_open = sites.shape[0]
     budget = inst.units_total if inst.unit > 0 and inst.units_total < BIG_UNITS else BIG_UNITS
     sub = SubProblem(np.arange(inst.n, dtype=np.int64), sites, arcs, n_open, n_open, budget, {})
-    if st.wall_left() - 0.2 < 0.05:
-        return None  # no wall-clock time left for SCIP
-    allowed = solver_time_limit(st, min(st.left() - 0.3, 0.25 * st.left()))
-    # On the exact path SCIP is timed anyway: charge what it took. Elsewhere charge the
-    # allowance, so that the plan does not depend on how fast SCIP happened to be.
-    timed = is_small(inst)
-    if not timed:
-        st.charge(allowed, "gap_exact")
-    t = time.perf_counter()
-    res = solve_sub_mip(
-        inst,
+    res = run_mip(
+        st,
         sub,
-        hint_assign=hint,
-        hint_open=open_mask,
-        time_limit=allowed,
+        work_limit=min(st.left() - 0.3, 0.25 * st.left()),
         node_limit=20_000,
         seed=st.seed,
+        phase="gap_exact",
+        hint=(hint, open_mask),
+        root_iterations=work.MIP_FIXED_ROOT_ITERATIONS,
     )
-    if timed:
-        st.charge(time.perf_counter() - t, "gap_exact")
     if res is None:
         return None
     assign = res.site_of_client.copy()
@@ -893,16 +917,14 @@ def _global_mip(st: _Search, lf: NDArray[np.float64], share: float = 1.0) -> Non
     else:
         sub = SubProblem(clients, sites, arcs, inst.p_min, inst.p_max, inst.units_total, {})
     t = time.perf_counter()
-    allowed = solver_time_limit(st, share * (st.left() - 0.5), floor=0.1)
-    st.charge(allowed, "global_mip")
-    res = solve_sub_mip(
-        inst,
+    res = run_mip(
+        st,
         sub,
-        hint_assign=st.assign,
-        hint_open=st.open_mask,
-        time_limit=allowed,
+        work_limit=share * (st.left() - 0.5),
         node_limit=1_000_000,
         seed=st.seed,
+        phase="global_mip",
+        root_iterations=work.MIP_WHOLE_ROOT_ITERATIONS,
     )
     st.stats["seconds_global_mip"] = time.perf_counter() - t
     if res is None:
@@ -948,16 +970,22 @@ def _lns(st: _Search) -> None:
                 continue
             iters += 1
             work_limit = min(LNS_WORK, max(0.01, (st.left() - 0.5) / work.CPSAT_PER_DTIME))
-            res, dtime = solve_sub_cpsat(
+            time_limit = solver_time_limit(st)
+            if time_limit < MIN_WALL_SECONDS:
+                st.wall_cut()
+                break
+            res, dtime, wall_cut = solve_sub_cpsat(
                 inst,
                 sub,
                 hint_assign=st.assign,
                 hint_open=st.open_mask,
-                time_limit=solver_time_limit(st, math.inf),
+                time_limit=time_limit,
                 work_limit=work_limit,
                 seed=st.seed + iters,
             )
             st.charge(work.CPSAT_PER_DTIME * dtime + work.CPSAT_PER_ARC * sub.arcs.shape[0], "lns")
+            if wall_cut:
+                st.wall_cut()
             if res is None:
                 continue
             if _apply(st, sub, res, "lns"):

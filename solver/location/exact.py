@@ -15,21 +15,22 @@ an improvement; a neighbourhood solved to optimality without gain is not tried a
 and its part of the incumbent are unchanged.
 
 :func:`solve_whole` then spends the rest on the whole problem over each client's K cheapest
-surviving arcs (K as large as an arc budget allows; a heuristic when it cuts arcs — on SJC4 it
+surviving arcs (K as large as an arc budget and the work left for its root allow; a heuristic
+when it cuts arcs — on SJC4 it
 closes most of the LNS's remaining gap), and over all surviving arcs if that finished early.
 The MIP bound over all surviving arcs, with the smallest dropped arc bound, is valid for the
 instance.
 
-Node limits make each MIP deterministic, but SCIP has no deterministic effort count, so its
-calls are charged to the work clock (:mod:`solver.location.work`) at their measured wall time: on this
-path a run cut by the time limit can differ from another; one that finishes on its own (e.g.
-by proving optimality) repeats exactly.
+Every MIP runs through :func:`run_mip`: a node limit that the call's allowance of work
+affords makes it deterministic, and it is charged to the work clock
+(:mod:`solver.location.work`) by its LP iterations and nodes, never by its measured time, so
+the plan does not depend on how fast the machine was. The wall clock only stops a call as a
+safety limit; when it does, the run is marked as cut by the wall clock.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol
@@ -37,6 +38,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from solver.location import work
 from solver.location.mip import SubProblem, SubResult, signature, solve_sub_mip
 from solver.location.model import Instance
 
@@ -51,6 +53,7 @@ CHEAP_ARCS = 12  # candidates come from each client's this many cheapest survivi
 LNS_NODES = 3000  # node limit of one neighbourhood MIP
 WHOLE_NODES = 1_000_000  # node limit of a whole-problem MIP
 MAX_WHOLE_ARCS = 40_000  # no whole-problem MIP on more surviving arcs than this
+MIN_WALL_SECONDS = 0.05  # no SCIP call with less wall time than this before the hard stop
 # (free sites, ring sites) per level, tried in this order
 LEVELS = [(1, 2), (2, 2), (2, 3), (3, 3), (4, 3)]
 
@@ -78,17 +81,62 @@ class SearchState(Protocol):
         """Wall-clock seconds to the hard stop."""
         ...
 
+    def wall_cut(self) -> None:
+        """Record that the wall clock cut a step short (the run may differ elsewhere)."""
+        ...
+
 
 MakeSub = Callable[[I64, I64, I64], SubProblem]
 Apply = Callable[[SubProblem, SubResult, str], bool]
 
 
-def solver_time_limit(
-    st: SearchState, want: float, *, floor: float = 0.05, margin: float = 0.2
-) -> float:
-    """Seconds for one SCIP or CP-SAT call: ``want``, but ending ``margin`` before the clock's
-    hard stop (both stop on wall time, whatever the work clock says), and at least ``floor``."""
-    return max(floor, min(want, st.wall_left() - margin))
+def solver_time_limit(st: SearchState, *, margin: float = 0.2) -> float:
+    """Wall-clock safety limit for one SCIP or CP-SAT call: ending ``margin`` before the clock's
+    hard stop. Never the limit that normally ends a call (that is a deterministic one)."""
+    return st.wall_left() - margin
+
+
+def run_mip(
+    st: SearchState,
+    sub: SubProblem,
+    *,
+    work_limit: float,
+    node_limit: int,
+    seed: int,
+    phase: str,
+    hint: tuple[I32 | None, B | None] | None = None,
+    root_iterations: float = work.MIP_ROOT_ITERATIONS,
+) -> SubResult | None:
+    """One SCIP call on the work clock: at most ``work_limit`` estimated seconds by its node
+    limit (the root node alone if only the work left overall affords it, not started if not
+    even that; ``root_iterations`` per column estimate the root by the kind of model),
+    charged by its counts; hinted with ``hint`` (assignment and open sites; default the
+    incumbent's).
+
+    Too little wall time left for a call, or a call stopped by the wall clock, marks the run
+    as cut by the wall clock.
+    """
+    limit = solver_time_limit(st)
+    if limit < MIN_WALL_SECONDS:
+        st.wall_cut()
+        return None
+    res, effort = solve_sub_mip(
+        st.inst,
+        sub,
+        hint_assign=st.assign if hint is None else hint[0],
+        hint_open=st.open_mask if hint is None else hint[1],
+        time_limit=limit,
+        node_limit=node_limit,
+        seed=seed,
+        work_limit=work_limit,
+        root_iterations=root_iterations,
+        start_limit=st.left(),
+    )
+    st.charge(effort.work, phase)
+    if effort.wall_cut:
+        st.wall_cut()
+    st.stats[f"mip_calls_{phase}"] = st.stats.get(f"mip_calls_{phase}", 0.0) + float(effort.ran)
+    return res
 
 
 def is_small(inst: Instance) -> bool:
@@ -179,16 +227,23 @@ def _neighbourhood(
 
 
 def reduced_lns(
-    st: SearchState, lf: F64, make_sub: MakeSub, apply: Apply, *, reserve: float
+    st: SearchState,
+    lf: F64,
+    make_sub: MakeSub,
+    apply: Apply,
+    *,
+    reserve: float,
+    solved: set[bytes] | None = None,
 ) -> None:
     """Neighbourhood MIPs on the surviving arcs until the levels are exhausted or ``reserve`` s left.
 
     Levels (free sites, ring sites) grow when a full pass over all seeds finds nothing and
-    restart at the smallest after a pass with an improvement.
+    restart at the smallest after a pass with an improvement. ``solved``: signatures of
+    neighbourhoods already solved to optimality without gain (shared between calls).
     """
     assert st.assign is not None and st.open_mask is not None
     rng = np.random.default_rng(st.seed)
-    solved: set[bytes] = set()
+    solved = set() if solved is None else solved
     n_open = int(np.count_nonzero(st.open_mask))
     levels: list[tuple[int, int]] = []
     for w, r in LEVELS:  # few open sites: the ring shrinks to what is left
@@ -217,17 +272,14 @@ def reduced_lns(
             if key in solved:
                 continue
             iters += 1
-            t = time.perf_counter()
-            res = solve_sub_mip(
-                st.inst,
+            res = run_mip(
+                st,
                 sub,
-                hint_assign=st.assign,
-                hint_open=st.open_mask,
-                time_limit=solver_time_limit(st, st.left() - reserve - 0.1),
+                work_limit=st.left() - reserve - 0.1,
                 node_limit=LNS_NODES,
                 seed=st.seed + iters,
+                phase="lns",
             )
-            st.charge(time.perf_counter() - t, "lns")
             if res is None:
                 continue
             if apply(sub, res, "lns"):
@@ -276,10 +328,12 @@ def solve_on_arcs(
     make_sub: MakeSub,
     apply: Apply,
     *,
-    time_limit: float,
+    work_limit: float,
     phase: str,
+    whole: bool = True,
 ) -> SubResult | None:
     """All clients over ``arcs``; with ``complete`` (all surviving arcs) the bound is kept.
+    ``whole``: the sites are free (a hard root node); False when few sites are in question.
 
     The MIP bound covers plans on the surviving arcs; any other plan uses a dropped arc and
     costs at least that arc's Lagrangian bound, so the minimum of the two is valid.
@@ -293,17 +347,15 @@ def solve_on_arcs(
     # an open site left outside would stay open and take a slot: no bound claim then
     complete = complete and not np.any(st.open_mask & ~in_sub)
     sub = make_sub(np.arange(inst.n, dtype=np.int64), sites, arcs)
-    t = time.perf_counter()
-    res = solve_sub_mip(
-        inst,
+    res = run_mip(
+        st,
         sub,
-        hint_assign=st.assign,
-        hint_open=st.open_mask,
-        time_limit=time_limit,
+        work_limit=work_limit,
         node_limit=WHOLE_NODES,
         seed=st.seed,
+        phase=phase,
+        root_iterations=work.MIP_WHOLE_ROOT_ITERATIONS if whole else work.MIP_ROOT_ITERATIONS,
     )
-    st.charge(time.perf_counter() - t, phase)
     if res is None:
         return None
     apply(sub, res, phase)
@@ -321,22 +373,48 @@ def solve_whole(
     """Whole problem on each client's cheapest surviving arcs (at most ``arc_budget`` arcs).
 
     A heuristic while the budget cuts arcs; if that MIP finishes early, a second one takes
-    every surviving arc. A MIP over all surviving arcs that finishes proves optimality.
+    every surviving arc. A MIP over all surviving arcs that finishes proves optimality. Each
+    gets all the work that is left; the arc budget shrinks to what that work affords for a
+    root node (:func:`affordable_arcs`), so a MIP is never started only to be cut by the wall.
     """
     assert st.assign is not None
     budgets = [arc_budget, MAX_WHOLE_ARCS]
     for stage, budget in enumerate(budgets):
         if st.left() < 0.6:
             return
+        work_limit = st.left() - 0.3
         keep = surviving_arcs(st, lf)
-        arcs, complete = nearest_surviving(st, keep, budget)
+        affordable = affordable_arcs(st.inst, work_limit)
+        arcs, complete = nearest_surviving(st, keep, min(budget, affordable))
         if stage == len(budgets) - 1 and not complete:
             return  # too many surviving arcs for a whole-problem MIP
         st.stats[f"whole_mip_arcs_{stage}"] = float(arcs.shape[0])
-        # SCIP stops on time anyway: give it every wall-clock second that is left
-        tl = solver_time_limit(st, math.inf, floor=0.1, margin=0.3)
         res = solve_on_arcs(
-            st, lf, keep, arcs, complete, make_sub, apply, time_limit=tl, phase="whole_mip"
+            st, lf, keep, arcs, complete, make_sub, apply, work_limit=work_limit, phase="whole_mip"
         )
         if res is not None and res.optimal and complete:
             return
+
+
+def affordable_arcs(inst: Instance, work_limit: float) -> int:
+    """Most arcs a whole-problem MIP may take so that its root node fits ``work_limit``.
+
+    Its model has a column per arc, site and client and about four coefficients per arc and
+    two per site and client (assignment, capacity, linking); a whole-problem root is a hard
+    one (:data:`solver.location.work.MIP_WHOLE_ROOT_ITERATIONS`), so that a MIP is not
+    started only to be cut by the wall clock in its root. Found by bisection, deterministic.
+    """
+    extra = inst.n + inst.m
+
+    def root(arcs: int) -> float:
+        cols, nonzeros = arcs + extra, 4 * arcs + 2 * extra
+        return work.mip_root_work(cols, nonzeros, work.MIP_WHOLE_ROOT_ITERATIONS)
+
+    lo, hi = 0, MAX_WHOLE_ARCS
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if root(mid) <= work_limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

@@ -1,4 +1,4 @@
-"""Exact MIP on a neighbourhood (or the whole problem) with SCIP or HiGHS.
+"""Exact MIP on a neighbourhood (or the whole problem) with SCIP.
 
 Clients C, sites N and arcs A ⊆ C × N are free; every other client keeps its site. The model
 is the full formulation of :mod:`solver.location.engine` restricted to C, N, A, with the global
@@ -9,20 +9,30 @@ may still move).
 
 The model is assembled as one sparse matrix from numpy arrays and handed to OR-Tools'
 ``model_builder`` in a single call (no per-coefficient Python loop), so many small
-neighbourhood MIPs per second stay cheap. SCIP and HiGHS are deterministic; a node limit
-keeps a run deterministic, and a time limit only guards the caller's overall deadline.
+neighbourhood MIPs per second stay cheap. SCIP (one thread, fixed seed) is deterministic: its
+node limit is the limit that counts, and the call reports its nodes and LP iterations
+(:class:`MipEffort`) so that the caller charges its work clock by counts, not by the time
+SCIP happened to take (:func:`solver.location.work.mip_work`). The time limit only guards
+the caller's overall deadline; when it stops SCIP, ``MipEffort.wall_cut`` says so.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import ortools.linear_solver.linear_solver_pb2 as linear_solver_pb2
+import ortools.linear_solver.pywraplp as pywraplp
 from numpy.typing import NDArray
 from ortools.linear_solver.python import model_builder_helper as mbh
 from scipy import sparse
 
+from solver.location import work
 from solver.location.model import Instance
 
 I32 = NDArray[np.int32]
@@ -91,6 +101,11 @@ class _Model:
         self.row_hi.append(np.asarray(hi, dtype=np.float64))
         self.n_rows += lo.shape[0]
 
+    @property
+    def nonzeros(self) -> int:
+        """Matrix coefficients so far."""
+        return sum(v.shape[0] for v in self.vals)
+
     def build(self) -> mbh.ModelBuilderHelper:
         """One ``fill_model_from_sparse_data`` call plus integrality marks."""
         mat = sparse.csr_matrix(
@@ -131,6 +146,53 @@ def signature(sub: SubProblem, assign: I32, open_mask: B) -> bytes:
     )
 
 
+@dataclass(frozen=True)
+class MipEffort:
+    """What one SCIP call did, in counts that do not depend on the machine.
+
+    SCIP is deterministic for a fixed model, seed and node limit, so these counts repeat
+    exactly whenever the wall-clock safety limit did not stop it (``wall_cut``).
+    """
+
+    rows: int
+    cols: int
+    nonzeros: int
+    nodes: int
+    lp_iterations: int
+    wall_cut: bool
+    ran: bool = True  # False: the allowance did not cover the root node, SCIP was not called
+
+    @property
+    def work(self) -> float:
+        """Estimated seconds to charge (:func:`solver.location.work.mip_work`)."""
+        if not self.ran:
+            return work.mip_build_work(self.nonzeros)
+        return work.mip_work(self.nonzeros, max(1, self.nodes), self.lp_iterations)
+
+
+def _load(model: mbh.ModelBuilderHelper) -> pywraplp.Solver:
+    """A SCIP ``MPSolver`` holding ``model`` (hints included).
+
+    ``model_builder`` fills a model from sparse arrays in C++, but its solver interface does
+    not report node or LP-iteration counts; ``MPSolver`` does. The model crosses over as one
+    binary ``MPModelProto`` (a temporary file: the helper has no in-memory export).
+    """
+    fd, path = tempfile.mkstemp(prefix="natplan-mip-", suffix=".pb")
+    os.close(fd)
+    try:
+        model.write_model_to_proto_file(path)
+        proto = linear_solver_pb2.MPModelProto.FromString(Path(path).read_bytes())
+    finally:
+        Path(path).unlink(missing_ok=True)
+    solver = pywraplp.Solver.CreateSolver("SCIP")
+    if solver is None:
+        raise RuntimeError("OR-Tools was built without SCIP")
+    error = solver.LoadModelFromProto(proto)
+    if error:
+        raise RuntimeError(f"SCIP model rejected: {error}")
+    return solver
+
+
 def solve_sub_mip(
     inst: Instance,
     sub: SubProblem,
@@ -140,11 +202,19 @@ def solve_sub_mip(
     time_limit: float,
     node_limit: int,
     seed: int,
-    backend: str = "scip",
-) -> SubResult | None:
-    """Build and solve the neighbourhood MIP; None if the solver found no solution.
+    work_limit: float = math.inf,
+    root_iterations: float = work.MIP_ROOT_ITERATIONS,
+    start_limit: float = 0.0,
+) -> tuple[SubResult | None, MipEffort]:
+    """Build and solve the neighbourhood MIP with SCIP.
 
-    ``backend`` is ``"scip"`` or ``"highs"``.
+    Returns the result (None if SCIP found no solution or was not called) and the effort
+    counts the caller charges to its work clock (``MipEffort.work``). The deterministic
+    limit is the node limit: ``node_limit``, or fewer if ``work_limit`` (estimated seconds,
+    :func:`solver.location.work.mip_node_limit`, with a root node of ``root_iterations`` LP
+    iterations per column) affords fewer; when it does not afford the root node, SCIP runs
+    the root node alone if that fits ``start_limit`` (the work left overall), else not at all. ``time_limit`` is only the wall-clock safety stop
+    (``MipEffort.wall_cut`` says when it ended the call).
     """
     clients, sites, arcs = sub.clients, sub.sites, sub.arcs
     nc, ns, na = clients.shape[0], sites.shape[0], arcs.shape[0]
@@ -226,40 +296,61 @@ def solve_sub_mip(
             out - 1.0,
             np.full(ng, np.inf),
         )
+    affordable = work.mip_node_limit(work_limit, mdl.n_cols, mdl.nonzeros, root_iterations)
+    if affordable < 1 and work.mip_root_work(mdl.n_cols, mdl.nonzeros, root_iterations) <= (
+        start_limit
+    ):
+        affordable = 1
+    nodes_allowed = min(int(node_limit), affordable)
+    if nodes_allowed < 1:
+        return None, MipEffort(mdl.n_rows, mdl.n_cols, mdl.nonzeros, 0, 0, False, ran=False)
     model = mdl.build()
-    if hint_assign is not None and hint_open is not None and backend == "scip":
+    if hint_assign is not None and hint_open is not None:
         hx = (hint_assign[inst.cli[arcs]] == inst.site[arcs]).astype(np.float64)
         hy = hint_open[sites].astype(np.float64)
         for v, val in zip(np.r_[x0 + ar, y0 + sr].tolist(), np.r_[hx, hy].tolist(), strict=True):
             model.add_hint(v, val)
-    solver = mbh.ModelSolverHelper(backend)
-    if backend == "scip":
-        solver.set_solver_specific_parameters(
-            f"limits/nodes = {int(node_limit)}\nrandomization/randomseedshift = {int(seed) % 1000}\n"
-            "misc/catchctrlc = FALSE\n"  # Ctrl-C stays natplan's (sampling.interrupt)
-        )
-    else:
-        solver.set_solver_specific_parameters(
-            f"mip_max_nodes={int(node_limit)},random_seed={int(seed) % 1000}"
-        )
-    solver.set_time_limit_in_seconds(max(0.01, float(time_limit)))
-    solver.solve(model)
-    status = solver.status()
-    if (
-        status not in (mbh.SolveStatus.OPTIMAL, mbh.SolveStatus.FEASIBLE)
-        or not solver.has_solution()
-    ):
-        return None
-    val = solver.variable_values()
+    solver = _load(model)
+    ok = solver.SetSolverSpecificParametersAsString(
+        f"limits/nodes = {nodes_allowed}\n"
+        # The caller is charged by LP iterations and nodes, so the effort must follow them: no
+        # restarts (a restart re-runs presolve and the cut loop, far beyond its count), and
+        # strong branching tied to the LP iterations (SCIP allows 100,000 iterations on top of
+        # half the LP iterations by default, uncounted, seconds per node on large models)
+        "presolving/maxrestarts = 0\n"
+        "branching/relpscost/sbiterofs = 1000\n"
+        f"randomization/randomseedshift = {int(seed) % 1000}\n"
+        "misc/catchctrlc = FALSE\n"  # Ctrl-C stays natplan's (sampling.interrupt)
+    )
+    if not ok:
+        raise RuntimeError("SCIP rejected natplan's parameters")
+    limit_ms = max(10, int(1000 * float(time_limit)))
+    solver.SetTimeLimit(limit_ms)
+    status = solver.Solve()
+    finished = status in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.INFEASIBLE)
+    effort = MipEffort(
+        rows=mdl.n_rows,
+        cols=mdl.n_cols,
+        nonzeros=mdl.nonzeros,
+        nodes=int(solver.nodes()),
+        lp_iterations=int(solver.iterations()),
+        # a call that neither finished nor used its nodes was stopped by the wall clock
+        wall_cut=not finished
+        and (solver.nodes() < nodes_allowed or solver.wall_time() >= 0.95 * limit_ms),
+    )
+    if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
+        return None, effort
+    val = np.array([v.solution_value() for v in solver.variables()], dtype=np.float64)
     xv = val[x0 : x0 + na] > 0.5
     out_site = np.full(nc, -1, dtype=np.int32)
     out_site[a_c[xv]] = inst.site[arcs[xv]]
     open_s = (val[y0 : y0 + ns] > 0.5) | req
     open_s |= np.isin(sites, out_site[out_site >= 0])
-    return SubResult(
+    result = SubResult(
         site_of_client=out_site,
         open_sites=open_s,
-        objective=float(solver.objective_value()),
-        bound=float(solver.best_objective_bound()),
-        optimal=status == mbh.SolveStatus.OPTIMAL,
+        objective=float(solver.Objective().Value()),
+        bound=float(solver.Objective().BestBound()),
+        optimal=status == pywraplp.Solver.OPTIMAL,
     )
+    return result, effort

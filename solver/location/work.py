@@ -3,18 +3,31 @@
 Search phases that ask "how much time is left?" of the wall clock make different decisions on
 a busy machine than on an idle one, and so return different plans. The location solver
 instead charges every step an *estimated* cost, in seconds on the machine the estimates were
-measured on (2 cores, 2026), and decides by that count. The estimates are deliberately a
-little high, so the wall clock — still enforced as a hard stop — only binds on a slower or
-overloaded machine; when it does, :attr:`WorkClock.wall_bound` records that the run was cut by
-the wall clock and may differ from a run elsewhere. Decisions never compare the two clocks,
-so as long as the wall deadline is not reached the plan depends on the work count alone.
+measured on (2 cores, 2026), computed from counts that do not depend on the machine (arcs,
+clients, iterations, nodes), and decides by that count. The estimates are deliberately high,
+so the wall clock — still enforced as a hard stop — only binds on a slower or overloaded
+machine; when it does (a phase finds the wall deadline passed, or a solver call is stopped by
+its wall-clock safety limit), :attr:`WorkClock.wall_bound` records that the run was cut by the
+wall clock and may differ from a run elsewhere. Decisions never compare the two clocks, so as
+long as the wall deadline is not reached the plan depends on the work count alone.
+
+External solvers are charged by their own deterministic counts, never by their measured
+time: CP-SAT by its deterministic time (:data:`CPSAT_PER_DTIME`), SCIP by its LP iterations
+and branch-and-bound nodes (:func:`mip_work`); a SCIP call is limited by a node limit that its
+allowance affords (:func:`mip_node_limit`), and is not started when even its root node would
+not fit.
 
 The figures come from ``time.process_time`` measurements on a 1,000,000-resident district
-(263k arcs), a 100,000-resident one and the SJC benchmarks, times about 1.3.
+(263k arcs), a 100,000-resident one and the SJC and pmedcap1 benchmarks: the per-step ones
+times about 1.3; the SCIP ones are a fit to 1,100 calls on the benchmarks (least squares on
+the logarithm, so the typical call costs its estimate) times 1.3. Single calls vary: a root
+node whose cut loop runs long costs twice its estimate and more; a run's SCIP calls together
+cost 0.6–1.5 × their charge on the SJC and pmedcap1 benchmarks.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -31,6 +44,18 @@ EVALUATE_PER_ITEM = 2.5e-7  # plan evaluation, per client
 ARC_PASS = 5e-8  # one vectorised pass over the arcs (arc bounds, neighbour lists)
 CPSAT_PER_DTIME = 2.0  # CP-SAT deterministic time → seconds
 CPSAT_PER_ARC = 3e-5  # building a CP-SAT neighbourhood model, per arc
+# SCIP (solver.location.mip): a call costs MIP_CALL + MIP_BUILD_PER_NONZERO × coefficients
+# + MIP_PER_ITERATION × LP iterations × √coefficients + MIP_PER_NODE × nodes × coefficients
+# (with restarts off and strong branching tied to the LP iterations, see solve_sub_mip)
+MIP_CALL = 0.007  # fixed part of a call (model transfer, presolve, the root's set-up)
+MIP_BUILD_PER_NONZERO = 1e-6  # building the model, per matrix coefficient
+MIP_PER_ITERATION = 3.1e-6  # per LP iteration, × √(matrix coefficients)
+MIP_PER_NODE = 2.6e-6  # per branch-and-bound node, × matrix coefficients
+# LP iterations per column of a root node (measured medians by kind of model):
+MIP_ROOT_ITERATIONS = 0.5  # a neighbourhood: a few free sites and their clients
+MIP_FIXED_ROOT_ITERATIONS = 0.2  # a fixed site set: only the assignment is free
+MIP_WHOLE_ROOT_ITERATIONS = 2.5  # the whole problem: many free sites
+MIP_NODE_ITERATIONS = 0.15  # LP iterations per column of a node after the root
 STEP = 1e-4  # fixed overhead of any step
 WALL_MARGIN = 0.2  # seconds (at most 5 % of the limit) kept free before the wall-clock stop
 
@@ -46,12 +71,14 @@ class WorkClock:
     by_phase: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, seconds: float) -> WorkClock:
-        """A clock with ``seconds`` of work whose hard stop is a little before ``seconds`` of
-        wall time from now (:data:`WALL_MARGIN`): steps already running when it passes (a
-        SCIP call, the final evaluation) must still end inside the caller's time limit."""
-        margin = min(WALL_MARGIN, 0.05 * float(seconds))
-        return cls(budget=float(seconds), wall_deadline=time.perf_counter() + seconds - margin)
+    def start(cls, seconds: float, wall_seconds: float | None = None) -> WorkClock:
+        """A clock with ``seconds`` of work whose hard stop is a little before
+        ``wall_seconds`` (default ``seconds``) of wall time from now (:data:`WALL_MARGIN`):
+        steps already running when it passes (a SCIP call, the final evaluation) must still
+        end inside the caller's time limit."""
+        wall = float(seconds if wall_seconds is None else wall_seconds)
+        margin = min(WALL_MARGIN, 0.05 * wall)
+        return cls(budget=float(seconds), wall_deadline=time.perf_counter() + wall - margin)
 
     def charge(self, seconds: float, phase: str = "other") -> None:
         """Count ``seconds`` of estimated work."""
@@ -65,3 +92,51 @@ class WorkClock:
             self.wall_bound = True
             return 0.0
         return self.budget - self.spent
+
+    def wall_cut(self) -> None:
+        """Record that the wall clock, not the work count, decided something (a solver stopped
+        by its wall-clock safety limit, a step skipped for lack of wall time)."""
+        self.wall_bound = True
+
+
+def mip_build_work(nonzeros: int) -> float:
+    """Estimated seconds of building a SCIP model that is then not solved."""
+    return MIP_BUILD_PER_NONZERO * nonzeros
+
+
+def mip_work(nonzeros: int, nodes: int, lp_iterations: int) -> float:
+    """Estimated seconds of a SCIP call from its model size and what it did (deterministic)."""
+    root = math.sqrt(max(1, nonzeros))
+    return (
+        MIP_CALL
+        + mip_build_work(nonzeros)
+        + MIP_PER_ITERATION * lp_iterations * root
+        + MIP_PER_NODE * nodes * nonzeros
+    )
+
+
+def mip_root_work(columns: int, nonzeros: int, per_column: float = MIP_ROOT_ITERATIONS) -> float:
+    """Estimated seconds of a SCIP call that stops after its root node, taking ``per_column``
+    LP iterations per column."""
+    return mip_work(nonzeros, 1, math.ceil(per_column * columns))
+
+
+def mip_node_limit(
+    work: float, columns: int, nonzeros: int, root_iterations: float = MIP_ROOT_ITERATIONS
+) -> int:
+    """Nodes a SCIP call can afford within ``work`` estimated seconds: the root (of
+    ``root_iterations`` LP iterations per column) plus as many further nodes as the rest
+    allows; 0 when not even the root node fits.
+
+    The root's effort varies most (a hard one takes ten times a typical one); the node limit
+    still makes the call deterministic, and it is charged by what it did (:func:`mip_work`).
+    """
+    if not math.isfinite(work):
+        return 1 << 40
+    rest = work - mip_root_work(columns, nonzeros, root_iterations)
+    if rest < 0:
+        return 0
+    per_node = MIP_PER_NODE * nonzeros + MIP_PER_ITERATION * MIP_NODE_ITERATIONS * columns * (
+        math.sqrt(max(1, nonzeros))
+    )
+    return 1 + int(rest // max(per_node, 1e-9))

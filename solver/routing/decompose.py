@@ -10,8 +10,12 @@ One model with ~7 000 households and ~200 teams is too big for a one-minute budg
    per non-empty region); a transportation problem (min-cost flow, integral) sends teams to
    regions minimising the walk from the team's start to the region centre and back to its end.
 3. **Regional solves** – each region is an independent :class:`RoutingProblem` solved by
-   PyVRP with a time slice proportional to its size, ``workers`` regions at a time in
-   child processes.
+   PyVRP with an iteration budget (the problem's budget split by households,
+   :func:`solver.routing.effort.region_budgets`, or the caller's count per region),
+   ``workers`` regions at a time in child processes. Each region is deterministic for its
+   seed and budget, and the results are combined in the fixed order of the regions, never
+   in the order they finish. A wall-clock slice proportional to its size only guards the
+   deadline; a region it cuts makes the run ``wall_clock_bound``.
 4. **Repair** – households left over in crowded regions are offered to every nearby team by
    cheapest feasible insertion (:mod:`solver.routing.repair`).
 
@@ -24,15 +28,18 @@ import math
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 import numpy as np
 from ortools.graph.python import min_cost_flow
 from scipy.sparse.csgraph import minimum_spanning_tree
 
 from solver.routing.check import check_routes
+from solver.routing.effort import iteration_budget, region_budgets
 from solver.routing.portfolio import make_pool, run_engine, solve_portfolio
 from solver.routing.problem import FloatArray, IntArray, PlanarTravel, RoutingProblem
 from solver.routing.repair import repair_insert
+from solver.routing.result import EngineRun
 
 #: Target households per region (PyVRP gets good routes for ~300 clients in a few seconds).
 REGION_STOPS = 300
@@ -169,6 +176,19 @@ def place_teams(problem: RoutingProblem, centres: FloatArray, count: IntArray) -
     return np.asarray(flows.argmax(axis=1), dtype=np.int64)
 
 
+@dataclass(frozen=True)
+class RegionalRun:
+    """Routes of a decomposed solve, per-region scores, region count, the iterations spent
+    over all regions and whether every region and the repair ran to the end (``complete``)."""
+
+    routes: list[list[int]] | None
+    label: str
+    seen: tuple[tuple[str, int | None], ...]
+    regions: int
+    iterations: int
+    complete: bool
+
+
 def solve_decomposed(
     problem: RoutingProblem,
     deadline: float,
@@ -177,12 +197,13 @@ def solve_decomposed(
     max_iterations: int | None,
     progress: Callable[[str], None] | None = None,
     engine: str = "pyvrp",
-) -> tuple[list[list[int]] | None, str, tuple[tuple[str, int | None], ...], int]:
-    """Solve by regions; returns (routes, engine label, per-region scores, region count)."""
+) -> RegionalRun:
+    """Solve by regions, ``max_iterations`` each (default: the problem's budget split by size)."""
     p = problem
     if not isinstance(p.travel, PlanarTravel) or p.num_vehicles == 0:
-        one, label, seen1 = solve_portfolio(p, deadline, seed, (("pyvrp", 0),), max_iterations)
-        return one, label, seen1, 1
+        iters = max_iterations if max_iterations is not None else iteration_budget(p.num_stops)
+        one = solve_portfolio(p, deadline, seed, (("pyvrp", 0),), iters)
+        return RegionalRun(one.routes, one.label, one.seen, 1, iters, one.complete)
     xy = p.travel.xy[p.stop_location]
     regions = max(1, min(p.num_vehicles, round(p.num_stops / REGION_STOPS)))
     labels, centres = partition_stops(xy, regions, seed)
@@ -202,37 +223,53 @@ def solve_decomposed(
     reserve = _REPAIR_FIXED + _REPAIR_PER_STOP * p.num_stops
     solve_time = max(0.1, deadline - now - reserve)
     lanes = max(1, workers)
-    # Largest regions first (LPT); each region gets lane time in proportion to its size, scaled
-    # by the most loaded lane of the LPT schedule so that every lane ends before the deadline.
+    # Largest regions first (LPT; a stable sort, so the order depends on the sizes alone); each
+    # region's wall-clock slice is in proportion to its size, scaled by the most loaded lane of
+    # the LPT schedule so that every lane ends before the deadline.
     jobs.sort(key=lambda j: -len(j[0]))
+    sizes = np.array([len(stops) for stops, _ in jobs], dtype=np.int64)
+    if max_iterations is not None:
+        budgets = np.full(len(jobs), max_iterations, dtype=np.int64)
+    else:
+        budgets = region_budgets(sizes, p.num_stops)
     lane_load = [0] * lanes
-    for stops, _ in jobs:
-        lane_load[lane_load.index(min(lane_load))] += len(stops)
+    for size in sizes.tolist():
+        lane_load[lane_load.index(min(lane_load))] += size
     total = max(lane_load) or 1
     routes: list[list[int]] = [[] for _ in range(p.num_vehicles)]
     seen: list[tuple[str, int | None]] = []
+    complete = True
     with make_pool(lanes) as pool:
-        futs: list[Future[list[list[int]] | None]] = []
-        for stops, teams in jobs:
+        futs: list[Future[EngineRun]] = []
+        for (stops, teams), iters in zip(jobs, budgets.tolist(), strict=True):
             share = solve_time * len(stops) / total * 0.98
             sub = p.subproblem(stops, teams)
-            futs.append(pool.submit(run_engine, engine, sub, share, seed, max_iterations, deadline))
+            futs.append(pool.submit(run_engine, engine, sub, share, seed, iters, deadline))
+        # in the fixed order of the jobs, whatever order the regions finish in
         for (stops, teams), fut in zip(jobs, futs, strict=True):
-            sub_routes = fut.result()
+            run = fut.result()
+            complete = complete and run.complete
             label = f"region:{len(stops)}x{len(teams)}"
-            if sub_routes is None:
+            if run.routes is None:
                 seen.append((label, None))
                 continue
-            rep = check_routes(p.subproblem(stops, teams), sub_routes)
+            rep = check_routes(p.subproblem(stops, teams), run.routes)
             # recomputed regional distance; None = rejected, its households go to the repair
             seen.append((label, rep.total_distance if rep.ok else None))
             if not rep.ok:
                 continue
-            for t, seq in zip(teams, sub_routes, strict=True):
+            for t, seq in zip(teams, run.routes, strict=True):
                 routes[int(t)] = [int(stops[s]) for s in seq]
             if progress is not None:
                 progress(f"region {len(seen)}/{len(jobs)} done")
-    repaired = repair_insert(p, routes, deadline)
+    repaired, repair_complete = repair_insert(p, routes, deadline)
     if check_routes(p, repaired).ok:  # the repair keeps feasibility by construction; verify
         routes = repaired
-    return routes, "pyvrp-regions", tuple(seen), len(jobs)
+    return RegionalRun(
+        routes,
+        "pyvrp-regions",
+        tuple(seen),
+        len(jobs),
+        int(budgets.sum()),
+        complete and repair_complete,
+    )

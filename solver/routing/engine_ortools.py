@@ -7,13 +7,21 @@ optional "Load" (persons vs capacity) and "Count" (stops vs max stops) dimension
 optional stop is a singleton disjunction with its drop penalty. Search: PARALLEL_CHEAPEST_INSERTION
 then GUIDED_LOCAL_SEARCH (the documented AUTOMATIC setup finds nothing on some tight-window
 instances).
+
+Effort: ``max_iterations`` is the search's solution limit, a count that does not depend on the
+machine; the large-neighbourhood operators, whose completion search is limited by time
+(``lns_time_limit``), stay off (OR-Tools' default), so a run that reaches its solution limit
+is repeatable. The time limit is only the wall-clock safety stop.
 """
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from solver.routing.problem import UNLIMITED, RoutingProblem
+from solver.routing.result import EngineRun
 
 #: Penalty used for mandatory stops: OR-Tools finds first solutions far more reliably when
 #: every stop is droppable, the caller then rejects plans that drop a mandatory stop.
@@ -26,11 +34,12 @@ def solve_ortools(
     seed: int = 0,
     max_iterations: int | None = None,
     first_solution: str = "PARALLEL_CHEAPEST_INSERTION",
-) -> list[list[int]] | None:
-    """Best stop sequences per vehicle found within ``time_limit`` s, or ``None``.
+) -> EngineRun:
+    """Best stop sequences per vehicle after ``max_iterations`` solutions (or None found).
 
     ``seed`` is unused (the search is deterministic); ``max_iterations`` caps the number of
-    solutions found, which makes the run reproducible when the time limit is not reached.
+    solutions found, which makes the run reproducible when ``time_limit`` (seconds, the
+    wall-clock safety stop) is not reached first; the run then counts as ``complete``.
     """
     from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
@@ -38,7 +47,10 @@ def solve_ortools(
     p = problem
     n, m = p.num_stops, p.num_vehicles
     if n == 0 or m == 0:
-        return [[] for _ in range(m)] if n == 0 or not p.mandatory.any() else None
+        empty: list[list[int]] | None = (
+            [[] for _ in range(m)] if n == 0 or not p.mandatory.any() else None
+        )
+        return EngineRun(empty, complete=True)
     dist, dur, nodes = p.node_matrices()
     depot_locs = nodes[n:]
     starts = (n + np.searchsorted(depot_locs, p.vehicle_start)).tolist()
@@ -88,12 +100,18 @@ def solve_ortools(
     params.local_search_metaheuristic = (
         routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
     )
-    params.time_limit.FromMilliseconds(max(10, int(time_limit * 1000)))
+    limit_ms = max(10, int(time_limit * 1000))
+    params.time_limit.FromMilliseconds(limit_ms)
     if max_iterations is not None:
         params.solution_limit = max_iterations
+    started = time.perf_counter()
     sol = routing.SolveWithParameters(params)
+    # OR-Tools reports the same status for both limits: a run that used (nearly) all of its
+    # time was stopped by the clock
+    elapsed_ms = 1000 * (time.perf_counter() - started)
+    complete = max_iterations is not None and elapsed_ms < 0.98 * limit_ms
     if sol is None:
-        return None
+        return EngineRun(None, complete)
     out: list[list[int]] = []
     for v in range(m):
         idx = routing.Start(v)
@@ -103,4 +121,4 @@ def solve_ortools(
             seq.append(int(manager.IndexToNode(idx)))
             idx = sol.Value(routing.NextVar(idx))
         out.append(seq)
-    return out
+    return EngineRun(out, complete)

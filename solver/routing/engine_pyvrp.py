@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from solver.routing.problem import UNLIMITED, IntArray, PlanarTravel, RoutingProblem
+from solver.routing.result import EngineRun
 
 
 class _Deadline:
@@ -54,8 +55,14 @@ def solve_pyvrp(
     time_limit: float,
     seed: int = 0,
     max_iterations: int | None = None,
-) -> list[list[int]] | None:
-    """Best feasible stop sequences per vehicle found within ``time_limit`` s, or ``None``."""
+) -> EngineRun:
+    """Best feasible stop sequences per vehicle after ``max_iterations`` iterations.
+
+    ``time_limit`` (seconds from the call) is the wall-clock safety stop; the run is
+    ``complete`` only when the iteration budget, not the clock, ended it (PyVRP is
+    deterministic for a seed and an iteration count). Without ``max_iterations`` the clock
+    alone stops the search and the run is never complete.
+    """
     import pyvrp
     from pyvrp import PenaltyParams
     from pyvrp.stop import MaxIterations, MultipleCriteria
@@ -64,7 +71,10 @@ def solve_pyvrp(
     p = problem
     n, m = p.num_stops, p.num_vehicles
     if m == 0 or n == 0:
-        return [[] for _ in range(m)] if n == 0 or not p.mandatory.any() else None
+        empty: list[list[int]] | None = (
+            [[] for _ in range(m)] if n == 0 or not p.mandatory.any() else None
+        )
+        return EngineRun(empty, complete=True)
     dist, dur, nodes = p.node_matrices()
     depot_locs = nodes[n:]
     xy = p.travel.xy[nodes] if isinstance(p.travel, PlanarTravel) else np.zeros((len(nodes), 2))
@@ -126,9 +136,10 @@ def solve_pyvrp(
     cap = int(prizes.max())
     params = pyvrp.SolveParams(penalty=PenaltyParams(max_penalty=max(1e5, 10.0 * cap)))
     res = pyvrp.solve(data, stop, seed=seed, collect_stats=False, display=False, params=params)
+    complete = max_iterations is not None and res.num_iterations >= max_iterations
     best = res.best
     if not best.is_feasible():
-        return None
+        return EngineRun(None, complete)
     out: list[list[int]] = [[] for _ in range(m)]
     used = [0] * len(groups)
     for route in best.routes():
@@ -136,4 +147,4 @@ def solve_pyvrp(
         v = groups[vt][1][used[vt]]
         used[vt] += 1
         out[v] = [int(a.idx) for a in route.schedule() if a.is_client()]
-    return out
+    return EngineRun(out, complete)

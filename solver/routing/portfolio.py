@@ -1,9 +1,10 @@
 """The engine portfolio: run routing engines (here and in worker processes), keep the best.
 
 Every candidate is verified by the independent checker (:mod:`solver.routing.check`); the
-feasible one with the lowest objective wins (ties: portfolio order). Worker processes come from
-:func:`make_pool` and die with their parent. Used by :func:`solver.routing.solve` and by the
-regional decomposition (:mod:`solver.routing.decompose`).
+feasible one with the lowest objective wins (ties: portfolio order, never the order in which
+the runs finished), so with every run complete the choice repeats exactly. Worker processes
+come from :func:`make_pool` and die with their parent. Used by :func:`solver.routing.solve` and
+by the regional decomposition (:mod:`solver.routing.decompose`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 
 from solver.routing.check import check_routes
 from solver.routing.engine_ortools import solve_ortools
@@ -25,11 +27,12 @@ from solver.routing.engine_pyvrp import solve_pyvrp
 from solver.routing.problem import (
     RoutingProblem,
 )
+from solver.routing.result import EngineRun
 
-__all__ = ["EngineFn", "Routes", "make_pool", "run_engine", "solve_portfolio"]
+__all__ = ["EngineFn", "PortfolioRun", "Routes", "make_pool", "run_engine", "solve_portfolio"]
 
 Routes = list[list[int]]
-EngineFn = Callable[[RoutingProblem, float, int, int | None], Routes | None]
+EngineFn = Callable[[RoutingProblem, float, int, int | None], EngineRun]
 
 _ENGINES: dict[str, EngineFn] = {"pyvrp": solve_pyvrp, "ortools": solve_ortools}
 
@@ -41,8 +44,9 @@ def run_engine(
     seed: int,
     iters: int | None,
     deadline: float | None = None,
-) -> Routes | None:
-    """Run one engine by name for ``seconds``, cut at the wall-clock ``deadline`` if given.
+) -> EngineRun:
+    """Run one engine by name for ``iters`` iterations, at most ``seconds`` and at most until
+    the wall-clock ``deadline`` if given (both only safety stops).
 
     Module-level so child processes can unpickle it; the deadline (``time.time()`` based) is
     absolute, so time spent starting a child counts against the caller's budget.
@@ -104,6 +108,17 @@ def _score(problem: RoutingProblem, routes: Sequence[Sequence[int]]) -> int | No
     return rep.total_distance + pen
 
 
+@dataclass(frozen=True)
+class PortfolioRun:
+    """The best checked routes of a portfolio, its label, every candidate's score, and whether
+    every engine ran its whole iteration budget (``complete``)."""
+
+    routes: Routes | None
+    label: str
+    seen: tuple[tuple[str, int | None], ...]
+    complete: bool
+
+
 def solve_portfolio(
     problem: RoutingProblem,
     deadline: float,
@@ -111,9 +126,9 @@ def solve_portfolio(
     configs: Sequence[tuple[str, int]],
     max_iterations: int | None = None,
     pool: ProcessPoolExecutor | None = None,
-) -> tuple[Routes | None, str, tuple[tuple[str, int | None], ...]]:
+) -> PortfolioRun:
     """Run the configs (first here, the rest in ``pool``) and keep the best checked one."""
-    futures: list[Future[Routes | None]] = []
+    futures: list[Future[EngineRun]] = []
     if pool is not None:
         futures = [
             pool.submit(run_engine, name, problem, math.inf, seed + off, max_iterations, deadline)
@@ -122,19 +137,19 @@ def solve_portfolio(
         local = configs[:1]
     else:
         local = configs
-    outs: list[Routes | None] = []
+    outs: list[EngineRun] = []
     for name, off in local:
         outs.append(run_engine(name, problem, math.inf, seed + off, max_iterations, deadline))
-    outs.extend(f.result() for f in futures)
+    outs.extend(f.result() for f in futures)  # submission order, not completion order
     order = list(local) + list(configs[1:]) if pool is not None else list(local)
     best: Routes | None = None
     best_name = "none"
     best_score: int | None = None
     seen: list[tuple[str, int | None]] = []
-    for (name, off), routes in zip(order, outs, strict=True):
-        score = None if routes is None else _score(problem, routes)
+    for (name, off), run in zip(order, outs, strict=True):
+        score = None if run.routes is None else _score(problem, run.routes)
         label = f"{name}:{seed + off}"
         seen.append((label, score))
         if score is not None and (best_score is None or score < best_score):
-            best, best_name, best_score = routes, label, score
-    return best, best_name, tuple(seen)
+            best, best_name, best_score = run.routes, label, score
+    return PortfolioRun(best, best_name, tuple(seen), all(run.complete for run in outs))

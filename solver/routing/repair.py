@@ -61,8 +61,9 @@ def repair_insert(
     routes: list[list[int]],
     deadline: float,
     neighbours: int = 40,
-) -> list[list[int]]:
-    """Insert unserved stops where feasible and cheapest; returns new routes (input untouched)."""
+) -> tuple[list[list[int]], bool]:
+    """Insert unserved stops where feasible and cheapest; returns new routes (input untouched)
+    and whether every unserved stop was tried (False: the wall-clock ``deadline`` came first)."""
     p = problem
     out = [list(r) for r in routes]
     served = np.zeros(p.num_stops, dtype=bool)
@@ -72,7 +73,7 @@ def repair_insert(
         owner[r] = v
     todo = np.flatnonzero(~served)
     if todo.size == 0 or p.num_vehicles == 0 or not isinstance(p.travel, PlanarTravel):
-        return out
+        return out, True
     order = sorted(todo.tolist(), key=lambda s: (-int(p.penalty[s]), s))
     xy = p.travel.xy
     stop_xy = xy[p.stop_location]
@@ -88,7 +89,7 @@ def repair_insert(
 
     for u in order:
         if time.time() > deadline:
-            break
+            return out, False
         cands: set[int] = set()
         if tree is not None:
             k = min(neighbours, served_idx.size)
@@ -124,4 +125,4 @@ def repair_insert(
         owner[u] = v
         cache[v].stops = out[v]
         cache[v].refresh()
-    return out
+    return out, True

@@ -42,13 +42,33 @@ class VehicleRoute:
 
 
 @dataclass(frozen=True)
+class EngineRun:
+    """One engine run: its stop sequences (None: nothing feasible) and whether it ran its
+    whole iteration budget (``complete``) or was stopped by the wall clock first.
+
+    Only a complete run is repeatable: the same problem, seed and budget give the same routes
+    on any machine. An incomplete one depends on how fast the machine was at that moment.
+    """
+
+    routes: list[list[int]] | None
+    complete: bool
+
+
+@dataclass(frozen=True)
 class SolveStats:
-    """How the result was obtained: wall seconds, kept engine, objectives seen per engine."""
+    """How the result was obtained: wall seconds, kept engine, objectives seen per engine.
+
+    ``iterations`` is the search budget over all models (regions); ``wall_clock_bound`` is
+    True when the wall clock (the time limit) stopped some part of the search before its
+    budget, so a rerun of the same problem and seed may give other routes.
+    """
 
     seconds: float
     engine: str
     candidates: tuple[tuple[str, int | None], ...] = ()
     regions: int = 1
+    iterations: int = 0
+    wall_clock_bound: bool = False
 
 
 @dataclass(frozen=True, eq=False)

@@ -7,15 +7,20 @@ max stops and capacity. Minimise total distance + penalties of unserved househol
 
 Solving: a *portfolio* of engines behind one interface — PyVRP (iterated local search,
 :mod:`solver.routing.engine_pyvrp`) and OR-Tools routing (PARALLEL_CHEAPEST_INSERTION + guided local
-search, :mod:`solver.routing.engine_ortools`). Both are single-threaded, so with ``workers=2`` the
-second configuration runs in a child process at the same time; every candidate is verified by
-the independent checker (:mod:`solver.routing.check`) and the feasible one with the lowest
-objective is kept (ties: portfolio order). Large instances are split geographically into
+search, :mod:`solver.routing.engine_ortools`). Both are single-threaded, so with ``workers=2`` a
+second configuration (``portfolio=``) runs in a child process at the same time; every candidate
+is verified by the independent checker (:mod:`solver.routing.check`) and the feasible one with
+the lowest objective is kept (ties: portfolio order). By default one PyVRP run: a second seed
+in parallel doubled the CPU the stage needs, so on a busy machine both runs took twice as long
+and the clock, not the budget, ended them; it gained little (on nanjing-xinjiekou and
+yuci-street seed 0 won anyway). Large instances are split geographically into
 regions solved in parallel (:mod:`solver.routing.decompose`). Unserved households get a reason
 decided afterwards by checks (:func:`solver.routing.result.unserved_reasons`).
 
-Determinism: under a pure time limit the result depends on how far the search got; pass
-``max_iterations`` for bit-for-bit reproducible runs (the time limit stays a hard cap).
+Determinism: the search effort is an iteration budget, by default fixed by the problem's size
+(:mod:`solver.routing.effort`), so the same problem, seed and budget give the same routes on
+any machine. The time limit is only a safety stop: when it ends an engine, a region or the
+repair before its budget, ``stats.wall_clock_bound`` says so (a rerun may then differ).
 """
 
 from __future__ import annotations
@@ -28,15 +33,16 @@ from typing import Literal
 import numpy as np
 
 from solver.routing.decompose import solve_decomposed
+from solver.routing.effort import iteration_budget
 from solver.routing.portfolio import make_pool, solve_portfolio
 from solver.routing.problem import RoutingProblem
 from solver.routing.result import RoutingResult, SolveStats, build_result, servable
 
-__all__ = ["DECOMPOSE_ABOVE", "Engine", "solve"]
+__all__ = ["DECOMPOSE_ABOVE", "Engine", "iteration_budget", "solve"]
 
 Engine = Literal["auto", "pyvrp", "ortools"]
 #: Portfolio for engine="auto": (engine, seed offset); the first runs in this process.
-_PORTFOLIO: tuple[tuple[str, int], ...] = (("pyvrp", 0), ("pyvrp", 1))
+_PORTFOLIO: tuple[tuple[str, int], ...] = (("pyvrp", 0),)
 #: Above this many stops the problem is decomposed into regions.
 DECOMPOSE_ABOVE = 700
 #: Seconds kept back from the time limit for model building, checks and result assembly.
@@ -55,16 +61,22 @@ def solve(
     portfolio: Sequence[tuple[str, int]] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> RoutingResult:
-    """Plan routes within ``time_limit`` seconds (wall clock, includes model building).
+    """Plan routes with an iteration budget, within ``time_limit`` seconds (wall clock,
+    includes model building; a safety stop, reported in ``stats.wall_clock_bound``).
 
-    ``engine``: "auto" runs the portfolio (PyVRP, plus a second PyVRP seed in a child process
-    when ``workers >= 2``); "pyvrp" / "ortools" run one engine in this process.
-    ``portfolio``: override the auto portfolio, e.g. ``(("pyvrp", 0), ("ortools", 0))``.
+    ``max_iterations``: iterations per engine run (per region when decomposed); default the
+    size rule of :func:`solver.routing.effort.iteration_budget` (split over the regions).
+    ``engine``: "auto" runs the portfolio (by default one PyVRP run; further configurations
+    in child processes when ``workers >= 2``); "pyvrp" / "ortools" run one engine here.
+    ``portfolio``: override the auto portfolio, e.g. ``(("pyvrp", 0), ("pyvrp", 1))`` for the
+    best of two seeds.
     ``decompose``: split into regions (default: when more than ``DECOMPOSE_ABOVE`` stops);
     regions are solved by PyVRP (OR-Tools with ``engine="ortools"``), ``workers`` at a time.
     """
     if time_limit <= 0:
         raise ValueError("time_limit must be positive")
+    if max_iterations is not None and max_iterations < 1:
+        raise ValueError("max_iterations must be positive")
     t0 = time.perf_counter()
     deadline = time.time() + max(0.05, time_limit - _MARGIN)
     full = problem
@@ -73,7 +85,7 @@ def solve(
         problem = full.subproblem(keep, np.arange(full.num_vehicles, dtype=np.int64))
     big = problem.num_stops > DECOMPOSE_ABOVE if decompose is None else decompose
     if big:
-        routes, label, seen, regions = solve_decomposed(
+        regional = solve_decomposed(
             problem,
             deadline,
             seed,
@@ -82,22 +94,26 @@ def solve(
             progress,
             engine="ortools" if engine == "ortools" else "pyvrp",
         )
-        stats_regions = regions
+        routes, label, seen = regional.routes, regional.label, regional.seen
+        stats_regions, iterations = regional.regions, regional.iterations
+        complete = regional.complete
     else:
+        iterations = (
+            max_iterations if max_iterations is not None else iteration_budget(problem.num_stops)
+        )
         auto = _PORTFOLIO if portfolio is None else tuple(portfolio)
         configs: Sequence[tuple[str, int]] = auto if engine == "auto" else ((engine, 0),)
         if workers < 2 or len(configs) == 1:
-            routes, label, seen = solve_portfolio(
-                problem, deadline, seed, configs[:1], max_iterations
-            )
+            run = solve_portfolio(problem, deadline, seed, configs[:1], iterations)
         else:
             with make_pool(len(configs) - 1) as pool:
-                routes, label, seen = solve_portfolio(
-                    problem, deadline, seed, configs, max_iterations, pool
-                )
+                run = solve_portfolio(problem, deadline, seed, configs, iterations, pool)
+        routes, label, seen, complete = run.routes, run.label, run.seen, run.complete
         stats_regions = 1
     if routes is not None and keep.size < full.num_stops:
         routes = [[int(keep[s]) for s in r] for r in routes]
-    result = build_result(full, routes, SolveStats(0.0, label, seen, stats_regions))
-    stats = SolveStats(time.perf_counter() - t0, label, seen, stats_regions)
-    return dataclasses.replace(result, stats=stats)
+    stats = SolveStats(0.0, label, seen, stats_regions, iterations, not complete)
+    result = build_result(full, routes, stats)
+    return dataclasses.replace(
+        result, stats=dataclasses.replace(stats, seconds=time.perf_counter() - t0)
+    )
