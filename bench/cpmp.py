@@ -1,9 +1,15 @@
-"""Capacitated p-median benchmarks (pmedcap1, SJC) for :func:`solver.location.engine.solve`.
+"""Capacitated p-median benchmarks (pmedcap1, SJC, Stefanello) for :func:`solver.location.engine.solve`.
 
 Usage::
 
     python bench/cpmp.py INSTANCE [--time-limit S] [--solution FILE] [--k K]
-    python bench/cpmp.py --all [--time-limit S]
+    python bench/cpmp.py --all [--time-limit S]                 # pmedcap1 and SJC
+    python bench/cpmp.py --set stefanello [--only lin318_100 …]  # the 20 large instances
+    python bench/cpmp.py --set every                            # all three sets
+
+Default time limits: 5 s (pmedcap1), 30 s (SJC), 60 s (Stefanello). Stefanello instances
+(``stefanello/*.dat``, SJC's format) are compared with ``stefanello/bks.csv`` (best known;
+proven optimal for some).
 
 Every client is a candidate site, exactly p sites open, objective = Σ unweighted distances
 (pmedcap1: floor of the Euclidean distance; SJC: plain Euclidean). The LocationProblem gets
@@ -43,6 +49,27 @@ SJC_OPT = {
 }
 
 
+def best_known(path: Path) -> float | None:
+    """Known optimum (pmedcap1 file header, SJC table) or Stefanello best known (bks.csv)."""
+    if path.stem in SJC_OPT:
+        return SJC_OPT[path.stem]
+    bks = path.parent / "bks.csv"
+    if not bks.exists():
+        return None
+    for line in bks.read_text().splitlines()[1:]:
+        cols = line.split(",")
+        if cols and cols[0] == path.stem:
+            return float(cols[4])
+    return None
+
+
+def default_limit(path: Path) -> float:
+    """Per-set default time limit: pmedcap1 5 s, SJC 30 s, Stefanello 60 s."""
+    if path.suffix == ".txt":
+        return 5.0
+    return 60.0 if path.parent.name == "stefanello" else 30.0
+
+
 def read_instance(
     path: Path,
 ) -> tuple[str, int, np.ndarray, np.ndarray, np.ndarray, float | None, bool]:
@@ -61,7 +88,7 @@ def read_instance(
         a[:, 0:2],
         a[:, 3].astype(np.int64),
         a[:, 2].astype(np.int64),
-        SJC_OPT.get(path.stem),
+        best_known(path),
         False,
     )
 
@@ -108,12 +135,13 @@ def run(path: Path, time_limit: float, k: int | None, solution: Path | None) -> 
         "n": int(xy.shape[0]),
         "p": p,
         "objective": round(res.objective, 4),
-        "lower_bound": round(res.lower_bound, 4),
-        "seconds": round(secs, 2),
-        "known_optimum": opt,
+        "best_known": opt,
         "gap_to_optimum_pct": None if opt is None else round(100 * (res.objective - opt) / opt, 4),
+        "lower_bound": round(res.lower_bound, 4),
         "gap_to_bound_pct": round(100 * res.gap, 4),
+        "seconds": round(secs, 2),
         "status": res.status,
+        "wall_clock_bound": int(res.stats.get("wall_clock_bound", 0.0)),
     }
     return out
 
@@ -125,19 +153,37 @@ def main() -> None:
     ap.add_argument("--solution", type=Path)
     ap.add_argument("--k", type=int, default=None, help="arcs per client (default: all)")
     ap.add_argument("--all", action="store_true", help="run all pmedcap1 and SJC instances")
+    ap.add_argument(
+        "--set",
+        choices=("pmedcap1", "sjc", "stefanello", "every"),
+        help="run one instance set (every: all three)",
+    )
+    ap.add_argument("--only", nargs="*", default=None, help="with --set: these instance names")
     args = ap.parse_args()
-    if args.all:
-        files = sorted((ROOT / "pmedcap1").glob("*.txt")) + [
-            ROOT / "sjc" / f"{s}.dat" for s in SJC_OPT
-        ]
+    if args.all or args.set:
+        chosen = args.set or "classic"
+        files: list[Path] = []
+        if chosen in ("classic", "pmedcap1", "every"):
+            files += sorted((ROOT / "pmedcap1").glob("*.txt"))
+        if chosen in ("classic", "sjc", "every"):
+            files += [ROOT / "sjc" / f"{s}.dat" for s in SJC_OPT]
+        if chosen in ("stefanello", "every"):
+            files += sorted((ROOT / "stefanello").glob("*.dat"))
+        if args.only:
+            files = [f for f in files if f.stem in set(args.only)]
         rows = []
         for f in files:
-            tl = args.time_limit or (5.0 if f.suffix == ".txt" else 30.0)
+            tl = args.time_limit or default_limit(f)
             r = run(f, tl, args.k, None)
             print(json.dumps(r), flush=True)
             rows.append(r)
-        for label, pre in (("pmedcap1", "pmedcap1"), ("SJC", "SJC")):
+        stef = ("lin318", "ali535", "u724", "rl1304")
+        sets: list[tuple[str, tuple[str, ...]]] = [("pmedcap1", ("pmedcap1",)), ("SJC", ("SJC",))]
+        sets += [(t, (t,)) for t in stef] + [("Stefanello", stef)]
+        for label, pre in sets:
             sel = [r for r in rows if str(r["instance"]).startswith(pre)]
+            if not sel:
+                continue
             gaps = [float(r["gap_to_optimum_pct"]) for r in sel]  # type: ignore[arg-type]
             secs = [float(r["seconds"]) for r in sel]  # type: ignore[arg-type]
             print(
@@ -148,7 +194,7 @@ def main() -> None:
         return
     if args.instance is None:
         ap.error("INSTANCE or --all required")
-    tl = args.time_limit or (5.0 if args.instance.suffix == ".txt" else 30.0)
+    tl = args.time_limit or default_limit(args.instance)
     print(json.dumps(run(args.instance, tl, args.k, args.solution)))
 
 

@@ -163,8 +163,8 @@ def test_reaches_brute_force_optimum(seed: int, n: int, m: int) -> None:
     p = random_problem(seed, n, m)
     opt = brute_force(p)
     r = solve(p, time_limit=TL, seed=0)
-    if math.isinf(opt):
-        assert r.status in ("infeasible", "no_plan_found") and r.reason
+    if math.isinf(opt):  # tiny: the MIP over all arcs proves it
+        assert r.status == "infeasible" and r.reason
         return
     assert r.status in ("optimal", "feasible")
     check_feasible(p, r)

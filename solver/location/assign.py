@@ -146,14 +146,23 @@ def flow_prices(inst: Instance, open_mask: B, site_cap: I64) -> tuple[float, F64
     pi = np.zeros(inst.m)
     dist = w[:q, z].copy()
     # Full sites with no path to a site with room (all full, nothing may stay unserved) only
-    # have arcs among themselves: their prices are fixed up to a common shift. Take the
-    # shortest distance to any of them (≤ 0) and shift the least to 0.
+    # send flow among themselves: their prices are fixed up to a common shift, which leaves
+    # the dual objective unchanged (they are full). Take the shortest distance to any of
+    # them (≤ 0), shift the least to 0, then raise them all as far as the other sites'
+    # clients need (π_k ≥ π_j − D_jk: a client at j must not find k cheaper than j).
     stuck = ~np.isfinite(dist)
+    dist = np.maximum(dist, 0.0)  # a tiny negative value can come from rounding
     if np.any(stuck):
         rel = w[:q, :q][stuck][:, stuck].min(axis=1)
-        dist[stuck] = rel - rel.min()
-    # any π ≥ 0 keeps the bound valid (a tiny negative value can come from rounding)
-    pi[opened] = np.maximum(dist, 0.0)
+        base = rel - rel.min()
+        shift = 0.0
+        if np.any(~stuck):
+            need = dist[~stuck][:, None] - w[:q, :q][~stuck][:, stuck] - base[None, :]
+            need = need[np.isfinite(need)]
+            shift = max(0.0, float(need.max(initial=0.0)))
+        dist[stuck] = base + shift
+    # any π ≥ 0 keeps the bound valid
+    pi[opened] = dist
     return sol.cost, pi
 
 

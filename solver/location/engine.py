@@ -48,14 +48,19 @@ Method
    independent swaps), then min-cost flow, table fitting and client moves for capacities.
 4. **Bound refinement**: the subgradient resumes with the incumbent as its Polyak target (the
    first pass had none), planning the relaxation's site sets on the way.
-5. **Improvement**: small instances without grids (up to 200k arcs, e.g. the capacitated
-   p-median benchmarks) first run swap local search on site sets from many random spread-out
-   starts (first improvement, min-cost-flow proxy; the best sets re-searched with swaps
+5. **Improvement**: instances without grids with up to 200k arcs or up to 5,000 clients
+   (e.g. the capacitated p-median benchmarks) first run swap local search on site sets from
+   many random spread-out starts (first improvement, min-cost-flow proxy; the best sets
+   re-searched with swaps
    scored by the single-source plan, then exact assignments), because under tight capacities
    good plans sit in basins several swaps apart. Then :mod:`solver.location.exact`: SCIP
    neighbourhood MIPs from the incumbent and from the next-best distinct plans, one MIP over
    the union of the best sets' sites, and whole-problem MIPs restricted to the arcs the
-   Lagrangian cannot exclude (work they leave goes back to the neighbourhoods). Otherwise swap
+   Lagrangian cannot exclude (work they leave goes back to the neighbourhoods). Neighbourhoods
+   grow with the number of open sites per client (:func:`solver.location.exact.level_scale`);
+   beyond 200k arcs the first bound pass plans no relaxation sets, the bound is refined with
+   the incumbent as target, and every MIP is a neighbourhood MIP (a whole-problem root would
+   outlast the budget). Otherwise swap
    local search on site sets with a min-cost-flow proxy (mid-size), the whole problem as one
    SCIP MIP on the surviving arcs (small; :mod:`solver.location.mip`), then neighbourhoods of
    a few nearby open sites with their clients and nearby closed sites solved exactly by CP-SAT
@@ -63,6 +68,13 @@ Method
 6. **Grid consolidation** (:mod:`solver.location.groups`): a grid's buildings at one site move
    together to another site the grid already uses when capacity and the table limit allow and
    the extra walking costs less than λ; kept only if :func:`evaluate` confirms a better plan.
+
+No plan from the construction: the largest sites open with a flow plan, then the trivial
+plan (every client unserved, the required sites open, filled up to ``p_min``; it exists
+whenever all unserved costs are finite), then one SCIP MIP over every arc and usable site
+(up to 40k arcs). ``infeasible`` comes only with a proof: the counting checks of
+:func:`_proven_infeasible` or that MIP returning INFEASIBLE; any other failure is
+``no_plan_found`` with what was tried.
 
 Time is counted on a work clock (:mod:`solver.location.work`): every step is charged an estimate of its
 cost computed from counts (arcs, iterations; CP-SAT's deterministic time; SCIP's LP
@@ -88,6 +100,7 @@ from solver.location.bound import LagrangeResult, arc_bounds, subgradient
 from solver.location.cpsat import solve_sub_cpsat
 from solver.location.exact import (
     MIN_WALL_SECONDS,
+    SMALL_ARCS,
     Apply,
     MakeSub,
     is_small,
@@ -127,6 +140,8 @@ NEIGHBOUR_TOP = 9  # ... that many swaps each
 SPREAD_REPEATS = 25  # stop the random starts after this many in a row end in known sets
 POLISH_TOP = 8  # small instances: plan-scored swap search from this many best site sets
 ELITE_LNS = 2  # small instances: LNS also from this many next-best distinct site sets
+MAX_PROOF_ARCS = 40_000  # no whole-problem MIP on all arcs beyond this (rescue / proof)
+PROOF_SHARE = 0.5  # work share of the rescue / proof MIP
 LNS_WORK = 1.0  # CP-SAT deterministic-time limit per neighbourhood (≈ seconds of work)
 
 
@@ -145,6 +160,8 @@ class _Search:
     pool: dict[bytes, float] = field(default_factory=dict)
     bound: float = -math.inf
     stats: dict[str, float] = field(default_factory=dict)
+    proof: str = ""  # why no plan exists, when a solver proved it
+    note: str = ""  # what was tried when no plan was found and nothing proven
 
     def left(self) -> float:
         """Estimated seconds of work left (see :mod:`solver.location.work`)."""
@@ -299,7 +316,11 @@ def solve(
     for phase, spent in sorted(clock.by_phase.items()):
         st.stats[f"work_{phase}"] = spent
     if st.assign is None or st.open_mask is None:
+        if st.proof:
+            return _empty_result(inst, st.proof, st.stats, math.inf, proven=True)
         reason = "the search ended without a plan (nothing proven)"
+        if st.note:
+            reason += f": {st.note}"
         return _empty_result(inst, reason, st.stats, st.bound, proven=False)
     ev = evaluate(inst, st.assign, st.open_mask)
     assert ev.feasible, ev.reason
@@ -365,7 +386,7 @@ def _bound_phase(st: _Search) -> LagrangeResult:
     """Subgradient optimisation; evaluates the relaxation's site sets as plans on a schedule."""
     inst = st.inst
     seen: set[bytes] = set()
-    small = inst.k <= 200_000
+    small = inst.k <= SMALL_ARCS  # few arcs: a long first pass with Lagrangian heuristics
     budget = st.left()
     lr = subgradient(
         inst,
@@ -439,7 +460,7 @@ def _improve(st: _Search, lr: LagrangeResult) -> None:
                 st.offer(plan, sites, "drop")
         st.stats["seconds_drop"] = time.perf_counter() - t
     _pmedian_starts(st)
-    if not is_small(inst):  # the exact path's first pass had heuristics and targets
+    if not is_small(inst) or inst.k > SMALL_ARCS:  # the first pass had no heuristics
         lr = _refine_bound(st, lr, share=0.3 if inst.k > 200_000 else 0.15)
     st.charge(work.ARC_PASS * inst.k, "bound")
     lf = arc_bounds(inst, lr)
@@ -466,6 +487,13 @@ def _improve_small(st: _Search, lf: NDArray[np.float64]) -> None:
         st, share=0.5 if few else 0.1, spread_starts=10_000, exact_top=6, polish=0.3
     )
     st.stats["seconds_site_search"] = time.perf_counter() - t
+    if st.inst.k > SMALL_ARCS:
+        # Dense instances of many clients (hundreds of open sites): a whole-problem MIP's
+        # root alone outlasts the budget, so all the work goes to the neighbourhood MIPs.
+        t = time.perf_counter()
+        reduced_lns(st, lf, *_sub_functions(st), reserve=0.0)
+        st.stats["seconds_lns"] = time.perf_counter() - t
+        return
 
     t = time.perf_counter()
     # LNS from the incumbent, then from the next-best distinct site sets (other basins)
@@ -831,7 +859,14 @@ def _gap_exact(st: _Search, open_mask: B) -> tuple[float, I32] | None:
 
 
 def _rescue(st: _Search) -> None:
-    """No plan yet: try every usable site open (or the p_max largest), then the exact MIP."""
+    """No plan yet: the largest sites open, then the trivial plan, then the exact MIP.
+
+    The trivial plan leaves every client unserved (all must have a finite unserved cost) and
+    opens the required sites, plus the cheapest-indexed usable ones up to ``p_min``: it always
+    exists when :func:`_proven_infeasible` found nothing, so such instances always get a plan.
+    Otherwise a MIP over every arc and every usable site decides: INFEASIBLE from it is a
+    proof (``st.proof``); a MIP that does not finish proves nothing (``st.note`` says why).
+    """
     inst = st.inst
     # sites that some client can use first, then by capacity
     demand_in_reach = np.bincount(inst.site, weights=inst.demand[inst.cli], minlength=inst.m)
@@ -845,7 +880,52 @@ def _rescue(st: _Search) -> None:
     plan = st.plan(open_mask, "rescue")
     if plan is not None and st.offer(plan, open_mask, "rescue"):
         return
-    _global_mip(st, np.full(inst.k, -math.inf))
+    if np.all(np.isfinite(inst.unserved)) and int(inst.required.sum()) <= inst.p_max:
+        trivial = inst.required.copy()
+        extra = np.flatnonzero(inst.usable & ~trivial)[: max(0, inst.p_min - int(trivial.sum()))]
+        trivial[extra] = True
+        if st.offer(np.full(inst.n, -1, dtype=np.int32), trivial, "rescue"):
+            return
+    _proof_mip(st)
+
+
+def _proof_mip(st: _Search) -> None:
+    """The whole problem over all arcs and all usable sites as one SCIP MIP (no reduction).
+
+    A solution becomes the incumbent; a proof of infeasibility is recorded in ``st.proof``.
+    """
+    inst = st.inst
+    arcs = np.arange(inst.k, dtype=np.int64)
+    if arcs.shape[0] > MAX_PROOF_ARCS:
+        st.note = f"the whole-problem MIP ({inst.k} arcs) is too large to run"
+        return
+    sites = np.flatnonzero(inst.usable).astype(np.int64)
+    clients = np.arange(inst.n, dtype=np.int64)
+    sub = SubProblem(clients, sites, arcs, inst.p_min, inst.p_max, inst.units_total, {})
+    proven: list[bool] = []
+    res = run_mip(
+        st,
+        sub,
+        work_limit=PROOF_SHARE * st.left(),
+        node_limit=1_000_000,
+        seed=st.seed,
+        phase="proof_mip",
+        hint=(None, None),
+        root_iterations=work.MIP_WHOLE_ROOT_ITERATIONS,
+        on_infeasible=lambda: proven.append(True),
+    )
+    if proven:
+        st.proof = (
+            "no plan satisfies demand, capacities and the open-site and table limits together "
+            f"(the whole problem over all {inst.k} arcs is an infeasible MIP)"
+        )
+        return
+    if res is None:
+        st.note = "the whole-problem MIP over all arcs ended without a plan or a proof"
+        return
+    open_mask = np.zeros(inst.m, dtype=np.bool_)
+    open_mask[sites] = res.open_sites
+    st.offer(res.site_of_client.copy(), open_mask, "proof_mip")
 
 
 def _global_counts(st: _Search) -> tuple[int, int]:

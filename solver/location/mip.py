@@ -161,6 +161,7 @@ class MipEffort:
     lp_iterations: int
     wall_cut: bool
     ran: bool = True  # False: the allowance did not cover the root node, SCIP was not called
+    infeasible: bool = False  # SCIP proved that the model has no solution
 
     @property
     def work(self) -> float:
@@ -337,6 +338,7 @@ def solve_sub_mip(
         # a call that neither finished nor used its nodes was stopped by the wall clock
         wall_cut=not finished
         and (solver.nodes() < nodes_allowed or solver.wall_time() >= 0.95 * limit_ms),
+        infeasible=status == pywraplp.Solver.INFEASIBLE,
     )
     if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
         return None, effort
