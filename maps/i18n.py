@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-__all__ = ["LANGS", "format_kpi", "labels", "reason"]
+__all__ = ["LANGS", "format_kpi", "labels", "reason", "share"]
 
 LANGS = ("zh", "en")
 
@@ -34,13 +34,26 @@ def reason(code: object, lang: str) -> str:
     return str(_table().reason_label(code, lang))
 
 
+def share(value: float) -> str:
+    """A share (1 = 100 %) as text, by natplan's one formatter (:func:`sampling.report.percent`)."""
+    from sampling.report import percent
+
+    return percent(value)
+
+
 def format_kpi(key: str, value: float | int | str, lang: str) -> tuple[str, str]:
-    """(label, formatted value) of one KPI; keys without a label are shown as they are."""
+    """(label, formatted value) of one KPI; keys without a label are shown as they are.
+
+    Shares (``coverage``, ``gap``) are percentages by :func:`sampling.report.percent`, the
+    one formatter of every natplan page (a part never reads as 0 % or 100 %).
+    """
+    from sampling.report import percent
+
     label = str(_table().kpi_label(key, lang))
     if isinstance(value, (bool, str)):
         return label, str(value)
-    if key in _PERCENT_KEYS and isinstance(value, float) and abs(value) <= 1.5:
-        return label, f"{value * 100:.1f}%"
+    if key in _PERCENT_KEYS and isinstance(value, (int, float)):
+        return label, percent(value)
     if isinstance(value, int):
         return label, f"{value:,}"
     return label, f"{value:,.2f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}"

@@ -22,7 +22,7 @@ import polars as pl
 from markupsafe import Markup
 from scipy.spatial import ConvexHull, QhullError
 
-from maps.i18n import labels, reason
+from maps.i18n import labels, reason, share
 from maps.model import MapData, MapDataError
 
 __all__ = [
@@ -259,7 +259,7 @@ def _points_payload(
             (lab["point"], r["point_id"]),
             (lab["tables"], f"{_fmt_num(r['tables'])} / {_fmt_num(r['max_tables'])}"),
             (lab["load"], f"{_fmt_num(r['load'])} / {_fmt_num(r['capacity'])}"),
-            (lab["utilisation"], "–" if util is None else f"{util * 100:.0f}%"),
+            (lab["utilisation"], "–" if util is None else share(util)),
         ]
         if "finish" in r:
             info.append((lab["finish"], r["finish"] or "–"))

@@ -59,6 +59,8 @@ class MapData:
         are shown as given.
     ``finish_deadline``: optional "HH:MM"; when points carry ``finish``, markers are coloured
         by slack to this deadline (else by equal time bins between earliest and latest finish).
+    ``alerts``: sentences shown in red under the KPI panel's figures (the plan's alerts, e.g.
+        a capacity deficit or points that finish late in simulation).
     ``attribution``: optional credit for the data (e.g. the ODbL notice of OpenStreetMap-derived
         buildings), shown as text in the map's attribution corner.
     """
@@ -71,6 +73,7 @@ class MapData:
     kpis: dict[str, float | int | str] = field(default_factory=dict)
     finish_deadline: str | None = None
     attribution: str = ""
+    alerts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _require(self.buildings, BUILDING_COLUMNS, "buildings")

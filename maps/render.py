@@ -102,6 +102,9 @@ _CSS = """
 .np-tbl th { text-align: left; font-weight: normal; color: #555; padding-right: 10px; }
 .np-tbl td { font-weight: 600; }
 .np-reason { color: #b2182b; }
+.np-alert { color: #b2182b; }
+ul.np-alert { margin: 0 0 4px; padding-left: 16px; max-width: 280px; font-weight: 600; }
+.np-kpi { max-height: 40vh; overflow-y: auto; }
 .leaflet-tooltip.np-stop-label { padding: 0 2px; font-size: 10px; font-weight: 600;
   background: rgba(255,255,255,.8); border: 0; box-shadow: none; }
 .leaflet-tooltip.np-stop-label:before { display: none; }
@@ -116,7 +119,8 @@ def _join(parts: list[Markup]) -> Markup:
 
 
 def _kpi_html(data: MapData, lang: str) -> str:
-    """The KPI panel: the map's title (or "Key figures") over a table of labelled figures."""
+    """The KPI panel: the map's title (or "Key figures"), the plan's alerts in red, then a
+    table of labelled figures."""
     lab = labels(lang)
     rows = _join(
         [
@@ -124,7 +128,12 @@ def _kpi_html(data: MapData, lang: str) -> str:
             for key, value in data.kpis.items()
         ]
     )
-    return str(html_fill("<h4>{}</h4><table>{}</table>", data.title or lab["kpis"], rows))
+    parts = [html_fill("<h4>{}</h4>", data.title or lab["kpis"])]
+    if data.alerts:
+        items = _join([html_fill("<li>{}</li>", text) for text in data.alerts])
+        parts.append(html_fill("<ul class='np-alert' title='{}'>{}</ul>", lab["alerts"], items))
+    parts.append(html_fill("<table>{}</table>", rows))
+    return str(_join(parts))
 
 
 def _legend_html(payload: dict[str, Any], lang: str, names: dict[str, str]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import math
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -46,8 +47,16 @@ def _generate(args: argparse.Namespace) -> int:
 
     if args.residents < 1:
         raise ScenarioError.single("--residents", "must be at least 1", str(args.residents))
+    ratio = args.staff_ratio
+    if ratio is not None and not (0.0 < ratio <= 10.0 and math.isfinite(ratio)):
+        raise ScenarioError.single("--staff-ratio", "must be above 0 and at most 10", str(ratio))
     summary = generate_district(
-        args.residents, args.seed, Path(args.out_dir), fmt=args.format, overwrite=args.overwrite
+        args.residents,
+        args.seed,
+        Path(args.out_dir),
+        fmt=args.format,
+        overwrite=args.overwrite,
+        staff_ratio=ratio,
     )
     print(summary)
     return EXIT_OK
@@ -153,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--format", choices=["csv", "parquet"], default="csv")
     generate.add_argument(
         "--overwrite", action="store_true", help="replace a scenario folder natplan wrote"
+    )
+    generate.add_argument(
+        "--staff-ratio",
+        type=float,
+        default=None,
+        metavar="R",
+        help="medical samplers = R × residents ÷ 360 (the norm); default 1.05–1.15 × that",
     )
     generate.add_argument("out_dir", help="folder to write")
     generate.set_defaults(run=_generate)

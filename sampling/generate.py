@@ -15,7 +15,8 @@ second or two. The numbers follow ``shared/domain.md``:
   planner has a choice), 4–10 tables each, a few required and a few closed, with
   ``max_open_points`` ≈ residents / 2,500;
 * medical teams of 8–40 samplers from counties 15–60 km away, ≈ residents / 360 samplers
-  with 5–15 % slack, a morning shift on site before 07:00 and a relief shift arriving
+  with 5–15 % slack (or exactly ``staff_ratio`` × residents / 360, see
+  :func:`samplers_needed`), a morning shift on site before 07:00 and a relief shift arriving
   08:00–10:30, leaving 14:00–20:00;
 * yellow code ≈ 0.5 % of residents (most in a few buildings), elderly ≈ 15 % (one compound
   mostly elderly), home visits for ≈ 2 % of households with one two-person home-visit team
@@ -42,6 +43,7 @@ from sampling.clock import clock_expr
 from sampling.files.atomic import atomic_dir
 from sampling.files.ownership import check_output_folder
 from sampling.scenario.model import project, unproject
+from sampling.scenario.norms import RESIDENTS_PER_SAMPLER
 
 Format = Literal["csv", "parquet"]
 FloatArray = NDArray[np.float64]
@@ -441,13 +443,16 @@ def _grids_table(
 
 
 def _medical_teams(
-    rng: np.random.Generator, samplers: int, lat0: float, lon0: float
+    rng: np.random.Generator, samplers: int, lat0: float, lon0: float, *, exact: bool = False
 ) -> pl.DataFrame:
-    """Teams of 8–40 samplers from the origin counties adding up to ≥ ``samplers``."""
+    """Teams of 8–40 samplers from the origin counties adding up to ≥ ``samplers`` (exactly
+    ``samplers`` with ``exact``: the last team is cut to fit)."""
     draws = samplers // 8 + 2
     sizes = np.clip(8 + rng.binomial(32, 0.4, draws), 8, 40).astype(np.int64)
     count = int(np.searchsorted(np.cumsum(sizes), samplers)) + 1
     sizes = sizes[:count]
+    if exact:
+        sizes[-1] -= int(sizes.sum()) - samplers
     weights = np.asarray([c[3] for c in COUNTIES])
     county = rng.choice(len(COUNTIES), count, p=weights / weights.sum())
     lat = np.asarray([c[1] for c in COUNTIES])[county] + rng.uniform(-0.01, 0.01, count)
@@ -539,10 +544,26 @@ def _point_frame(
     return frame.with_columns(_unique_names(frame["name"]))
 
 
-def synthesise_district(residents: int, seed: int) -> District:
-    """Build a synthetic district of exactly ``residents`` residents (deterministic per seed)."""
+def samplers_needed(residents: int) -> float:
+    """Samplers a district "needs" by the national norm: residents ÷ 360
+    (:data:`sampling.scenario.norms.RESIDENTS_PER_SAMPLER`, the 3rd edition's figure for a
+    24-hour round). A 07:00–14:00 window at 100 swabs per table per hour needs more (two
+    samplers per table over two shifts: about residents ÷ 344), so a ratio of 1 is already
+    slightly short there; ``natplan validate`` says by how much."""
+    return residents / RESIDENTS_PER_SAMPLER
+
+
+def synthesise_district(residents: int, seed: int, *, staff_ratio: float | None = None) -> District:
+    """Build a synthetic district of exactly ``residents`` residents (deterministic per seed).
+
+    ``staff_ratio``: medical samplers = ceil(ratio × :func:`samplers_needed`) instead of the
+    default 5–15 % above it; everything else is the same district as without it (the same
+    random draws), so a short-staffed variant differs from the default only in its teams.
+    """
     if residents < 1:
         raise ValueError("residents must be at least 1")
+    if staff_ratio is not None and not (0.0 < staff_ratio <= 10.0 and math.isfinite(staff_ratio)):
+        raise ValueError("staff_ratio must be in (0, 10]")
     rng = np.random.default_rng(seed)
     n_res = int(residents)
     radius = max(400.0, 5500.0 * math.sqrt(n_res / 1e6))
@@ -714,19 +735,25 @@ def synthesise_district(residents: int, seed: int) -> District:
         b_elderly,
         round(0.02 * float(b_hh.sum())),
     )
-    samplers = math.ceil(n_res / 360.0 * rng.uniform(1.05, 1.15))
-    medical = _medical_teams(rng, samplers, CENTRE_LAT, CENTRE_LON)
+    slack = rng.uniform(1.05, 1.15)  # drawn either way: the rest of the district stays the same
+    ratio = slack if staff_ratio is None else staff_ratio
+    samplers = max(1, math.ceil(samplers_needed(n_res) * ratio - 1e-9))
+    medical = _medical_teams(rng, samplers, CENTRE_LAT, CENTRE_LON, exact=staff_ratio is not None)
     n_home_teams = math.ceil(home.height / 35.0)
     clinic: IntArray = rng.choice(np.flatnonzero(~fringe[comp_of_b]), n_home_teams)
     hlat, hlon = unproject(bx[clinic] + 30.0, by[clinic] - 30.0, CENTRE_LAT, CENTRE_LON)
     teams = pl.concat([medical, _home_visit_teams(rng, n_home_teams, hlat, hlon, 1)])
 
     name = f"generated-{n_res}-seed-{seed}"
+    flag = ""
+    if staff_ratio is not None:
+        name += f"-staff-{staff_ratio:g}"
+        flag = f" --staff-ratio {staff_ratio:g}"
     return District(
         name=name,
         description=(
             f"Synthetic district of {n_res:,} residents around Yuci, Jinzhong "
-            f"(natplan generate --residents {n_res} --seed {seed}). Not real data."
+            f"(natplan generate --residents {n_res} --seed {seed}{flag}). Not real data."
         ),
         attribution="synthetic data generated by natplan; county seats approximate",
         max_open_points=max_open,
@@ -861,17 +888,22 @@ def generate_district(
     *,
     fmt: Format = "csv",
     overwrite: bool = False,
+    staff_ratio: float | None = None,
 ) -> GenerateSummary:
     """Generate a synthetic district of ``residents`` residents and write it to ``out_dir``.
 
-    Same ``(residents, seed, fmt)`` → byte-identical files. Refuses (OutputFolderError) to
-    replace a non-empty ``out_dir`` unless ``overwrite`` and natplan wrote it; the folder
-    appears only when complete.
+    Same ``(residents, seed, fmt, staff_ratio)`` → byte-identical files. ``staff_ratio``: see
+    :func:`synthesise_district`. Refuses (OutputFolderError) to replace a non-empty
+    ``out_dir`` unless ``overwrite`` and natplan wrote it; the folder appears only when
+    complete.
     """
     out_dir = Path(out_dir)
     check_output_folder(out_dir, kind="scenario", overwrite=overwrite)
     return write_district(
-        synthesise_district(residents, seed), out_dir, fmt=fmt, overwrite=overwrite
+        synthesise_district(residents, seed, staff_ratio=staff_ratio),
+        out_dir,
+        fmt=fmt,
+        overwrite=overwrite,
     )
 
 

@@ -1,18 +1,47 @@
 """What ``natplan plan`` says on the console: the plan in plain words, then every warning.
 
 Built from ``summary.json`` only, so the console, the index and the map can never disagree
-with the saved figures. A count is never rounded away: "1,750 of 1,777" rather than "98 %".
+with the saved figures. Two things live here because every reader of a plan needs them the
+same way:
+
+* :func:`alerts` — the problems a planner must act on, as ``{"code", "count"}`` pairs computed
+  from the summary's figures. ``summary.json`` stores them (``alerts``); the console prints one
+  ``warning:`` line per alert, the index an alert box and the map its KPI panel rows, all by
+  these codes.
+* :func:`percent` — the one way a share becomes text: a part is never rounded up to the whole
+  or down to nothing (a coverage of 99.96 % never prints as 100.0 %), and counts are printed
+  beside shares ("1,750 of 1,777") rather than instead of them.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
+
+ALERT_CODES = (
+    "unserved",
+    "deficit",
+    "overtime",
+    "not_called",
+    "finish_after_window",
+    "late_points",
+    "queue_wait",
+    "staffing_shortfall",
+    "households_unserved",
+    "wall_clock",
+)
+"""Every alert code, in the order alerts are listed. Labels: ``alert_<code>`` in the
+``[documents]`` section of ``sampling/labels/<lang>.toml``."""
+
+_MORE_DIGITS = 6  # at most this many extra decimals to keep a part from reading as 0 or 100 %
 
 
 def _int(summary: Mapping[str, Any], key: str) -> int:
     value = summary.get(key)
-    return int(value) if isinstance(value, (int, float)) else 0
+    if isinstance(value, bool):
+        return int(value)
+    return int(value) if isinstance(value, (int, float)) and math.isfinite(value) else 0
 
 
 def _clock_minutes(text: object) -> int | None:
@@ -25,12 +54,75 @@ def _clock_minutes(text: object) -> int | None:
     return int(hours) * 60 + int(minutes)
 
 
+def percent(share: object, digits: int = 1) -> str:
+    """A share (1 = 100 %) as a percentage with ``digits`` decimals; empty when missing.
+
+    A share strictly between 0 and 1 never prints as ``0.0%`` or ``100.0%``: more decimals
+    are shown until it does not (``0.99996`` → ``99.996%``).
+    """
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not math.isfinite(share):
+        return ""
+    value = float(share) * 100.0
+    for extra in range(_MORE_DIGITS + 1):
+        text = f"{value:,.{digits + extra}f}"
+        shown = float(text.replace(",", ""))
+        if not 0.0 < share < 1.0 or 0.0 < shown < 100.0:
+            return f"{text}%"
+    return f"{'<' if share < 0.5 else '>'}{100.0 if share > 0.5 else 0.0:.{digits}f}%"
+
+
+def count_of(part: object, whole: object) -> str:
+    """``"1,750 of 1,777"``."""
+    return f"{_as_int(part):,} of {_as_int(whole):,}"
+
+
+def _as_int(value: object) -> int:
+    return int(value) if isinstance(value, (int, float)) and math.isfinite(value) else 0
+
+
+def alerts(summary: Mapping[str, Any]) -> list[dict[str, object]]:
+    """The plan's alerts: ``{"code": …, "count": …}`` for every problem a planner must act on.
+
+    Counts: residents (``unserved``, ``deficit``, ``overtime``, ``not_called``), minutes after
+    the window end (``finish_after_window``, the planned last swab), points (``late_points``:
+    simulated p95 finish past the window end plus the tolerance; ``queue_wait``: simulated p95
+    wait over the limit), samplers (``staffing_shortfall``: more samplers the shortfall needs),
+    households (``households_unserved``) and stages (``wall_clock``: solvers cut short by the
+    wall clock, so a rerun may differ). Empty when the plan holds.
+    """
+    end = _clock_minutes(summary.get("window_end"))
+    finish = _clock_minutes(summary.get("finish_time"))
+    after = finish - end if end is not None and finish is not None and finish > end else 0
+    shortfall = 0
+    if summary.get("staffing_status") == "shortfall" or _int(summary, "shortfall_sampler_blocks"):
+        key = (
+            "extra_samplers_shortfall"
+            if "extra_samplers_shortfall" in summary
+            else "capacity_plan_extra_samplers"
+        )
+        shortfall = max(_int(summary, key), 1)
+    counts = {
+        "unserved": _int(summary, "residents_unserved"),
+        "deficit": _int(summary, "capacity_deficit_residents"),
+        "overtime": _int(summary, "residents_overtime"),
+        "not_called": _int(summary, "residents_not_called"),
+        "finish_after_window": after,
+        "late_points": _int(summary, "late_points"),
+        "queue_wait": _int(summary, "points_p95_over_limit"),
+        "staffing_shortfall": shortfall,
+        "households_unserved": _int(summary, "households_unserved"),
+        "wall_clock": _int(summary, "solver_wall_clock_bound")
+        + _int(summary, "home_visits_wall_clock_bound"),
+    }
+    return [{"code": code, "count": counts[code]} for code in ALERT_CODES if counts[code] > 0]
+
+
 def assignment_line(summary: Mapping[str, Any]) -> str:
     """Status of the assignment: the gap to its lower bound, or why there is no plan."""
     status = summary.get("status")
     gap = summary.get("gap")
     if status in ("optimal", "feasible"):
-        gap_text = f"gap {gap:.2%} to the lower bound" if isinstance(gap, float) else "no bound"
+        gap_text = f"gap {percent(gap, 2)} to the lower bound" if percent(gap) else "no bound"
         return (
             f"assignment {status} ({gap_text}): {_int(summary, 'points_open')} points,"
             f" {_int(summary, 'tables_used')} tables, mean walk"
@@ -41,65 +133,95 @@ def assignment_line(summary: Mapping[str, Any]) -> str:
 
 
 def plan_lines(summary: Mapping[str, Any]) -> list[str]:
-    """The console report: three lines of figures, then one ``warning:`` line per problem."""
+    """The console report: three lines of figures, then one ``warning:`` line per alert."""
     name = summary.get("scenario", "")
     walk_in = _int(summary, "residents_walk_in")
     assigned = _int(summary, "residents_assigned")
     not_called = _int(summary, "residents_not_called")
+    overtime = _int(summary, "residents_overtime")
     called = assigned - not_called
     lines = [
         f"{name}: {called:,} of {walk_in:,} walk-in residents have a call"
-        f" ({assigned:,} assigned to a point, {not_called:,} of them not called;"
+        f" ({assigned:,} assigned to a point, {not_called:,} of them not called,"
+        f" {overtime:,} called after the window end;"
         f" {_int(summary, 'residents_unserved'):,} without a point);"
         f" {_int(summary, 'home_visit_persons_served'):,} of"
         f" {_int(summary, 'residents_home_visit'):,} home-visit residents served",
         assignment_line(summary),
         f"day: last swab {summary.get('finish_time', '?')} for a window ending"
-        f" {summary.get('window_end', '?')} (simulated {summary.get('sim_finish_time', '?')});"
+        f" {summary.get('window_end', '?')} (simulated p95"
+        f" {summary.get('sim_finish_p95', summary.get('sim_finish_time', '?'))} over"
+        f" {_int(summary, 'sim_replications') or 1} days);"
         f" staffing {summary.get('staffing_status', '?')}",
     ]
     return lines + [f"warning: {w}" for w in plan_warnings(summary)]
 
 
 def plan_warnings(summary: Mapping[str, Any]) -> list[str]:
-    """Everything a planner must act on, in plain words (empty when the plan holds)."""
+    """One line in plain words per alert (empty when the plan holds)."""
+    found = summary.get("alerts")
+    listed = found if isinstance(found, list) else alerts(summary)
     out: list[str] = []
-    unserved = _int(summary, "residents_unserved")
-    if unserved:
-        out.append(
-            f"{unserved:,} residents in {_int(summary, 'buildings_unserved'):,} buildings have"
-            " no sampling point (assignments.parquet, unserved_reason)"
-        )
-    not_called = _int(summary, "residents_not_called")
-    if not_called:
-        out.append(
-            f"{not_called:,} assigned residents in {_int(summary, 'buildings_not_called'):,}"
-            " buildings get no call in the window (not_called.parquet)"
-        )
-    end = _clock_minutes(summary.get("window_end"))
-    for key, what in (("finish_time", "planned"), ("sim_finish_time", "simulated")):
-        finish = _clock_minutes(summary.get(key))
-        if end is not None and finish is not None and finish > end:
-            out.append(
-                f"the {what} last swab is {summary[key]}, {finish - end} min after the window"
-                f" ends ({summary['window_end']})"
-            )
-    over = _int(summary, "points_p95_over_limit")
-    if over:
-        out.append(f"{over} points have simulated p95 queue waits over the limit")
-    extra = _int(summary, "capacity_plan_extra_samplers")
-    if summary.get("staffing_status") == "shortfall" or extra:
-        out.append(f"staffing shortfall: {extra:,} more samplers needed (capacity_plan.parquet)")
-    households = _int(summary, "households_unserved")
-    if households:
-        out.append(f"{households:,} home-visit households have no team (home_visits.parquet)")
-    for key, stage in (
-        ("solver_wall_clock_bound", "assignment"),
-        ("home_visits_wall_clock_bound", "home-visit routing"),
-    ):
-        if _int(summary, key):
-            out.append(
-                f"the wall clock (--time-limit) cut the {stage} short: a rerun may differ;"
-                " allow more time"
-            )
+    for alert in listed:
+        code = alert.get("code") if isinstance(alert, Mapping) else None
+        count = _as_int(alert.get("count")) if isinstance(alert, Mapping) else 0
+        out.extend(_warning(str(code), count, summary))
     return out
+
+
+def _warning(code: str, n: int, s: Mapping[str, Any]) -> list[str]:
+    """The console line(s) of one alert."""
+    end = s.get("window_end", "?")
+    if code == "unserved":
+        return [
+            f"{n:,} residents in {_int(s, 'buildings_unserved'):,} buildings have no sampling"
+            " point (assignments.parquet, unserved_reason)"
+        ]
+    if code == "deficit":
+        return [
+            f"capacity deficit: {n:,} walk-in residents are beyond what the staffed tables can"
+            f" swab in the window; with today's staff the round needs"
+            f" {_int(s, 'window_extension_min'):,} min after {end}, or"
+            f" {_int(s, 'extra_samplers_for_window'):,} more samplers to finish in the window"
+            " (capacity_plan.parquet)"
+        ]
+    if code == "overtime":
+        past = _int(s, "samplers_overtime_past_availability")
+        return [
+            f"{n:,} residents are called after the window ends ({end}) at"
+            f" {_int(s, 'points_overtime'):,} points; {_int(s, 'samplers_overtime'):,} samplers"
+            f" stay on in overtime (shifts.parquet, overtime)"
+            + (f", {past:,} of them past their team's hours" if past else "")
+        ]
+    if code == "not_called":
+        return [
+            f"{n:,} assigned residents in {_int(s, 'buildings_not_called'):,}"
+            " buildings get no call in the window (not_called.parquet)"
+        ]
+    if code == "finish_after_window":
+        return [
+            f"the planned last swab is {s.get('finish_time')}, {n} min after the window ends ({end})"
+        ]
+    if code == "late_points":
+        return [
+            f"{n} points finish late in simulation (p95 over {_int(s, 'sim_replications')}"
+            f" days past {end} + {s.get('late_tolerance_min', 0):g} min; the day's last swab"
+            f" p95 {s.get('sim_finish_p95', '?')}; points.parquet, late)"
+        ]
+    if code == "queue_wait":
+        return [f"{n} points have simulated p95 queue waits over the limit"]
+    if code == "staffing_shortfall":
+        return [f"staffing shortfall: {n:,} more samplers needed (capacity_plan.parquet)"]
+    if code == "households_unserved":
+        return [f"{n:,} home-visit households have no team (home_visits.parquet)"]
+    if code == "wall_clock":
+        return [
+            f"the wall clock (--time-limit) cut the {stage} short: a rerun may differ;"
+            " allow more time"
+            for key, stage in (
+                ("solver_wall_clock_bound", "assignment"),
+                ("home_visits_wall_clock_bound", "home-visit routing"),
+            )
+            if _int(s, key)
+        ]
+    return [f"{code}: {n:,}"]

@@ -38,14 +38,22 @@ def check_plan_invariants(scenario: Scenario, seed: int = 0) -> None:
     # walking limit holds for every assignment not flagged beyond it
     within = a.filter(served & ~pl.col("beyond_limit"))
     assert (within["walk_m"] <= header.walking.limit_m + 1e-6).all()
-    # capacity: load per point = assigned walk-in; load ≤ tables × table capacity; tables ≤ max
+    # capacity: load per point = assigned walk-in; load ≤ tables × table capacity unless
+    # residents were placed beyond it (overtime); tables ≤ max
     unit = math.floor(header.table_capacity)
     load = a.filter(served).group_by("point_id").agg(pl.col("walk_in").sum().alias("assigned"))
     merged = p.join(load, on="point_id", how="left").with_columns(pl.col("assigned").fill_null(0))
     assert (merged["assigned"] == merged["load"]).all()
-    assert (merged["load"] <= merged["tables"] * unit).all()
+    if plan.overflow.height == 0 or header.assignment.overflow == "unserved":
+        assert (merged["load"] <= merged["tables"] * unit).all()
+    else:  # the overtime residents are exactly those placed beyond the tables' capacity
+        excess = (merged["load"] - merged["tables"] * unit).clip(lower_bound=0).sum()
+        assert excess <= int(plan.overflow["walk_in"].sum())
     assert (merged["tables"] <= merged["max_tables"]).all()
     assert int(p["tables"].sum()) <= staffable_tables(scenario)
+    # overtime: every walk-in building in reach of an open point with tables has a point
+    if header.assignment.overflow == "overtime" and plan.status in ("optimal", "feasible"):
+        assert a.filter(pl.col("unserved_reason") == "capacity").height == 0
     # closed points unused, required points open, the open-point limit holds
     assert not p.filter(pl.col("status") == "closed")["open"].any()
     if plan.status != "infeasible":

@@ -14,7 +14,7 @@ from sampling.cli import main
 from sampling.errors import ScenarioError
 from sampling.output.schemas import OUTPUT_TABLES, OutputSchemaError
 from sampling.output.write import strict_json
-from sampling.report import plan_lines, plan_warnings
+from sampling.report import alerts, plan_lines, plan_warnings
 from sampling.scenario.loader import load_scenario
 from sampling.stages.assignment import assign
 
@@ -93,8 +93,13 @@ def test_console_names_every_problem() -> None:
         "gap": 0.0123,
         "window_end": "14:00",
         "finish_time": "14:20",
-        "sim_finish_time": "15:05",
+        "sim_finish_p95": "15:05",
+        "sim_replications": 20,
+        "late_tolerance_min": 15.0,
+        "late_points": 2,
         "staffing_status": "shortfall",
+        "shortfall_sampler_blocks": 30,
+        "extra_samplers_shortfall": 12,
         "capacity_plan_extra_samplers": 12,
         "solver_wall_clock_bound": 1,
     }
@@ -106,10 +111,21 @@ def test_console_names_every_problem() -> None:
     assert "50 residents in 2 buildings have no sampling point" in text
     assert "30 assigned residents in 1 buildings get no call" in text
     assert "planned last swab is 14:20, 20 min after" in text
-    assert "simulated last swab is 15:05, 65 min after" in text
+    assert "2 points finish late in simulation" in text and "p95 15:05" in text
     assert "12 more samplers" in text and "1 home-visit households" in text
     assert "wall clock" in text
-    assert len(warnings) == 7
+    # one line per alert, and the alerts are the same codes the index and the map show
+    codes = [a["code"] for a in alerts(summary)]
+    assert codes == [
+        "unserved",
+        "not_called",
+        "finish_after_window",
+        "late_points",
+        "staffing_shortfall",
+        "households_unserved",
+        "wall_clock",
+    ]
+    assert len(warnings) == len(codes)
 
 
 def test_console_without_a_plan_says_why() -> None:

@@ -24,17 +24,31 @@ def check_day(scenario: Scenario, plan: CampaignPlan) -> None:
     day = plan.day
     shifts, calls = day.shifts, day.timetable
     teams = scenario.teams.filter(~pl.col("home_visit"))
-    # nobody works outside their team's hours, shifts are within the limit and the window
+    # nobody works outside their team's hours, shifts are within the limit and the window;
+    # overtime rows run from the window end, only for samplers on duty at its last block
     joined = shifts.join(
         teams.select("team_id", "available_from", "available_to", "samplers"), on="team_id"
     )
     assert joined.height == shifts.height
-    assert (joined["start_min"] >= joined["available_from"]).all()
-    assert (joined["end_min"] <= joined["available_to"]).all()
-    assert (joined["end_min"] - joined["start_min"] <= header.max_shift_min + 30).all()
-    assert (joined["start_min"] >= window.start).all() and (joined["end_min"] <= window.end).all()
+    regular = joined.filter(~pl.col("overtime"))
+    extra = joined.filter(pl.col("overtime"))
+    assert (regular["start_min"] >= regular["available_from"]).all()
+    assert (regular["end_min"] <= regular["available_to"]).all()
+    assert (regular["end_min"] - regular["start_min"] <= header.max_shift_min + 30).all()
+    assert (regular["start_min"] >= window.start).all()
+    assert (regular["end_min"] <= window.end).all()
+    assert (extra["start_min"] == window.end).all() and (extra["end_min"] > window.end).all()
+    for row in extra.iter_rows(named=True):
+        on_duty = regular.filter(
+            (pl.col("team_id") == row["team_id"]) & (pl.col("point_id") == row["point_id"])
+        )
+        assert int(on_duty["tables"].sum()) >= row["tables"], row
+    # overtime is counted
+    minutes = int((extra["tables"] * (extra["end_min"] - extra["start_min"])).sum())
+    assert day.kpis["sampler_overtime_min"] == minutes
+    assert day.kpis["samplers_overtime"] == int(extra["tables"].sum())
     # a team never has more samplers on duty at once than it has
-    for team_id, rows in joined.group_by("team_id"):
+    for team_id, rows in regular.group_by("team_id"):
         size = int(rows["samplers"][0])
         for minute in range(window.start, window.end, 10):
             on = rows.filter((pl.col("start_min") <= minute) & (pl.col("end_min") > minute))
@@ -42,7 +56,7 @@ def check_day(scenario: Scenario, plan: CampaignPlan) -> None:
     # every table of every open point is staffed all day, or the shortfall says how many miss
     points = plan.assignment.points.filter(pl.col("open") & (pl.col("tables") > 0))
     for row in points.iter_rows(named=True):
-        mine = shifts.filter(pl.col("point_id") == row["point_id"])
+        mine = regular.filter(pl.col("point_id") == row["point_id"])
         short = day.shortfall.filter(pl.col("point_id") == row["point_id"])
         for minute in range(window.start, window.end, 10):
             staffed = int(
@@ -56,10 +70,23 @@ def check_day(scenario: Scenario, plan: CampaignPlan) -> None:
                 ].sum()
             )
             assert staffed + missing >= row["tables"], (row["point_id"], minute)
-    # every call is inside the window; residents called = walk-in of called buildings
+    # every call is inside the window, or after it only in overtime, while the point's
+    # samplers are on duty (a shift or an overtime row covers the call, or its queue)
     assert (calls["call_start_min"] >= window.start).all()
-    assert (calls["call_end_min"] <= window.end).all()
+    if header.assignment.overflow == "unserved":
+        assert (calls["call_end_min"] <= window.end).all()
     assert (calls["call_end_min"] > calls["call_start_min"]).all()
+    late = calls.filter(pl.col("call_start_min") >= window.end)
+    assert day.kpis["residents_overtime"] == int(late["residents"].sum())
+    duty = shifts.group_by("point_id").agg(
+        pl.col("start_min").min().alias("on"), pl.col("end_min").max().alias("off")
+    )
+    on_duty = calls.join(duty, on="point_id", how="left")
+    assert on_duty["on"].null_count() == 0
+    assert (on_duty["call_start_min"] < on_duty["off"]).all()
+    # calls run ahead of service by the planned wait, which stays within the wait limit
+    ahead = header.sampling.queue_wait_limit_min
+    assert (on_duty["call_end_min"] + ahead >= on_duty["on"]).all()
     served = plan.assignment.assignments.filter(pl.col("point_id").is_not_null())
     called = calls.group_by("building_id").agg(pl.col("residents").sum().alias("called"))
     check = served.join(called, on="building_id", how="left").with_columns(

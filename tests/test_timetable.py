@@ -65,6 +65,7 @@ def problems(draw: st.DrawFn) -> TimetableProblem:
         yellow_mode=draw(st.sampled_from(["channel", "end_slot"])),
         yellow_channel_share=draw(st.sampled_from([0.0, 0.5])),
         elderly_first=draw(st.booleans()),
+        overtime=draw(st.booleans()),
     )
 
 
@@ -73,9 +74,13 @@ def check(pr: TimetableProblem, tt: Timetable) -> None:
     n = pr.building_point.size
     regular = pr.residents - pr.yellow
     ws, we = pr.window_start, pr.window_end
-    # parts inside the window, positive, at the building's point
+    # parts inside the window (or after it, in overtime), positive, at the building's point
     assert np.all(tt.part_residents > 0)
-    assert np.all((tt.part_start >= ws) & (tt.part_end <= we) & (tt.part_start < tt.part_end))
+    assert np.all((tt.part_start >= ws) & (tt.part_start < tt.part_end))
+    if not pr.overtime:
+        assert np.all(tt.part_end <= we)
+    # a call slot never straddles the window end: overtime calls start at or after it
+    assert not np.any((tt.part_start < we) & (tt.part_end > we))
     assert np.array_equal(tt.part_point, pr.building_point[tt.part_building])
     # exactly one call window per called building; residents conserved across split parts
     reg = ~tt.part_yellow
@@ -86,22 +91,47 @@ def check(pr: TimetableProblem, tt: Timetable) -> None:
     assert np.all(tt.status[regular == 0] == NOTHING)
     assert np.array_equal(got_reg[called], regular[called])
     assert np.all(got_reg[~called] == 0)
-    assert np.all((tt.call_start[called] >= ws) & (tt.call_end[called] <= we))
+    assert np.all(tt.call_start[called] >= ws)
+    assert pr.overtime or np.all(tt.call_end[called] <= we)
     assert np.all(tt.call_start[~called] == -1)
     assert np.all((got_yel == pr.yellow) | (got_yel == 0))
-    # a building's parts of one kind lie in consecutive slots (no gaps)
+    # a building's parts of one kind lie in consecutive slots (no gaps), except that one
+    # straddling the window end keeps its calls inside the window and the rest in overtime
     for b in np.unique(tt.part_building).tolist():
         for kind in (False, True):
             m = (tt.part_building == b) & (tt.part_yellow == kind)
             if m.any():
                 s = np.sort(tt.part_start[m])
                 e = np.sort(tt.part_end[m])
-                assert np.all(s[1:] == e[:-1])
+                assert np.all((s[1:] == e[:-1]) | ((e[:-1] <= we) & (s[1:] >= we)))
     # residents not called are reported per point and flag the point
     left = (pr.residents - got_reg - got_yel).astype(np.int64)
     per_point = np.bincount(pr.building_point, weights=left, minlength=pr.n_points)
     assert np.array_equal(per_point.astype(np.int64), tt.point_not_called)
-    assert np.array_equal(tt.point_over_capacity, tt.point_not_called > 0)
+    assert np.array_equal(
+        tt.point_over_capacity, (tt.point_not_called > 0) | (tt.point_deficit > 0)
+    )
+    # the deficit is the load beyond the staffed capacity in the window
+    load = np.bincount(pr.building_point, weights=pr.residents, minlength=pr.n_points)
+    assert np.array_equal(tt.point_deficit, np.maximum(load - tt.point_capacity, 0))
+    # overtime residents are those called from the window end on
+    late = tt.part_start >= we
+    ot = np.bincount(tt.part_point[late], weights=tt.part_residents[late], minlength=pr.n_points)
+    assert np.array_equal(ot.astype(np.int64), tt.point_overtime)
+    if pr.overtime:
+        # everyone is called where a table works after the window; the overtime covers the
+        # deficit, and the finish is at least the time the after-window tables need for it
+        per_min = pr.rate_per_hour / 60.0
+        # (a deficit needing more than a day of overtime is left uncalled)
+        day = np.maximum(tt.point_after_tables, 1) * per_min * (24 * 60 - 120)
+        staffed = (tt.point_after_tables > 0) & (tt.point_deficit < day)
+        assert np.all(tt.point_not_called[staffed] == 0)
+        assert np.all(tt.point_overtime[staffed] >= tt.point_deficit[staffed] - 0)
+        busy = staffed & (tt.point_deficit > 0)
+        need = tt.point_deficit[busy] / (tt.point_after_tables[busy] * per_min)
+        assert np.all(tt.point_finish[busy] - we >= need - 1e-6)
+    else:
+        assert np.all(tt.point_overtime == 0)
     # yellow never shares a slot on the same channel with regular residents
     for j in range(pr.n_points):
         for c in (0, 1):

@@ -20,6 +20,7 @@ import jinja2
 
 from sampling.clock import format_clock
 from sampling.files.names import href
+from sampling.report import percent
 from sampling.scenario.header import Header
 
 TEMPLATES = "templates"
@@ -105,11 +106,12 @@ def fmt_num(value: object, digits: int = 1) -> str:
 
 
 def fmt_pct(value: object) -> str:
-    """Share (0–1) as a percentage with one decimal."""
+    """Share (0–1) as a percentage with one decimal, by :func:`sampling.report.percent` (a
+    part never reads as 0 % or 100 %); empty for missing values."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, (int, float)):
-        return f"{value * 100:.1f}%"
+        return percent(value)
     return str(value)
 
 

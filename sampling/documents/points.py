@@ -39,7 +39,7 @@ _TIMETABLE_COLUMNS = (
     "yellow_code",
     "channel",
 )
-_SHIFT_COLUMNS = ("start", "end", "team_id", "team_name", "tables")
+_SHIFT_COLUMNS = ("start", "end", "team_id", "team_name", "tables", "overtime")
 _GAP_COLUMNS = ("start", "end")
 
 Row = tuple[object, ...]
@@ -71,7 +71,10 @@ def point_pages(data: PlanData, lab: Mapping[str, str], lang: str) -> dict[str, 
     rules = supply_rules(data)
     supplies = {
         str(r["point_id"]): r
-        for r in point_supplies(data.timetable, data.shifts, rules).iter_rows(named=True)
+        # overtime rows are the same samplers staying on: no new suits or registrars
+        for r in point_supplies(data.timetable, _regular_shifts(data.shifts), rules).iter_rows(
+            named=True
+        )
     }
     calls = _by_point(data.timetable, _TIMETABLE_COLUMNS)
     shifts = _by_point(data.shifts, _SHIFT_COLUMNS)
@@ -80,6 +83,9 @@ def point_pages(data: PlanData, lab: Mapping[str, str], lang: str) -> dict[str, 
     page = template("point.html")
     names = label_namespace(lab)
     header = data.scenario.header
+    summary = data.summary
+    window_end = str(summary.get("window_end") or "")
+    tolerance = summary.get("late_tolerance_min", header.simulation.late_tolerance_min)
     shared = {
         "lab": names,
         "spare_pct": f"{rules.spare_share * 100:g}%",
@@ -97,14 +103,22 @@ def point_pages(data: PlanData, lab: Mapping[str, str], lang: str) -> dict[str, 
             ),
             **shared,
             p=_figures(point, lang),
+            warnings=_warnings(point, lab, window_end, tolerance),
             supplies=_supplies(supplies.get(pid), rules, lab),
-            roster=_roster(shifts.get(pid, [])),
+            roster=_roster(shifts.get(pid, []), lab),
             shortfall=_gaps(shortfall.get(pid, [])),
             extra=_gaps(extra.get(pid, [])),
             calls=timetable,
             calls_residents=fmt_int(called),
         )
     return pages
+
+
+def _regular_shifts(shifts: pl.DataFrame) -> pl.DataFrame:
+    """Shift rows without the overtime rows (a plan saved before overtime has none)."""
+    if "overtime" not in shifts.columns:
+        return shifts
+    return shifts.filter(~pl.col("overtime"))
 
 
 def _figures(p: Mapping[str, Any], lang: str) -> dict[str, object]:
@@ -129,7 +143,35 @@ def _figures(p: Mapping[str, Any], lang: str) -> dict[str, object]:
         "sim_wait": f"{fmt_num(p.get('sim_p50_wait_min'))} / {fmt_num(p.get('sim_p95_wait_min'))}",
         "over_capacity": bool(p.get("over_capacity")),
         "not_called": p.get("not_called") or 0,
+        "overtime": fmt_int(p.get("overtime_residents") or 0),
+        "deficit": fmt_int(p.get("deficit") or 0),
+        "sim_finish_p95": p.get("sim_finish_p95"),
+        "late_min": fmt_int(p.get("late_min") or 0),
+        "after_close": fmt_num(p.get("sim_after_close")),
     }
+
+
+def _warnings(
+    p: Mapping[str, Any], lab: Mapping[str, str], window_end: str, tolerance: object
+) -> list[str]:
+    """The point's overtime and lateness in plain words (empty when it finishes in time)."""
+    out: list[str] = []
+    overtime = int(p.get("overtime_residents") or 0)
+    if overtime:
+        out.append(
+            fill(lab["overtime_warn"], n=fmt_int(overtime), end=window_end, finish=p.get("finish"))
+        )
+    if p.get("late"):
+        tol = f"{tolerance:g}" if isinstance(tolerance, (int, float)) else str(tolerance)
+        out.append(
+            fill(
+                lab["late_warn"],
+                finish=p.get("sim_finish_p95"),
+                late=fmt_int(p.get("late_min")),
+                tol=tol,
+            )
+        )
+    return out
 
 
 def _supplies(
@@ -152,11 +194,16 @@ def _supplies(
     ]  # fmt: skip
 
 
-def _roster(shifts: list[Row]) -> list[Row]:
-    """Shift rows (shift, team, samplers); registrars needed equal the samplers."""
+def _roster(shifts: list[Row], lab: Mapping[str, str]) -> list[Row]:
+    """Shift rows (shift, team, samplers); registrars needed equal the samplers. Samplers who
+    stay after the window are marked as overtime."""
     return [
-        (span(start, end), _team(team_name, team_id), tables)
-        for start, end, team_id, team_name, tables in shifts
+        (
+            span(start, end) + (f" ({lab['shift_overtime']})" if overtime else ""),
+            _team(team_name, team_id),
+            tables,
+        )
+        for start, end, team_id, team_name, tables, overtime in shifts
     ]
 
 

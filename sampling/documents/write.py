@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -46,6 +47,7 @@ from sampling.documents.teams import team_pages
 from sampling.documents.xlsx import workbook_bytes
 from sampling.files.names import inside
 from sampling.i18n import kind_label, labels, status_label
+from sampling.report import alerts
 from sampling.scenario.model import Scenario
 
 __all__ = ["DocumentsSummary", "write_documents"]
@@ -137,6 +139,36 @@ def write_documents(out_dir: Path, scenario: Scenario, *, lang: str = "zh") -> D
     )
 
 
+def alert_texts(summary: Mapping[str, Any], lab: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(code, sentence) of every alert of the plan, in the order of
+    :data:`sampling.report.ALERT_CODES` (the same codes the console and the map use)."""
+    listed = summary.get("alerts")
+    found = listed if isinstance(listed, list) else alerts(summary)
+    deadline = summary.get("window_end", "")
+    tolerance = summary.get("late_tolerance_min")
+    if isinstance(tolerance, (int, float)) and tolerance:
+        deadline = f"{deadline} + {tolerance:g} min"
+    values = {
+        "extension": fmt_int(summary.get("window_extension_min")),
+        "extra": fmt_int(summary.get("extra_samplers_for_window")),
+        "points": fmt_int(summary.get("points_overtime")),
+        "samplers": fmt_int(summary.get("samplers_overtime")),
+        "finish": summary.get("finish_time", ""),
+        "replications": fmt_int(summary.get("sim_replications")),
+        "deadline": deadline,
+        "sim_finish": summary.get("sim_finish_p95", ""),
+    }
+    out: list[tuple[str, str]] = []
+    for alert in found:
+        code = str(alert.get("code"))
+        text = lab.get(f"alert_{code}")
+        if text is None:  # an alert of a newer natplan: show its code and count
+            out.append((code, f"{code}: {fmt_int(alert.get('count'))}"))
+        else:
+            out.append((code, fill(text, values, count=fmt_int(alert.get("count")))))
+    return out
+
+
 def _index(
     data: PlanData, buildings: pl.DataFrame, lab: Mapping[str, str], lang: str, out_dir: Path
 ) -> str:
@@ -199,10 +231,17 @@ def _index(
 
     header = data.scenario.header
     title = fill(lab["index_title"], header_context(header))
+    summary = data.summary
     return template("index.html").render(
         page_context(header, lab, lang, title=title, heading=title),
         lab=label_namespace(lab),
-        s=data.summary,
+        s=summary,
+        alerts=alert_texts(summary, lab),
+        coverage_count=fill(
+            lab["count_of"],
+            part=fmt_int(summary.get("residents_within_limit", summary.get("residents_assigned"))),
+            whole=fmt_int(summary.get("residents_walk_in")),
+        ),
         staffing=status_label(data.summary.get("staffing_status"), lang),
         has_home_visits=data.has_home_visits,
         files=files,

@@ -30,11 +30,23 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, objec
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             out.extend(_flatten(value, f"{name}."))
-        elif isinstance(value, (list, tuple)):
-            out.append((name, ", ".join(str(v) for v in value)))
+        elif isinstance(value, (list, tuple)):  # e.g. alerts: "deficit 26,794; overtime 27,023"
+            out.append((name, "; ".join(_item(v) for v in value)))
         else:
             out.append((name, value))
     return out
+
+
+def _item(value: object) -> str:
+    """One list item of the summary as text (an alert as its code and count)."""
+    if isinstance(value, Mapping) and set(value) == {"code", "count"}:
+        count = value["count"]
+        return (
+            f"{value['code']} {count:,}" if isinstance(count, int) else f"{value['code']} {count}"
+        )
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    return str(value)
 
 
 def _widths(frame: pl.DataFrame) -> list[float]:

@@ -15,12 +15,15 @@ import polars as pl
 
 from maps import MapData, write_map
 from maps.model import BUILDING_COLUMNS
+from sampling.i18n import map_labels
+from sampling.report import alerts
 
 MAP_FILE = "map.html"
 
 
-def map_data(out_dir: Path) -> MapData:
-    """MapData from ``assignments.parquet``, ``points.parquet``, ``summary.json`` (+ routes)."""
+def map_data(out_dir: Path, lang: str = "zh") -> MapData:
+    """MapData from ``assignments.parquet``, ``points.parquet``, ``summary.json`` (+ routes);
+    the alerts in ``lang`` (:func:`map_alerts`)."""
     out_dir = Path(out_dir)
     summary: dict[str, Any] = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
     assignments = pl.read_parquet(out_dir / "assignments.parquet")
@@ -41,6 +44,11 @@ def map_data(out_dir: Path) -> MapData:
     }
     if "finish_time" in summary:
         kpis["finish_time"] = summary["finish_time"]
+    if "sim_finish_p95" in summary:
+        kpis["sim_finish_p95"] = summary["sim_finish_p95"]
+    for key in ("window_extension_min", "extra_samplers_for_window"):
+        if summary.get(key):  # what scarcity costs, only when there is some
+            kpis[key] = summary[key]
     if "households_total" in summary:
         kpis["home_visits"] = summary["households_total"]
         kpis["teams"] = summary["home_visit_routes"]
@@ -52,7 +60,22 @@ def map_data(out_dir: Path) -> MapData:
         title=str(summary["scenario"]),
         kpis=kpis,
         finish_deadline=summary.get("window_end"),
+        alerts=map_alerts(summary, lang),
     )
+
+
+def map_alerts(summary: dict[str, Any], lang: str) -> tuple[str, ...]:
+    """The plan's alerts as the map's short lines (the ``[map]`` labels ``alert_<code>``),
+    by the same codes as the console and the index (:func:`sampling.report.alerts`)."""
+    listed = summary.get("alerts")
+    found = listed if isinstance(listed, list) else alerts(summary)
+    lab = map_labels(lang)
+    out = []
+    for alert in found:
+        code, count = str(alert.get("code")), alert.get("count")
+        text = lab.get(f"alert_{code}", f"{code}: {{count}}")
+        out.append(text.format(count=f"{count:,}" if isinstance(count, int) else count))
+    return tuple(out)
 
 
 def render_plan_map(
@@ -68,7 +91,7 @@ def render_plan_map(
     settings = summary.get("map", {})
     target = out_dir / MAP_FILE
     write_map(
-        map_data(out_dir),
+        map_data(out_dir, lang),
         target,
         lang=lang,
         tile_url=tile_url or settings.get("tile_url"),

@@ -154,6 +154,13 @@ class Sampling(_Section):
     max_open_points: int | None = Field(
         None, ge=1, le=100_000, description="limit on open sampling points (1–100,000)"
     )
+    target_utilisation: float = Field(
+        0.9,
+        ge=0.5,
+        le=1.0,
+        description="share of a table's capacity in the window that the plan fills where the "
+        "staff allows (0.5–1.0); the rest is slack for late residents and slow swabs",
+    )
 
 
 class Assignment(_Section):
@@ -168,6 +175,12 @@ class Assignment(_Section):
     allow_beyond_limit: bool = Field(
         False,
         description="send buildings no point can take within the limit to the nearest point, flagged",
+    )
+    overflow: Literal["overtime", "unserved"] = Field(
+        "overtime",
+        description="residents beyond what the staffed tables can swab in the window: called "
+        'after the window end while samplers stay on ("overtime"), or left without a point '
+        'or a call ("unserved")',
     )
 
 
@@ -200,6 +213,19 @@ class Simulation(_Section):
     service_cv: float = Field(0.4, ge=0, le=3, description="swab time coefficient of variation")
     late_share: float = Field(0.1, ge=0, le=1, description="share of residents who come late")
     late_mean_min: float = Field(10.0, ge=0, le=240, description="mean lateness of those")
+    replications: int = Field(
+        20,
+        ge=1,
+        le=200,
+        description="simulated days with different random streams (p95 finish over them)",
+    )
+    late_tolerance_min: float = Field(
+        15.0,
+        ge=0,
+        le=240,
+        description="a point is late when its simulated p95 finish is past the window end "
+        "plus this many minutes",
+    )
 
 
 class HomeVisits(_Section):

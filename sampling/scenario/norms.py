@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from sampling.report import percent
 from sampling.scenario.model import Scenario
-from sampling.stages.assignment import candidate_pairs, staffable_tables
 
 RESIDENTS_PER_POINT = (2_000, 3_000)
 RESIDENTS_PER_TABLE = (600, 800)
 RESIDENTS_PER_SAMPLER = 360
+"""Residents per sampler in the norm "samplers needed = population ÷ 360" (3rd edition);
+``natplan generate --staff-ratio R`` makes R × this many samplers."""
 
 RESIDENTS_PER_BUILDING_MAX = 20_000
 """More residents than this in one building is implausible: a 33-floor high-rise holds about
@@ -64,7 +66,8 @@ class ScenarioSummary:
             f"  home visits {self.home_visit_households:,} households,"
             f" {self.home_visit_persons:,} persons",
             f"  table capacity in the window {self.table_capacity_in_window:,.0f} swabs",
-            f"  residents within the walking limit of a usable point {covered:.2%}",
+            f"  residents within the walking limit of a usable point {percent(covered, 2)}"
+            f" ({self.residents_within_limit:,} of {self.residents:,})",
         ]
 
 
@@ -95,6 +98,8 @@ def _building_warnings(buildings: pl.DataFrame) -> list[str]:
 
 def summarise(scenario: Scenario) -> ScenarioSummary:
     """Size the scenario and check it against the norms."""
+    from sampling.stages.assignment import candidate_pairs, staffable_tables
+
     header = scenario.header
     buildings, points, teams = scenario.buildings, scenario.points, scenario.teams
     usable = points.filter(pl.col("status") != "closed")
@@ -148,6 +153,11 @@ def summarise(scenario: Scenario) -> ScenarioSummary:
             f"table capacity in the window ({staffed_tables} staffed tables ×"
             f" {header.table_capacity:,.0f} = {capacity:,.0f}) is below the {residents:,}"
             " residents: the round cannot finish in the window"
+            + (
+                ' (the plan calls the rest after it: overflow = "overtime")'
+                if header.assignment.overflow == "overtime"
+                else ' (the rest stay without a point or a call: overflow = "unserved")'
+            )
         )
     if within < residents:
         warnings.append(

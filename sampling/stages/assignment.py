@@ -10,14 +10,23 @@ flagged ``beyond_limit``.
 Point capacity = ``max_tables`` × one table's capacity (swabs per hour × the window less half
 a call slot lost at opening, see ``Header.table_capacity``); tables at a point
 = ceil(load ÷ one table's capacity); total tables ≤ what the medical teams can staff
-(sampler-hours available inside the window ÷ window hours).
+(sampler-hours available inside the window ÷ window hours). The engine plans at full
+capacity; the target utilisation is reached afterwards (:mod:`sampling.stages.overflow`),
+which on generated districts gave lower cost than planning the engine at the target capacity
+(too tight to pack well in its time budget).
+
+After the engine, :mod:`sampling.stages.overflow` plans tables to the target utilisation
+(``[sampling] target_utilisation``, where the staff allows) and places the residents the
+staffed tables cannot take in the window: with ``[assignment] overflow = "overtime"`` at a
+reachable point, called after the window; with ``"unserved"`` they stay unserved
+(``capacity``) and the placement only sizes the deficit and the capacity plan.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
@@ -26,11 +35,13 @@ from numpy.typing import NDArray
 from sampling.errors import Problem, ScenarioError
 from sampling.scenario.loader import required_over_limit
 from sampling.scenario.model import Scenario
+from sampling.stages.overflow import Arcs, Levelled, level
 from solver.location.candidates import Pairs, nearest, pairs_within
 from solver.location.engine import LocationProblem, LocationResult, solve
 
 REASON_OUT_OF_REACH = "no point within {limit:g} min"
 REASON_CAPACITY = "capacity"
+REASON_NO_OPEN = "no open point in reach"
 REASON_NOBODY = "no walk-in residents"
 REASON_NO_PLAN = "no plan found"
 STATUS_CODE = {"candidate": 0, "required": 1, "closed": -1}
@@ -58,6 +69,16 @@ class AssignmentPlan:
     stats: dict[str, float] = field(default_factory=dict)
     reason: str = ""
     """Why there is no plan (``status`` = ``no_plan_found``); empty otherwise."""
+    overflow: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(
+            schema={"building_id": pl.String, "point_id": pl.String, "walk_in": pl.Int64}
+        )
+    )
+    """Buildings placed beyond what the staffed tables can swab in the window, at the point
+    they would use: assigned there and called in overtime (``overflow = "overtime"``), or only
+    for the deficit and the capacity plan (``"unserved"``; they stay unserved, ``capacity``)."""
+    target_utilisation: float = 1.0
+    """The utilisation the tables were planned to (the header's target where staff allows)."""
 
 
 def staffable_tables(scenario: Scenario) -> int:
@@ -170,6 +191,7 @@ def build_problem(
                 np.concatenate([pairs.walk_m, extra.walk_m]),
             )
             beyond = np.concatenate([beyond, np.ones(len(lonely), dtype=bool)])
+    tables_cap = staffable_tables(scenario)
     unit = math.floor(header.table_capacity)
     grid_codes = buildings["grid_id"].cast(pl.Categorical).to_physical().to_numpy()
     limit_cost = UNSERVED_COST_FACTOR * header.walking.limit_m
@@ -183,7 +205,7 @@ def build_problem(
         max_open=header.sampling.max_open_points,
         unserved_cost=np.maximum(demand, 1).astype(np.float64) * limit_cost,
         unit_capacity=unit,
-        max_units_total=staffable_tables(scenario),
+        max_units_total=tables_cap,
         group=grid_codes.astype(np.int32),
         group_split_penalty=header.assignment.grid_split_penalty,
     )
@@ -199,14 +221,30 @@ def assign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0) -> As
     solved = time.perf_counter()
     if result.status == "infeasible":
         raise contradiction(scenario, result.reason)
-    plan = _tables(scenario, problem, pairs, beyond, result)
+    engine_stats = {f"solver_{k}": float(v) for k, v in result.stats.items()}
+    levelled: Levelled | None = None
+    if result.status in ("optimal", "feasible"):
+        levelled = _level(scenario, problem, pairs, result)
+        result, engine_stats = _levelled_result(problem, result, levelled, engine_stats)
+    levelled_at = time.perf_counter()
+    plan = _tables(scenario, problem, pairs, beyond, result, levelled)
     stats = {
         "candidates_seconds": built - started,
         "assignment_seconds": solved - built,
+        "levelling_seconds": levelled_at - solved,
         "arcs": float(len(pairs)),
         **distance_facts,
-        **{f"solver_{k}": float(v) for k, v in result.stats.items()},
+        **engine_stats,
     }
+    if levelled is not None:
+        stats |= {
+            "levelling_filled": float(levelled.filled),
+            "levelling_moved": float(levelled.moved),
+            "levelling_tables_added": float(levelled.tables_added),
+            "levelling_tables_released": float(levelled.tables_released),
+            "levelling_overtime_moves": float(levelled.balanced),
+        }
+    overflow = _overflow_frame(scenario, problem, levelled)
     return AssignmentPlan(
         assignments=plan[0],
         points=plan[1],
@@ -217,6 +255,109 @@ def assign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0) -> As
         staffable_tables=problem.max_units_total or 0,
         stats=stats,
         reason=result.reason,
+        overflow=overflow,
+        target_utilisation=levelled.target if levelled is not None else 1.0,
+    )
+
+
+def _level(
+    scenario: Scenario, problem: LocationProblem, pairs: Pairs, result: LocationResult
+) -> Levelled:
+    """Tables to the target utilisation and the residents beyond capacity (see
+    :mod:`sampling.stages.overflow`)."""
+    header = scenario.header
+    n = problem.demand.shape[0]
+    unit = float(math.floor(header.table_capacity))  # a table's full capacity in the window
+    return level(
+        demand=problem.demand.astype(np.int64),
+        site=result.site_of_client.astype(np.int64),
+        tables=result.units.astype(np.int64),
+        open_=result.open_sites.astype(bool),
+        usable=problem.site_status >= 0,
+        max_tables=scenario.points["max_tables"].to_numpy().astype(np.int64),
+        max_open=header.sampling.max_open_points,
+        arcs=Arcs.of(
+            n,
+            pairs.building.astype(np.int64),
+            pairs.point.astype(np.int64),
+            pairs.walk_m.astype(np.float64),
+        ),
+        unit=unit,
+        table_cap=int(problem.max_units_total or 0),
+        target=header.sampling.target_utilisation,
+        group=(problem.group if problem.group is not None else np.zeros(n, np.int32)).astype(
+            np.int64
+        ),
+        group_penalty=problem.group_split_penalty,
+        unserved_cost=(
+            problem.unserved_cost
+            if problem.unserved_cost is not None
+            else np.zeros(n, dtype=np.float64)
+        ),
+        apply_overflow=header.assignment.overflow == "overtime",
+    )
+
+
+def _levelled_result(
+    problem: LocationProblem,
+    result: LocationResult,
+    levelled: Levelled,
+    stats: dict[str, float],
+) -> tuple[LocationResult, dict[str, float]]:
+    """The engine's result with the levelled plan, and its objective and gaps updated.
+
+    The objective is the engine's cost of the in-window plan (residents placed in overtime
+    are still charged as unserved: the engine's model has no overtime), so it stays an upper
+    bound against the same lower bound; a plan the passes changed is no longer proven optimal.
+    """
+    objective = result.objective
+    stats = dict(stats)
+    if levelled.changed:
+        objective = (
+            result.objective + levelled.delta_walk + levelled.delta_unserved + levelled.delta_grid
+        )
+        grid = stats.get("solver_group_penalty", 0.0) + levelled.delta_grid
+        stats["solver_group_penalty"] = grid
+        bound = result.lower_bound
+        if math.isfinite(bound) and bound > 0:
+            rest = objective - grid
+            stats["solver_gap_without_group_penalty"] = max(0.0, (rest - min(bound, rest)) / bound)
+    bound = result.lower_bound
+    gap = result.gap
+    if levelled.changed and math.isfinite(bound) and bound > 0:
+        gap = max(0.0, (objective - bound) / bound)
+    status = result.status
+    if levelled.changed and status == "optimal" and gap > 1e-9:
+        status = "feasible"
+    updated = replace(
+        result,
+        site_of_client=levelled.site.astype(np.int32),
+        open_sites=levelled.open,
+        units=levelled.tables,
+        load=levelled.load,
+        objective=objective,
+        gap=gap,
+        status=status,
+    )
+    return updated, stats
+
+
+def _overflow_frame(
+    scenario: Scenario, problem: LocationProblem, levelled: Levelled | None
+) -> pl.DataFrame:
+    """Buildings placed beyond the window's capacity, with their point and walk-in residents."""
+    if levelled is None:
+        index = np.zeros(0, dtype=np.int64)
+        point = np.zeros(0, dtype=np.int64)
+    else:
+        index = np.flatnonzero(levelled.overflow_point >= 0)
+        point = levelled.overflow_point[index]
+    return pl.DataFrame(
+        {
+            "building_id": scenario.buildings["building_id"].gather(index),
+            "point_id": scenario.points["point_id"].gather(point),
+            "walk_in": pl.Series(problem.demand[index], dtype=pl.Int64),
+        }
     )
 
 
@@ -240,6 +381,7 @@ def _tables(
     pairs: Pairs,
     beyond: NDArray[np.bool_],
     result: LocationResult,
+    levelled: Levelled | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     header = scenario.header
     buildings, points = scenario.buildings, scenario.points
@@ -258,13 +400,20 @@ def _tables(
     has_arc = np.zeros(n, dtype=bool)
     has_arc[pairs.building] = True
     out_of_reach = REASON_OUT_OF_REACH.format(limit=header.walking.limit_min)
-    # Without a plan, "capacity" would be a guess: say that the engine found none.
-    reachable = REASON_NO_PLAN if result.status == "no_plan_found" else REASON_CAPACITY
+    # Without a plan, "capacity" would be a guess: say that the engine found none. With one, a
+    # building in reach is beyond capacity when it has an overflow point (unserved mode), else
+    # no open point with tables is in its reach (the open-point limit or the staff).
+    if result.status == "no_plan_found":
+        in_reach = np.full(n, REASON_NO_PLAN, dtype=object)
+    elif levelled is not None:
+        in_reach = np.where(levelled.overflow_point >= 0, REASON_CAPACITY, REASON_NO_OPEN)
+    else:
+        in_reach = np.full(n, REASON_CAPACITY, dtype=object)
     reason = pl.select(
         pl.when(pl.lit(pl.Series(served)))
         .then(None)
         .when(pl.lit(pl.Series(has_arc)))
-        .then(pl.lit(reachable))
+        .then(pl.lit(pl.Series(in_reach.astype(str), dtype=pl.String)))
         .otherwise(pl.lit(out_of_reach))
     ).to_series()
     point_ids = points["point_id"].gather(np.maximum(site, 0))
@@ -303,7 +452,7 @@ def _tables(
         "lat",
         "lon",
     )
-    capacity = problem.capacity
+    full_unit = math.floor(header.table_capacity)  # capacity is reported at full rate
     p_lat, p_lon = scenario.latlon(points)
     point_table = points.select("point_id", "name", "kind", "status", "max_tables").with_columns(
         pl.Series("lat", p_lat, pl.Float64),
@@ -312,10 +461,10 @@ def _tables(
         pl.Series("tables", result.units, pl.Int64),
         pl.Series(
             "capacity",
-            np.where(result.open_sites, result.units * (problem.unit_capacity or 0), 0),
+            np.where(result.open_sites, result.units * full_unit, 0),
             pl.Int64,
         ),
-        pl.Series("capacity_max", capacity, pl.Int64),
+        pl.Series("capacity_max", points["max_tables"].to_numpy() * full_unit, pl.Int64),
         pl.Series("load", result.load, pl.Int64),
     )
     # A building nobody walks from (empty, or all its residents visited at home) needs no

@@ -4,12 +4,40 @@ Builds on the assignment: open points with their tables, buildings with their po
 (:mod:`solver.day.staffing`) covers every table for the whole window within team hours and the
 shift limit, or reports the shortfall and a capacity plan; the timetable
 (:mod:`solver.day.timetable`) calls buildings by grid in slots so the expected queue stays short;
-the seeded simulation (:mod:`solver.day.queue_sim`) checks it, and points whose simulated p95 wait
-exceeds the limit are re-spread (a bounded number of rounds) or reported as impossible.
+the seeded simulation (:mod:`solver.day.queue_sim`) checks it over several replications, and
+points whose simulated p95 wait exceeds the limit are re-spread, points that finish late are
+called earlier (a bounded number of rounds), and what cannot be repaired is reported.
+
+Overtime (``[assignment] overflow = "overtime"``). Residents beyond what the staffed tables can
+swab in the window are called after the window end. Assumption: **the samplers on duty in the
+window's last staffed block stay at their tables until their point's last resident is swabbed**
+(the same tables the timetable's capacity and the simulation keep open after the window). That
+time is overtime: it is added to the shift rows as separate ``overtime`` rows (team, point,
+window end → the point's planned finish, samplers), counted in ``sampler_overtime_min``, and
+where it runs past a team's ``available_to`` the samplers are counted in
+``samplers_overtime_past_availability`` — HQ must confirm they can stay, or send the extra
+samplers of the capacity plan instead.
+
+Scarcity figures (the same in both overflow modes; with ``"unserved"`` they are computed for
+the plan that would place everyone, the buildings left unserved for capacity at the points the
+assignment found for them, with the plan's tables and other buildings as they are — no
+rebalancing as in overtime mode, so the extension there is an upper estimate):
+
+* ``capacity_deficit_residents`` — walk-in residents beyond what the staffed tables can swab
+  inside the window, summed over points (load − staffed capacity in the window, at least 0);
+* ``residents_overtime`` — residents the plan calls after the window end;
+* ``window_extension_min`` — how long after the window end the plan with everyone called
+  finishes with today's staff (its fluid finish; at least the time the tables kept on after the
+  window need for the deficit, so extension × those tables × rate ≥ deficit);
+* ``extra_samplers_for_window`` — the capacity plan's total: the samplers that would cover the
+  staffing shortfall, plus, for the deficit, ``ceil(load ÷ U) − tables`` more whole-window
+  tables per point (``U`` = one table's capacity in the window), each staffed over the day in
+  shifts of at most ``max_shift_min`` (rows with ``reason`` = ``deficit``).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -20,11 +48,12 @@ from sampling.clock import format_clock
 from sampling.scenario.model import Scenario
 from sampling.scenario.parsing import clock_text
 from sampling.stages.assignment import AssignmentPlan
-from solver.day.queue_sim import SimParams, repair_timetable, simulate
-from solver.day.staffing import StaffingProblem, solve_staffing
-from solver.day.timetable import CALLED, NOT_CALLED, TimetableProblem, build_timetable
+from solver.day.queue_sim import RepairResult, SimParams, SimResult, repair_timetable, simulate
+from solver.day.staffing import StaffingProblem, StaffingResult, capacity_plan, solve_staffing
+from solver.day.timetable import CALLED, NOT_CALLED, Timetable, TimetableProblem, build_timetable
 
 TEAM_TRAVEL_M_PER_MIN = 500.0  # medical teams come by vehicle, ≈ 30 km/h
+REPAIR_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -32,15 +61,17 @@ class DayPlan:
     """Result of the day stage; clock columns are ``HH:MM`` text plus ``*_min`` minutes.
 
     ``shifts``: ``team_id``, ``team_name``, ``point_id``, ``start``, ``end``, ``tables``
-    (samplers of that team in that shift, one per table). ``timetable``: one row per call
+    (samplers of that team in that shift, one per table), ``overtime`` (true for the samplers
+    staying after the window end). ``timetable``: one row per call
     (a big building may be called over several slots): ``building_id``, ``grid_id``,
     ``point_id``, ``call_start``, ``call_end``, ``residents``, ``yellow_code`` (true for a
     yellow-code call), ``channel`` (``main`` or ``yellow``). ``points``: per open point,
     expected start and finish, the capacity lower bound on the finish, expected peak queue
-    and wait, the yellow channel, simulated waits and finish, and staff. ``shortfall`` and
+    and wait, the yellow channel, simulated waits, finish and p95 finish over the
+    replications, lateness, overtime and deficit residents, and staff. ``shortfall`` and
     ``capacity_plan``: missing samplers by point and time, and the extra ones that would
-    cover them. ``not_called``: buildings with residents left without a call (counted from
-    the calls: walk-in − called), with the reason.
+    cover them and the deficit (``reason``). ``not_called``: buildings with residents left
+    without a call (counted from the calls: walk-in − called), with the reason.
     """
 
     shifts: pl.DataFrame
@@ -58,6 +89,42 @@ def _hhmm(frame: pl.DataFrame, *names: str) -> pl.DataFrame:
     return frame.with_columns(clock_text(f"{name}_min").alias(name) for name in names)
 
 
+def _timetable_problem(
+    scenario: Scenario,
+    frame: pl.DataFrame,
+    point_index: dict[str, int],
+    staffing: StaffingResult,
+    tables: np.ndarray,
+    *,
+    overtime: bool,
+) -> TimetableProblem:
+    """The call timetable's input for the buildings of ``frame`` at their ``point_id``."""
+    header = scenario.header
+    window = header.window
+    grid_codes = frame["grid_id"].cast(pl.Categorical).to_physical().to_numpy().astype(np.int64)
+    walk_in = frame["walk_in"].to_numpy().astype(np.int64)
+    return TimetableProblem(
+        building_point=np.array(
+            [point_index[p] for p in frame["point_id"].to_list()], dtype=np.int64
+        ),
+        residents=walk_in,
+        yellow=np.minimum(frame["yellow_code"].to_numpy().astype(np.int64), walk_in),
+        elderly=np.minimum(frame["elderly"].to_numpy().astype(np.int64), walk_in),
+        grid=grid_codes,
+        n_points=len(point_index),
+        table_edges=staffing.edges,
+        tables=staffing.staffed_tables(tables),
+        window_start=window.start,
+        window_end=window.end,
+        rate_per_hour=header.sampling.swabs_per_table_per_hour,
+        slot_min=header.timetable.slot_min,
+        wait_limit_min=header.sampling.queue_wait_limit_min,
+        yellow_mode=header.timetable.yellow_mode,
+        elderly_first=header.timetable.elderly_first,
+        overtime=overtime,
+    )
+
+
 def plan_day(
     scenario: Scenario, assignment: AssignmentPlan, *, time_limit: float = 10.0, seed: int = 0
 ) -> DayPlan:
@@ -65,6 +132,7 @@ def plan_day(
     header = scenario.header
     window = header.window
     rate = header.sampling.swabs_per_table_per_hour
+    overtime = header.assignment.overflow == "overtime"
     started = time.perf_counter()
 
     points = assignment.points.filter(pl.col("open") & (pl.col("tables") > 0))
@@ -102,28 +170,7 @@ def plan_day(
     served = assignment.assignments.filter(
         pl.col("point_id").is_not_null() & pl.col("point_id").is_in(point_ids.implode())
     )
-    grid_codes = served["grid_id"].cast(pl.Categorical).to_physical().to_numpy().astype(np.int64)
-    walk_in = served["walk_in"].to_numpy().astype(np.int64)
-    yellow = np.minimum(served["yellow_code"].to_numpy().astype(np.int64), walk_in)
-    problem = TimetableProblem(
-        building_point=np.array(
-            [point_index[p] for p in served["point_id"].to_list()], dtype=np.int64
-        ),
-        residents=walk_in,
-        yellow=yellow,
-        elderly=np.minimum(served["elderly"].to_numpy().astype(np.int64), walk_in),
-        grid=grid_codes,
-        n_points=len(point_index),
-        table_edges=staffing.edges,
-        tables=staffing.staffed_tables(tables),
-        window_start=window.start,
-        window_end=window.end,
-        rate_per_hour=rate,
-        slot_min=header.timetable.slot_min,
-        wait_limit_min=header.sampling.queue_wait_limit_min,
-        yellow_mode=header.timetable.yellow_mode,
-        elderly_first=header.timetable.elderly_first,
-    )
+    problem = _timetable_problem(scenario, served, point_index, staffing, tables, overtime=overtime)
     timetable = build_timetable(problem)
     simulation_params = SimParams(
         rate_per_hour=rate,
@@ -134,30 +181,117 @@ def plan_day(
     )
     first = simulate(timetable, simulation_params, seed=seed)
     repaired = repair_timetable(
-        problem, timetable, simulation_params, seed=seed, max_rounds=3, simulation=first
+        problem,
+        timetable,
+        simulation_params,
+        seed=seed,
+        max_rounds=REPAIR_ROUNDS,
+        simulation=first,
+        replications=header.simulation.replications,
+        late_after=window.end + header.simulation.late_tolerance_min,
     )
     timetable, sim = repaired.timetable, repaired.simulation
+    whole = _everyone_placed(
+        scenario, assignment, served, point_index, staffing, tables, timetable, overtime=overtime
+    )
     timed_at = time.perf_counter()
 
-    team_ids = teams["team_id"]
-    team_names = teams["name"]
-    shifts = _hhmm(
+    calls = _calls(served, point_ids, timetable)
+    finish = np.where(timetable.point_finish >= 0, timetable.point_finish, window.start)
+    shifts = _shifts(teams, point_ids, staffing, timetable, finish, window.end)
+    staff = (
+        shifts.filter(~pl.col("overtime"))
+        .group_by("point_id")
+        .agg(
+            pl.col("tables").sum().alias("staff_shifts"),
+            pl.col("team_id").n_unique().alias("teams"),
+        )
+    )
+    point_table = _point_table(point_ids, timetable, sim, repaired, whole, staff, window.start)
+    late = np.zeros(len(point_index), dtype=bool)
+    late[repaired.late] = True  # p95 finish past the window end + tolerance (as late_points)
+    point_table = point_table.with_columns(
+        ((pl.col("sim_finish_p95_min") - window.end).clip(lower_bound=0)).alias("late_min"),
+        pl.Series("late", late, dtype=pl.Boolean),
+    )
+
+    shortfall = _hhmm(
         pl.DataFrame(
             {
-                "team_id": team_ids.gather(staffing.team),
-                "team_name": team_names.gather(staffing.team),
-                "point_id": point_ids.gather(staffing.point),
-                "start_min": staffing.start.astype(np.int32),
-                "end_min": staffing.end.astype(np.int32),
-                "tables": staffing.samplers,
+                "point_id": point_ids.gather(staffing.short_point),
+                "start_min": staffing.short_start.astype(np.int32),
+                "end_min": staffing.short_end.astype(np.int32),
+                "missing_samplers": staffing.short_missing,
             }
         ),
         "start",
         "end",
-    ).select("team_id", "team_name", "point_id", "start", "end", "tables", "start_min", "end_min")
-    shifts = shifts.sort("point_id", "start_min", "team_id")
+    )
+    deficit_tables = _deficit_tables(scenario, whole, tables)
+    capacity = _capacity_plan(point_ids, staffing, deficit_tables, header.max_shift_min)
+    not_called = _not_called(served, calls, timetable.status)
+    kpis = _kpis(
+        scenario,
+        teams,
+        staffing,
+        timetable,
+        whole,
+        repaired,
+        shifts,
+        capacity,
+        not_called,
+        finish,
+        points,
+        deficit_tables,
+    )
+    called = int((timetable.status == CALLED).sum())
+    stats = {
+        "staffing_seconds": staffed_at - started,
+        "timetable_seconds": timed_at - staffed_at,
+        "buildings_called": float(called),
+    }
+    return DayPlan(shifts, calls, point_table, shortfall, capacity, not_called, kpis, stats)
 
-    calls = (
+
+def _everyone_placed(
+    scenario: Scenario,
+    assignment: AssignmentPlan,
+    served: pl.DataFrame,
+    point_index: dict[str, int],
+    staffing: StaffingResult,
+    tables: np.ndarray,
+    timetable: Timetable,
+    *,
+    overtime: bool,
+) -> Timetable:
+    """The timetable of the plan that calls everyone (the plan itself in overtime mode).
+
+    With ``overflow = "unserved"``, the buildings left unserved for capacity are added at the
+    points the assignment found for them and called in overtime: the deficit, the extension
+    and the capacity plan then speak of every resident in reach, as in overtime mode.
+    """
+    extra = assignment.overflow.filter(pl.col("point_id").is_in(list(point_index)))
+    if overtime or extra.height == 0:
+        if overtime:
+            return timetable
+        return build_timetable(
+            _timetable_problem(scenario, served, point_index, staffing, tables, overtime=True)
+        )
+    columns = ("building_id", "grid_id", "point_id", "walk_in", "yellow_code", "elderly")
+    rows = (
+        assignment.assignments.select("building_id", "grid_id", "yellow_code", "elderly")
+        .join(extra.select("building_id", "point_id", "walk_in"), on="building_id")
+        .select(columns)
+    )
+    frame = pl.concat([served.select(columns), rows], how="vertical_relaxed")
+    return build_timetable(
+        _timetable_problem(scenario, frame, point_index, staffing, tables, overtime=True)
+    )
+
+
+def _calls(served: pl.DataFrame, point_ids: pl.Series, timetable: Timetable) -> pl.DataFrame:
+    """One row per call part (see :class:`DayPlan`)."""
+    return (
         _hhmm(
             pl.DataFrame(
                 {
@@ -189,14 +323,101 @@ def plan_day(
         .sort("point_id", "call_start_min", "building_id")
     )
 
-    staff = shifts.group_by("point_id").agg(
-        pl.col("tables").sum().alias("staff_shifts"), pl.col("team_id").n_unique().alias("teams")
+
+def overtime_rows(
+    staffing: StaffingResult,
+    staffed: np.ndarray,
+    after: np.ndarray,
+    finish: np.ndarray,
+    window_end: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Shift rows of the samplers who stay after the window (see the module docstring).
+
+    Point ``j`` keeps ``after[j]`` tables from the window end to ``finish[j]``; they are the
+    samplers of its last staffed block (the block whose tables the timetable keeps on: the
+    last one, or the most staffed if the last has none). Returns (team, point, start, end,
+    samplers) arrays; ``staffed`` (P, B) are the tables staffed per block.
+    """
+    rows: list[tuple[int, int, int, int, int]] = []
+    edges = staffing.edges
+    nb = edges.shape[0] - 1
+    for j in np.flatnonzero((finish > window_end) & (after > 0)).tolist():
+        cover = staffed[j]
+        block = nb - 1 if nb and cover[nb - 1] > 0 else int(np.argmax(cover)) if nb else 0
+        t0 = int(edges[block]) if nb else window_end
+        mine = np.flatnonzero((staffing.point == j) & (staffing.start <= t0) & (staffing.end > t0))
+        need = int(after[j])
+        for r in mine[np.argsort(-staffing.end[mine], kind="stable")].tolist():
+            if need <= 0:
+                break
+            take = min(int(staffing.samplers[r]), need)
+            rows.append((int(staffing.team[r]), j, window_end, int(finish[j]), take))
+            need -= take
+    if not rows:
+        z = np.zeros(0, dtype=np.int64)
+        return z, z.copy(), z.copy(), z.copy(), z.copy()
+    arr = np.asarray(rows, dtype=np.int64)
+    return arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4]
+
+
+def _shifts(
+    teams: pl.DataFrame,
+    point_ids: pl.Series,
+    staffing: StaffingResult,
+    timetable: Timetable,
+    finish: np.ndarray,
+    window_end: int,
+) -> pl.DataFrame:
+    """Shift rows of the staffing plan, then the overtime rows (``overtime`` true)."""
+    staffed = timetable.main_tables + timetable.yellow_tables
+    ot = overtime_rows(staffing, staffed, timetable.point_after_tables, finish, window_end)
+    team = np.concatenate([staffing.team, ot[0]])
+    frame = _hhmm(
+        pl.DataFrame(
+            {
+                "team_id": teams["team_id"].gather(team),
+                "team_name": teams["name"].gather(team),
+                "point_id": point_ids.gather(np.concatenate([staffing.point, ot[1]])),
+                "start_min": np.concatenate([staffing.start, ot[2]]).astype(np.int32),
+                "end_min": np.concatenate([staffing.end, ot[3]]).astype(np.int32),
+                "tables": np.concatenate([staffing.samplers, ot[4]]).astype(np.int64),
+                "overtime": np.concatenate(
+                    [np.zeros(staffing.team.size, dtype=bool), np.ones(ot[0].size, dtype=bool)]
+                ),
+            }
+        ),
+        "start",
+        "end",
+    ).select(
+        "team_id",
+        "team_name",
+        "point_id",
+        "start",
+        "end",
+        "tables",
+        "overtime",
+        "start_min",
+        "end_min",
     )
+    return frame.sort("point_id", "start_min", "team_id", "overtime")
+
+
+def _point_table(
+    point_ids: pl.Series,
+    timetable: Timetable,
+    sim: SimResult,
+    repaired: RepairResult,
+    whole: Timetable,
+    staff: pl.DataFrame,
+    window_start: int,
+) -> pl.DataFrame:
+    """Per open point: the timetable's and the simulation's figures, and staff."""
     # an idle point (no residents) finishes, and is bounded, at the window start
-    finish = np.where(timetable.point_finish >= 0, timetable.point_finish, window.start)
-    bound = np.where(timetable.point_lower_bound >= 0, timetable.point_lower_bound, window.start)
-    sim_finish = np.nan_to_num(sim.finish, nan=float(window.start))
-    point_table = (
+    finish = np.where(timetable.point_finish >= 0, timetable.point_finish, window_start)
+    bound = np.where(timetable.point_lower_bound >= 0, timetable.point_lower_bound, window_start)
+    sim_finish = np.nan_to_num(sim.finish, nan=float(window_start))
+    p95 = np.nan_to_num(repaired.finish_p95, nan=float(window_start))
+    return (
         _hhmm(
             pl.DataFrame(
                 {
@@ -205,63 +426,117 @@ def plan_day(
                     "finish_min": finish.astype(np.int32),
                     "finish_lower_bound_min": bound.astype(np.int32),
                     "sim_finish_min": np.ceil(sim_finish).astype(np.int32),
+                    "sim_finish_p95_min": np.ceil(p95).astype(np.int32),
                     "expected_peak_queue": timetable.point_peak_queue,
                     "expected_max_wait_min": timetable.point_max_wait,
                     "yellow_channel": timetable.point_channel,
                     "over_capacity": timetable.point_over_capacity,
                     "not_called": timetable.point_not_called,
+                    "overtime_residents": timetable.point_overtime,
+                    "deficit": whole.point_deficit,
                     "sim_p50_wait_min": sim.p50_wait,
                     "sim_p95_wait_min": sim.p95_wait,
                     "sim_peak_queue": sim.peak_queue,
                     "sim_served": sim.served,
+                    "sim_after_close": repaired.after_close,
                 }
             ),
             "start",
             "finish",
             "finish_lower_bound",
             "sim_finish",
+            "sim_finish_p95",
         )
         .join(staff, on="point_id", how="left")
         .with_columns(pl.col("staff_shifts").fill_null(0), pl.col("teams").fill_null(0))
     )
 
-    shortfall = _hhmm(
+
+def _deficit_tables(scenario: Scenario, whole: Timetable, tables: np.ndarray) -> np.ndarray:
+    """Whole-window tables each point with a deficit needs beyond its planned ones for
+    everyone placed at it to finish inside the window: ``ceil(load ÷ U) − tables`` (≥ 0)."""
+    unit = scenario.header.table_capacity
+    load = whole.point_capacity + whole.point_deficit  # the load, where there is a deficit
+    need = np.ceil(load / unit - 1e-9).astype(np.int64)
+    out: np.ndarray = np.where(whole.point_deficit > 0, np.maximum(need - tables, 0), 0)
+    return out.astype(np.int64)
+
+
+def _capacity_plan(
+    point_ids: pl.Series, staffing: StaffingResult, deficit_tables: np.ndarray, shift: float
+) -> pl.DataFrame:
+    """The staffing plan's extra samplers (shortfall), then those of the deficit tables."""
+    edges = staffing.edges
+    lanes = np.repeat(deficit_tables[:, None], edges.shape[0] - 1, axis=1)
+    d_point, d_start, d_end, d_samplers = capacity_plan(lanes, edges, int(shift))
+    return _hhmm(
         pl.DataFrame(
             {
-                "point_id": point_ids.gather(staffing.short_point),
-                "start_min": staffing.short_start.astype(np.int32),
-                "end_min": staffing.short_end.astype(np.int32),
-                "missing_samplers": staffing.short_missing,
-            }
+                "point_id": point_ids.gather(np.concatenate([staffing.extra_point, d_point])),
+                "start_min": np.concatenate([staffing.extra_start, d_start]).astype(np.int32),
+                "end_min": np.concatenate([staffing.extra_end, d_end]).astype(np.int32),
+                "extra_samplers": np.concatenate([staffing.extra_samplers, d_samplers]).astype(
+                    np.int64
+                ),
+                "reason": ["shortfall"] * staffing.extra_point.size + ["deficit"] * d_point.size,
+            },
+            schema_overrides={"reason": pl.String},
         ),
         "start",
         "end",
     )
-    capacity = _hhmm(
-        pl.DataFrame(
-            {
-                "point_id": point_ids.gather(staffing.extra_point),
-                "start_min": staffing.extra_start.astype(np.int32),
-                "end_min": staffing.extra_end.astype(np.int32),
-                "extra_samplers": staffing.extra_samplers,
-            }
-        ),
-        "start",
-        "end",
-    )
-    not_called = _not_called(served, calls, timetable.status)
+
+
+def _kpis(
+    scenario: Scenario,
+    teams: pl.DataFrame,
+    staffing: StaffingResult,
+    timetable: Timetable,
+    whole: Timetable,
+    repaired: RepairResult,
+    shifts: pl.DataFrame,
+    capacity: pl.DataFrame,
+    not_called: pl.DataFrame,
+    finish: np.ndarray,
+    points: pl.DataFrame,
+    deficit_tables: np.ndarray,
+) -> dict[str, float | int | str]:
+    """The day's headline figures (``summary.json``)."""
+    header = scenario.header
+    window = header.window
+    sim = repaired.simulation
+    bound = np.where(timetable.point_lower_bound >= 0, timetable.point_lower_bound, window.start)
+    sim_finish = np.nan_to_num(sim.finish, nan=float(window.start))
     limit = header.sampling.queue_wait_limit_min
     has_people = sim.served > 0
     p95 = sim.p95_wait[has_people]
     capacity_ok = ~timetable.point_over_capacity
     over_limit = has_people & (np.nan_to_num(sim.p95_wait, nan=0.0) > limit)
-    kpis: dict[str, float | int | str] = {
+    busy = whole.point_finish >= 0
+    whole_finish = int(whole.point_finish[busy].max()) if busy.any() else window.start
+    district_p95 = repaired.district_finish_p95
+    overtime = shifts.filter(pl.col("overtime")).join(
+        teams.select("team_id", "available_to"), on="team_id", how="left"
+    )
+    shortfall_extra = int(capacity.filter(pl.col("reason") == "shortfall")["extra_samplers"].sum())
+    extra_total = int(capacity["extra_samplers"].sum())
+    beyond_site = np.maximum(
+        points["tables"].to_numpy() + deficit_tables - points["max_tables"].to_numpy(), 0
+    )
+    return {
         "finish_time": format_clock(int(finish.max()) if finish.size else window.start),
         "finish_lower_bound": format_clock(int(bound.max()) if bound.size else window.start),
         "finish_gap_pct": round(float(timetable.stats.gap_pct), 3),
         "sim_finish_time": format_clock(
             int(np.ceil(sim_finish.max())) if sim_finish.size else window.start
         ),
+        "sim_finish_p95": format_clock(
+            math.ceil(district_p95) if math.isfinite(district_p95) else window.start
+        ),
+        "sim_replications": repaired.replications,
+        "late_tolerance_min": header.simulation.late_tolerance_min,
+        "late_points": int(repaired.late.size),
+        "sim_after_close_residents": round(float(repaired.after_close.sum()), 1),
         "sim_p95_wait_max_min": round(float(p95.max()), 2) if p95.size else 0.0,
         "sim_p95_wait_median_min": round(float(np.median(p95)), 2) if p95.size else 0.0,
         "points_p95_over_limit": int(over_limit.sum()),
@@ -269,21 +544,31 @@ def plan_day(
         "points_over_capacity": int(timetable.point_over_capacity.sum()),
         "residents_not_called": int(not_called["not_called"].sum()),
         "buildings_not_called": not_called.height,
+        "overflow": header.assignment.overflow,
+        "capacity_deficit_residents": int(whole.point_deficit.sum()),
+        "residents_overtime": int(timetable.point_overtime.sum()),
+        "points_overtime": int((timetable.point_overtime > 0).sum()),
+        "window_extension_min": max(whole_finish - window.end, 0),
+        "tables_after_window": int(whole.point_after_tables[busy].sum()),
+        "extra_samplers_for_window": extra_total,
+        "extra_tables_for_window": int(deficit_tables.sum()),
+        "extra_tables_beyond_sites": int(beyond_site.sum()),
+        "samplers_overtime": int(overtime["tables"].sum()),
+        "sampler_overtime_min": int(
+            (overtime["tables"] * (overtime["end_min"] - overtime["start_min"])).sum()
+        ),
+        "samplers_overtime_past_availability": int(
+            overtime.filter(pl.col("end_min") > pl.col("available_to"))["tables"].sum()
+        ),
         "samplers_available": int(teams["samplers"].sum()),
         "samplers_used": int(staffing.stats.samplers_used),
         "staffing_status": staffing.status,
         "shortfall_sampler_blocks": int(staffing.short_missing.sum()),
-        "capacity_plan_extra_samplers": int(staffing.extra_samplers.sum()),
+        "extra_samplers_shortfall": shortfall_extra,
+        "capacity_plan_extra_samplers": extra_total,
         "yellow_channels": int(timetable.point_channel.sum()),
         "timetable_repair_rounds": repaired.rounds,
     }
-    called = int((timetable.status == CALLED).sum())
-    stats = {
-        "staffing_seconds": staffed_at - started,
-        "timetable_seconds": timed_at - staffed_at,
-        "buildings_called": float(called),
-    }
-    return DayPlan(shifts, calls, point_table, shortfall, capacity, not_called, kpis, stats)
 
 
 def _not_called(served: pl.DataFrame, calls: pl.DataFrame, status: np.ndarray) -> pl.DataFrame:

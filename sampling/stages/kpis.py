@@ -1,11 +1,16 @@
-"""Headline figures of a plan (``summary.json``): coverage, walking, points, bound and gap."""
+"""Headline figures of a plan (``summary.json``): coverage, walking, points, bound and gap.
+
+Shares are plain ratios of counts (0–1) with both counts beside them, computed here once;
+:func:`sampling.report.percent` is the one place that turns a share into text.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import polars as pl
 
-from sampling.stages.assignment import AssignmentPlan
+from sampling.scenario.header import Header
+from sampling.stages.assignment import REASON_CAPACITY, AssignmentPlan
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -20,8 +25,9 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     return float(values[order][min(index, len(values) - 1)])
 
 
-def assignment_kpis(plan: AssignmentPlan, walk_limit_m: float) -> dict[str, float | int | str]:
+def assignment_kpis(plan: AssignmentPlan, header: Header) -> dict[str, float | int | str]:
     """Resident totals (conserved: walk-in + home-visit = total), walking and capacity figures."""
+    walk_limit_m = header.walking.limit_m
     a = plan.assignments
     served = a.filter(pl.col("point_id").is_not_null())
     unserved = a.filter(pl.col("point_id").is_null() & (pl.col("walk_in") > 0))
@@ -43,6 +49,10 @@ def assignment_kpis(plan: AssignmentPlan, walk_limit_m: float) -> dict[str, floa
         "residents_walk_in": walk_in_total,
         "residents_assigned": assigned,
         "residents_unserved": int(unserved["walk_in"].sum()),
+        "residents_unserved_capacity": int(
+            unserved.filter(pl.col("unserved_reason") == REASON_CAPACITY)["walk_in"].sum()
+        ),
+        "residents_within_limit": within,
         "residents_beyond_limit": int(served.filter(pl.col("beyond_limit"))["walk_in"].sum()),
         "buildings_total": a.height,
         "buildings_unserved": unserved.height,
@@ -53,6 +63,9 @@ def assignment_kpis(plan: AssignmentPlan, walk_limit_m: float) -> dict[str, floa
         "points_open": opened.height,
         "tables_used": int(opened["tables"].sum()),
         "tables_staffable": plan.staffable_tables,
+        "target_utilisation": header.sampling.target_utilisation,
+        "target_utilisation_effective": round(plan.target_utilisation, 4),
+        "residents_overflow": int(plan.overflow["walk_in"].sum()),
         "grids_split": int((grids_used["n"] > 1).sum()),
         "walk_resident_m": float((walk * weight).sum()),
         "objective": plan.objective,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from sampling.clock import format_clock
+from sampling.report import alerts, percent
 from sampling.scenario.model import Scenario
 from sampling.stages.assignment import AssignmentPlan, assign
 from sampling.stages.day import DayPlan, plan_day
@@ -45,15 +46,22 @@ class CampaignPlan:
             "sim_p50_wait_min",
             "sim_p95_wait_min",
             "sim_peak_queue",
+            "sim_finish_p95",
+            "late_min",
+            "late",
+            "sim_after_close",
             "over_capacity",
             "not_called",
+            "overtime_residents",
+            "deficit",
         )
         return self.assignment.points.join(day, on="point_id", how="left", maintain_order="left")
 
     def summary(self) -> dict[str, object]:
-        """The plan's headline figures and per-stage wall-clock seconds."""
+        """The plan's headline figures, its alerts (:func:`sampling.report.alerts`, computed
+        from the figures themselves) and per-stage wall-clock seconds."""
         header = self.scenario.header
-        return {
+        figures: dict[str, object] = {
             "scenario": header.name,
             "scenario_dir": str(self.scenario.root),
             "date": header.date.isoformat(),
@@ -65,18 +73,20 @@ class CampaignPlan:
             "map": header.map.model_dump(exclude_none=True),
             "seed": self.seed,
             "time_limit_s": self.time_limit,
-            **assignment_kpis(self.assignment, header.walking.limit_m),
+            **assignment_kpis(self.assignment, header),
             **self.day.kpis,
             **self.home_visits.kpis,
-            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
+        figures["alerts"] = alerts(figures)
+        figures["seconds"] = {k: round(v, 3) for k, v in self.seconds.items()}
+        return figures
 
 
 log = logging.getLogger(__name__)
 
 
 def _percent(value: float) -> str:
-    return f"{value:.2%}" if math.isfinite(value) else "none"
+    return percent(value, 2) if math.isfinite(value) else "none"
 
 
 def plan_campaign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0) -> CampaignPlan:
@@ -117,6 +127,7 @@ def plan_campaign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0
     seconds = {
         "candidates": assignment.stats.get("candidates_seconds", 0.0),
         "assignment": assignment.stats.get("assignment_seconds", 0.0),
+        "levelling": assignment.stats.get("levelling_seconds", 0.0),
         "staffing": day.stats.get("staffing_seconds", 0.0),
         "timetable_and_simulation": day.stats.get("timetable_seconds", 0.0),
         "home_visits": visits.stats.get("home_visits_seconds", 0.0),

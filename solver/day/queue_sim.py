@@ -9,6 +9,17 @@ servers: table ``i`` is open in blocks where the staffed count exceeds ``i``; a 
 closes finishes its current swab; after the window the last block's tables stay open until the
 queue is empty (overtime, so finish times past the window are reported, not hidden).
 
+Closing. A queue closes at the first moment after both the window end and its last call's end
+when nobody is waiting: residents arriving later (stragglers of the late tail) find it closed
+and are counted as ``after_close`` (catch-up sampling, 查缺补漏), not served. Without this rule
+the last swab would be the largest of hundreds of exponential delays — about an hour after the
+last call whatever the plan — and could not tell a plan with slack from one without.
+
+Replications. ``simulate(..., replication=r)`` draws replication ``r`` from the stream
+``default_rng([seed, point, r])`` (``r = 0``: ``[seed, point]``); :func:`replicate_finish`
+runs several and :func:`finish_p95` reads the p95 finish per point and for the district (the
+95th percentile over replications of the day's last swab).
+
 Algorithm. Arrivals are generated per point from a per-point random stream
 (``default_rng([seed, point])``, so re-simulating a subset of points gives the same numbers),
 sorted, and served by the k-server recursion ``start_i = max(arrival_i, earliest free table)``
@@ -72,7 +83,8 @@ class SimResult:
     ``p50_wait``, ``p95_wait``, ``max_wait``, ``mean_wait`` over all the point's residents;
     ``yellow_p95_wait`` over its yellow-channel queue only (NaN without a channel);
     ``peak_queue`` people waiting (largest of its queues); ``finish`` last swab end (NaN if
-    none); ``served`` residents swabbed; ``unserved`` residents with no table ever open.
+    none); ``served`` residents swabbed; ``unserved`` residents with no table ever open;
+    ``after_close`` residents arriving after their queue closed (see the module docstring).
     With ``keep_residents`` the per-resident arrays (``r_point``, ``r_channel``, ``r_arrival``,
     ``r_start``, ``r_end``), sorted by point, channel and arrival, are filled; else empty.
     """
@@ -86,6 +98,7 @@ class SimResult:
     finish: F64
     served: I64
     unserved: I64
+    after_close: I64
     r_point: I64
     r_channel: I64
     r_arrival: F64
@@ -170,6 +183,24 @@ def serve_fifo(arrival: F64, service: F64, open_iv: list[tuple[list[float], list
     return out
 
 
+def closed_out(arrival: F64, start: F64, close_after: float) -> NDArray[np.bool_]:
+    """Residents (sorted ``arrival``, FIFO ``start``) arriving after their queue closed.
+
+    The queue closes at the first moment from ``close_after`` on when everyone who came has
+    started a swab: resident ``i`` finds it closed when it arrives after both ``close_after``
+    and the previous resident's start; everyone after it does too. Starts before ``i`` do not
+    depend on later arrivals (FIFO), so this is exact after the fact.
+    """
+    out = np.zeros(arrival.size, dtype=bool)
+    if arrival.size == 0:
+        return out
+    before = np.concatenate([[-np.inf], start[:-1]])
+    closed = arrival > np.maximum(before, close_after)
+    if closed.any():
+        out[int(np.argmax(closed)) :] = True
+    return out
+
+
 def simulate(
     timetable: Timetable,
     params: SimParams,
@@ -177,8 +208,11 @@ def simulate(
     seed: int = 0,
     points: I64 | None = None,
     keep_residents: bool = False,
+    replication: int = 0,
 ) -> SimResult:
-    """Simulate the day at every point (or at ``points`` only; others report NaN / 0)."""
+    """Simulate the day at every point (or at ``points`` only; others report NaN / 0).
+
+    ``replication`` selects the random streams (``0`` is the plan's reported day)."""
     started = time.perf_counter()
     tt = timetable
     p = tt.main_tables.shape[0]
@@ -198,6 +232,7 @@ def simulate(
     finish = np.full(p, np.nan)
     served = np.zeros(p, np.int64)
     unserved = np.zeros(p, np.int64)
+    after_close = np.zeros(p, np.int64)
     keep: list[tuple[I64, I64, F64, F64, F64]] = []
     total = 0
 
@@ -205,7 +240,7 @@ def simulate(
         idx = order[bounds[j] : bounds[j + 1]]
         if idx.size == 0:
             continue
-        rng = np.random.default_rng([seed, j])
+        rng = np.random.default_rng([seed, j] if replication == 0 else [seed, j, replication])
         waits_all: list[F64] = []
         for chan, tables in ((0, tt.main_tables[j]), (1, tt.yellow_tables[j])):
             sel = idx[tt.part_channel[idx] == chan]
@@ -228,8 +263,10 @@ def simulate(
                 svc = np.full(n, mean)
             iv = _intervals(tt.table_edges, tables, tt.window_end)
             start = serve_fifo(arr, svc, iv)
-            ok = ~np.isnan(start)
-            unserved[j] += int((~ok).sum())
+            late = closed_out(arr, start, max(float(tt.window_end), float(tt.part_end[sel].max())))
+            ok = ~np.isnan(start) & ~late
+            after_close[j] += int(late.sum())
+            unserved[j] += int((np.isnan(start) & ~late).sum())
             served[j] += int(ok.sum())
             if not ok.any():
                 continue
@@ -267,6 +304,7 @@ def simulate(
         finish=finish,
         served=served,
         unserved=unserved,
+        after_close=after_close,
         r_point=rp.astype(np.int64),
         r_channel=rc.astype(np.int64),
         r_arrival=ra.astype(np.float64),
@@ -274,6 +312,62 @@ def simulate(
         r_end=re_.astype(np.float64),
         stats=SimStats(time.perf_counter() - started, total, int(todo.size)),
     )
+
+
+@dataclass(frozen=True, eq=False)
+class Replications:
+    """Finish of every point in every replication (R, P; NaN where a point has nobody) and
+    the mean number of residents per point arriving after their queue closed (P,)."""
+
+    finish: F64
+    after_close: F64
+    seconds: float
+
+
+def replicate_finish(
+    timetable: Timetable,
+    params: SimParams,
+    *,
+    seed: int = 0,
+    replications: int = 1,
+    first: SimResult | None = None,
+    points: I64 | None = None,
+) -> Replications:
+    """Finish times of ``replications`` simulated days (replication 0 may be given as
+    ``first``, so the plan's reported day is not simulated twice); ``points`` limits the
+    work to those points (others NaN)."""
+    started = time.perf_counter()
+    p = timetable.main_tables.shape[0]
+    finish = np.full((max(replications, 1), p), np.nan)
+    after = np.zeros((max(replications, 1), p))
+    for r in range(max(replications, 1)):
+        if r == 0 and first is not None:
+            res = first
+        else:
+            res = simulate(timetable, params, seed=seed, points=points, replication=r)
+        finish[r] = res.finish
+        after[r] = res.after_close
+    if points is not None:
+        keep = np.zeros(p, dtype=bool)
+        keep[np.asarray(points, dtype=np.int64)] = True
+        finish[:, ~keep] = np.nan
+        after[:, ~keep] = 0.0
+    return Replications(finish, after.mean(axis=0), time.perf_counter() - started)
+
+
+def finish_p95(finish: F64) -> tuple[F64, float]:
+    """95th percentile over replications of each point's finish (P,; NaN for idle points) and
+    of the district's last swab (NaN when nobody is swabbed)."""
+    if finish.size == 0:
+        return np.full(finish.shape[1] if finish.ndim == 2 else 0, np.nan), float("nan")
+    busy = ~np.all(np.isnan(finish), axis=0)
+    per_point = np.full(finish.shape[1], np.nan)
+    if busy.any():
+        per_point[busy] = np.nanpercentile(finish[:, busy], 95, axis=0)
+        district = float(np.percentile(np.nanmax(finish[:, busy], axis=1), 95))
+    else:
+        district = float("nan")
+    return per_point, district
 
 
 def _merge(old: SimResult, new: SimResult, pts: I64) -> SimResult:
@@ -289,6 +383,7 @@ def _merge(old: SimResult, new: SimResult, pts: I64) -> SimResult:
         "finish",
         "served",
         "unserved",
+        "after_close",
     ):
         a = getattr(old, name).copy()
         a[pts] = getattr(new, name)[pts]
@@ -315,10 +410,14 @@ def _merge(old: SimResult, new: SimResult, pts: I64) -> SimResult:
 class RepairResult:
     """Outcome of :func:`repair_timetable`.
 
-    ``changed``: points whose calls were re-spread; ``failing``: points still above the limit
-    after ``rounds``; ``impossible``: points above the limit that cannot be fixed by spreading
-    (the window's capacity cannot take their load, or their calls already use the whole
-    window). ``target_wait`` / ``rate_factor`` (P,) are the planning overrides used.
+    ``changed``: points whose calls were re-spread or called earlier; ``failing``: points still
+    above the wait limit after ``rounds``; ``impossible``: points above the limit that cannot be
+    fixed by spreading (the window's capacity cannot take their load, or their calls already
+    use the whole window). ``target_wait`` / ``rate_factor`` (P,) are the planning overrides
+    used. ``finish_p95`` (P,) is each point's 95th-percentile finish over ``replications``
+    simulated days and ``district_finish_p95`` that of the day's last swab; ``late`` the points
+    whose p95 finish is after ``late_after``; ``after_close`` (P,) the mean residents arriving
+    after their queue closed.
     """
 
     timetable: Timetable
@@ -329,6 +428,11 @@ class RepairResult:
     impossible: I64
     target_wait: F64
     rate_factor: F64
+    finish_p95: F64 = field(default_factory=lambda: np.zeros(0))
+    district_finish_p95: float = float("nan")
+    late: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    after_close: F64 = field(default_factory=lambda: np.zeros(0))
+    replications: int = 1
 
 
 def repair_timetable(
@@ -341,43 +445,83 @@ def repair_timetable(
     simulation: SimResult | None = None,
     wait_shrink: float = 0.6,
     rate_shrink: float = 0.93,
+    replications: int = 1,
+    late_after: float | None = None,
+    max_wait_share: float = 2.0 / 3.0,
 ) -> RepairResult:
-    """Re-spread the calls of points whose simulated p95 wait exceeds the limit.
+    """Re-spread the calls of points whose simulated p95 wait exceeds the limit, and call
+    earlier at points that finish late.
 
-    Each round, for every failing point: planned wait × ``wait_shrink`` and planning rate ×
-    ``rate_shrink`` (fewer calls per slot, a longer day). A change that would leave residents
-    uncalled (the day no longer fits the window) is undone for the rate and the point is
-    marked impossible. Only changed points are re-simulated (same per-point random streams).
+    Each round, for every point failing the wait limit: planned wait × ``wait_shrink`` and
+    planning rate × ``rate_shrink`` (fewer calls per slot, a longer day). A change that would
+    push residents out of the window (not called, or called only in overtime) is undone for the
+    rate and the point is marked impossible. For every other point whose p95 finish over the
+    replications is after ``late_after`` (window end + tolerance) and whose load fits in the
+    window: the planned wait grows by the lateness, up to ``max_wait_share`` of the limit
+    (calls run further ahead of service so late arrivals still find the queue open; the rest of
+    the limit is left for the simulation's randomness). Points over capacity cannot be helped
+    by calling earlier: they stay late and are reported. Only changed points are re-simulated
+    (same per-point random streams).
     """
     lim = params.wait_limit_min
     p = problem.n_points
     sim = simulation if simulation is not None else simulate(timetable, params, seed=seed)
+    reps = replicate_finish(timetable, params, seed=seed, replications=replications, first=sim)
+    finish = reps.finish
+    after = reps.after_close.copy()
     tw = np.full(p, problem.target_wait)
     rf = np.ones(p)
     tt = timetable
     changed = np.zeros(p, dtype=bool)
-    stuck = tt.point_not_called > 0  # cannot be helped by spreading
+
+    def pushed_out(t: Timetable) -> I64:
+        return t.point_not_called + t.point_overtime
+
+    stuck = (tt.point_not_called > 0) | (tt.point_deficit > 0)  # cannot be helped by spreading
+    raised = np.zeros(p, dtype=bool)  # the planned wait reached its cap
     rounds = 0
     for _ in range(max_rounds):
+        p95_finish, _ = finish_p95(finish)
         bad = np.flatnonzero((sim.p95_wait > lim) & ~stuck)
-        if bad.size == 0:
+        late = np.zeros(p, dtype=bool)
+        if late_after is not None:
+            late = (np.nan_to_num(p95_finish, nan=-np.inf) > late_after) & ~stuck & ~raised
+            late[bad] = False
+        slow = np.flatnonzero(late)
+        if bad.size == 0 and slow.size == 0:
             break
         rounds += 1
         tw2, rf2 = tw.copy(), rf.copy()
         tw2[bad] *= wait_shrink
         rf2[bad] *= rate_shrink
+        cap = max_wait_share * lim
+        tw2[slow] = np.minimum(tw2[slow] + (p95_finish[slow] - float(late_after or 0.0)), cap)
+        raised[slow[tw2[slow] >= cap - 1e-9]] = True
         tt2 = build_timetable(problem, target_wait=tw2, rate_factor=rf2)
-        lost = bad[tt2.point_not_called[bad] > tt.point_not_called[bad]]
+        touched = np.concatenate([bad, slow])
+        lost = touched[pushed_out(tt2)[touched] > pushed_out(tt)[touched]]
         if lost.size:  # the longer day does not fit: keep the rate, shrink the wait only
             rf2[lost] = rf[lost]
             stuck[lost] = True
             tt2 = build_timetable(problem, target_wait=tw2, rate_factor=rf2)
         tw, rf, tt = tw2, rf2, tt2
-        changed[bad] = True
-        sim = _merge(sim, simulate(tt, params, seed=seed, points=bad), bad)
+        changed[touched] = True
+        new = simulate(tt, params, seed=seed, points=touched)
+        sim = _merge(sim, new, touched)
+        more = replicate_finish(
+            tt, params, seed=seed, replications=replications, first=new, points=touched
+        )
+        finish[:, touched] = more.finish[:, touched]
+        after[touched] = more.after_close[touched]
     over = sim.p95_wait > lim
     impossible = np.flatnonzero(over & stuck)
     failing = np.flatnonzero(over & ~stuck)
+    p95_finish, district = finish_p95(finish)
+    late_points = (
+        np.flatnonzero(np.nan_to_num(p95_finish, nan=-np.inf) > late_after)
+        if late_after is not None
+        else np.zeros(0, np.int64)
+    )
     return RepairResult(
         timetable=tt,
         simulation=sim,
@@ -387,4 +531,9 @@ def repair_timetable(
         impossible=impossible.astype(np.int64),
         target_wait=tw,
         rate_factor=rf,
+        finish_p95=p95_finish,
+        district_finish_p95=district,
+        late=late_points.astype(np.int64),
+        after_close=after,
+        replications=max(replications, 1),
     )

@@ -14,7 +14,16 @@ idle (so the point finishes at the capacity lower bound) and nobody called by ``
 longer than ``w``. A building whose residents straddle slot ends is split into consecutive
 per-slot parts (by unit/floor); a first fragment smaller than ``min_part`` moves into the
 next slot (calling later never lengthens the wait bound). Residents beyond ``C(window_end)``
-cannot be served in the window: those buildings are flagged ``NOT_CALLED``.
+cannot be served in the window.
+
+What happens to them depends on ``overtime``. Without it (``overflow = "unserved"``) those
+buildings are flagged ``NOT_CALLED``. With it, calls continue after the window end in slots of
+the same length, ``G_s = C(e_s + w)``, on the tables of the window's last staffed block (the
+samplers on duty at the end stay until their point's last resident is swabbed; see
+:mod:`sampling.stages.day`), until everyone is called or ``_OVERTIME_MIN`` after the window
+(a deficit larger than a day leaves the rest ``NOT_CALLED``). Residents called after the window
+end are the point's *overtime* residents; the residents beyond the point's staffed capacity in
+the window are its *deficit* (``point_deficit`` = load − ``C(window_end)``, at least 0).
 
 Yellow-code residents never share a slot or a channel with others. ``yellow_mode="channel"``:
 at points with at least two tables and a yellow volume of at least ``yellow_channel_share`` of
@@ -22,7 +31,8 @@ one table's day, one table becomes a dedicated yellow channel for the whole wind
 yellow residents get their own calling curve on it. Otherwise (or with ``"end_slot"``) they
 are called after everyone else, on the same tables, in short end slots (``yellow_slot_min``,
 default 5 min) from the first such boundary after the regular queue has drained (fluid);
-if no capacity is left in the window they are not called (the point is flagged).
+if no capacity is left in the window they are called in overtime or, without it, not called
+(the point is flagged).
 
 Report per point: start, fluid finish, peak queue, longest fluid wait and the lower bound
 ``C⁻¹(residents)`` (start + residents ÷ staffed rate with time-varying tables). A point over
@@ -50,6 +60,7 @@ NOT_CALLED = 1  # the point's capacity in the window cannot take this building
 NOTHING = 2  # no regular (non-yellow) residents to call
 
 _OVERTIME_MIN = 24 * 60  # capacity after the window keeps the last tables (for finish times)
+"""How long after the window the capacity model (and overtime calls) may run."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,7 @@ class TimetableProblem:
     yellow_channel_share: float = 0.5
     elderly_first: bool = True
     elderly_share_min: float = 0.3
+    overtime: bool = False
 
     def __post_init__(self) -> None:
         n = self.building_point.shape[0]
@@ -135,6 +147,8 @@ class TimetableStats:
     split_buildings: int
     points_over_capacity: int
     residents_not_called: int
+    residents_overtime: int = 0
+    deficit: int = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,9 +166,12 @@ class Timetable:
     a call, see :func:`_overtime`; -1 if idle), ``point_lower_bound``,
     ``point_peak_queue`` (people), ``point_max_wait`` (minutes, fluid), ``point_channel``
     (dedicated yellow table), ``point_over_capacity`` (load does not fit in the window),
-    ``point_not_called`` (residents left without a call).
+    ``point_not_called`` (residents left without a call), ``point_overtime`` (residents
+    called after the window end), ``point_capacity`` (residents the staffed tables can swab
+    inside the window), ``point_deficit`` (load beyond that capacity), ``point_after_tables``
+    (tables kept on after the window end).
     ``main_edges``/``main_tables`` and ``yellow_tables`` (P, E): tables per queue, for
-    simulation.
+    simulation. ``overtime``: calls may continue after the window end.
     """
 
     part_building: I64
@@ -183,16 +200,29 @@ class Timetable:
     window_start: int
     window_end: int
     stats: TimetableStats = field(repr=False)
+    point_overtime: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    point_capacity: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    point_deficit: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    point_after_tables: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    overtime: bool = False
+
+
+def after_window_tables(tables: I64) -> int:
+    """Tables kept on after the window: the last block's, or the most staffed if it has none.
+
+    The same rule holds in the timetable's capacity, the simulation and the overtime shifts.
+    """
+    last = int(tables[-1]) if tables.size else 0
+    return last if last > 0 else max(int(tables.max()) if tables.size else 0, 0)
 
 
 class _Cap:
     """Cumulative capacity ``C(t)`` of one queue (piecewise linear) and its inverse."""
 
     def __init__(self, edges: I64, tables: I64, per_min: float, end: int) -> None:
-        last = int(tables[-1]) if tables.size else 0
-        after = last if last > 0 else max(int(tables.max()) if tables.size else 0, 0)
+        self.after = after_window_tables(tables)
         t = np.append(edges.astype(np.float64), float(end + _OVERTIME_MIN))
-        n = np.append(tables.astype(np.float64), float(after))
+        n = np.append(tables.astype(np.float64), float(self.after))
         self.t = t
         self.c = np.concatenate([[0.0], np.cumsum(n * np.diff(t) * per_min)])
 
@@ -222,11 +252,15 @@ class _Layout:
     not_called: I64  # buildings beyond capacity
 
 
-def _layout(order: I64, res: I64, g: I64, min_part: int, slot0: int) -> tuple[_Layout, int]:
+def _layout(
+    order: I64, res: I64, g: I64, min_part: int, slot0: int, split_at: int | None = None
+) -> tuple[_Layout, int]:
     """Split the residents of buildings ``order`` (in call order) over slots by curve ``g``.
 
     ``g[s]`` is the cumulative number of residents that may be called by the end of slot
-    ``slot0 + s``. Returns the layout and the number of split buildings.
+    ``slot0 + s``; slots from ``split_at`` on are overtime (after the window end), and a
+    building straddling the window end keeps its calls inside the window (the rest is called
+    in overtime). Returns the layout and the number of split buildings.
     """
     r = res[order]
     keep = r > 0
@@ -257,6 +291,8 @@ def _layout(order: I64, res: I64, g: I64, min_part: int, slot0: int) -> tuple[_L
     # table) inside a building, its earlier parts move to the first slot after the gap
     pos = np.flatnonzero(cnt > 0)
     gap = (idx[pos[1:]] == idx[pos[:-1]]) & (slot[pos[1:]] > slot[pos[:-1]] + 1)
+    if split_at is not None:
+        gap &= ~((slot[pos[:-1]] < split_at) & (slot[pos[1:]] >= split_at))
     for q in np.flatnonzero(gap).tolist():
         after = int(pos[q + 1])
         first = int(first_pos[idx[after]])
@@ -271,9 +307,39 @@ def _layout(order: I64, res: I64, g: I64, min_part: int, slot0: int) -> tuple[_L
 
 
 def _curve(cap: _Cap, slot_end: I64, w: float, window_end: int, base: float) -> I64:
-    """Calling curve: residents callable by each slot end, ``C(min(e + w, end)) − base``."""
-    x = np.minimum(slot_end.astype(np.float64) + w, float(window_end))
+    """Calling curve: residents callable by each slot end, ``C(min(e + w, end)) − base``
+    inside the window and ``C(e + w) − base`` for overtime slots (ending after the window)."""
+    e = slot_end.astype(np.float64)
+    x = np.where(e <= window_end, np.minimum(e + w, float(window_end)), e + w)
     return np.maximum(np.floor(cap.at(x) - base + 1e-9), 0).astype(np.int64)
+
+
+def _slot_grid(first: int, window_end: int, step: int, until: float) -> I64:
+    """Slot edges from ``first`` by ``step`` to the window end (always an edge), then on by
+    ``step`` after the window while an edge is needed to reach ``until``."""
+    inside = np.arange(first, window_end, step, dtype=np.int64)
+    edges = np.append(inside, np.int64(window_end))
+    if until > window_end:
+        count = min(math.ceil((until - window_end) / step - 1e-9), _OVERTIME_MIN // step)
+        after = window_end + step * np.arange(1, count + 1, dtype=np.int64)
+        edges = np.append(edges, after)
+    return edges
+
+
+def _window_slots(edges: I64, window_end: int) -> int:
+    """Number of slots of ``edges`` that end inside the window (the first overtime slot)."""
+    return int(np.searchsorted(edges, window_end, side="left"))
+
+
+def _overtime_until(cap: _Cap, load: float, base: float, w: float, window_end: int) -> float:
+    """Latest slot end needed to call ``load`` residents after ``base`` in overtime (the
+    window end when they fit in it, or nobody works after the window)."""
+    if load <= 0 or cap.after <= 0:
+        return float(window_end)
+    if float(cap.at(float(window_end))) - base >= load:
+        return float(window_end)
+    # at least one slot after the window (the curve there runs w ahead of service)
+    return max(float(cap.inv(base + load)) - w + 1e-6, window_end + 1e-3)
 
 
 def _fluid(cap: _Cap, start: I64, end: I64, count: I64) -> tuple[float, float, float, float]:
@@ -356,7 +422,6 @@ def build_timetable(
     pr = problem
     n, p = pr.building_point.shape[0], pr.n_points
     per_min = pr.rate_per_hour / 60.0
-    edges = pr.slot_edges()
     w_arr = np.full(p, pr.target_wait) if target_wait is None else np.asarray(target_wait, float)
     f_arr = np.ones(p) if rate_factor is None else np.asarray(rate_factor, float)
     regular = (pr.residents - pr.yellow).astype(np.int64)
@@ -392,6 +457,9 @@ def build_timetable(
     p_peak = np.zeros(p)
     p_wait = np.zeros(p)
     p_nc = np.zeros(p, np.int64)
+    p_cap = np.zeros(p, np.int64)
+    p_deficit = np.zeros(p, np.int64)
+    p_after = np.zeros(p, np.int64)
     split_total = 0
     y_step = max(1, min(pr.yellow_slot_min, pr.slot_min))
 
@@ -408,15 +476,28 @@ def build_timetable(
     for j in range(p):
         bj = order[bounds[j] : bounds[j + 1]]
         total = int(load_reg[j] + load_yel[j])
+        full = _Cap(pr.table_edges, pr.tables[j], per_min, pr.window_end)
+        p_after[j] = full.after
+        p_cap[j] = max(
+            math.floor(
+                float(full.at(float(pr.window_end)) - full.at(float(pr.window_start))) + 1e-9
+            ),
+            0,
+        )
         if total == 0:
             continue
-        full = _Cap(pr.table_edges, pr.tables[j], per_min, pr.window_end)
         p_lb[j] = math.ceil(float(full.inv(float(total))) - 1e-9)
         main = _Cap(pr.table_edges, m_tables[j], per_min * f_arr[j], pr.window_end)
         main_true = _Cap(pr.table_edges, m_tables[j], per_min, pr.window_end)
         w = float(w_arr[j])
+        until = (
+            _overtime_until(main, float(load_reg[j]), 0.0, w, pr.window_end)
+            if pr.overtime
+            else float(pr.window_end)
+        )
+        edges = _slot_grid(pr.window_start, pr.window_end, pr.slot_min, until)
         g = _curve(main, edges[1:], w, pr.window_end, 0.0)
-        lay, sp = _layout(bj, regular, g, pr.min_part, 0)
+        lay, sp = _layout(bj, regular, g, pr.min_part, 0, _window_slots(edges, pr.window_end))
         split_total += sp
         rs, re_, rr = add(lay, edges, False, 0)
         not_called.append(lay.not_called)
@@ -424,9 +505,15 @@ def build_timetable(
         if channel[j]:
             ycap = _Cap(pr.table_edges, y_tables[j], per_min * f_arr[j], pr.window_end)
             ycap_true = _Cap(pr.table_edges, y_tables[j], per_min, pr.window_end)
-            gy = _curve(ycap, edges[1:], w, pr.window_end, 0.0)
-            ylay, sp = _layout(bj, yellow, gy, pr.min_part, 0)
-            ys, ye, yr = add(ylay, edges, True, 1)
+            y_until = (
+                _overtime_until(ycap, float(load_yel[j]), 0.0, w, pr.window_end)
+                if pr.overtime
+                else float(pr.window_end)
+            )
+            y_grid = _slot_grid(pr.window_start, pr.window_end, pr.slot_min, y_until)
+            gy = _curve(ycap, y_grid[1:], w, pr.window_end, 0.0)
+            ylay, sp = _layout(bj, yellow, gy, pr.min_part, 0, _window_slots(y_grid, pr.window_end))
+            ys, ye, yr = add(ylay, y_grid, True, 1)
             s0_, f0_, pk0, wt0 = _fluid(main_true, rs, re_, rr)
             s1_, f1_, pk1, wt1 = _fluid(ycap_true, ys, ye, yr)
             starts = [x for x in (s0_, s1_) if x >= 0]
@@ -441,15 +528,29 @@ def build_timetable(
             _, rfin, _, _ = _fluid(main_true, rs, re_, rr)
             t0 = float(pr.window_start) if rfin < 0 else rfin
             k0 = math.ceil((t0 - pr.window_start) / y_step - 1e-9)
-            y_edges = np.append(
-                np.arange(pr.window_start + k0 * y_step, pr.window_end, y_step, dtype=np.int64),
-                np.int64(pr.window_end),
-            )
-            if y_edges.size < 2 or y_edges[0] >= pr.window_end:
+            first = pr.window_start + k0 * y_step
+            if first < pr.window_end:
+                base = float(main.at(float(first)))
+                y_until = (
+                    _overtime_until(main, float(load_yel[j]), base, w, pr.window_end)
+                    if pr.overtime
+                    else float(pr.window_end)
+                )
+                y_edges = _slot_grid(first, pr.window_end, y_step, y_until)
+            elif pr.overtime and load_yel[j] > 0 and main.after > 0:
+                # the regular queue runs past the window: yellow slots follow it in overtime
+                first = pr.window_end + math.ceil((t0 - pr.window_end) / y_step - 1e-9) * y_step
+                base = float(main.at(float(first)))
+                y_until = float(main.inv(base + float(load_yel[j]))) - w + 1e-6
+                count = max(math.ceil((y_until - first) / y_step - 1e-9), 1)
+                y_edges = first + y_step * np.arange(count + 1, dtype=np.int64)
+            else:
                 y_edges = np.array([pr.window_end], dtype=np.int64)
-            base = float(main.at(float(y_edges[0])))
+                base = float(main.at(float(pr.window_end)))
             gy = _curve(main, y_edges[1:], w, pr.window_end, base)
-            ylay, sp = _layout(bj, yellow, gy, pr.min_part, 0)
+            ylay, sp = _layout(
+                bj, yellow, gy, pr.min_part, 0, _window_slots(y_edges, pr.window_end)
+            )
             ys, ye, yr = add(ylay, y_edges, True, 0)
             first_call, fin, pk, wt = _fluid(
                 main_true,
@@ -468,7 +569,8 @@ def build_timetable(
         p_peak[j] = pk
         p_wait[j] = wt
         p_nc[j] = nc
-    p_over = p_nc > 0
+        p_deficit[j] = max(total - int(p_cap[j]), 0)
+    p_over = (p_nc > 0) | (p_deficit > 0)
 
     cat_b = np.concatenate(parts_b) if parts_b else np.zeros(0, np.int64)
     part_start = np.concatenate(parts_s) if parts_s else np.zeros(0, np.int64)
@@ -476,6 +578,10 @@ def build_timetable(
     cat_r = np.concatenate(parts_r) if parts_r else np.zeros(0, np.int64)
     cat_y = np.concatenate(parts_y) if parts_y else np.zeros(0, bool)
     cat_c = np.concatenate(parts_c) if parts_c else np.zeros(0, np.int64)
+    late_call = part_start >= pr.window_end
+    p_ot = np.bincount(
+        pr.building_point[cat_b[late_call]], weights=cat_r[late_call], minlength=p
+    ).astype(np.int64)
 
     call_start = np.full(n, -1, np.int64)
     call_end = np.full(n, -1, np.int64)
@@ -512,6 +618,8 @@ def build_timetable(
         split_buildings=split_total,
         points_over_capacity=int(p_over.sum()),
         residents_not_called=int(p_nc.sum()),
+        residents_overtime=int(p_ot.sum()),
+        deficit=int(p_deficit.sum()),
     )
     return Timetable(
         part_building=cat_b.astype(np.int64),
@@ -540,4 +648,9 @@ def build_timetable(
         window_start=pr.window_start,
         window_end=pr.window_end,
         stats=stats,
+        point_overtime=p_ot,
+        point_capacity=p_cap,
+        point_deficit=p_deficit,
+        point_after_tables=p_after,
+        overtime=pr.overtime,
     )
