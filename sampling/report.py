@@ -26,6 +26,7 @@ ALERT_CODES = (
     "not_called",
     "finish_after_window",
     "late_points",
+    "late_arrivals",
     "queue_wait",
     "staffing_shortfall",
     "households_unserved",
@@ -42,6 +43,14 @@ def _int(summary: Mapping[str, Any], key: str) -> int:
     if isinstance(value, bool):
         return int(value)
     return int(value) if isinstance(value, (int, float)) and math.isfinite(value) else 0
+
+
+def _ceil(summary: Mapping[str, Any], key: str) -> int:
+    """An expected count from the simulation, rounded up (a fraction of a person still counts)."""
+    value = summary.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    return math.ceil(value) if math.isfinite(value) else 0
 
 
 def _clock_minutes(text: object) -> int | None:
@@ -85,7 +94,8 @@ def alerts(summary: Mapping[str, Any]) -> list[dict[str, object]]:
 
     Counts: residents (``unserved``, ``deficit``, ``overtime``, ``not_called``), minutes after
     the window end (``finish_after_window``, the planned last swab), points (``late_points``:
-    simulated p95 finish past the window end plus the tolerance; ``queue_wait``: simulated p95
+    simulated p95 finish past the window end plus the tolerance; ``late_arrivals``: residents
+    the simulation expects after their point closed, rounded up; ``queue_wait``: simulated p95
     wait over the limit), samplers (``staffing_shortfall``: more samplers the shortfall needs),
     households (``households_unserved``) and stages (``wall_clock``: solvers cut short by the
     wall clock, so a rerun may differ). Empty when the plan holds.
@@ -108,6 +118,7 @@ def alerts(summary: Mapping[str, Any]) -> list[dict[str, object]]:
         "not_called": _int(summary, "residents_not_called"),
         "finish_after_window": after,
         "late_points": _int(summary, "late_points"),
+        "late_arrivals": _ceil(summary, "sim_after_close_residents"),
         "queue_wait": _int(summary, "points_p95_over_limit"),
         "staffing_shortfall": shortfall,
         "households_unserved": _int(summary, "households_unserved"),
@@ -207,6 +218,11 @@ def _warning(code: str, n: int, s: Mapping[str, Any]) -> list[str]:
             f"{n} points finish late in simulation (p95 over {_int(s, 'sim_replications')}"
             f" days past {end} + {s.get('late_tolerance_min', 0):g} min; the day's last swab"
             f" p95 {s.get('sim_finish_p95', '?')}; points.parquet, late)"
+        ]
+    if code == "late_arrivals":
+        return [
+            f"in simulation about {n:,} residents arrive after their point has closed"
+            " (points.parquet, sim_after_close): keep catch-up sampling ready"
         ]
     if code == "queue_wait":
         return [f"{n} points have simulated p95 queue waits over the limit"]

@@ -153,3 +153,12 @@ def test_a_stage_that_breaks_the_contract_is_caught() -> None:
     assert table.conform(text_walk).schema == table.schema  # empty: casts
     with pytest.raises(OutputSchemaError):
         table.conform(pl.DataFrame({c: ["x"] for c in table.columns}))
+
+
+def test_late_arrivals_after_closing_are_an_alert() -> None:
+    from sampling.report import alerts
+
+    summary = {"window_end": "14:00", "sim_after_close_residents": 2.3}
+    assert alerts(summary) == [{"code": "late_arrivals", "count": 3}]  # rounded up, never away
+    assert "about 3 residents arrive after their point has closed" in plan_warnings(summary)[0]
+    assert alerts({"sim_after_close_residents": 0.0}) == []
