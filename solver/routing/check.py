@@ -178,6 +178,6 @@ def check_result(
     for s in on_route:
         if result.reason[s]:
             bad.append(f"stop {s}: served but has reason {result.reason[s]!r}")
-    if result.status == "optimal":
-        bad.append("status 'optimal' claimed without proof")
+    if result.status in ("optimal", "infeasible"):
+        bad.append(f"status {result.status!r} claimed without proof")
     return rep

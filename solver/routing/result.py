@@ -75,8 +75,10 @@ class SolveStats:
 class RoutingResult:
     """Per-stop and per-vehicle outcome. Per-stop arrays hold -1 for unserved stops.
 
-    ``status`` is ``"feasible"`` (checked plan, every mandatory stop served) or ``"infeasible"``;
-    ``"optimal"`` is never claimed because no engine here proves optimality.
+    ``status`` is ``"feasible"`` (checked plan, every mandatory stop served) or ``"incomplete"``
+    (a mandatory stop is unserved; ``reason`` says why for each — a heuristic result, not a
+    proof that no plan serves it). ``"optimal"`` and ``"infeasible"`` are never claimed: no
+    engine here proves either.
     """
 
     vehicle: IntArray
@@ -258,6 +260,6 @@ def build_result(
         total_distance=int(total),
         num_routes=sum(1 for r in out_routes if r.stops),
         objective=objective,
-        status="feasible" if feasible else "infeasible",
+        status="feasible" if feasible else "incomplete",
         stats=stats,
     )
