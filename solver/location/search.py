@@ -430,7 +430,11 @@ class SwapBounds:
         start = np.searchsorted(grp_s, np.arange(ks.shape[0]))
         cum_in = cum - np.repeat(np.r_[0.0, cum][start], cnt)
         q = inst.cap[ks].astype(np.float64)
-        full = (cum_in >= q[grp_s]) & (g_s > 0)
+        # Clients without another option (infinite gain) that fill k exactly still fit: only
+        # exceeding the capacity proves the swap infeasible; π_k then comes from the next
+        # (finite-gain) client, or stays 0 — any π_k ≥ 0 gives a valid bound.
+        fits = np.isfinite(g_s) | (cum_in > q[grp_s])
+        full = (cum_in >= q[grp_s]) & (g_s > 0) & fits
         pi_k = np.zeros(ks.shape[0])
         infeasible = np.zeros(ks.shape[0], dtype=np.bool_)
         hit = np.flatnonzero(full)
