@@ -39,10 +39,8 @@ _MORE_DIGITS = 6  # at most this many extra decimals to keep a part from reading
 
 
 def _int(summary: Mapping[str, Any], key: str) -> int:
-    value = summary.get(key)
-    if isinstance(value, bool):
-        return int(value)
-    return int(value) if isinstance(value, (int, float)) and math.isfinite(value) else 0
+    """``summary[key]`` as a whole number (0 when missing or not finite)."""
+    return _as_int(summary.get(key))
 
 
 def _ceil(summary: Mapping[str, Any], key: str) -> int:
