@@ -30,11 +30,12 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Browser tests drive Debian's chromium; install it when we can (root with apt-get).
+# Browser tests drive Debian's chromium with a CJK font (zh pages are measured with real glyphs);
+# install them when we can (root with apt-get).
 browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/wqy ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null) \
 	      || echo "could not install chromium: browser tests will be skipped (or fail under CI)"; \
 	  else echo "no /usr/bin/chromium: browser tests will be skipped (apt-get install chromium)"; fi; \
 	fi

@@ -24,6 +24,7 @@ RUNS: dict[str, list[str]] = {
     "home_visits": ["home_visit_scale.py"],
     "streets": ["streets_scale.py"],
     "map": ["map_scale.py"],
+    "transport": ["transport.py", "--residents", "1000000", "--time-limit", "30"],  # issue 16
 }
 
 

@@ -3,7 +3,9 @@
     python bench/scale.py                      # 10k, 100k and 1M residents
     python bench/scale.py --residents 1000000 --time-limit 30
 
-Prints one JSON line per district: generation and load seconds, per-stage plan seconds, peak
+Prints one JSON line per district: generation and load seconds, per-stage plan seconds, the
+seconds to write everything (tables, map, documents, plan.xlsx: ``write_s``), the whole plan as
+``natplan plan`` runs it (load + plan + write: ``whole_plan_s``), peak
 memory (RSS of this process, which includes everything before it), buildings, candidate
 points, arcs, objective, lower bound and gap. Each size runs in a fresh subprocess so peak
 memory is per district.
@@ -27,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 def run_one(residents: int, seed: int, time_limit: float) -> dict[str, object]:
     """Generate, load and plan one district; return its figures."""
     from sampling.generate import generate_district
+    from sampling.output.write import write_plan
     from sampling.scenario.loader import load_scenario
     from sampling.stages.planning import plan_campaign
 
@@ -39,17 +42,24 @@ def run_one(residents: int, seed: int, time_limit: float) -> dict[str, object]:
         loaded = time.perf_counter()
         plan = plan_campaign(scenario, time_limit=time_limit, seed=seed)
         planned = time.perf_counter()
+        write_plan(plan, Path(tmp) / "out")
+        written = time.perf_counter()
+        written_seconds = json.loads((Path(tmp) / "out" / "summary.json").read_text("utf-8"))[
+            "seconds"
+        ]
     summary = plan.summary()
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "residents": residents,
         "buildings": scenario.buildings.height,
         "candidate_points": scenario.points.height,
-        "arcs": int(plan.assignment.stats.get("arcs", 0)),
+        "arcs": plan.assignment.stats.arcs,
         "generate_s": round(generated - started, 2),
         "load_s": round(loaded - generated, 2),
         "plan_s": round(planned - loaded, 2),
-        "stage_s": summary["seconds"],
+        "write_s": round(written - planned, 2),
+        "whole_plan_s": round(written - generated, 2),
+        "stage_s": written_seconds,
         "peak_rss_mib": round(peak_mib, 1),
         "points_open": summary["points_open"],
         "tables_used": summary["tables_used"],

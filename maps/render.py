@@ -14,17 +14,32 @@ from branca.element import Element, MacroElement
 from folium.elements import JSCSSMixin
 from folium.map import Layer
 from folium.template import Template
+from folium.utilities import JsCode
 from markupsafe import Markup
 
+from maps.basemap import KINDS
 from maps.i18n import format_kpi, labels
-from maps.layers import PALETTE, UNSERVED_COLOUR, build_payload, html_fill
+from maps.layers import (
+    CHANGE_COLOUR,
+    LAB_COLOUR,
+    PALETTE,
+    UNSERVED_COLOUR,
+    build_payload,
+    html_fill,
+)
 from maps.model import MapData
 from maps.offline import check_offline, inline_assets
 
-__all__ = ["LAYER_KEYS", "render_map", "write_map"]
+__all__ = ["KPI_LEVELS", "LAYER_KEYS", "SMALL_SCREEN_PX", "render_map", "write_map"]
 
-# Layer keys in drawing order, and whether each is shown when the page opens.
+# Layer keys in drawing order, and whether each is shown when the page opens: the catchments
+# (buildings in their point's colour, hull outlines), the points and what needs attention
+# (unserved buildings; late points are ringed). Routes, density, grids, walking circles and
+# unused candidates are a click away in the layer control. A re-plan's changed buildings are
+# shown when the plan has them; the transport of tubes (vehicle trips, labs) is a click away like
+# the home-visit routes: a district's hundreds of trips would hide its catchments.
 LAYER_KEYS: tuple[tuple[str, bool], ...] = (
+    ("base", True),
     ("heat", False),
     ("grids", False),
     ("walk", False),
@@ -32,8 +47,42 @@ LAYER_KEYS: tuple[tuple[str, bool], ...] = (
     ("closed", False),
     ("buildings", True),
     ("unserved", True),
-    ("routes", True),
+    ("changes", True),
+    ("routes", False),
+    ("transport", False),
     ("points", True),
+)
+SMALL_SCREEN_PX = 700
+"""Below this window width the layer control starts collapsed and the panels folded."""
+KPI_LEVELS: dict[str, int] = {
+    "residents_walk_in": 1,
+    "residents_assigned": 2,
+    "residents_unserved": 2,
+    "residents_home_visit": 1,
+    "tubes_late": 1,
+    **{
+        f"changes_{kind}": 1
+        for kind in (
+            "building_moved",
+            "building_unserved",
+            "building_sealed",
+            "call_moved",
+            "team_moved",
+            "team_shift",
+            "team_removed",
+            "team_added",
+            "household_moved",
+            "household_added",
+            "household_removed",
+        )
+    },
+}
+"""KPI rows shown indented as parts of the row above (the parts add up to it)."""
+_BASE_STYLE = (  # legend swatches of the base kinds, as natplan.js draws them
+    "height:3px;background:#b3ab9b",
+    "height:2px;background:#cbc4b6",
+    "height:0;border-top:1px dashed #b9b2a4",
+    "background:#e4dfd5;border:1px solid #c9c2b4",
 )
 _HEAT_CDN = "https://cdn.jsdelivr.net/npm/leaflet.heat@0.2.0/dist/leaflet-heat.js"
 
@@ -85,10 +134,24 @@ def _runtime_js() -> str:
 _CSS = """
 .leaflet-container { background: #f4f3ef; font-family: system-ui, "PingFang SC",
   "Microsoft YaHei", "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif; }
-.np-panel { background: rgba(255,255,255,.94); padding: 8px 10px; border-radius: 6px;
+.np-panel { background: rgba(255,255,255,.94); padding: 6px 10px; border-radius: 6px;
   box-shadow: 0 1px 5px rgba(0,0,0,.35); font-size: 12px; line-height: 1.45; color: #222;
-  max-width: 300px; }
-.np-panel h4 { margin: 0 0 4px; font-size: 14px; font-weight: 600; }
+  max-width: min(300px, calc(100vw - 80px)); }
+.np-panel > summary { cursor: pointer; font-size: 14px; font-weight: 600; padding: 2px 0;
+  list-style-position: inside; }
+.np-panel:not([open]) { padding: 4px 8px; }
+.np-badge { color: #fff; background: #b2182b; border-radius: 8px; padding: 0 6px;
+  font-size: 12px; margin-left: 4px; }
+.np-body { max-height: 50vh; overflow-y: auto; }
+.np-legend .np-body { max-height: 38vh; }
+.np-kpi .np-l1 th { padding-left: 12px; }
+.np-kpi .np-l2 th { padding-left: 24px; }
+.np-note { margin: 4px 0 0; color: #444; max-width: 280px; }
+.np-link { margin-top: 4px; }
+.np-link a { font-weight: 600; }
+.leaflet-tooltip.np-point-label { padding: 0 3px; font-size: 11px; font-weight: 600;
+  background: rgba(255,255,255,.85); border: 0; box-shadow: none; }
+.leaflet-tooltip.np-point-label:before { display: none; }
 .np-panel h5 { margin: 6px 0 2px; font-size: 12px; font-weight: 600; color: #444; }
 .np-kpi table { border-collapse: collapse; }
 .np-kpi th { text-align: left; font-weight: normal; color: #555; padding: 1px 10px 1px 0; }
@@ -104,13 +167,16 @@ _CSS = """
 .np-reason { color: #b2182b; }
 .np-alert { color: #b2182b; }
 ul.np-alert { margin: 0 0 4px; padding-left: 16px; max-width: 280px; font-weight: 600; }
-.np-kpi { max-height: 40vh; overflow-y: auto; }
 .leaflet-tooltip.np-stop-label { padding: 0 2px; font-size: 10px; font-weight: 600;
   background: rgba(255,255,255,.8); border: 0; box-shadow: none; }
 .leaflet-tooltip.np-stop-label:before { display: none; }
+.np-lab { width: 12px; height: 12px; margin: 2px; background: LABC; border: 2px solid #fff;
+  box-shadow: 0 0 0 1px LABC; transform: rotate(45deg); box-sizing: border-box; }
+.np-sw.np-lab { width: 11px; height: 11px; margin: 0 1px; }
+.np-change { color: #111; font-weight: 600; margin-top: 2px; }
 .np-heat { width: 60px; height: 10px;
   background: linear-gradient(to right, blue, cyan, lime, yellow, red); }
-"""
+""".replace("LABC", LAB_COLOUR)
 
 
 def _join(parts: list[Markup]) -> Markup:
@@ -118,58 +184,99 @@ def _join(parts: list[Markup]) -> Markup:
     return Markup("".join(parts))
 
 
-def _kpi_html(data: MapData, lang: str) -> str:
-    """The KPI panel: the map's title (or "Key figures"), the plan's alerts in red, then a
-    table of labelled figures."""
+def _kpi_html(data: MapData, lang: str) -> tuple[str, str]:
+    """The KPI panel: its summary line (title, number of alerts) and its body (the alerts in
+    red, the figures in plain words with their parts indented, then the notes)."""
     lab = labels(lang)
-    rows = _join(
-        [
-            html_fill("<tr><th>{}</th><td>{}</td></tr>", *format_kpi(key, value, lang))
-            for key, value in data.kpis.items()
-        ]
-    )
-    parts = [html_fill("<h4>{}</h4>", data.title or lab["kpis"])]
+    summary = html_fill("{}", data.title or lab["kpis"])
+    if data.alerts:
+        summary += html_fill(
+            "<span class='np-badge' title='{}'>⚠ {}</span>", lab["alerts"], len(data.alerts)
+        )
+    parts: list[Markup] = []
     if data.alerts:
         items = _join([html_fill("<li>{}</li>", text) for text in data.alerts])
         parts.append(html_fill("<ul class='np-alert' title='{}'>{}</ul>", lab["alerts"], items))
+    rows = _join(
+        [
+            html_fill(
+                "<tr class='np-l{}'><th>{}</th><td>{}</td></tr>",
+                KPI_LEVELS.get(key, 0),
+                *format_kpi(key, value, lang),
+            )
+            for key, value in data.kpis.items()
+        ]
+    )
     parts.append(html_fill("<table>{}</table>", rows))
-    return str(_join(parts))
+    parts += [html_fill("<p class='np-note'>{}</p>", note) for note in data.notes]
+    return str(summary), str(_join(parts))
 
 
 def _legend_html(payload: dict[str, Any], lang: str, names: dict[str, str]) -> str:
-    """The legend panel: point colours and sizes, buildings, outlines of the other layers."""
+    """The legend: every symbol the map draws, by layer."""
     lab = labels(lang)
-    mode = payload["legend"]["mode"]
     row = "<div class='np-row'>{}{}</div>"
-    dot = "<span class='np-sw np-dot' style='background:{}'></span>"
+    dot = "<span class='np-sw np-dot' style='background:{};border-color:#fff;{}'></span>"
+    line = "<span class='np-sw' style='{}'></span>"
     outline = "<span class='np-sw' style='border:2px {} {};{}'></span>"
-    parts = [
-        html_fill("<h4>{}</h4><h5>{}</h5>", lab["legend"], names["points"]),
-        html_fill(row, "", lab["by_util" if mode == "utilisation" else "by_finish"]),
-    ]
-    parts += [html_fill(row, html_fill(dot, c), text) for c, text in payload["legend"]["points"]]
-    closed = "<span class='np-sw np-dot' style='background:#fff;border-color:#9e9e9e;"
-    closed += "border-width:1px'></span>"
+    ring = "<span class='np-sw np-dot' style='background:{};border:{}'></span>"
     small = "<span class='np-sw np-dot' style='background:{};border:0;width:9px;height:9px'></span>"
-    unserved = "<span class='np-sw np-dot' style='background:#000;border-color:{}'></span>"
-    parts += [
-        html_fill(row, "", lab["size_note"]),
+    closed = "<span class='np-sw np-dot' style='background:#fff;border:1px solid #9e9e9e'></span>"
+    parts = [
+        html_fill("<h5>{}</h5>", names["points"]),
+        html_fill(row, html_fill(dot, PALETTE[0], ""), lab["building_note"]),
+        html_fill(row, html_fill(dot, PALETTE[2], "width:16px;height:16px"), lab["size_note"]),
+        html_fill(row, html_fill(ring, PALETTE[0], "3px solid #d62728"), lab["late_ring"]),
+        html_fill(row, html_fill(ring, PALETTE[0], "2px dashed #67000d"), lab["deficit_ring"]),
         html_fill(row, Markup(closed), lab["closed_legend"]),
         html_fill("<h5>{}</h5>", names["buildings"]),
         html_fill(row, _join([html_fill(small, c) for c in PALETTE[:6]]), ""),
-        html_fill(row, "", lab["building_note"]),
-        html_fill(row, html_fill(unserved, UNSERVED_COLOUR), names["unserved"]),
-        Markup("<h5>&nbsp;</h5>"),
-        html_fill(row, html_fill(outline, "solid", PALETTE[0], ""), names["catchments"]),
-        html_fill(row, html_fill(outline, "dashed", "#2166ac", "border-radius:50%"), names["walk"]),
-        html_fill(row, html_fill(outline, "dashed", "#444", ""), names["grids"]),
         html_fill(
             row,
-            html_fill("<span class='np-sw' style='height:3px;background:{}'></span>", PALETTE[3]),
-            names["routes"],
+            html_fill(ring, "#000", f"2px solid {UNSERVED_COLOUR}"),
+            names["unserved"],
         ),
+        html_fill(row, html_fill(outline, "solid", PALETTE[0], ""), names["catchments"]),
+    ]
+    if "changes" in payload:
+        parts.append(html_fill("<h5>{}</h5>", names["changes"]))
+        parts.append(
+            html_fill(
+                row,
+                html_fill(ring, "transparent", f"2px dashed {CHANGE_COLOUR}"),
+                lab["change_legend"],
+            )
+        )
+    parts += [
+        html_fill("<h5>{}</h5>", names["routes"]),
+        html_fill(row, html_fill(line, f"height:3px;background:{PALETTE[3]}"), names["routes"]),
+        html_fill(row, html_fill(ring, "#fff", f"2px solid {PALETTE[3]}"), lab["stop_legend"]),
+        html_fill(
+            row, html_fill(ring, PALETTE[3], f"2px solid {PALETTE[3]}"), lab["origin_legend"]
+        ),
+    ]
+    if "transport" in payload:
+        trip = "<span class='np-sw' style='height:{}px;background:{};opacity:.75'></span>"
+        widths = _join(
+            [html_fill(trip, w, c) for w, c in zip((1.5, 3, 4.5, 6), PALETTE[:4], strict=True)]
+        )
+        parts += [
+            html_fill("<h5>{}</h5>", names["transport"]),
+            html_fill(row, widths, lab["trip_legend"]),
+            html_fill(row, Markup("<span class='np-sw np-lab'></span>"), lab["lab_legend"]),
+        ]
+    parts += [
+        html_fill("<h5>&nbsp;</h5>"),
+        html_fill(row, html_fill(outline, "dashed", "#2166ac", "border-radius:50%"), names["walk"]),
+        html_fill(row, html_fill(outline, "dashed", "#444", ""), names["grids"]),
         html_fill(row, Markup("<span class='np-sw np-heat'></span>"), names["heat"]),
     ]
+    if "base" in payload:
+        parts.append(html_fill("<h5>{}</h5>", names["base"]))
+        parts += [
+            html_fill(row, html_fill(line, style), lab[kind])
+            for kind, style in zip(KINDS, _BASE_STYLE, strict=True)
+        ]
     return str(_join(parts))
 
 
@@ -200,7 +307,9 @@ def render_map(
 
     bounds = _bounds(data)
     centre = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
-    m = folium.Map(location=centre, zoom_start=13, tiles=None, max_zoom=19, control_scale=True)
+    m = folium.Map(
+        location=centre, zoom_start=13, tiles=None, max_zoom=19, control_scale=True, zoom_snap=0.25
+    )
     root: Any = m.get_root()  # branca Figure (untyped); its template does not escape
     if data.title:
         root.title = html_fill("{}", data.title)
@@ -214,20 +323,31 @@ def render_map(
             overlay=False,
             control=False,
         ).add_to(m)
-    m.add_child(_Script(f"natplan.init({m.get_name()}, {_js_json(payload['labels'])});"))
+    init = f"natplan.init({m.get_name()}, {_js_json(payload['labels'])}, {SMALL_SCREEN_PX});"
+    m.add_child(_Script(init))
     for key, show in LAYER_KEYS:
-        if key == "routes" and not payload["routes"]:
+        if key not in payload or (key == "routes" and not payload["routes"]):
             continue
         # the layer control shows names as HTML
+        if key == "base" and tile_url:
+            show = False  # the office's tiles already show the streets
         m.add_child(_DataLayer(key, payload[key], html_fill("{}", names[key]), show))
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    folium.LayerControl(
+        collapsed=JsCode(f"window.innerWidth < {SMALL_SCREEN_PX}"),  # type: ignore[arg-type]
+        position="topright",
+    ).add_to(m)
+    kpi_summary, kpi_body = _kpi_html(data, lang)
     opts = {
-        "kpiHtml": _kpi_html(data, lang),
+        "kpiSummary": kpi_summary,
+        "kpiHtml": kpi_body,
+        "legendSummary": html_fill("{}", lab["legend"]),
         "legendHtml": _legend_html(payload, lang, names),
         "attributionHtml": html_fill("{}", data.attribution),
+        "smallPx": SMALL_SCREEN_PX,
+        "bounds": bounds,
+        "pad": [250, 230],  # the KPI panel's and the legend's width
     }
     m.add_child(_Script(f"natplan.finish({m.get_name()}, {_js_json(opts)});"))
-    m.fit_bounds(bounds, padding_top_left=(180, 20), padding_bottom_right=(20, 20))
 
     html = inline_assets(m.get_root().render())
     # natplan's CSS goes last in <head> so it overrides the vendored stylesheets.

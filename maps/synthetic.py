@@ -109,6 +109,12 @@ def synthetic_map_data(
             ),
             pl.Series("staff", (tables * 2).tolist()),
             pl.Series("yellow_channel", (np.arange(n_points) % 3 == 0).tolist()),
+            # the most loaded open points run late, the overloaded ones cannot finish
+            (pl.col("open") & (pl.col("utilisation") > 1.0)).alias("late"),
+            pl.when(pl.col("open"))
+            .then((pl.col("load") - pl.col("capacity")).clip(lower_bound=0))
+            .otherwise(0)
+            .alias("deficit"),
         )
     rows: list[tuple[str, int, str | None, float, float]] = []
     for t in range(n_teams):
@@ -148,5 +154,4 @@ def synthetic_map_data(
         walk_limit_m=500.0,
         title="示例区 核酸采样方案",
         kpis=kpis,
-        finish_deadline="18:00",
     )

@@ -14,10 +14,14 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sampling import __version__
 from sampling.errors import ScenarioError
 from sampling.interrupt import EXIT_INTERRUPTED, MESSAGE, interrupt_guard
+
+if TYPE_CHECKING:
+    from sampling.scenario.model import Scenario
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -35,9 +39,10 @@ def _validate(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario)
     summary = summarise(scenario)
-    print("\n".join(summary.lines()))
-    for warning in summary.warnings:
-        print(f"warning: {warning}")
+    if not _quiet(args):
+        print("\n".join(summary.lines()))
+        for warning in summary.warnings:
+            print(f"warning: {warning}")
     print("ok: the scenario is valid")
     return EXIT_OK
 
@@ -66,8 +71,10 @@ def _plan(args: argparse.Namespace) -> int:
     import json
     import time
 
+    from sampling.console import StageConsole
     from sampling.files.lock import folder_lock
     from sampling.output.write import check_plan_folder, write_plan
+    from sampling.progress import stage
     from sampling.report import plan_lines
     from sampling.scenario.loader import load_scenario
     from sampling.stages.planning import plan_campaign
@@ -75,16 +82,46 @@ def _plan(args: argparse.Namespace) -> int:
     if args.time_limit <= 0:
         raise ScenarioError.single("--time-limit", "must be positive", str(args.time_limit))
     started = time.perf_counter()
-    scenario = load_scenario(args.scenario)
-    check_plan_folder(Path(args.out), scenario)  # before the lock: it may not create folders
-    with folder_lock(Path(args.out)):  # held to the end: one run per OUT
-        loaded = time.perf_counter() - started
-        plan = plan_campaign(scenario, time_limit=args.time_limit, seed=args.seed)
-        out = write_plan(plan, Path(args.out), lang=args.lang, extra_seconds={"load": loaded})
+    with StageConsole(sys.stderr, quiet=_quiet(args)) as console:
+        with stage(console, "load") as figures:
+            scenario = load_scenario(args.scenario)
+            figures.update(_scenario_figures(scenario))
+        check_plan_folder(Path(args.out), scenario)  # before the lock: it may not create folders
+        with folder_lock(Path(args.out)):  # held to the end: one run per OUT
+            loaded = time.perf_counter() - started
+            plan = plan_campaign(
+                scenario, time_limit=args.time_limit, seed=args.seed, progress=console
+            )
+            out = write_plan(
+                plan,
+                Path(args.out),
+                lang=args.lang,
+                extra_seconds={"load": loaded},
+                progress=console,
+            )
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    print("\n".join(plan_lines(summary)))
+    if not _quiet(args):
+        print("\n".join(plan_lines(summary)))
     print(f"wrote {out}")
     return EXIT_OK
+
+
+def _scenario_figures(scenario: Scenario) -> dict[str, object]:
+    """What the console says about a loaded scenario (its ``load`` stage line)."""
+    buildings = scenario.buildings
+    return {
+        "scenario": scenario.header.name,
+        "buildings": buildings.height,
+        "residents": int(buildings["residents"].sum()) if buildings.height else 0,
+        "points": scenario.points.height,
+        "teams": scenario.teams.height,
+        "households": scenario.home_visits.height,
+    }
+
+
+def _quiet(args: argparse.Namespace) -> bool:
+    """``--quiet``: only errors and the final line."""
+    return bool(getattr(args, "quiet", False))
 
 
 def _map(args: argparse.Namespace) -> int:
@@ -141,14 +178,12 @@ def _import_osm(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for the README's CLI reference and tests)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="natplan",
         description="Plan a one-day, district-wide nucleic-acid testing campaign.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="report each stage as it runs (on stderr)"
-    )
+    console_options(parser)
     parser.add_argument("--version", action="version", version=f"natplan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -158,8 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = sub.add_parser("generate", help="write a synthetic district scenario")
     generate.add_argument("--residents", type=int, required=True, help="total residents")
-    generate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    generate.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    generate.add_argument("--seed", type=int, default=0, help="random seed")
+    generate.add_argument("--format", choices=["csv", "parquet"], default="csv", help="table files")
     generate.add_argument(
         "--overwrite", action="store_true", help="replace a scenario folder natplan wrote"
     )
@@ -181,9 +216,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="output folder: new, empty, or an earlier natplan plan (replaced atomically);"
         " natplan never replaces a folder holding files it did not write",
     )
-    plan.add_argument("--time-limit", type=float, default=30.0, help="seconds per solver stage")
-    plan.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    plan.add_argument(
+        "--time-limit",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="wall-clock safety stop in seconds per solver stage (assignment, home-visit"
+        " routing; staffing at most 10 s); a stage cut short is reported",
+    )
+    plan.add_argument("--seed", type=int, default=0, help="random seed")
     plan.add_argument("--lang", choices=["zh", "en"], default="zh", help="document language")
+    console_options(plan, sub=True)
     plan.set_defaults(run=_plan)
 
     remap = sub.add_parser("map", help="re-render OUT/map.html from a saved plan")
@@ -202,13 +245,73 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace a scenario folder natplan wrote"
     )
     osm.set_defaults(run=_import_osm)
+
+    from sampling.city.commands import add_city_commands  # plan-city, generate-city, sweep
+
+    add_city_commands(sub)
+
+    from sampling.replan.command import add_replan_command  # replan (the day itself)
+
+    add_replan_command(sub)
     return parser
 
 
-def _configure_logging(*, verbose: bool, debug: bool) -> None:
-    """Log natplan's own messages to stderr: warnings always, stages with ``--verbose``."""
-    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
-    handler = logging.StreamHandler(sys.stderr)
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with each option's default, except empty ones (flags, optional values)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        empty = default is None or default is False or default in ("", [], ())
+        if empty or default == argparse.SUPPRESS or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose ``--help`` shows defaults; its subcommands inherit it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def console_options(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
+    """``-q/--quiet`` and ``-v/--verbose`` on ``parser``; ``sub`` for a subcommand, where
+    they may also be given after the command (``natplan plan … --quiet``)."""
+    default: Any = argparse.SUPPRESS if sub else False
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="print only errors and the final line",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="also log details of each stage as it runs (on stderr)",
+    )
+
+
+def _configure_logging(*, verbose: bool, debug: bool, quiet: bool = False) -> None:
+    """Log natplan's own messages to stderr: warnings (errors only with ``--quiet``),
+    details with ``--verbose``; above the live progress bars when they run."""
+    from sampling.console import ConsoleLogHandler
+
+    level = (
+        logging.DEBUG
+        if debug
+        else logging.INFO
+        if verbose
+        else logging.ERROR
+        if quiet
+        else logging.WARNING
+    )
+    handler = ConsoleLogHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     for name in ("sampling", "solver", "maps"):
         logger = logging.getLogger(name)
@@ -221,7 +324,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``natplan`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(verbose=args.verbose, debug=args.debug)
+    if args.verbose and _quiet(args):
+        parser.error("--quiet and --verbose cannot be used together")
+    _configure_logging(verbose=args.verbose, debug=args.debug, quiet=_quiet(args))
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         with interrupt_guard():

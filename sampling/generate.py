@@ -180,6 +180,8 @@ class District:
     teams: pl.DataFrame
     home_visits: pl.DataFrame
     grids: pl.DataFrame
+    labs: pl.DataFrame | None = None  # tubes to the labs (issue 16)
+    vehicles: pl.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -516,6 +518,66 @@ def _home_visit_teams(
     )
 
 
+# --------------------------------------------------------------------------- labs, vehicles
+
+TUBES_PER_LAB_HOUR_OF_DAY = 10.0
+"""Testing hours the labs need for the day's tubes: Yuci's 2021 round sampled from 07:00 to
+12:00 and had every result by 19:30 (``shared/domain.md``, issue 16), about ten hours of
+testing after the first tubes arrived. Lab capacity in total = tubes ÷ this many hours."""
+RESIDENTS_PER_LAB = 200_000
+"""One lab per this many residents (at least one): "a handful" for a 1,000,000 district."""
+POINTS_PER_VEHICLE = 8
+"""Open points per pickup vehicle (Hongkou: one vehicle per street of ~10 points on fixed rounds;
+a bit more here, as rounds are planned to the 2-hour rule rather than fixed)."""
+VEHICLE_CAPACITY_TUBES = 800
+"""Tubes one vehicle carries (a few cold boxes of ~200)."""
+
+
+def _labs_and_vehicles(
+    seed: int, residents: int, points: int, radius: float, lat0: float, lon0: float
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Labs (hospital and CDC labs, open all day) and pickup vehicles based at them.
+
+    Drawn from their own random stream, so the other tables are the same as without them.
+    Capacity: the day's tubes (≈ residents ÷ pool of 10) ÷ :data:`TUBES_PER_LAB_HOUR_OF_DAY`,
+    split over the labs by random weights and rounded up to tens.
+    """
+    rng = np.random.default_rng([seed, 16])
+    n_labs = max(1, round(residents / RESIDENTS_PER_LAB))
+    angle = rng.uniform(0.0, 2.0 * math.pi, n_labs)
+    dist = radius * rng.uniform(0.2, 0.8, n_labs)
+    dist[0] = radius * 0.1  # the city hospital near the centre
+    lat, lon = unproject(dist * np.cos(angle), dist * np.sin(angle), lat0, lon0)
+    share = rng.uniform(0.7, 1.3, n_labs)
+    total = residents / 10.0 / TUBES_PER_LAB_HOUR_OF_DAY
+    rate = np.ceil(total * share / share.sum() / 10.0).astype(np.int64) * 10
+    labs = pl.DataFrame(
+        {
+            "lab_id": _ids("L", n_labs, 2),
+            "lat": np.round(lat, 6),
+            "lon": np.round(lon, 6),
+            "tubes_per_hour": np.maximum(rate, 10),
+            "open_from": ["00:00"] * n_labs,
+            "open_to": ["24:00"] * n_labs,
+            "name": [f"检测实验室{k + 1}" for k in range(n_labs)],
+        }
+    )
+    n_vehicles = max(1, math.ceil(points / POINTS_PER_VEHICLE))
+    base = np.arange(n_vehicles) % n_labs
+    vehicles = pl.DataFrame(
+        {
+            "vehicle_id": _ids("V", n_vehicles, 3),
+            "lat": np.round(lat[base], 6),
+            "lon": np.round(lon[base], 6),
+            "capacity_tubes": np.full(n_vehicles, VEHICLE_CAPACITY_TUBES, dtype=np.int64),
+            "available_from": ["06:30"] * n_vehicles,
+            "available_to": ["23:00"] * n_vehicles,
+            "name": [f"转运车{k + 1}" for k in range(n_vehicles)],
+        }
+    )
+    return labs, vehicles
+
+
 # --------------------------------------------------------------------------- the district
 
 
@@ -744,6 +806,7 @@ def synthesise_district(residents: int, seed: int, *, staff_ratio: float | None 
     hlat, hlon = unproject(bx[clinic] + 30.0, by[clinic] - 30.0, CENTRE_LAT, CENTRE_LON)
     teams = pl.concat([medical, _home_visit_teams(rng, n_home_teams, hlat, hlon, 1)])
 
+    labs, vehicles = _labs_and_vehicles(seed, n_res, max_open, radius, CENTRE_LAT, CENTRE_LON)
     name = f"generated-{n_res}-seed-{seed}"
     flag = ""
     if staff_ratio is not None:
@@ -762,6 +825,8 @@ def synthesise_district(residents: int, seed: int, *, staff_ratio: float | None 
         teams=teams,
         home_visits=home,
         grids=_grids_table(rng, grid_ids),
+        labs=labs,
+        vehicles=vehicles,
     )
 
 
@@ -804,6 +869,23 @@ def scenario_toml(
         f"teams = {q('teams.' + fmt)}\n"
         f"{home}"
         f"grids = {q('grids.' + fmt)}\n"
+        f"{_transport_toml(district, fmt)}"
+    )
+
+
+def _transport_toml(district: District, fmt: Format) -> str:
+    """Table paths of labs and vehicles and the ``[transport]`` section (when it has them)."""
+    if district.labs is None or district.vehicles is None:
+        return ""
+    return (
+        f"labs = {_toml_string('labs.' + fmt)}\n"
+        f"vehicles = {_toml_string('vehicles.' + fmt)}\n"
+        "\n[transport]\n"
+        "max_tube_age_min = 240\n"
+        "pickup_interval_max_min = 120\n"
+        "drive_speed_km_h = 30\n"
+        "stop_min = 5\n"
+        "unload_min = 10\n"
     )
 
 
@@ -868,6 +950,9 @@ def write_district(
     }
     if district.home_visits.height:
         tables["home_visits"] = district.home_visits
+    if district.labs is not None and district.vehicles is not None:
+        tables["labs"] = district.labs
+        tables["vehicles"] = district.vehicles
     with atomic_dir(out_dir, kind="scenario", overwrite=overwrite) as staging:
         (staging / "scenario.toml").write_text(scenario_toml(district, fmt), encoding="utf-8")
         staging.chmod(0o755)  # mkdtemp makes it private; a scenario folder is shared data
@@ -1017,6 +1102,10 @@ shaped after the seed report in `shared/domain.md`:
   the points nearest to the big high-rise compounds cannot take all their neighbours, so the
   planner has to spread load (78 tables × 700 = 54,600 swabs of capacity in 07:00–14:00).
 * Home visits (`home_visits.csv`) are part of their buildings' `residents`.
+* **Tubes to the labs**: two labs 3–4 km away (`labs.csv`, 400 and 300 tubes per hour for
+  this sub-district, open all day) and three pickup vehicles of 500 tubes (`vehicles.csv`),
+  with the default rules (`[transport]`: no tube older than 240 minutes at its lab, none
+  waiting more than 120 minutes at its point).
 
 ## What is synthetic
 Everything below the published totals: compound and point names, building positions and
@@ -1130,6 +1219,7 @@ def yuci_street() -> District:
     hlat, hlon = unproject(clinic_x, clinic_y, YUCI_STREET_LAT, YUCI_STREET_LON)
     teams = pl.concat([medical, _home_visit_teams(rng, n_home_teams, hlat, hlon, 1)])
 
+    labs, vehicles = _yuci_labs_and_vehicles()
     return District(
         name="yuci-street",
         description=(
@@ -1144,7 +1234,55 @@ def yuci_street() -> District:
         teams=teams,
         home_visits=home,
         grids=_grids_table(rng, grid_ids, grid_names),
+        labs=labs,
+        vehicles=vehicles,
     )
+
+
+# name, x, y (metres from the sub-district's reference), tubes per hour: two of the district's
+# labs. Yuci's ~92,000 tubes of 28 April 2022 were tested in about ten hours; these two take a
+# sub-district's ≈ 3,600 tubes at a share of that rate (they serve other streets too).
+_YUCI_LABS: tuple[tuple[str, float, float, int], ...] = (
+    ("晋中市第一人民医院检验科", -2_600, 1_900, 400),
+    ("榆次区疾控中心实验室", 3_300, -1_400, 300),
+)
+# depot lab, capacity, available from, to: one vehicle per lab on the street's rounds
+_YUCI_VEHICLES: tuple[tuple[int, int, str, str], ...] = (
+    (0, 500, "06:45", "20:00"),
+    (1, 500, "07:00", "20:00"),
+    (0, 500, "08:00", "20:00"),
+)
+
+
+def _yuci_labs_and_vehicles() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The ``yuci-street`` labs and pickup vehicles (deterministic, no random draws)."""
+    lx = np.asarray([lab[1] for lab in _YUCI_LABS], dtype=np.float64)
+    ly = np.asarray([lab[2] for lab in _YUCI_LABS], dtype=np.float64)
+    lat, lon = unproject(lx, ly, YUCI_STREET_LAT, YUCI_STREET_LON)
+    labs = pl.DataFrame(
+        {
+            "lab_id": _ids("L", len(_YUCI_LABS), 2),
+            "lat": np.round(lat, 6),
+            "lon": np.round(lon, 6),
+            "tubes_per_hour": np.asarray([lab[3] for lab in _YUCI_LABS], dtype=np.int64),
+            "open_from": ["00:00"] * len(_YUCI_LABS),
+            "open_to": ["24:00"] * len(_YUCI_LABS),
+            "name": [lab[0] for lab in _YUCI_LABS],
+        }
+    )
+    base = np.asarray([v[0] for v in _YUCI_VEHICLES], dtype=np.int64)
+    vehicles = pl.DataFrame(
+        {
+            "vehicle_id": _ids("V", len(_YUCI_VEHICLES), 2),
+            "lat": np.round(lat[base], 6),
+            "lon": np.round(lon[base], 6),
+            "capacity_tubes": np.asarray([v[1] for v in _YUCI_VEHICLES], dtype=np.int64),
+            "available_from": [v[2] for v in _YUCI_VEHICLES],
+            "available_to": [v[3] for v in _YUCI_VEHICLES],
+            "name": [f"转运车{k + 1}" for k in range(len(_YUCI_VEHICLES))],
+        }
+    )
+    return labs, vehicles
 
 
 def write_yuci_street(out_dir: Path | str, *, overwrite: bool = False) -> GenerateSummary:

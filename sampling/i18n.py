@@ -9,15 +9,21 @@ import. Each file has the same sections and keys (a test checks it):
 * ``[kinds]``, ``[reasons]``, ``[statuses]`` — point kinds and the planner's reason and status
   codes (:func:`kind_label`, :func:`reason_label`, :func:`status_label`).
 
+The output tables and ``summary.json`` hold only the codes (the ``StrEnum`` codes of the stages:
+``UnservedReason``, ``VisitReason``, ``NotCalledReason``, ``CapacityReason``, the statuses);
+the text comes from here when a page is rendered. A reason label may name a figure of the
+plan's header, filled in then: ``{limit}`` (``out_of_reach``) is the walking limit in minutes.
+
 Labels may hold ``str.format`` fields (``{name}``); values are escaped by the renderer (Jinja2
-autoescape, or ``markupsafe`` in the map), never here. Unknown kinds, reasons and statuses are
-shown as they are.
+autoescape, or ``markupsafe`` in the map), never here. Unknown kinds, reasons and statuses
+(e.g. from a plan folder of an older natplan) are shown as they are.
 """
 
 from __future__ import annotations
 
-import re
+import string
 import tomllib
+from collections.abc import Iterable
 from importlib import resources
 from types import MappingProxyType
 from typing import Any
@@ -29,22 +35,19 @@ __all__ = [
     "LANGS",
     "MAP_LABELS",
     "REASONS",
-    "REASON_NO_WALK_IN",
     "STATUSES",
     "kind_label",
     "kpi_label",
     "labels",
     "map_labels",
     "reason_label",
+    "reason_labels",
     "status_label",
 ]
 
 LANGS = ("zh", "en")
-SECTIONS = ("documents", "map", "kpi", "kinds", "reasons", "statuses")
+SECTIONS = ("documents", "map", "kpi", "kinds", "reasons", "statuses", "city")
 """Sections every ``labels/<lang>.toml`` has, each a flat table of text."""
-
-REASON_NO_WALK_IN = "no walk-in residents"
-"""Assignment reason of a building whose residents are all visited at home (nothing to escalate)."""
 
 
 def _load(lang: str) -> dict[str, dict[str, str]]:
@@ -72,8 +75,8 @@ KPI: dict[str, dict[str, str]] = {lang: t["kpi"] for lang, t in _TABLES.items()}
 KINDS: dict[str, dict[str, str]] = {lang: t["kinds"] for lang, t in _TABLES.items()}
 REASONS: dict[str, dict[str, str]] = {lang: t["reasons"] for lang, t in _TABLES.items()}
 STATUSES: dict[str, dict[str, str]] = {lang: t["statuses"] for lang, t in _TABLES.items()}
-
-_WITHIN = re.compile(r"^no point within (?P<limit>[0-9.]+) min$")
+CITY: dict[str, dict[str, str]] = {lang: t["city"] for lang, t in _TABLES.items()}
+"""Labels of the city and sweep pages (``natplan plan-city``, ``natplan sweep``)."""
 
 
 def _check(lang: str) -> None:
@@ -115,16 +118,38 @@ def status_label(status: object, lang: str) -> str:
     return STATUSES[lang].get(str(status), str(status))
 
 
-def reason_label(reason: object, lang: str) -> str:
-    """An ``unserved_reason``/``not_called`` reason code in ``lang`` (unknown: as it is)."""
+def label_fields(text: str) -> set[str]:
+    """The ``{name}`` fields of a label."""
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def reason_label(reason: object, lang: str, *, walk_limit_min: float | None = None) -> str:
+    """A reason code (``unserved_reason``, ``not_called``/``capacity_plan`` ``reason``) in
+    ``lang``; unknown codes as they are, missing as empty.
+
+    ``walk_limit_min`` is the plan's walking limit, named by ``out_of_reach``; without it such
+    a label shows ``?`` for the number (every natplan page passes it; a test checks they do)
+    rather than failing the whole plan's writing over one tooltip.
+    """
     _check(lang)
     if reason is None:
         return ""
     text = str(reason)
-    table = REASONS[lang]
-    if text in table:
-        return table[text]
-    match = _WITHIN.match(text)
-    if match:
-        return table["no point within {limit} min"].format(limit=match["limit"])
-    return text
+    label = REASONS[lang].get(text)
+    if label is None:
+        return text
+    if "limit" not in label_fields(label):
+        return label
+    return label.format(limit="?" if walk_limit_min is None else f"{walk_limit_min:g}")
+
+
+def reason_labels(
+    reasons: Iterable[object], lang: str, *, walk_limit_min: float | None = None
+) -> dict[str, str]:
+    """Code → text of the distinct non-null ``reasons`` (see :func:`reason_label`), e.g. for
+    ``polars.Expr.replace`` over a whole column."""
+    return {
+        str(r): reason_label(r, lang, walk_limit_min=walk_limit_min)
+        for r in dict.fromkeys(reasons)
+        if r is not None
+    }

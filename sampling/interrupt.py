@@ -32,6 +32,8 @@ EXIT_INTERRUPTED = 130
 """Exit code of a process stopped by Ctrl-C (128 + SIGINT), as shells report it."""
 
 MESSAGE = "interrupted: stopped; the output folder was not changed"
+SHOW_CURSOR = "\x1b[?25h"
+"""Terminal control sequence that shows the cursor (hidden while a progress bar runs)."""
 
 _cleanups: set[Path] = set()
 _cleanups_lock = threading.Lock()
@@ -62,6 +64,8 @@ def hard_exit() -> None:
     for child in multiprocessing.active_children():
         child.kill()
     try:
+        if sys.stderr.isatty():  # a live progress bar hides the cursor: show it again
+            sys.stderr.write(f"{SHOW_CURSOR}\n")
         sys.stderr.write(f"{MESSAGE}\n")
         sys.stderr.flush()
     finally:

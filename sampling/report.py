@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 ALERT_CODES = (
+    "no_plan",
     "unserved",
     "deficit",
     "overtime",
@@ -30,10 +31,18 @@ ALERT_CODES = (
     "queue_wait",
     "staffing_shortfall",
     "households_unserved",
+    "late_tubes",
     "wall_clock",
 )
 """Every alert code, in the order alerts are listed. Labels: ``alert_<code>`` in the
 ``[documents]`` section of ``sampling/labels/<lang>.toml``."""
+
+_WALL_CLOCK_KEYS = {
+    "solver_wall_clock_bound": "assignment",
+    "home_visits_wall_clock_bound": "home-visit routing",
+    "transport_wall_clock_bound": "transport",
+}
+"""Summary keys counting stages the wall clock cut short, and how the console names them."""
 
 _MORE_DIGITS = 6  # at most this many extra decimals to keep a part from reading as 0 or 100 %
 
@@ -90,13 +99,16 @@ def _as_int(value: object) -> int:
 def alerts(summary: Mapping[str, Any]) -> list[dict[str, object]]:
     """The plan's alerts: ``{"code": …, "count": …}`` for every problem a planner must act on.
 
+    ``no_plan`` (count 1): the assignment found no plan; its ``status_reason`` says why.
     Counts: residents (``unserved``, ``deficit``, ``overtime``, ``not_called``), minutes after
     the window end (``finish_after_window``, the planned last swab), points (``late_points``:
     simulated p95 finish past the window end plus the tolerance; ``late_arrivals``: residents
     the simulation expects after their point closed, rounded up; ``queue_wait``: simulated p95
     wait over the limit), samplers (``staffing_shortfall``: more samplers the shortfall needs),
-    households (``households_unserved``) and stages (``wall_clock``: solvers cut short by the
-    wall clock, so a rerun may differ). Empty when the plan holds.
+    households (``households_unserved``), tubes (``late_tubes``: tubes that reach no lab within
+    the age limit or are not tested, the transport summary's ``tubes_late``) and stages
+    (``wall_clock``: solvers cut short by the wall clock, so a rerun may differ). Empty when the
+    plan holds.
     """
     end = _clock_minutes(summary.get("window_end"))
     finish = _clock_minutes(summary.get("finish_time"))
@@ -110,6 +122,7 @@ def alerts(summary: Mapping[str, Any]) -> list[dict[str, object]]:
         )
         shortfall = max(_int(summary, key), 1)
     counts = {
+        "no_plan": int(summary.get("status") == "no_plan_found"),
         "unserved": _int(summary, "residents_unserved"),
         "deficit": _int(summary, "capacity_deficit_residents"),
         "overtime": _int(summary, "residents_overtime"),
@@ -120,8 +133,8 @@ def alerts(summary: Mapping[str, Any]) -> list[dict[str, object]]:
         "queue_wait": _int(summary, "points_p95_over_limit"),
         "staffing_shortfall": shortfall,
         "households_unserved": _int(summary, "households_unserved"),
-        "wall_clock": _int(summary, "solver_wall_clock_bound")
-        + _int(summary, "home_visits_wall_clock_bound"),
+        "late_tubes": _int(summary, "tubes_late"),
+        "wall_clock": sum(_int(summary, key) for key in _WALL_CLOCK_KEYS),
     }
     return [{"code": code, "count": counts[code]} for code in ALERT_CODES if counts[code] > 0]
 
@@ -129,16 +142,111 @@ def alerts(summary: Mapping[str, Any]) -> list[dict[str, object]]:
 def assignment_line(summary: Mapping[str, Any]) -> str:
     """Status of the assignment: the gap to its lower bound, or why there is no plan."""
     status = summary.get("status")
+    if status in ("optimal", "feasible"):
+        return f"assignment {_assignment_status(summary)}"
+    return f"assignment: {_assignment_status(summary)}"
+
+
+def _assignment_status(summary: Mapping[str, Any]) -> str:
+    """``optimal (gap 0.00% to the lower bound): 2 points, …`` or ``no plan found — why``."""
+    status = summary.get("status")
     gap = summary.get("gap")
     if status in ("optimal", "feasible"):
         gap_text = f"gap {percent(gap, 2)} to the lower bound" if percent(gap) else "no bound"
         return (
-            f"assignment {status} ({gap_text}): {_int(summary, 'points_open')} points,"
+            f"{status} ({gap_text}): {_int(summary, 'points_open')} points,"
             f" {_int(summary, 'tables_used')} tables, mean walk"
             f" {float(summary.get('walk_m_mean') or 0):.0f} m"
         )
     reason = summary.get("status_reason") or "no reason given"
-    return f"assignment: {str(status).replace('_', ' ')} — {reason}"
+    return f"{str(status).replace('_', ' ')} — {reason}"
+
+
+STAGE_NAMES = {
+    "load": "scenario",
+    "assignment": "assignment",
+    "day": "day",
+    "home_visits": "home visits",
+    "transport": "transport",
+    "tables": "tables",
+    "map": "map",
+    "documents": "documents",
+}
+"""How the console names each stage of :data:`sampling.progress.STAGES`."""
+
+_CUT = "; cut short by the wall clock (--time-limit): a rerun may differ"
+
+
+def stage_line(stage: str, seconds: float, figures: Mapping[str, Any]) -> str:
+    """The console line of a finished stage: its name, wall-clock seconds and what it did.
+
+    ``figures`` are the stage's own ``summary.json`` figures (the progress event's), so the
+    line says the same as the saved summary.
+    """
+    name = STAGE_NAMES.get(stage, stage.replace("_", " "))
+    return f"{name:<12}{seconds:>7.1f} s  {stage_text(stage, figures)}".rstrip()
+
+
+def stage_text(stage: str, f: Mapping[str, Any]) -> str:
+    """What a finished stage did, in a few words (empty for an unknown stage)."""
+    if stage == "load":
+        households = _int(f, "households")
+        return (
+            f"{f.get('scenario', '')}: {_int(f, 'buildings'):,} buildings,"
+            f" {_int(f, 'residents'):,} residents, {_int(f, 'points'):,} candidate points,"
+            f" {_int(f, 'teams'):,} teams"
+            + (f", {households:,} households to visit at home" if households else "")
+        )
+    if stage == "assignment":
+        unserved = _int(f, "residents_unserved")
+        return (
+            _assignment_status(f)
+            + (f"; {unserved:,} residents without a point" if unserved else "")
+            + (_CUT if _int(f, "solver_wall_clock_bound") else "")
+        )
+    if stage == "day":
+        return (
+            f"last swab {f.get('finish_time', '?')} (simulated p95"
+            f" {f.get('sim_finish_p95', '?')} over {_int(f, 'sim_replications') or 1} days);"
+            f" staffing {f.get('staffing_status', '?')}, {_int(f, 'samplers_used'):,} of"
+            f" {_int(f, 'samplers_available'):,} samplers"
+        )
+    if stage == "home_visits":
+        total = _int(f, "households_total")
+        if not total:
+            return "no households to visit"
+        return (
+            f"{_int(f, 'households_served'):,} of {total:,} households on"
+            f" {_counted(_int(f, 'home_visit_routes'), 'route')}, last team back"
+            f" {f.get('home_visit_latest_return') or '?'}"
+            + (_CUT if _int(f, "home_visits_wall_clock_bound") else "")
+        )
+    if stage == "transport":
+        late = _int(f, "tubes_late")
+        return (
+            f"{_counted(_int(f, 'tubes_total'), 'tube')} to the labs on"
+            f" {_counted(_int(f, 'vehicle_trips'), 'trip')}, last result"
+            f" {f.get('latest_result_time') or '?'}"
+            + (f"; {late:,} tubes late" if late else "")
+            + (_CUT if _int(f, "transport_wall_clock_bound") else "")
+        )
+    if stage == "tables":
+        return f"{_int(f, 'tables')} tables (parquet) and summary.json"
+    if stage == "map":
+        return "map.html"
+    if stage == "documents":
+        return (
+            f"{_counted(_int(f, 'point_pages'), 'point sheet')},"
+            f" {_counted(_int(f, 'grid_lists'), 'grid call list')},"
+            f" {_counted(_int(f, 'team_pages'), 'team itinerary', 'team itineraries')},"
+            " plan.xlsx, index.html"
+        )
+    return ""
+
+
+def _counted(n: int, one: str, many: str | None = None) -> str:
+    """``1 route``, ``2 routes`` (``many`` for an irregular plural)."""
+    return f"{n:,} {one if n == 1 else many or one + 's'}"
 
 
 def plan_lines(summary: Mapping[str, Any]) -> list[str]:
@@ -178,9 +286,21 @@ def plan_warnings(summary: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _reasons(found: object) -> str:
+    """``too_far 3, fleet 12`` from the summary's ``tubes_late_reasons`` (a code → count map)."""
+    if not isinstance(found, Mapping) or not found:
+        return "reasons not given"
+    return ", ".join(f"{code} {_as_int(n):,}" for code, n in found.items() if _as_int(n))
+
+
 def _warning(code: str, n: int, s: Mapping[str, Any]) -> list[str]:
     """The console line(s) of one alert."""
     end = s.get("window_end", "?")
+    if code == "no_plan":
+        return [
+            f"no assignment plan was found ({s.get('status_reason') or 'no reason given'}):"
+            " every walk-in resident is unserved; plan again with more time (--time-limit)"
+        ]
     if code == "unserved":
         return [
             f"{n:,} residents in {_int(s, 'buildings_unserved'):,} buildings have no sampling"
@@ -228,14 +348,15 @@ def _warning(code: str, n: int, s: Mapping[str, Any]) -> list[str]:
         return [f"staffing shortfall: {n:,} more samplers needed (capacity_plan.parquet)"]
     if code == "households_unserved":
         return [f"{n:,} home-visit households have no team (home_visits.parquet)"]
-    if code == "wall_clock":
+    if code == "late_tubes":
         return [
-            f"the wall clock (--time-limit) cut the {stage} short: a rerun may differ;"
-            " allow more time"
-            for key, stage in (
-                ("solver_wall_clock_bound", "assignment"),
-                ("home_visits_wall_clock_bound", "home-visit routing"),
-            )
-            if _int(s, key)
+            f"{n:,} of {_int(s, 'tubes_total'):,} tubes reach no lab in time or are not tested"
+            f" ({_reasons(s.get('tubes_late_reasons'))}; transport_tubes.parquet, late_reason)"
+        ]
+    if code == "wall_clock":
+        stages = [stage for key, stage in _WALL_CLOCK_KEYS.items() if _int(s, key)] or ["solver"]
+        return [
+            f"the wall clock (--time-limit) cut the {' and the '.join(stages)} short:"
+            " a rerun may differ; allow more time"
         ]
     return [f"{code}: {n:,}"]

@@ -164,4 +164,4 @@ def test_street_distance_scenario_plans_within_the_limit() -> None:
     px, py = project(joined["plat"].to_numpy(), joined["plon"].to_numpy(), lat0, lon0)
     straight = ((bx - px) ** 2 + (by - py) ** 2) ** 0.5
     assert (joined["walk_m"].to_numpy() >= straight - 1e-6).all()
-    assert plan.stats["street_detour_median"] >= 1.0
+    assert plan.stats.street is not None and plan.stats.street.detour_median >= 1.0

@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from sampling import load_scenario
-from sampling.documents.html import environment, label_namespace, template
+from sampling.documents.html import css_string, environment, label_namespace, template
 from sampling.documents.supplies import SPARE_SHARE
 from sampling.documents.write import DocumentsSummary, write_documents
 from sampling.i18n import (
@@ -34,6 +34,7 @@ from sampling.i18n import (
 )
 from sampling.output.write import write_plan
 from sampling.scenario.model import Scenario
+from sampling.stages.assignment import UnservedReason
 from sampling.stages.planning import plan_campaign
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +49,10 @@ SHEETS = [
     "not_called",
     "home_visits",
     "routes",
+    "transport_trips",  # yuci-street has labs and vehicles
+    "transport_tubes",
+    "lab_load",
+    "results",
 ]
 SPAN = re.compile(r"(\d\d:\d\d)–(\d\d:\d\d)")
 
@@ -190,7 +195,8 @@ def test_served_buildings_listed_once_in_their_grid_with_call_times(zh: Path) ->
 def test_point_timetable_adds_up_to_its_load(zh: Path) -> None:
     points = _read(zh, "points").filter(pl.col("open"))
     for p in points.iter_rows(named=True):
-        timetable = tables_of(zh / "points" / f"{p['point_id']}.html")[-1]
+        timetable = tables_of(zh / "points" / f"{p['point_id']}.html")[0]  # leads the sheet
+        assert timetable[0][0] == labels("zh")["slot"]
         header, body, total = timetable[0], timetable[1:-1], timetable[-1]
         col = header.index(labels("zh")["residents"])
         called = sum(number(r[col]) for r in body)
@@ -229,16 +235,18 @@ def test_supplies_arithmetic(zh: Path, scenario: Scenario) -> None:
         assert number(rows[lab["registrars"]][1]) == sampler_shifts
 
 
-def test_workbook_sheets_header_and_text_clocks(zh: Path) -> None:
+def test_workbook_sheets_header_and_clocks(zh: Path) -> None:
+    lab = labels("zh")  # sheet names in the plan's language (English: the table names)
     with zipfile.ZipFile(zh / "plan.xlsx") as book:
         workbook = book.read("xl/workbook.xml").decode("utf-8")
-        assert re.findall(r'<sheet name="([^"]+)"', workbook) == SHEETS
+        sheets = re.findall(r'<sheet name="([^"]+)"', workbook)
+        assert sheets == [lab[f"xlsx_sheet_{s}"] for s in SHEETS]
         strings = book.read("xl/sharedStrings.xml").decode("utf-8")
-        assert "<t>07:00</t>" in strings  # HH:MM kept as text
+        assert "<t>07:00</t>" not in strings  # clocks are Excel times (tests/test_xlsx.py)
         sheet = book.read("xl/worksheets/sheet2.xml").decode("utf-8")  # points
         assert 'ySplit="1"' in sheet and 'state="frozen"' in sheet
         styles = book.read("xl/styles.xml").decode("utf-8")
-        assert "<b/>" in styles
+        assert "<b/>" in styles and 'formatCode="[hh]:mm"' in styles
 
 
 def test_team_pages_follow_routes(zh: Path) -> None:
@@ -313,11 +321,86 @@ def test_values_are_escaped(plan_dir: Path, scenario: Scenario, tmp_path: Path) 
     grid = (out / "grids" / "G01.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in grid  # markupsafe's entities
     assert "&amp; &lt;b&gt;" in grid
+    style = grid.split("<style>", 1)[1].split("</style>", 1)[0]  # running header of print
+    assert "<" not in style and "&" not in style and "\\3c b\\3e" in style
     point = _read(out, "assignments").filter(pl.col("building_id") == "B0001")["point_id"][0]
     assert "&lt;script&gt;" in (out / "points" / f"{point}.html").read_text(encoding="utf-8")
     rows = _grid_csv(out / "grids" / "G01.csv")
     name = next(r for r in rows if r[labels("zh")["col_building_id"]] == "B0001")
     assert name[labels("zh")["col_building_name"]] == evil  # CSV keeps the raw text
+
+
+def _css_unescape(text: str) -> str:
+    """A CSS string's value: hex escapes decoded, quotes dropped."""
+    assert text[0] == text[-1] == '"'
+    return re.sub(r"\\([0-9a-f]{1,6}) ?", lambda m: chr(int(m.group(1), 16)), text[1:-1])
+
+
+def test_css_string_holds_any_text_safely() -> None:
+    """The running header's text in a <style> element: nothing can end the string, the rule or
+    the element, and the browser reads back exactly the text."""
+    for text in ['a"b\\c}</style><script>x</script>', "东关小学 (P01) · 2026-05-01", "x\n\ty", ""]:
+        quoted = str(css_string(text))
+        inner = quoted[1:-1]
+        assert not set(inner) & set("\"'<>&{};\n\t"), quoted  # letters, digits, hex escapes
+        assert _css_unescape(quoted) == text
+    assert str(css_string("a b")) == '"a b"'  # plain text stays readable
+
+
+def _cell_labels(path: Path) -> list[tuple[list[str], list[list[str | None]]]]:
+    """Per table: header texts and, per body/foot row, each cell's data-label (None: none)."""
+
+    class Parser(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tables: list[tuple[list[str], list[list[str | None]]]] = []
+            self.th: list[str] | None = None
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "table":
+                self.tables.append(([], []))
+            elif tag == "tr":
+                self.tables[-1][1].append([])
+            elif tag == "th":
+                self.th = []
+            elif tag == "td":
+                self.tables[-1][1][-1].append(dict(attrs).get("data-label"))
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "th" and self.th is not None:
+                self.tables[-1][0].append("".join(self.th).strip())
+                self.th = None
+
+        def handle_data(self, data: str) -> None:
+            if self.th is not None:
+                self.th.append(data)
+
+    parser = Parser()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser.tables
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_cell_carries_its_column_header(lang: str, request: pytest.FixtureRequest) -> None:
+    """On a phone each table row becomes a card whose cells show ``data-label``: it must be
+    the column's header, on every cell of every table (a total row's first cell, which says
+    "total", may go without)."""
+    out: Path = request.getfixturevalue(lang)
+    tables = 0
+    for path in _html_files(out):
+        for header, rows in _cell_labels(path):
+            tables += 1
+            assert header, path
+            for row in rows:
+                if not row:  # the header row
+                    continue
+                assert len(row) == len(header), (path, header, row)
+                for i, (label, th) in enumerate(zip(row, header, strict=True)):
+                    if label is None and i == 0 and row is rows[-1]:
+                        continue
+                    if label != th:  # a total cell may name what it counts
+                        assert row is rows[-1] and label, (path.name, i, label, th)
+    assert tables > 10
 
 
 def test_without_home_visit_stage(plan_dir: Path, scenario: Scenario, tmp_path: Path) -> None:
@@ -342,7 +425,7 @@ def test_nothing_written_when_rendering_fails(
     shutil.copytree(plan_dir, out)
     before = sorted(p.name for p in out.iterdir())
 
-    def boom(*_: object) -> bytes:
+    def boom(*_: object, **__: object) -> bytes:
         raise RuntimeError("disk says no")
 
     monkeypatch.setattr("sampling.documents.write.workbook_bytes", boom)
@@ -375,7 +458,11 @@ def test_unserved_buildings_are_escalated(tmp_path: Path) -> None:
         rows = _grid_csv(out / "grids" / f"{b['grid_id']}.csv")
         row = next(r for r in rows if r[lab["col_building_id"]] == b["building_id"])
         assert row[lab["col_escalate"]] == lab["yes"]
-        assert reason_label(b["unserved_reason"], "en") in row[lab["col_status"]]
+        limit = scenario.header.walking.limit_min
+        text = reason_label(b["unserved_reason"], "en", walk_limit_min=limit)
+        assert text in row[lab["col_status"]]
+        if b["unserved_reason"] == UnservedReason.OUT_OF_REACH:
+            assert f"within {limit:g} min" in row[lab["col_status"]]
         page = tables_of(out / "grids" / f"{b['grid_id']}.html")
         escalated = next(t for t in page if t[0][0] == lab["building"])
         assert any(b["building_id"] in r[0] for r in escalated[1:])
@@ -394,8 +481,10 @@ def test_label_tables_have_the_same_keys() -> None:
                 assert set(re.findall(r"{(\w+)}", text)) == set(re.findall(r"{(\w+)}", other))
     with pytest.raises(ValueError):
         labels("fr")
-    assert reason_label("no point within 15 min", "zh") == "15 分钟步行范围内无采样点"
-    assert reason_label("no point within 12.5 min", "en") == "no point within 12.5 min walk"
+    assert reason_label("out_of_reach", "zh", walk_limit_min=15.0) == "15 分钟步行范围内无采样点"
+    assert (
+        reason_label("out_of_reach", "en", walk_limit_min=12.5) == "no point within 12.5 min walk"
+    )
     assert reason_label("something new", "en") == "something new"
     assert reason_label(None, "zh") == ""
     assert status_label("shortfall", "zh") == "有缺口" and status_label("new", "en") == "new"

@@ -31,7 +31,7 @@ from sampling.scenario.model import project
 ROOT = Path(__file__).resolve().parents[1]
 YUCI = ROOT / "scenarios" / "yuci-street"
 TINY = ROOT / "scenarios" / "tiny"
-TABLES = ("buildings", "points", "teams", "home_visits", "grids")
+TABLES = ("buildings", "points", "teams", "home_visits", "grids", "labs", "vehicles")
 
 
 def _files(folder: Path) -> dict[str, bytes]:

@@ -12,10 +12,11 @@ from sampling import load_scenario
 from sampling.scenario.model import Scenario
 from sampling.stages.assignment import assign
 from sampling.stages.home_visits import HomeVisitPlan, plan_home_visits
+from solver.routing import VisitReason
 from tests.scenario_strategies import scenario_tables, write_tables
 
 ROOT = Path(__file__).resolve().parents[1]
-REASONS = {"no team available in its window", "out of reach", "over capacity"}
+REASONS = {r.value for r in VisitReason}
 
 
 def check_visits(scenario: Scenario, plan: HomeVisitPlan) -> None:

@@ -1,7 +1,10 @@
-"""Unit tests of the coverage map: layer data, colours, hulls, offline check, i18n, writing."""
+"""Unit tests of the coverage map: layer data, colours, hulls, offline check, i18n, writing,
+the base layer from an OSM extract, and the map of a real plan (links, KPIs that add up)."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 import math
 import re
@@ -15,19 +18,30 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maps import ExternalResourceError, MapData, MapDataError, render_map, write_map
+from maps.basemap import KINDS, SCALE, BaseMapError, read_basemap, simplify
 from maps.i18n import format_kpi, labels
 from maps.layers import (
+    LATE,
     PALETTE,
+    SHORT,
     build_payload,
-    finish_colours,
+    catchment_neighbours,
     hull_ring,
     point_colours,
     point_radius,
-    utilisation_colour,
 )
 from maps.offline import check_offline, inline_assets
+from maps.render import KPI_LEVELS
 from maps.synthetic import synthetic_map_data
+from sampling import load_scenario
 from sampling.i18n import KPI, MAP_LABELS, reason_label
+from sampling.output.mapping import (
+    OSM_ATTRIBUTION,
+    data_attribution,
+    map_data,
+    map_kpis,
+    map_notes,
+)
 
 M_PER_DEG = 111_320.0
 
@@ -123,42 +137,61 @@ def test_hull_contains_all_points(pts: list[tuple[float, float]]) -> None:
 # --- colours -----------------------------------------------------------------------------
 
 
-def test_point_colours_stable_under_reordering() -> None:
-    ids = [f"P{i}" for i in range(30)]
-    a = point_colours(ids)
-    b = point_colours(list(reversed(ids)))
-    assert a == b
-    assert a["P0"] == PALETTE[0]
-    assert set(a.values()) <= set(PALETTE)
-    assert len(set(point_colours(ids[: len(PALETTE)]).values())) == len(PALETTE)
+def test_neighbouring_catchments_get_different_colours(data: MapData) -> None:
+    colours = point_colours(data)
+    pairs = catchment_neighbours(data)
+    assert len(pairs) >= int(data.points["open"].sum()) - 1  # the open points are connected
+    assert all(colours[a] != colours[b] for a, b in pairs)
+    assert set(colours.values()) <= set(PALETTE)
+    # depends on the data, not on the order of its rows
+    shuffled = MapData(
+        data.buildings.sample(fraction=1.0, shuffle=True, seed=1),
+        data.points.sample(fraction=1.0, shuffle=True, seed=2),
+    )
+    assert point_colours(shuffled) == colours
+
+
+def test_many_points_still_differ_from_their_neighbours() -> None:
+    big = synthetic_map_data(3000, 150, 120, 0, 0, seed=3)
+    colours = point_colours(big)
+    pairs = catchment_neighbours(big)
+    assert len({colours[p] for p in big.points.filter(pl.col("open"))["point_id"]}) >= 6
+    assert all(colours[a] != colours[b] for a, b in pairs)
 
 
 def test_building_colour_is_its_points_colour(data: MapData) -> None:
     p = build_payload(data)
     b = p["buildings"]
-    colours = point_colours(data.points["point_id"].to_list())
+    colours = point_colours(data)
     served = data.buildings.filter(pl.col("point_id").is_not_null())
     got = [b["ptColour"][i] for i in b["pt"]]
     assert got == [colours[pid] for pid in served["point_id"]]
-    # the point's own marker is outlined with the same colour
+    # the point's own marker has the same colour
     opened = data.points.filter(pl.col("open"))
-    assert p["points"]["edge"] == [colours[pid] for pid in opened["point_id"]]
+    assert p["points"]["colour"] == [colours[pid] for pid in opened["point_id"]]
 
 
-def test_utilisation_and_size_scales() -> None:
-    assert utilisation_colour(0.3) != utilisation_colour(1.2)
-    assert utilisation_colour(1.0) == utilisation_colour(0.95)
-    assert point_radius(1) < point_radius(8) <= 18
-    assert point_radius(None) == 4.0
+def test_marker_size_follows_load(data: MapData) -> None:
+    assert point_radius(0, 1000) == 5.0 and point_radius(1000, 1000) == 16.0
+    assert point_radius(250, 1000) < point_radius(1000, 1000)
+    assert point_radius(None, 0) == 5.0
+    p = build_payload(data)["points"]
+    loads = data.points.filter(pl.col("open"))["load"].to_list()
+    by_load = [r for _l, r in sorted(zip(loads, p["r"], strict=True))]
+    assert by_load == sorted(by_load) and by_load[0] < by_load[-1]
 
 
-def test_finish_colours_with_and_without_deadline() -> None:
-    cols, legend = finish_colours(["16:00", "17:30", "18:30", None], "18:00")
-    assert cols[0] != cols[1] != cols[2]
-    assert cols[3] == "#9e9e9e"
-    assert len(legend) == 3 and "18:00" in legend[2][1]
-    cols, legend = finish_colours(["09:00", "12:00", "15:00"], None, "en")
-    assert cols[0] != cols[2] and len(legend) == 4
+def test_late_and_short_points_are_ringed(data: MapData) -> None:
+    opened = data.points.filter(pl.col("open"))
+    rings = build_payload(data)["points"]["ring"]
+    assert [bool(r & LATE) for r in rings] == opened["late"].to_list()
+    assert [bool(r & SHORT) for r in rings] == (opened["deficit"] > 0).to_list()
+    assert any(rings) and not all(rings)
+    popups = build_payload(data, "en")["points"]["popup"]
+    lab = labels("en")
+    assert all(
+        (lab["late_ring"] in pp) == bool(r & LATE) for pp, r in zip(popups, rings, strict=True)
+    )
 
 
 # --- layer data --------------------------------------------------------------------------
@@ -224,7 +257,7 @@ def test_unserved_buildings_highlighted_with_reason(data: MapData) -> None:
 def test_optional_point_columns_and_no_routes(data: MapData) -> None:
     pts = data.points.drop("finish", "staff", "yellow_channel")
     p = build_payload(MapData(data.buildings, pts, None))
-    assert p["routes"] == [] and p["legend"]["mode"] == "utilisation"
+    assert p["routes"] == [] and "base" not in p
     assert "黄码通道" not in p["points"]["popup"][0]
     html = render_map(MapData(data.buildings, pts, pl.DataFrame()))
     assert "natplan.make.routes(" not in html and "natplan.make.points(" in html
@@ -424,9 +457,22 @@ def test_every_text_of_the_map_is_escaped(data: MapData) -> None:
         (pl.lit(evil) + pl.col("team_id")).alias("team_id"),
         (pl.lit(evil) + pl.col("household_id").cast(pl.String)).alias("household_id"),
     )
-    pts = data.points.with_columns(pl.lit(evil).alias("name"), pl.lit(evil).alias("finish"))
+    b = b.with_columns(
+        pl.lit(evil).alias("name"), pl.lit(evil).alias("call"), pl.lit(evil).alias("grid_sheet")
+    )
+    routes = routes.with_columns(pl.lit(evil).alias("sheet"))
+    pts = data.points.with_columns(
+        pl.lit(evil).alias("name"), pl.lit(evil).alias("finish"), pl.lit(evil).alias("sheet")
+    )
     evil_data = MapData(
-        b, pts, routes, title=evil, kpis={evil: evil, "coverage": 0.5}, attribution=evil
+        b,
+        pts,
+        routes,
+        title=evil,
+        kpis={evil: evil, "coverage": 0.5},
+        attribution=evil,
+        alerts=(evil,),
+        notes=(evil,),
     )
     payload = build_payload(evil_data, "en")
     texts = _strings(payload)
@@ -450,3 +496,463 @@ def test_reasons_and_labels_come_from_the_label_table(data: MapData) -> None:
 def test_attribution_in_the_corner(data: MapData) -> None:
     html = render_map(MapData(data.buildings, data.points, attribution="© OSM <ODbL>"))
     assert '"attributionHtml":"© OSM &lt;ODbL&gt;"' in html.replace("\\u003c", "<")
+
+
+# --- base layer from an OSM extract -------------------------------------------------------
+
+_OSM = """<?xml version="1.0"?><osm version="0.6">
+<node id="1" lat="30.5800" lon="114.2800"/><node id="2" lat="30.5800" lon="114.2850"/>
+<node id="3" lat="30.5800" lon="114.2900"/><node id="4" lat="30.5801" lon="114.2950"/>
+<node id="5" lat="30.5810" lon="114.2860"/><node id="6" lat="30.5810" lon="114.2865"/>
+<node id="7" lat="30.5815" lon="114.2865"/><node id="8" lat="30.5815" lon="114.2860"/>
+<node id="9" lat="31.5000" lon="115.0000"/><node id="10" lat="31.5010" lon="115.0000"/>
+<node id="11" lat="30.5790" lon="114.2870"/><node id="12" lat="30.5780" lon="114.2870"/>
+<way id="100"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="4"/>
+  <tag k="highway" v="primary"/><tag k="name" v="Main &lt;Road&gt;"/></way>
+<way id="101"><nd ref="5"/><nd ref="6"/><nd ref="7"/><nd ref="8"/><nd ref="5"/>
+  <tag k="building" v="residential"/></way>
+<way id="102"><nd ref="9"/><nd ref="10"/><tag k="highway" v="residential"/></way>
+<way id="103"><nd ref="11"/><nd ref="12"/><tag k="highway" v="footway"/></way>
+<way id="104"><nd ref="11"/><nd ref="5"/><tag k="highway" v="construction"/></way>
+</osm>"""
+"""A main road (its middle vertex on the straight line), a building, a street far outside the
+bounds, a footpath and a road under construction (not drawn)."""
+
+
+def _decode(way: list[int]) -> list[tuple[float, float]]:
+    lat, lon, out = way[1], way[2], [(way[1] / SCALE, way[2] / SCALE)]
+    for k in range(3, len(way), 2):
+        lat, lon = lat + way[k], lon + way[k + 1]
+        out.append((lat / SCALE, lon / SCALE))
+    return out
+
+
+@pytest.fixture
+def osm(tmp_path: Path) -> Path:
+    path = tmp_path / "fixture.osm"
+    path.write_text(_OSM, encoding="utf-8")
+    return path
+
+
+def test_basemap_reads_streets_and_outlines_inside_the_bounds(osm: Path) -> None:
+    base = read_basemap(osm, (30.575, 114.275, 30.585, 114.300))
+    kinds = [w[0] for w in base.ways]
+    assert kinds == [KINDS.index("outline"), KINDS.index("footway"), KINDS.index("road_major")]
+    assert (base.streets, base.outlines) == (2, 1)
+    road = _decode(list(base.ways[2]))
+    assert road == [(30.58, 114.28), (30.58, 114.29), (30.5801, 114.295)]  # 114.285 dropped
+    outline = _decode(list(base.ways[0]))
+    assert outline[0] == outline[-1] and len(outline) == 5
+    assert read_basemap(osm, (0.0, 0.0, 0.1, 0.1)).empty
+    with pytest.raises(BaseMapError):
+        read_basemap(osm.with_name("missing.osm"), (0.0, 0.0, 1.0, 1.0))
+
+
+def test_basemap_trims_a_way_to_the_frame(osm: Path) -> None:
+    base = read_basemap(osm, (30.579, 114.279, 30.581, 114.281), margin_m=0)
+    road = next(_decode(list(w)) for w in base.ways if w[0] == 0)
+    assert road == [(30.58, 114.28), (30.58, 114.285)]  # the inside vertex and the next one
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 500), st.floats(0, 500)), min_size=2, max_size=60))
+def test_simplify_keeps_every_vertex_within_the_tolerance(pts: list[tuple[float, float]]) -> None:
+    xy = np.asarray(pts)
+    keep = simplify(xy, 2.0)
+    assert keep[0] and keep[-1]
+    kept = np.flatnonzero(keep)
+    for a, b in itertools.pairwise(kept.tolist()):
+        seg = xy[b] - xy[a]
+        rel = xy[a + 1 : b] - xy[a]
+        length = float(np.hypot(*seg))
+        dist = (
+            np.hypot(rel[:, 0], rel[:, 1])
+            if length == 0
+            else np.abs(seg[0] * rel[:, 1] - seg[1] * rel[:, 0]) / length
+        )
+        assert np.all(dist <= 2.0 + 1e-9)
+
+
+def test_base_layer_drawn_only_with_an_extract(data: MapData, osm: Path) -> None:
+    base = read_basemap(osm, (30.5, 114.2, 30.7, 114.4))
+    with_base = MapData(data.buildings, data.points, base=base)
+    payload = build_payload(with_base)
+    assert payload["base"]["ways"] == [list(w) for w in base.ways]
+    html = render_map(with_base, lang="en")
+    assert "natplan.make.base(" in html and labels("en")["road_major"] in html
+    assert "natplan.make.base(" not in render_map(MapData(data.buildings, data.points))
+
+
+def test_nanjing_scenario_gets_its_streets_and_attribution() -> None:
+    from sampling.output.mapping import _basemap
+
+    scenario = load_scenario(ROOT / "scenarios" / "nanjing-xinjiekou")
+    b = scenario.buildings
+    bounds = (b["lat"].min(), b["lon"].min(), b["lat"].max(), b["lon"].max())
+    base = _basemap(scenario, bounds)  # type: ignore[arg-type]
+    assert base is not None and base.streets > 250
+    size = len(json.dumps([list(w) for w in base.ways], separators=(",", ":")))
+    assert size < 40_000  # about 11 kB for 312 streets (2 m simplification, 1e-5 degree)
+    assert data_attribution(scenario, base) == scenario.header.attribution
+    bare = dataclasses.replace(
+        scenario, header=scenario.header.model_copy(update={"attribution": None})
+    )
+    assert data_attribution(bare, base) == OSM_ATTRIBUTION  # OSM data is always credited
+    assert data_attribution(bare, None) == ""
+
+
+# --- the map of a real plan ---------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from sampling.output.write import write_plan
+    from sampling.stages.planning import plan_campaign
+
+    scenario = load_scenario(ROOT / "scenarios" / "tiny")
+    out = tmp_path_factory.mktemp("tiny") / "out"
+    return write_plan(plan_campaign(scenario, time_limit=2.0), out)
+
+
+def test_kpis_add_up(tiny_out: Path) -> None:
+    summary = json.loads((tiny_out / "summary.json").read_text(encoding="utf-8"))
+    k = map_data(tiny_out, "en").kpis
+    n = {key: v for key, v in k.items() if isinstance(v, int)}
+    assert n["residents"] == n["residents_walk_in"] + n["residents_home_visit"]
+    assert n["residents_walk_in"] == n["residents_assigned"] + n["residents_unserved"]
+    assert k["residents_unserved"] == summary["residents_unserved"] > 0  # tiny has one
+    assert k["residents_home_visit"] == summary["residents_home_visit"] > 0
+    assert list(k)[:5] == [
+        "residents",
+        "residents_walk_in",
+        "residents_assigned",
+        "residents_unserved",
+        "residents_home_visit",
+    ]
+    assert KPI_LEVELS["residents_assigned"] == KPI_LEVELS["residents_walk_in"] + 1
+    assert "gap" not in k
+    html = (tiny_out / "map.html").read_text(encoding="utf-8")
+    for jargon in (KPI["zh"]["gap"], "optimality", "最优性"):
+        assert jargon not in html
+
+
+def test_kpi_shares_and_counts_are_never_rounded_away() -> None:
+    summary = {
+        "residents_total": 100_000,
+        "residents_walk_in": 99_000,
+        "residents_assigned": 98_996,
+        "residents_unserved": 4,
+        "residents_home_visit": 1_000,
+        "coverage": 98_996 / 99_000,
+        "buildings_unserved": 1,
+        "points_open": 3,
+        "tables_used": 9,
+        "residents_overtime": 3,
+        "gap": 3.09,
+    }
+    k = map_kpis(summary, "en")
+    assert format_kpi("coverage", k["coverage"], "en")[1] == "99.996%"
+    assert (k["residents_unserved"], k["residents_overtime"]) == (4, 3)
+    assert map_notes(summary, "en") == ()  # a 309 % gap proves nothing about the plan
+    assert map_notes({**summary, "gap": 0.021}, "en") == (
+        labels("en")["quality"].format(pct="2.1%"),
+    )
+
+
+def test_plan_map_links_to_the_documents(tiny_out: Path) -> None:
+    d = map_data(tiny_out, "en")
+    opened = d.points.filter(pl.col("open"))
+    assert opened.height > 0 and all((tiny_out / s).is_file() for s in opened["sheet"])
+    assert all((tiny_out / s).is_file() for s in d.buildings["grid_sheet"])
+    assert d.routes is not None and all((tiny_out / s).is_file() for s in d.routes["sheet"])
+    assert d.buildings["call"].drop_nulls().len() > 0
+    assert d.attribution == "synthetic"  # the scenario's own attribution
+    assert d.base is None  # tiny has no OSM extract
+    p = build_payload(d, "en")
+    for popup, sheet in zip(p["points"]["popup"], opened["sheet"], strict=True):
+        assert f"href='{sheet}'" in popup
+    assert set(p["buildings"]["gridSheet"]) == set(d.buildings["grid_sheet"])
+    assert any("Building" not in n and n for n in p["buildings"]["name"])  # names, not ids
+    assert "natplan.make.base(" not in (tiny_out / "map.html").read_text(encoding="utf-8")
+
+
+def test_remap_without_the_scenario_folder_still_draws(
+    tiny_out: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``natplan map`` after the scenario moved: ids instead of names, said in the log."""
+    import shutil
+
+    moved = tmp_path / "out"
+    shutil.copytree(tiny_out, moved)
+    summary = json.loads((moved / "summary.json").read_text(encoding="utf-8"))
+    summary["scenario_dir"] = str(tmp_path / "gone")
+    (moved / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        d = map_data(moved, "en")
+    assert "scenario folder" in caplog.text
+    assert "name" not in d.buildings.columns and d.attribution == ""
+    assert all((moved / s).is_file() for s in d.points.filter(pl.col("open"))["sheet"])
+    check_offline(render_map(d, lang="en"))
+
+
+# --- transport (issue 16) and a re-plan's changes (issue 15) ------------------------------
+
+
+def _transport(data: MapData) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Three trips of two vehicles through the open points, and two labs (one unused)."""
+    pts = data.points.filter(pl.col("open"))
+    lab = [30.60, 114.40]
+    stops = [[float(a), float(b)] for a, b in zip(pts["lat"], pts["lon"], strict=True)]
+    trips = pl.DataFrame(
+        {
+            "vehicle_id": ["V01", "V01", "V02"],
+            "trip": [1, 3, 1],
+            "tubes": [100, 500, 250],
+            "start": ["07:10", "08:24", "07:30"],
+            "end": ["08:00", "09:25", "08:40"],
+            "path": [[*stops[:2], lab], [lab, *stops[2:4], lab], [*stops[4:6], lab]],
+            "sheet": ["vehicles/V01.html", "vehicles/V01.html", "vehicles/V02.html"],
+        }
+    )
+    labs = pl.DataFrame(
+        {
+            "lab_id": ["L01", "L02"],
+            "lat": [lab[0], None],
+            "lon": [lab[1], None],
+            "tubes_per_hour": [400, 300],
+            "tubes_received": [850, 0],
+            "peak_backlog": [476, 0],
+            "peak_hour": [11, 6],
+            "last_result": ["17:43", None],
+        }
+    )
+    return trips, labs
+
+
+def test_transport_layer_draws_trips_by_vehicle_and_labs(data: MapData) -> None:
+    trips, labs = _transport(data)
+    d = dataclasses.replace(data, trips=trips, labs=labs)
+    t = build_payload(d, "en")["transport"]
+    assert len(t["trips"]) == trips.height
+    first, third, other = t["trips"]  # sorted by vehicle, then trip
+    assert first["colour"] == third["colour"] != other["colour"]  # coloured by vehicle
+    assert first["w"] < other["w"] < third["w"] == 6.0  # thicker with more tubes
+    assert third["tip"] == "V01 trip 3 08:24–09:25, 500 tubes"
+    assert third["line"][0] == third["line"][-1] == [30.6, 114.4]  # from the lab, back to it
+    assert "href='vehicles/V01.html'" in third["popup"]
+    assert labels("en")["open_vehicle_sheet"] in third["popup"]
+    assert t["labs"]["tip"] == ["Lab L01"]  # the lab that received nothing has no place
+    popup = t["labs"]["popup"][0]
+    for text in ("400 tubes/h", "850 tubes", "476 tubes at 11:00", "17:43"):
+        assert text in popup, text
+    zh = build_payload(d, "zh")["transport"]
+    assert zh["trips"][1]["tip"] == "V01 第 3 趟 08:24–09:25，500 管"
+    assert "11:00 积压 476 管" in zh["labs"]["popup"][0]
+    for lang in ("zh", "en"):
+        html = render_map(d, lang=lang)
+        lab = labels(lang)
+        assert "natplan.make.transport(" in html
+        for key in ("transport", "trip_legend", "lab_legend"):
+            assert lab[key] in html, (lang, key)
+        check_offline(html)
+    assert labels("zh")["transport"] != labels("en")["transport"]
+
+
+def test_no_transport_no_layer(data: MapData) -> None:
+    assert "transport" not in build_payload(data)
+    assert "natplan.make.transport(" not in render_map(data, lang="en")
+    empty = dataclasses.replace(data, trips=_transport(data)[0].clear())
+    assert "transport" not in build_payload(empty)
+    with pytest.raises(MapDataError, match="trips"):
+        MapData(data.buildings, data.points, trips=_transport(data)[0].drop("path"))
+
+
+def _changes(data: MapData) -> pl.DataFrame:
+    """A moved building, a moved call, an unserved one and a sealed one off the map."""
+    b = data.buildings
+    served = b.filter(pl.col("point_id").is_not_null())
+    unserved = b.filter(pl.col("point_id").is_null())
+    rows = [
+        ("building_moved", served["building_id"][0], "P01", "P03", "09:10", "10:40"),
+        ("call_moved", served["building_id"][1], "P02", "P02", "09:10", "10:40"),
+        ("building_unserved", unserved["building_id"][0], "P04", None, "11:00", None),
+        ("building_sealed", "SEALED", "P05", None, None, None),
+    ]
+    frame = pl.DataFrame(
+        rows,
+        schema=["kind", "building_id", "old_point_id", "new_point_id", "old_time", "new_time"],
+        orient="row",
+    )
+    return frame.with_columns(pl.lit(30.58).alias("lat"), pl.lit(114.3).alias("lon"))
+
+
+def test_replan_changes_ring_their_buildings_and_say_what_changed(data: MapData) -> None:
+    changes = _changes(data)
+    d = dataclasses.replace(data, changes=changes)
+    p = build_payload(d, "en")
+    assert len(p["changes"]["lat"]) == changes["building_id"].n_unique() == 4
+    served = data.buildings.filter(pl.col("point_id").is_not_null())
+    chg = dict(zip(served["building_id"], p["buildings"]["chg"], strict=True))
+    moved, called = served["building_id"][0], served["building_id"][1]
+    assert chg[moved] == "moved from P01 to P03 · call 09:10 → 10:40"
+    assert chg[called] == "call 09:10 → 10:40"
+    assert sum(bool(v) for v in chg.values()) == 2  # the others are unchanged
+    unserved = data.buildings.filter(pl.col("point_id").is_null())["building_id"][0]
+    tip = next(t for t in p["unserved"]["tip"] if f"<td>{unserved}</td>" in t)
+    assert "no sampling point any more (was P04)" in tip
+    sealed = next(t for t in p["changes"]["tip"] if "SEALED" in t)
+    assert "sealed: swabbed at home" in sealed
+    zh = build_payload(d, "zh")
+    assert "由 P01 改至 P03" in zh["buildings"]["chg"][0]
+    for lang in ("zh", "en"):
+        html = render_map(d, lang=lang)
+        assert "natplan.make.changes(" in html and labels(lang)["change_legend"] in html
+    plain = build_payload(data, "en")
+    assert "changes" not in plain and "chg" not in plain["buildings"]
+
+
+def test_transport_and_change_ids_are_escaped(data: MapData) -> None:
+    evil = "<img src=x onerror=alert(1)>"
+    trips, labs = _transport(data)
+    trips = trips.with_columns(
+        (pl.lit(evil) + pl.col("vehicle_id")).alias("vehicle_id"),
+        pl.lit(evil).alias("start"),
+        pl.lit(evil).alias("sheet"),
+    )
+    labs = labs.with_columns(pl.lit(evil).alias("lab_id"), pl.lit(evil).alias("last_result"))
+    changes = _changes(data).with_columns(
+        pl.lit(evil).alias("old_point_id"),
+        pl.lit(evil).alias("new_time"),
+        pl.when(pl.col("kind") == "building_sealed")
+        .then(pl.lit(evil))
+        .otherwise(pl.col("building_id"))
+        .alias("building_id"),
+    )
+    d = dataclasses.replace(data, trips=trips, labs=labs, changes=changes)
+    texts = _strings(build_payload(d, "en"))
+    assert not [t for t in texts if "<img" in t]
+    assert sum("&lt;img src=x onerror=alert(1)&gt;" in t for t in texts) > 8
+    assert evil not in render_map(d, lang="en")
+
+
+def test_transport_and_replan_kpis_only_when_present() -> None:
+    base = {
+        "residents_total": 10,
+        "residents_assigned": 10,
+        "residents_unserved": 0,
+        "coverage": 1.0,
+        "buildings_unserved": 0,
+        "points_open": 1,
+        "tables_used": 2,
+    }
+    plain = map_kpis(base, "en")
+    extra = {
+        "tubes_total": 3838,
+        "tubes_late": 12,
+        "latest_result_time": "18:13",
+        "vehicle_hours": 18.39,
+        "replan_at": "09:30",
+        "changes_total": 45,
+        "changes": {"building_moved": 27, "call_moved": 17, "team_moved": 1, "team_added": 0},
+    }
+    k = map_kpis({**base, **extra}, "en")
+    assert set(k) - set(plain) == {
+        "tubes_total",
+        "tubes_late",
+        "latest_result_time",
+        "vehicle_hours",
+        "replan_at",
+        "changes_total",
+        "changes_building_moved",
+        "changes_call_moved",
+        "changes_team_moved",
+    }
+    assert list(k)[:2] == ["replan_at", "changes_total"]  # a re-plan says so first
+    parts = sum(v for key, v in k.items() if key.startswith("changes_") and key != "changes_total")
+    assert parts == k["changes_total"]  # the kinds add up to the total
+    assert all(
+        KPI_LEVELS[key] == 1 for key in k if key.startswith("changes_") and key != "changes_total"
+    )
+    assert KPI_LEVELS["tubes_late"] == 1
+    for lang in ("zh", "en"):
+        shown = dict(format_kpi(key, v, lang) for key, v in k.items())
+        assert len(shown) == len(k)  # every key has its own label
+        for key in set(k) - set(plain):
+            assert KPI[lang].get(key), (lang, key)  # a label, not the raw key
+        html = render_map(
+            MapData(
+                synthetic_map_data(30, 3, 2, 0, 0).buildings,
+                synthetic_map_data(30, 3, 2, 0, 0).points,
+                kpis=k,
+            ),
+            lang=lang,
+        )
+        assert KPI[lang]["replan_at"] in html and "09:30" in html
+    assert format_kpi("vehicle_hours", 18.39, "en") == ("Vehicle hours", "18.39")
+    assert KPI["zh"]["tubes_total"] != KPI["en"]["tubes_total"]
+
+
+@pytest.fixture(scope="module")
+def transport_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated district with labs and vehicles, planned and saved."""
+    from sampling.generate import generate_district
+    from sampling.output.write import write_plan
+    from sampling.stages.planning import plan_campaign
+
+    base = tmp_path_factory.mktemp("transport")
+    generate_district(4000, 7, base / "district")
+    plan = plan_campaign(load_scenario(base / "district"), time_limit=3.0, seed=0)
+    return write_plan(plan, base / "out", lang="en")
+
+
+def test_plan_map_draws_the_saved_transport(transport_out: Path) -> None:
+    from sampling.stages.transport import transport_layer
+
+    layer = transport_layer(transport_out)
+    assert layer is not None and layer["trips"]
+    d = map_data(transport_out, "en")
+    assert d.trips is not None and d.labs is not None
+    assert d.trips.height == len(layer["trips"])
+    assert d.trips["path"].to_list() == [t["path"] for t in layer["trips"]]
+    assert d.labs["lab_id"].to_list() == [lab["lab_id"] for lab in layer["labs"]]
+    assert all((transport_out / s).is_file() for s in d.trips["sheet"])  # the vehicle sheets
+    summary = json.loads((transport_out / "summary.json").read_text(encoding="utf-8"))
+    for key in ("tubes_total", "tubes_late", "latest_result_time", "vehicle_hours"):
+        assert d.kpis[key] == summary[key], key
+    html = (transport_out / "map.html").read_text(encoding="utf-8")
+    assert "natplan.make.transport(" in html and "natplan.make.changes(" not in html
+
+
+def test_replan_map_highlights_the_changed_buildings(transport_out: Path, tmp_path: Path) -> None:
+    from sampling.cli import main
+
+    points = pl.read_parquet(transport_out / "points.parquet").filter(pl.col("open"))
+    closed = str(points.sort("load", descending=True)["point_id"][0])
+    events = tmp_path / "events.csv"
+    events.write_text(f"time,kind,id,value\n09:00,point_closed,{closed},\n", encoding="utf-8")
+    new = tmp_path / "new"
+    argv = ["replan", str(transport_out), "--at", "09:30", "--events", str(events)]
+    assert main([*argv, "--out", str(new), "--lang", "en", "--time-limit", "3"]) == 0
+    changes = pl.read_parquet(new / "changes.parquet")
+    ringed = changes.filter(
+        pl.col("kind").str.starts_with("building_") | (pl.col("kind") == "call_moved")
+    )
+    moved = ringed.filter(pl.col("kind") == "building_moved")
+    assert moved.height > 0 and (moved["old_point_id"] == closed).all()
+    d = map_data(new, "en")
+    assert d.changes is not None
+    assert set(d.changes["building_id"]) == set(ringed["building_id"])
+    p = build_payload(d, "en")
+    assert len(p["changes"]["lat"]) == ringed["building_id"].n_unique()
+    first = moved.row(0, named=True)
+    text = f"moved from {closed} to {first['new_point_id']}"
+    assert any(text in t for t in p["changes"]["tip"])
+    served = d.buildings.filter(pl.col("point_id").is_not_null())
+    chg = dict(zip(served["building_id"].cast(pl.String), p["buildings"]["chg"], strict=True))
+    assert text in chg[first["building_id"]]
+    summary = json.loads((new / "summary.json").read_text(encoding="utf-8"))
+    assert d.kpis["replan_at"] == "09:30" and d.kpis["changes_total"] == summary["changes_total"]
+    html = (new / "map.html").read_text(encoding="utf-8")  # as `natplan replan` wrote it
+    assert "natplan.make.changes(" in html and "Re-planned at" in html

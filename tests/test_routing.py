@@ -11,15 +11,13 @@ from hypothesis import strategies as st
 
 from solver.routing import (
     MANDATORY,
-    REASON_CAPACITY,
-    REASON_REACH,
-    REASON_WINDOW,
     RoutingProblem,
     RoutingResult,
+    RoutingStatus,
+    VisitReason,
     solve,
 )
 from solver.routing.check import check_result, check_routes
-from solver.routing.result import REASONS
 
 H = 3600
 
@@ -49,9 +47,9 @@ def test_tiny_hand_checked() -> None:
     # max 2 stops: {0, 1} costs 600 + 600 + 1200 = 2400 m, {0, 4} 3142 m, {1, 4} 4097 m
     route = res.routes[0]
     assert set(route.stops) == {0, 1} and route.distance == 2400
-    assert res.reason[2] == REASON_WINDOW  # window opens after the team's day ends
-    assert res.reason[3] == REASON_REACH  # 90 km away: 25 h each way in a 2 h day
-    assert res.reason[4] == REASON_CAPACITY  # reachable, but the team is full
+    assert res.reason[2] == VisitReason.NO_TEAM_IN_WINDOW  # window opens after the day ends
+    assert res.reason[3] == VisitReason.TEAM_OUT_OF_REACH  # 90 km away: 25 h each way in 2 h
+    assert res.reason[4] == VisitReason.TEAMS_FULL  # reachable, but the team is full
     if route.stops == (0, 1):  # 60 m/min = 1 m/s
         assert (res.arrival[0], res.start[0], res.end[0]) == (600, 600, 900)
         assert (res.arrival[1], res.start[1], res.end[1]) == (1500, 1500, 1800)
@@ -119,12 +117,14 @@ def assert_valid(p: RoutingProblem, res: RoutingResult) -> None:
             assert r.start >= p.avail_from[v] and r.end <= p.avail_to[v]
     for s in range(p.num_stops):
         if counts[s] == 1:
-            assert res.reason[s] == ""
+            assert res.reason[s] is None
             assert res.start[s] >= res.arrival[s]
             assert p.tw_early[s] <= res.start[s] <= p.tw_late[s]
             assert res.end[s] == res.start[s] + p.service[s]
         else:
-            assert counts[s] == 0 and res.reason[s] in REASONS and res.vehicle[s] == -1
+            assert (
+                counts[s] == 0 and isinstance(res.reason[s], VisitReason) and res.vehicle[s] == -1
+            )
 
 
 _FAST = settings(
@@ -217,8 +217,8 @@ def test_mandatory_unservable_is_incomplete_not_infeasible() -> None:
         penalty=MANDATORY,
     )
     res = solve(p, time_limit=0.5, engine="pyvrp", workers=1)
-    assert res.status == "incomplete"  # a heuristic never claims a proof
-    assert res.reason[0] == REASON_REACH
+    assert res.status is RoutingStatus.INCOMPLETE  # a heuristic never claims a proof
+    assert res.reason[0] == VisitReason.TEAM_OUT_OF_REACH
 
 
 def test_matrix_problem_and_open_end() -> None:

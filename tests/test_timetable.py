@@ -123,7 +123,9 @@ def check(pr: TimetableProblem, tt: Timetable) -> None:
         # deficit, and the finish is at least the time the after-window tables need for it
         per_min = pr.rate_per_hour / 60.0
         # (a deficit needing more than a day of overtime is left uncalled)
-        day = np.maximum(tt.point_after_tables, 1) * per_min * (24 * 60 - 120)
+        # (a yellow channel keeps one table for yellow-code residents: the others serve the rest)
+        regular_after = tt.point_after_tables - tt.point_channel.astype(np.int64)
+        day = np.maximum(regular_after, 1) * per_min * (24 * 60 - 120)
         staffed = (tt.point_after_tables > 0) & (tt.point_deficit < day)
         assert np.all(tt.point_not_called[staffed] == 0)
         assert np.all(tt.point_overtime[staffed] >= tt.point_deficit[staffed] - 0)
@@ -155,12 +157,14 @@ def check(pr: TimetableProblem, tt: Timetable) -> None:
     if pr.tables.shape[1] == 1:  # no idle gaps: the calling curve bounds the fluid wait
         # calls are whole parts of ≥ min_part residents (or a whole smaller building), so the
         # fluid wait may exceed the target by at most one such part's service time
-        per_min = pr.rate_per_hour / 60.0 * max(int(pr.tables.max()), 1)
-        slack = pr.min_part / per_min
+        # (per queue: a yellow channel's queue has one table, the regular one the rest)
+        queue_tables = np.where(tt.point_channel, 1, pr.tables[:, 0])
+        per_min_point = pr.rate_per_hour / 60.0 * np.maximum(queue_tables, 1)
+        slack = pr.min_part / per_min_point
         assert np.all(tt.point_max_wait <= pr.target_wait + slack + 1e-6)
-        assert (
-            np.all(tt.point_max_wait <= pr.wait_limit_min + 1e-6)
-            or pr.target_wait + slack > pr.wait_limit_min
+        assert np.all(
+            (tt.point_max_wait <= pr.wait_limit_min + 1e-6)
+            | (pr.target_wait + slack > pr.wait_limit_min)
         )
 
 

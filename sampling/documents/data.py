@@ -21,6 +21,8 @@ from sampling.scenario.model import Scenario
 
 REQUIRED_FILES = ("assignments", "points", "shifts", "timetable")
 OPTIONAL_FILES = ("shortfall", "capacity_plan", "not_called", "home_visits", "routes")
+TRANSPORT_FILES = ("transport_trips", "transport_tubes", "lab_load", "results")
+"""Tables of the transport stage (with labs and vehicles only): read and shown when present."""
 SHEET_ORDER = (
     "points",
     "assignments",
@@ -31,6 +33,7 @@ SHEET_ORDER = (
     "not_called",
     "home_visits",
     "routes",
+    *TRANSPORT_FILES,
 )
 """Workbook sheets after ``summary``, in this order, each present only when its file is."""
 
@@ -94,7 +97,7 @@ def load_plan_data(out_dir: Path, scenario: Scenario) -> PlanData:
     raw: dict[str, pl.DataFrame] = {}
     for name in REQUIRED_FILES:
         raw[name] = pl.read_parquet(out_dir / f"{name}.parquet")
-    for name in OPTIONAL_FILES:
+    for name in (*OPTIONAL_FILES, *TRANSPORT_FILES):
         path = out_dir / f"{name}.parquet"
         if path.exists():
             raw[name] = pl.read_parquet(path)

@@ -27,7 +27,8 @@ from sampling.documents.html import (
     page_context,
     template,
 )
-from sampling.i18n import REASON_NO_WALK_IN, reason_label
+from sampling.i18n import reason_label, reason_labels
+from sampling.stages.assignment import UnservedReason
 
 FORMULA_START = r"^[=+\-@\t\r]"
 """Text a spreadsheet may read as a formula or command: ``=``, ``+``, ``-``, ``@``, tab or
@@ -81,15 +82,16 @@ def _calls_by_building(timetable: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _translate(frame: pl.DataFrame, column: str, lang: str) -> pl.Expr:
-    """Reason codes of ``column`` in ``lang`` (mapping built from the few distinct values)."""
-    values = [v for v in frame[column].unique().to_list() if v is not None]
-    mapping = {v: reason_label(v, lang) for v in values}
+def _translate(frame: pl.DataFrame, column: str, lang: str, limit_min: float) -> pl.Expr:
+    """Reason codes of ``column`` in ``lang`` (mapping built from the few distinct values;
+    ``limit_min`` is the walking limit some labels name)."""
+    mapping = reason_labels(frame[column].unique().to_list(), lang, walk_limit_min=limit_min)
     return pl.col(column).replace(mapping) if mapping else pl.col(column)
 
 
 def grid_buildings(data: PlanData, lab: Mapping[str, str], lang: str) -> pl.DataFrame:
     """One row per building (all grids) with the grid list's columns, in call order."""
+    limit = data.scenario.header.walking.limit_min
     a = data.assignments
     out = a.join(_calls_by_building(data.timetable), on="building_id", how="left").with_columns(
         pl.col("regular_called", "yellow_called").fill_null(0)
@@ -120,11 +122,11 @@ def grid_buildings(data: PlanData, lab: Mapping[str, str], lang: str) -> pl.Data
     else:
         out = out.with_columns(pl.lit(0, pl.Int64).alias("hv_unserved"))
     out = out.with_columns(
-        _translate(out, "unserved_reason", lang).alias("reason_text"),
-        _translate(out, "not_called_reason", lang).alias("not_called_text"),
+        _translate(out, "unserved_reason", lang, limit).alias("reason_text"),
+        _translate(out, "not_called_reason", lang, limit).alias("not_called_text"),
     )
     unserved = pl.col("point_id").is_null() & (
-        pl.col("unserved_reason").fill_null("") != REASON_NO_WALK_IN
+        pl.col("unserved_reason").fill_null("") != UnservedReason.NO_WALK_IN.value
     )
     not_called = pl.col("not_called").fill_null(0) > 0
     status = (

@@ -6,6 +6,12 @@ Every value a template prints is HTML-escaped (``autoescape`` on for every templ
 printed as nothing), and a misspelt variable is an error (``StrictUndefined``), so no text
 from a scenario can become markup. Pages are self-contained (inline CSS, no scripts, no fonts
 or images from the network) so they open and print on an office PC with no internet.
+
+One stylesheet (``print.css``) serves three readers: on a phone (screens up to 760 px) every
+table row becomes a card whose cells carry their column header (``data-label``), so nothing
+scrolls sideways; at a desk and on paper tables stay tables. Printed A4 pages carry a running
+header (the page's heading, scenario and date) and ``page / pages`` in ``@page`` margin boxes,
+whose text :func:`css_string` writes into the page's ``<style>``.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from sampling.clock import format_clock
 from sampling.files.names import href
@@ -55,7 +62,14 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(fmt_int=fmt_int, fmt_num=fmt_num, fmt_pct=fmt_pct, href=href, fill=fill)
+    env.filters.update(
+        fmt_int=fmt_int,
+        fmt_num=fmt_num,
+        fmt_pct=fmt_pct,
+        href=href,
+        fill=fill,
+        css_string=css_string,
+    )
     return env
 
 
@@ -72,12 +86,15 @@ def label_namespace(lab: Mapping[str, str]) -> SimpleNamespace:
 def page_context(
     header: Header, lab: Mapping[str, str], lang: str, *, title: str, heading: str
 ) -> dict[str, Any]:
-    """Values of the base layout: language, title, heading, subtitle, footer, attribution."""
+    """Values of the base layout: language, title, heading, subtitle, footer, attribution, and
+    the running header of printed pages (the heading left, scenario and date right)."""
     return {
         "html_lang": "zh-CN" if lang == "zh" else "en",
         "title": title,
         "heading": heading,
         "subtitle": fill(lab["subtitle"], header_context(header)),
+        "running_left": heading,
+        "running_right": f"{header.name} · {header.date.isoformat()}",
         "footer": lab["footer"],
         "attribution": (
             fill(lab["footer_attribution"], attribution=header.attribution)
@@ -85,6 +102,20 @@ def page_context(
             else ""
         ),
     }
+
+
+def css_string(value: object) -> Markup:
+    """``value`` as a quoted CSS string for a ``<style>`` element (the running header of
+    printed pages). Every ASCII character other than a letter, digit or space, and every
+    unprintable one, becomes a CSS hex escape, so no text can end the string, the rule or the
+    element (no quote, backslash, brace, ``<`` or ``&`` is left); other letters (Chinese)
+    stay as they are. The result is markup: HTML escaping inside ``<style>`` would show
+    ``&amp;`` literally."""
+    text = "" if value is None else str(value)
+    safe = (
+        ch if ch == " " or (ch.isalnum() and ch.isprintable()) else f"\\{ord(ch):x} " for ch in text
+    )
+    return Markup('"' + "".join(safe) + '"')
 
 
 def fmt_int(value: object) -> str:

@@ -1,9 +1,9 @@
 """Per-point work sheets (``points/<point_id>.html``) for the medical team and point leader.
 
-One printable A4 page set per open point: where it is, key figures (tables, residents, start,
-finish and its capacity lower bound, queue and waits planned and simulated), supplies with the
-rules used, the staff roster by shift, any staffing shortfall, and the call timetable
-(yellow-code calls marked). Each table is grouped by point in one pass into plain row tuples;
+One printable A4 page set per open point, leading with what the team needs first: its warnings,
+the call timetable (yellow-code calls marked), the staff roster by shift and any staffing
+shortfall; then where it is, key figures (tables, residents, start, finish and its capacity
+lower bound, queue and waits planned and simulated) and supplies with the rules used. Each table is grouped by point in one pass into plain row tuples;
 ``sampling/templates/point.html`` lays them out (every value escaped).
 """
 

@@ -44,8 +44,9 @@ from sampling.documents.html import (
 )
 from sampling.documents.points import point_pages
 from sampling.documents.teams import team_pages
+from sampling.documents.vehicles import vehicle_links, vehicle_pages
 from sampling.documents.xlsx import workbook_bytes
-from sampling.files.names import inside
+from sampling.files.names import file_stems, inside
 from sampling.i18n import kind_label, labels, status_label
 from sampling.report import alerts
 from sampling.scenario.model import Scenario
@@ -102,12 +103,15 @@ def render_documents(out_dir: Path, scenario: Scenario, *, lang: str = "zh") -> 
         texts.update(point_pages(data, lab, lang))
         texts.update(grid_documents(data, buildings, lab, lang))
         texts.update(team_pages(data, lab, lang))
+        texts.update(vehicle_pages(Path(out_dir), scenario, lab, lang))  # with transport only
         texts["index.html"] = _index(data, buildings, lab, lang, Path(out_dir))
         files: dict[str, bytes] = {
             path: text.encode(CSV_ENCODING if path.endswith(".csv") else "utf-8")
             for path, text in texts.items()
         }
-        files["plan.xlsx"] = workbook_bytes(data.summary, data.raw)
+        files["plan.xlsx"] = workbook_bytes(
+            data.summary, data.raw, lang=lang, walk_limit_min=scenario.header.walking.limit_min
+        )
     return files
 
 
@@ -121,7 +125,7 @@ def write_documents(out_dir: Path, scenario: Scenario, *, lang: str = "zh") -> D
     started = time.perf_counter()
     out_dir = Path(out_dir)
     files = render_documents(out_dir, scenario, lang=lang)
-    for folder in ("points", "grids", "teams"):
+    for folder in ("points", "grids", "teams", "vehicles"):
         if any(p.startswith(f"{folder}/") for p in files):
             (out_dir / folder).mkdir(parents=True, exist_ok=True)
     for path, content in files.items():
@@ -157,6 +161,8 @@ def alert_texts(summary: Mapping[str, Any], lab: Mapping[str, str]) -> list[tupl
         "replications": fmt_int(summary.get("sim_replications")),
         "deadline": deadline,
         "sim_finish": summary.get("sim_finish_p95", ""),
+        "reason": summary.get("status_reason") or "",  # no_plan: why the engine found none
+        "tubes": fmt_int(summary.get("tubes_total")),  # late_tubes: of how many tubes
     }
     out: list[tuple[str, str]] = []
     for alert in found:
@@ -169,6 +175,34 @@ def alert_texts(summary: Mapping[str, Any], lab: Mapping[str, str]) -> list[tupl
     return out
 
 
+def replan_notice(
+    summary: Mapping[str, Any], out_dir: Path, lab: Mapping[str, str]
+) -> tuple[str, list[tuple[str, str]]] | None:
+    """A re-plan's notice for the top of its index: ``re-planned at HH:MM: N changes, M
+    residents to catch up`` and links to ``changes.html`` and each ``catchup/<grid>.html``
+    present in ``out_dir``; ``None`` for a plan that is not a re-plan."""
+    at = summary.get("replan_at")
+    if not at:
+        return None
+    text = fill(
+        lab["replan_index_notice"],
+        at=at,
+        changes=fmt_int(summary.get("changes_total")),
+        catchup=fmt_int(summary.get("residents_catchup")),
+    )
+    links: list[tuple[str, str]] = []
+    if (out_dir / "changes.html").exists():
+        links.append(("changes.html", lab["replan_index_changes"]))
+    table = out_dir / "catchup.parquet"
+    if table.exists():
+        grids = pl.read_parquet(table, columns=["grid_id"])["grid_id"].drop_nulls()
+        for grid, stem in sorted(file_stems(str(g) for g in grids.to_list()).items()):
+            path = f"catchup/{stem}.html"
+            if (out_dir / path).exists():
+                links.append((path, fill(lab["replan_index_catchup"], grid=grid)))
+    return text, links
+
+
 def _index(
     data: PlanData, buildings: pl.DataFrame, lab: Mapping[str, str], lang: str, out_dir: Path
 ) -> str:
@@ -178,6 +212,7 @@ def _index(
         files.insert(0, ("map.html", lab["link_map"]))
     if (out_dir / "summary.json").exists():
         files.append(("summary.json", lab["link_summary"]))
+    files.extend(vehicle_links(out_dir, data.scenario, lab))  # vehicle sheets (transport)
 
     points = [
         (
@@ -237,6 +272,7 @@ def _index(
         lab=label_namespace(lab),
         s=summary,
         alerts=alert_texts(summary, lab),
+        replan=replan_notice(summary, out_dir, lab),
         coverage_count=fill(
             lab["count_of"],
             part=fmt_int(summary.get("residents_within_limit", summary.get("residents_assigned"))),

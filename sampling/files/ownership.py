@@ -155,6 +155,43 @@ def _within(path: Path, other: Path) -> bool:
     return path == other or path in other.parents
 
 
+def check_location(
+    path: Path,
+    *,
+    protected: Sequence[Path] = (),
+    expected_other: str,
+    inside_inputs: bool = True,
+) -> Path:
+    """Raise :class:`OutputFolderError` when ``path`` is a place natplan must never write
+    whatever it holds, and return it resolved.
+
+    Refused: a symbolic link, the root of the file system, the current folder or one of its
+    parents, a ``protected`` input (the scenario folder, an OSM extract) or a folder containing
+    one — or, unless ``inside_inputs``, a folder inside one —, an existing non-folder and a
+    mount point. ``expected_other`` says what to choose instead.
+    """
+    path = Path(path)
+    if path.is_symlink():
+        raise refuse(path, "is a symbolic link", "give the folder itself")
+    resolved = path.resolve()
+    if resolved == Path(resolved.anchor):
+        raise refuse(path, "is the root of the file system", expected_other)
+    if _within(resolved, Path.cwd().resolve()):
+        raise refuse(path, "is the folder you are in, or one of its parents", expected_other)
+    for item in protected:
+        item_resolved = Path(item).resolve()
+        if _within(resolved, item_resolved):
+            raise refuse(path, f"is or contains an input of this run ({item})", expected_other)
+        if not inside_inputs and item_resolved in resolved.parents:
+            raise refuse(path, f"is inside an input of this run ({item})", expected_other)
+    if path.exists():
+        if not path.is_dir():
+            raise refuse(path, "exists and is not a folder", expected_other)
+        if os.path.ismount(resolved):
+            raise refuse(path, "is a mount point", "give a folder inside it")
+    return resolved
+
+
 def check_output_folder(
     path: Path,
     *,
@@ -170,37 +207,23 @@ def check_output_folder(
     """
     path = Path(path)
     expected_other = "choose a new or empty folder, or one natplan wrote before"
-    if path.is_symlink():
-        raise refuse(path, "is a symbolic link", "give the folder itself")
-    resolved = path.resolve()
-    if resolved == Path(resolved.anchor):
-        raise refuse(path, "is the root of the file system", expected_other)
-    if _within(resolved, Path.cwd().resolve()):
-        raise refuse(path, "is the folder you are in, or one of its parents", expected_other)
-    for item in protected:
-        if _within(resolved, Path(item).resolve()):
-            raise refuse(path, f"is or contains an input of this run ({item})", expected_other)
-    if path.exists():
-        if not path.is_dir():
-            raise refuse(path, "exists and is not a folder", expected_other)
-        if os.path.ismount(resolved):
-            raise refuse(path, "is a mount point", "give a folder inside it")
-        if any(path.iterdir()):
-            if not overwrite:
-                raise refuse(path, "exists and is not empty", "use --overwrite or a new folder")
-            foreign = foreign_entries(path, kind)
-            if foreign is None:
-                raise refuse(
-                    path,
-                    f"holds files natplan did not write (no {MARKER} of a natplan {kind})",
-                    expected_other + "; natplan never replaces your own files",
-                )
-            if foreign:
-                raise refuse(
-                    path,
-                    f"holds files natplan did not write: {_listing(foreign)}",
-                    "move them elsewhere first; natplan never replaces your own files",
-                )
+    resolved = check_location(path, protected=protected, expected_other=expected_other)
+    if path.exists() and any(path.iterdir()):
+        if not overwrite:
+            raise refuse(path, "exists and is not empty", "use --overwrite or a new folder")
+        foreign = foreign_entries(path, kind)
+        if foreign is None:
+            raise refuse(
+                path,
+                f"holds files natplan did not write (no {MARKER} of a natplan {kind})",
+                expected_other + "; natplan never replaces your own files",
+            )
+        if foreign:
+            raise refuse(
+                path,
+                f"holds files natplan did not write: {_listing(foreign)}",
+                "move them elsewhere first; natplan never replaces your own files",
+            )
     check_writable(resolved.parent)
 
 

@@ -5,14 +5,24 @@ writes. :func:`~sampling.output.write.write_plan` passes every table through
 :meth:`OutputTable.conform`, so a stage that renames, drops or retypes a column fails loudly
 (a bug) instead of handing the documents, the map or another program a different file.
 Readers can rely on these names and types for every plan of this version.
+
+Reason and status columns hold codes only (the stages' ``StrEnum`` codes); each such column
+declares its codes here (``codes``), and :meth:`OutputTable.conform` rejects any other value.
+Their text is in ``sampling/labels`` (:func:`sampling.i18n.reason_label`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 import polars as pl
+
+from sampling.stages.assignment import STATUS_CODE, UnservedReason
+from sampling.stages.day import CapacityReason, Channel, NotCalledReason
+from solver.routing.result import VisitReason
+from solver.transport.solve import REASONS as TRANSPORT_REASONS
 
 __all__ = ["OUTPUT_TABLES", "OutputSchemaError", "OutputTable"]
 
@@ -25,11 +35,16 @@ class OutputSchemaError(RuntimeError):
 
 @dataclass(frozen=True)
 class OutputTable:
-    """One output table: its file stem, columns in order with their types, and what it holds."""
+    """One output table: its file stem, columns in order with their types, and what it holds.
+
+    ``codes``: for each code column, the only values it may hold (besides null).
+    """
 
     name: str
     columns: Mapping[str, pl.DataType | type[pl.DataType]]
     description: str
+    codes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    optional: bool = False  # written only by some plans (transport: with labs and vehicles)
 
     @property
     def schema(self) -> pl.Schema:
@@ -39,8 +54,8 @@ class OutputTable:
     def conform(self, frame: pl.DataFrame) -> pl.DataFrame:
         """``frame`` with exactly the declared columns, in order, cast to the declared types.
 
-        Raises :class:`OutputSchemaError` for a missing or an undeclared column, or a value
-        that does not fit its declared type.
+        Raises :class:`OutputSchemaError` for a missing or an undeclared column, a value
+        that does not fit its declared type, or a code column value that is not a declared code.
         """
         missing = [c for c in self.columns if c not in frame.columns]
         extra = [c for c in frame.columns if c not in self.columns]
@@ -49,21 +64,43 @@ class OutputTable:
                 f"{self.name}.parquet: missing columns {missing}, undeclared columns {extra}"
             )
         try:
-            return frame.select(pl.col(c).cast(t, strict=True) for c, t in self.columns.items())
+            out = frame.select(pl.col(c).cast(t, strict=True) for c, t in self.columns.items())
         except pl.exceptions.PolarsError as error:
             raise OutputSchemaError(f"{self.name}.parquet: {error}") from error
+        for column, allowed in self.codes.items():
+            found = set(out[column].drop_nulls().unique().to_list())
+            if found - allowed:
+                raise OutputSchemaError(
+                    f"{self.name}.parquet: {column} holds undeclared codes"
+                    f" {sorted(found - allowed)} (allowed: {sorted(allowed)})"
+                )
+        return out
 
 
 def _table(
-    name: str, description: str, /, **columns: pl.DataType | type[pl.DataType]
+    name: str,
+    description: str,
+    /,
+    codes: Mapping[str, Iterable[str]] | None = None,
+    **columns: pl.DataType | type[pl.DataType],
 ) -> OutputTable:
-    return OutputTable(name, columns, description)
+    declared = {c: frozenset(str(v) for v in values) for c, values in (codes or {}).items()}
+    unknown = set(declared) - set(columns)
+    if unknown:
+        raise ValueError(f"{name}: codes for undeclared columns {sorted(unknown)}")
+    return OutputTable(name, columns, description, declared)
+
+
+def _values(kind: type[StrEnum]) -> frozenset[str]:
+    """Every code of a ``StrEnum``."""
+    return frozenset(member.value for member in kind)
 
 
 _TABLES = (
     _table(
         "assignments",
         "one row per building: its point (null if unserved) and walk, or the reason",
+        {"unserved_reason": _values(UnservedReason)},
         building_id=_S,
         grid_id=_S,
         point_id=_S,
@@ -82,6 +119,7 @@ _TABLES = (
     _table(
         "points",
         "one row per candidate point: opening, tables, load and the day's figures",
+        {"status": frozenset(STATUS_CODE)},
         point_id=_S,
         name=_S,
         kind=_S,
@@ -132,6 +170,7 @@ _TABLES = (
     _table(
         "timetable",
         "call slots: which building comes to which point when",
+        {"channel": _values(Channel)},
         building_id=_S,
         grid_id=_S,
         point_id=_S,
@@ -156,6 +195,7 @@ _TABLES = (
     _table(
         "capacity_plan",
         "extra samplers that would cover the shortfall and the deficit (reason)",
+        {"reason": _values(CapacityReason)},
         point_id=_S,
         start_min=_I32,
         end_min=_I32,
@@ -167,6 +207,7 @@ _TABLES = (
     _table(
         "not_called",
         "buildings with residents left without a call, with the reason",
+        {"reason": _values(NotCalledReason)},
         building_id=_S,
         grid_id=_S,
         point_id=_S,
@@ -179,6 +220,7 @@ _TABLES = (
     _table(
         "home_visits",
         "each immobile household's team, order and times, or the reason it has none",
+        {"unserved_reason": _values(VisitReason)},
         household_id=_S,
         building_id=_S,
         persons=_I64,
@@ -217,5 +259,77 @@ _TABLES = (
     ),
 )
 
-OUTPUT_TABLES: dict[str, OutputTable] = {t.name: t for t in _TABLES}
+_TRANSPORT_TABLES = (  # tubes to the labs (issue 16): written only when the scenario has labs
+    _table(
+        "transport_trips",
+        "each vehicle's trips in order: pickups at points, then one unloading at a lab",
+        codes={"kind": ("pickup", "unload")},
+        vehicle_id=_S,
+        trip=_I64,
+        seq=_I64,
+        kind=_S,
+        point_id=_S,
+        lab_id=_S,
+        arrive=_S,
+        depart=_S,
+        tubes=_I64,
+        load=_I64,
+        capacity=_I64,
+        lat=_F64,
+        lon=_F64,
+        arrive_s=_I64,
+        depart_s=_I64,
+        oldest_swab_s=_I64,
+    ),
+    _table(
+        "transport_tubes",
+        "tubes moved together (one batch on one trip): pickup, lab, age, result or late reason",
+        codes={"source": ("walk_in", "yellow", "home_visit"), "late_reason": TRANSPORT_REASONS},
+        point_id=_S,
+        source=_S,
+        tubes=_I64,
+        vehicle_id=_S,
+        trip=_I64,
+        lab_id=_S,
+        age_min=_F64,
+        result=_S,
+        late=_B,
+        late_reason=_S,
+        swab_s=_I64,
+        ready_s=_I64,
+        pickup_s=_I64,
+        lab_arrive_s=_I64,
+        result_s=_I64,
+        batch=_I64,
+    ),
+    _table(
+        "lab_load",
+        "per lab and hour of the day: tubes arrived, tested, and the backlog at the hour's end",
+        lab_id=_S,
+        hour=_I64,
+        tubes_arrived=_I64,
+        tubes_tested=_I64,
+        backlog=_I64,
+        tubes_per_hour=_I64,
+    ),
+    _table(
+        "results",
+        "per point and grid: last swab, last tube tested, when all results are known",
+        codes={"level": ("point", "grid")},
+        level=_S,
+        id=_S,
+        tubes=_I64,
+        tubes_late=_I64,
+        last_swab=_S,
+        last_tested=_S,
+        results_time=_S,
+        last_swab_s=_I64,
+        last_tested_s=_I64,
+        results_s=_I64,
+    ),
+)
+
+OUTPUT_TABLES: dict[str, OutputTable] = {
+    t.name: t for t in _TABLES + tuple(replace(t, optional=True) for t in _TRANSPORT_TABLES)
+}
 """Every table of a plan folder by file stem (``<name>.parquet``), in writing order."""

@@ -16,6 +16,7 @@ from sampling.files.atomic import atomic_dir
 from sampling.files.ownership import check_output_folder
 from sampling.output.mapping import render_plan_map
 from sampling.output.schemas import OUTPUT_TABLES
+from sampling.progress import Progress, stage
 from sampling.scenario.model import Scenario
 from sampling.stages.planning import CampaignPlan
 
@@ -41,6 +42,14 @@ def check_plan_folder(out_dir: Path, scenario: Scenario) -> None:
 def plan_tables(plan: CampaignPlan) -> dict[str, pl.DataFrame]:
     """Every output table of ``plan`` by name (see :data:`~sampling.output.schemas.OUTPUT_TABLES`)."""
     day, visits = plan.day, plan.home_visits
+    transport = {}
+    if plan.transport is not None:  # tubes to the labs (issue 16), only with labs and vehicles
+        transport = {
+            "transport_trips": plan.transport.trips,
+            "transport_tubes": plan.transport.tubes,
+            "lab_load": plan.transport.lab_load,
+            "results": plan.transport.results,
+        }
     return {
         "assignments": plan.assignment.assignments,
         "points": plan.points_table(),
@@ -52,6 +61,7 @@ def plan_tables(plan: CampaignPlan) -> dict[str, pl.DataFrame]:
         "home_visits": visits.visits,
         "routes": visits.routes,
         "route_stops": visits.route_stops,
+        **transport,
     }
 
 
@@ -61,6 +71,7 @@ def write_plan(
     *,
     lang: str = "zh",
     extra_seconds: dict[str, float] | None = None,
+    progress: Progress | None = None,
 ) -> Path:
     """Write ``plan`` into ``out_dir`` atomically: an earlier folder survives a failure.
 
@@ -74,22 +85,30 @@ def write_plan(
     ``grids/<id>.csv|.html``, ``teams/<id>.html``, ``plan.xlsx``, and natplan's marker
     ``.natplan.json`` listing them.
     The map is rendered from the staged files, so it shows exactly what the tables say.
+    ``progress`` is told when each step starts and ends (``tables``, ``map``, ``documents``).
     """
     started = time.perf_counter()
     with atomic_dir(Path(out_dir), kind="plan", protected=plan_inputs(plan.scenario)) as staging:
-        for name, frame in plan_tables(plan).items():
-            OUTPUT_TABLES[name].conform(frame).write_parquet(staging / f"{name}.parquet")
-        summary = plan.summary()
-        seconds: dict[str, Any] = dict(summary["seconds"])  # type: ignore[call-overload]
-        seconds.update({k: round(v, 3) for k, v in (extra_seconds or {}).items()})
-        summary["seconds"] = seconds
-        _write_json(staging / "summary.json", summary)
+        with stage(progress, "tables") as figures:
+            tables = plan_tables(plan)
+            for name, frame in tables.items():
+                OUTPUT_TABLES[name].conform(frame).write_parquet(staging / f"{name}.parquet")
+            summary = plan.summary()
+            seconds: dict[str, Any] = dict(summary["seconds"])  # type: ignore[call-overload]
+            seconds.update({k: round(v, 3) for k, v in (extra_seconds or {}).items()})
+            summary["seconds"] = seconds
+            _write_json(staging / "summary.json", summary)
+            figures["tables"] = len(tables)
         log.info("writing tables, map and documents to %s", out_dir)
         map_started = time.perf_counter()
-        render_plan_map(staging, lang=lang)
+        with stage(progress, "map"):
+            render_plan_map(staging, lang=lang, scenario=plan.scenario)
         seconds["map"] = round(time.perf_counter() - map_started, 3)
         docs_started = time.perf_counter()
-        write_documents(staging, plan.scenario, lang=lang)
+        with stage(progress, "documents") as figures:
+            docs = write_documents(staging, plan.scenario, lang=lang)
+            figures.update(point_pages=docs.point_pages, grid_lists=docs.grid_lists)
+            figures.update(team_pages=docs.team_pages, files=len(docs.files))
         seconds["documents"] = round(time.perf_counter() - docs_started, 3)
         seconds["write"] = round(time.perf_counter() - started, 3)
         _write_json(staging / "summary.json", summary)

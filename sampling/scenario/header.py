@@ -255,6 +255,30 @@ class HomeVisits(_Section):
     )
 
 
+class Transport(_Section):
+    """Tubes to the labs (used only when the scenario has ``labs`` and ``vehicles`` tables)."""
+
+    max_tube_age_min: float = Field(
+        240.0, gt=0, le=24 * 60, description="longest time from swab to lab arrival, minutes"
+    )
+    pickup_interval_max_min: float = Field(
+        120.0,
+        gt=0,
+        le=24 * 60,
+        description="longest a sealed tube waits at its point for a pickup, minutes",
+    )
+    drive_speed_km_h: float = Field(30.0, ge=1, le=120, description="1–120 km/h")
+    stop_min: float = Field(5.0, ge=0, le=120, description="handover at a point, minutes")
+    unload_min: float = Field(10.0, ge=0, le=240, description="unloading at a lab, minutes")
+    search_iterations: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="routing solutions per dispatch round (fixed, so runs repeat exactly); "
+        "default by size",
+    )
+
+
 class MapSettings(_Section):
     """Optional basemap for offices that run their own tile server."""
 
@@ -270,6 +294,8 @@ class TablePaths(_Section):
     teams: FileName = "teams.csv"
     home_visits: FileName | None = None
     grids: FileName | None = None
+    labs: FileName | None = None
+    vehicles: FileName | None = None
 
 
 class Header(_Section):
@@ -292,6 +318,7 @@ class Header(_Section):
     timetable: Timetable = Timetable()
     simulation: Simulation = Simulation()
     home_visits: HomeVisits = HomeVisits()
+    transport: Transport = Transport()
     map: MapSettings = MapSettings()
     tables: TablePaths = TablePaths()
 

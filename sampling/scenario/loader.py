@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,17 @@ MAX_EXTRACT_BYTES = 8 * 1024**3
 wrong path: all of China is about 1.3 GB as ``.osm.pbf``, a district a few MB."""
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def load_scenario(
+    path: str | Path,
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Scenario:
     """Load and validate the scenario folder at ``path`` (or its ``scenario.toml``).
 
-    Raises :class:`ScenarioError` listing every problem found.
+    ``defaults`` and ``overrides`` are header values (nested like ``scenario.toml``) merged
+    under and over the file's own before validation: a city's shared defaults, a what-if
+    variant (see :func:`merge_header`). Raises :class:`ScenarioError` listing every problem.
     """
     root = Path(path)
     if root.is_file() and root.name == HEADER_FILE:
@@ -59,7 +67,7 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(
             [Problem(str(root), "not a folder", expected="a folder with scenario.toml")]
         )
-    header = load_header(root / HEADER_FILE)
+    header = load_header(root / HEADER_FILE, defaults=defaults, overrides=overrides)
     problems: list[Problem] = []
     frames: dict[str, pl.DataFrame | None] = {}
     for table in TABLE_NAMES:
@@ -99,11 +107,31 @@ def load_scenario(path: str | Path) -> Scenario:
         if home_visits is not None
         else empty_table("home_visits", header.coordinates),
         grids=frames["grids"],
+        labs=frames.get("labs"),
+        vehicles=frames.get("vehicles"),
     )
 
 
-def load_header(path: Path) -> Header:
-    """Parse and validate ``scenario.toml``; raises ScenarioError with line numbers."""
+def merge_header(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Header tables merged key by key, later layers winning (sections merged, not replaced)."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+                merged[key] = merge_header(merged[key], value)
+            else:
+                merged[key] = dict(value) if isinstance(value, Mapping) else value
+    return merged
+
+
+def load_header(
+    path: Path,
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Header:
+    """Parse and validate ``scenario.toml`` (with ``defaults`` under and ``overrides`` over its
+    values, see :func:`merge_header`); raises ScenarioError with line numbers."""
     file = path.name
     if not path.exists():
         raise ScenarioError(
@@ -132,6 +160,8 @@ def load_header(path: Path) -> Header:
         raise ScenarioError(
             [Problem(file, f"malformed TOML: {reason}", row, expected="valid TOML")]
         ) from None
+    if defaults or overrides:
+        data = merge_header(defaults, data, overrides)
     try:
         return Header.model_validate(data)
     except ValidationError as exc:
@@ -346,6 +376,43 @@ def _cross_checks(header: Header, frames: dict[str, pl.DataFrame | None]) -> lis
                 "home-visit persons exceed the building's residents",
                 f"the building's home-visit persons summed ≤ its residents in {paths.buildings}",
             )
+    problems.extend(_transport_checks(header, frames))
+    return problems
+
+
+def _transport_checks(header: Header, frames: dict[str, pl.DataFrame | None]) -> list[Problem]:
+    """Labs and vehicles (issue 16): hours in order, and both tables or neither."""
+    problems: list[Problem] = []
+    paths = header.tables
+    labs, vehicles = frames.get("labs"), frames.get("vehicles")
+    if labs is not None and labs.height:
+        problems += row_problems(
+            paths.labs or "labs",
+            "open_to",
+            labs,
+            labs["open_to"] <= labs["open_from"],
+            "not after open_from",
+            "a time later than open_from",
+        )
+    if vehicles is not None and vehicles.height:
+        problems += row_problems(
+            paths.vehicles or "vehicles",
+            "available_to",
+            vehicles,
+            vehicles["available_to"] <= vehicles["available_from"],
+            "not after available_from",
+            "a time later than available_from",
+        )
+    if (paths.labs is None) != (paths.vehicles is None):
+        given, missing = ("labs", "vehicles") if paths.labs else ("vehicles", "labs")
+        problems.append(
+            Problem(
+                "scenario.toml",
+                f"a {given} table without a {missing} table",
+                column=f"tables.{missing}",
+                expected="both tables.labs and tables.vehicles (tubes need both), or neither",
+            )
+        )
     return problems
 
 

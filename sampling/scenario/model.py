@@ -20,7 +20,8 @@ class Scenario:
     """One campaign's input, validated. Frames follow ``sampling.scenario.tables``' schemas.
 
     ``home_visits`` is empty when the scenario has none; ``grids`` is ``None`` when the
-    scenario has no grids table. What-ifs are new scenarios: ``scenario.replace(points=...)``.
+    scenario has no grids table, ``labs`` and ``vehicles`` when it has no transport. What-ifs
+    are new scenarios: ``scenario.replace(points=...)``.
     """
 
     root: Path
@@ -30,6 +31,8 @@ class Scenario:
     teams: pl.DataFrame
     home_visits: pl.DataFrame
     grids: pl.DataFrame | None
+    labs: pl.DataFrame | None = None  # tubes to the labs (issue 16): both or neither
+    vehicles: pl.DataFrame | None = None
 
     def replace(self, **changes: object) -> Scenario:
         """A copy with some fields replaced (the original is untouched)."""

@@ -17,10 +17,18 @@ Kind = Literal[
     "id", "text", "count", "positive", "real", "lat", "lon", "planar", "clock", "bool", "status"
 ]
 Coordinates = Literal["wgs84", "planar"]
-TableName = Literal["buildings", "points", "teams", "home_visits", "grids"]
+TableName = Literal["buildings", "points", "teams", "home_visits", "grids", "labs", "vehicles"]
 
-TABLE_NAMES: tuple[TableName, ...] = ("buildings", "points", "teams", "home_visits", "grids")
-OPTIONAL_TABLES: frozenset[str] = frozenset({"home_visits", "grids"})
+TABLE_NAMES: tuple[TableName, ...] = (
+    "buildings",
+    "points",
+    "teams",
+    "home_visits",
+    "grids",
+    "labs",
+    "vehicles",
+)
+OPTIONAL_TABLES: frozenset[str] = frozenset({"home_visits", "grids", "labs", "vehicles"})
 POINT_STATUSES: tuple[str, ...] = ("candidate", "required", "closed")
 
 DTYPES: dict[str, pl.DataType] = {
@@ -145,6 +153,32 @@ def table_schema(table: TableName, coordinates: Coordinates) -> TableSchema:
                 Column("window_start", "clock", False, doc="earliest visit, HH:MM"),
                 Column("window_end", "clock", False, doc="latest visit start, HH:MM"),
                 Column("note", "text", False, doc="free text for the team"),
+            ),
+        )
+    if table == "labs":  # tubes to the labs (issue 16)
+        return TableSchema(
+            "labs",
+            "lab_id",
+            (
+                Column("lab_id", "id", doc="unique lab id"),
+                *_coordinates(coordinates, "lab"),
+                Column("tubes_per_hour", "positive", doc="tubes the lab tests per hour, ≥ 1"),
+                Column("open_from", "clock", False, 0, "receives and tests from, HH:MM"),
+                Column("open_to", "clock", False, 24 * 60, "until, HH:MM, after open_from"),
+                Column("name", "text", False, doc="lab name"),
+            ),
+        )
+    if table == "vehicles":
+        return TableSchema(
+            "vehicles",
+            "vehicle_id",
+            (
+                Column("vehicle_id", "id", doc="unique vehicle id"),
+                *_coordinates(coordinates, "vehicle depot"),
+                Column("capacity_tubes", "positive", doc="tubes the vehicle carries, ≥ 1"),
+                Column("available_from", "clock", doc="leaves its depot from, HH:MM"),
+                Column("available_to", "clock", doc="last unloading done by, HH:MM"),
+                Column("name", "text", False, doc="vehicle or driver"),
             ),
         )
     return TableSchema(

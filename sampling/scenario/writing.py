@@ -39,6 +39,8 @@ def write_scenario(
         "teams": scenario.teams,
         "home_visits": scenario.home_visits if scenario.home_visits.height else None,
         "grids": scenario.grids,
+        "labs": scenario.labs,
+        "vehicles": scenario.vehicles,
     }
     paths: dict[str, str | None] = {
         name: f"{name}.{fmt}" if frames[name] is not None else None for name in TABLE_NAMES

@@ -26,7 +26,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from types import MappingProxyType
 
 import numpy as np
 import polars as pl
@@ -39,13 +42,135 @@ from sampling.stages.overflow import Arcs, Levelled, level
 from solver.location.candidates import Pairs, nearest, pairs_within
 from solver.location.engine import LocationProblem, LocationResult, solve
 
-REASON_OUT_OF_REACH = "no point within {limit:g} min"
-REASON_CAPACITY = "capacity"
-REASON_NO_OPEN = "no open point in reach"
-REASON_NOBODY = "no walk-in residents"
-REASON_NO_PLAN = "no plan found"
 STATUS_CODE = {"candidate": 0, "required": 1, "closed": -1}
 UNSERVED_COST_FACTOR = 10.0  # an unserved resident costs 10 × the walking limit in metres
+
+
+class UnservedReason(StrEnum):
+    """Why a building has no point (``assignments.parquet``, ``unserved_reason``).
+
+    Codes only; the text is in ``sampling/labels`` (``[reasons]``), where ``out_of_reach``
+    names the header's walking limit when it is shown.
+    """
+
+    OUT_OF_REACH = "out_of_reach"
+    """No usable point within the walking limit."""
+    CAPACITY = "capacity"
+    """Points are in reach, but none has room for it in the window (it has an overflow point)."""
+    NO_OPEN_POINT = "no_open_point"
+    """No open point with tables is in its reach (the open-point limit or the staff)."""
+    NO_WALK_IN = "no_walk_in"
+    """Nobody walks from it: empty, or all its residents are visited at home."""
+    NO_PLAN = "no_plan_found"
+    """The engine found no plan at all (see the plan's ``status_reason``)."""
+
+
+class AssignmentStatus(StrEnum):
+    """The assignment's status, as the location engine reports it (``summary.json`` ``status``)."""
+
+    OPTIMAL = "optimal"
+    """The gap to the lower bound is closed."""
+    FEASIBLE = "feasible"
+    """A plan with a gap to the lower bound."""
+    INFEASIBLE = "infeasible"
+    """Proven: the limits contradict each other (raised as an input error, never planned)."""
+    NO_PLAN = "no_plan_found"
+    """The search ended without a plan; nothing is proven (``reason`` says what was tried)."""
+
+
+@dataclass(frozen=True)
+class StreetFacts:
+    """Facts about street-network distances (``distance = "street"`` only)."""
+
+    detour_median: float
+    """Street walk ÷ straight line over the pairs found (straight ≥ 100 m), resident-weighted
+    median; NaN when no pair qualifies (``null`` in ``summary.json``)."""
+    detour_mean: float
+    """The same ratio's weighted mean."""
+    building_snap_max_m: float
+    """Farthest a building is from the street it was snapped to."""
+    point_snap_max_m: float
+    """Farthest a point is from the street it was snapped to."""
+    buildings_far: int
+    """Buildings farther from a street than the snapping warning distance."""
+    points_far: int
+    """Points farther from a street than the snapping warning distance."""
+
+    def as_dict(self) -> dict[str, float]:
+        """The ``street_*`` figures of ``summary.json``."""
+        return {
+            "street_detour_median": self.detour_median,
+            "street_detour_mean": self.detour_mean,
+            "street_snap_building_max_m": self.building_snap_max_m,
+            "street_snap_point_max_m": self.point_snap_max_m,
+            "street_buildings_far": float(self.buildings_far),
+            "street_points_far": float(self.points_far),
+        }
+
+
+@dataclass(frozen=True)
+class LevellingFacts:
+    """What levelling to the target utilisation changed (:mod:`sampling.stages.overflow`)."""
+
+    filled: int
+    """Buildings the engine left unserved that got a point in reach (pass 1)."""
+    moved: int
+    """Buildings moved off points above the target (pass 2)."""
+    tables_added: int
+    tables_released: int
+    """Tables no longer needed at the effective target (pass 3)."""
+    overtime_moves: int
+    """Buildings moved to shorten the longest overtime (pass 5, overtime mode only)."""
+
+
+@dataclass(frozen=True)
+class AssignmentStats:
+    """How the assignment stage ran and what its engine reported.
+
+    ``engine`` is the location engine's own figures as it reports them
+    (:attr:`~solver.location.engine.LocationResult.stats`, keys vary with the path it took),
+    with ``group_penalty`` and ``gap_without_group_penalty`` updated for the levelled plan.
+    """
+
+    candidates_seconds: float
+    """Building–point pairs and the model, wall clock."""
+    assignment_seconds: float
+    """The location engine, wall clock."""
+    levelling_seconds: float
+    arcs: int
+    """Building–point pairs in the model (beyond-limit arcs included)."""
+    group_penalty: float
+    """Grid-split penalty of the final plan (0 without grid penalties)."""
+    gap_without_group_penalty: float
+    """Walking + unserved cost against the bound (which ignores the grid-split penalty)."""
+    wall_clock_bound: bool
+    """The wall clock, not the engine's work budget, ended the search (a rerun may differ)."""
+    engine: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    street: StreetFacts | None = None
+    levelling: LevellingFacts | None = None
+
+    def as_dict(self) -> dict[str, float]:
+        """Every figure as one flat dict (``solver_*`` for the engine's; for benchmarks)."""
+        out = {
+            "candidates_seconds": self.candidates_seconds,
+            "assignment_seconds": self.assignment_seconds,
+            "levelling_seconds": self.levelling_seconds,
+            "arcs": float(self.arcs),
+            **(self.street.as_dict() if self.street is not None else {}),
+            **{f"solver_{k}": float(v) for k, v in self.engine.items()},
+            "solver_group_penalty": self.group_penalty,
+            "solver_gap_without_group_penalty": self.gap_without_group_penalty,
+            "solver_wall_clock_bound": float(self.wall_clock_bound),
+        }
+        if self.levelling is not None:
+            out |= {
+                "levelling_filled": float(self.levelling.filled),
+                "levelling_moved": float(self.levelling.moved),
+                "levelling_tables_added": float(self.levelling.tables_added),
+                "levelling_tables_released": float(self.levelling.tables_released),
+                "levelling_overtime_moves": float(self.levelling.overtime_moves),
+            }
+        return out
 
 
 @dataclass(frozen=True)
@@ -55,7 +180,7 @@ class AssignmentPlan:
     ``assignments``: one row per building — ``building_id``, ``grid_id``, ``point_id`` (null
     if unserved), ``residents``, ``home_visit_persons``, ``walk_in`` (residents coming to a
     point), ``yellow_code``, ``elderly``, ``walk_m``, ``walk_min``, ``beyond_limit``,
-    ``unserved_reason``. ``points``: one row per point — ``point_id``, ``status``, ``open``,
+    ``unserved_reason`` (a :class:`UnservedReason` code). ``points``: one row per point — ``point_id``, ``status``, ``open``,
     ``tables``, ``max_tables``, ``capacity``, ``load``, ``utilisation``.
     """
 
@@ -64,11 +189,13 @@ class AssignmentPlan:
     objective: float
     lower_bound: float
     gap: float
-    status: str
+    status: AssignmentStatus
     staffable_tables: int
-    stats: dict[str, float] = field(default_factory=dict)
+    stats: AssignmentStats
     reason: str = ""
-    """Why there is no plan (``status`` = ``no_plan_found``); empty otherwise."""
+    """Why there is no plan (``status`` = ``no_plan_found``): the engine's account of what it
+    tried, reaching ``summary.json`` (``status_reason``), the console and the index; empty
+    otherwise."""
     overflow: pl.DataFrame = field(
         default_factory=lambda: pl.DataFrame(
             schema={"building_id": pl.String, "point_id": pl.String, "walk_in": pl.Int64}
@@ -125,12 +252,13 @@ def candidate_pairs(
     building_xy: NDArray[np.float64],
     point_xy: NDArray[np.float64],
     demand: NDArray[np.int64],
-) -> tuple[Pairs, dict[str, float]]:
+) -> tuple[Pairs, StreetFacts | None]:
     """Building–point pairs inside the walking limit, by the header's distance model.
 
     ``straight``: straight line × detour factor. ``street``: shortest walks on the street
     network of ``osm_extract`` (snapped at both ends), never shorter than the straight line.
-    Also returns facts about the distances (street snapping and the observed detour factor).
+    Also returns facts about street distances (snapping, the observed detour factor), or None
+    for straight-line distances.
     """
     walking = scenario.header.walking
     if scenario.header.distance == "street":
@@ -144,23 +272,23 @@ def candidate_pairs(
             walk_limit_m=walking.limit_m,
             building_weight=demand.astype(np.float64),
         )
-        return pairs, {
-            "street_detour_median": report.detour_median,
-            "street_detour_mean": report.detour_mean,
-            "street_snap_building_max_m": report.building_snap_max_m,
-            "street_snap_point_max_m": report.point_snap_max_m,
-            "street_buildings_far": float(len(report.buildings_far)),
-            "street_points_far": float(len(report.points_far)),
-        }
+        return pairs, StreetFacts(
+            detour_median=report.detour_median,
+            detour_mean=report.detour_mean,
+            building_snap_max_m=report.building_snap_max_m,
+            point_snap_max_m=report.point_snap_max_m,
+            buildings_far=len(report.buildings_far),
+            points_far=len(report.points_far),
+        )
     straight = pairs_within(
         building_xy, point_xy, walk_limit_m=walking.limit_m, detour_factor=walking.detour_factor
     )
-    return straight, {}
+    return straight, None
 
 
 def build_problem(
     scenario: Scenario,
-) -> tuple[LocationProblem, Pairs, NDArray[np.bool_], dict[str, float]]:
+) -> tuple[LocationProblem, Pairs, NDArray[np.bool_], StreetFacts | None]:
     """The location model of ``scenario``, its pairs, a flag per arc beyond the limit, and
     facts about the distances (see :func:`candidate_pairs`)."""
     header = scenario.header
@@ -219,31 +347,37 @@ def assign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0) -> As
     built = time.perf_counter()
     result = solve(problem, time_limit=time_limit, seed=seed)
     solved = time.perf_counter()
-    if result.status == "infeasible":
+    status = AssignmentStatus(result.status)
+    if status == AssignmentStatus.INFEASIBLE:
         raise contradiction(scenario, result.reason)
-    engine_stats = {f"solver_{k}": float(v) for k, v in result.stats.items()}
+    engine = {k: float(v) for k, v in result.stats.items()}
     levelled: Levelled | None = None
-    if result.status in ("optimal", "feasible"):
+    if status in (AssignmentStatus.OPTIMAL, AssignmentStatus.FEASIBLE):
         levelled = _level(scenario, problem, pairs, result)
-        result, engine_stats = _levelled_result(problem, result, levelled, engine_stats)
+        result, engine = _levelled_result(problem, result, levelled, engine)
+        status = AssignmentStatus(result.status)
     levelled_at = time.perf_counter()
     plan = _tables(scenario, problem, pairs, beyond, result, levelled)
-    stats = {
-        "candidates_seconds": built - started,
-        "assignment_seconds": solved - built,
-        "levelling_seconds": levelled_at - solved,
-        "arcs": float(len(pairs)),
-        **distance_facts,
-        **engine_stats,
-    }
-    if levelled is not None:
-        stats |= {
-            "levelling_filled": float(levelled.filled),
-            "levelling_moved": float(levelled.moved),
-            "levelling_tables_added": float(levelled.tables_added),
-            "levelling_tables_released": float(levelled.tables_released),
-            "levelling_overtime_moves": float(levelled.balanced),
-        }
+    stats = AssignmentStats(
+        candidates_seconds=built - started,
+        assignment_seconds=solved - built,
+        levelling_seconds=levelled_at - solved,
+        arcs=len(pairs),
+        group_penalty=engine.get("group_penalty", 0.0),
+        gap_without_group_penalty=engine.get("gap_without_group_penalty", result.gap),
+        wall_clock_bound=bool(engine.get("wall_clock_bound", 0.0)),
+        engine=MappingProxyType(engine),
+        street=distance_facts,
+        levelling=None
+        if levelled is None
+        else LevellingFacts(
+            filled=int(levelled.filled),
+            moved=int(levelled.moved),
+            tables_added=int(levelled.tables_added),
+            tables_released=int(levelled.tables_released),
+            overtime_moves=int(levelled.balanced),
+        ),
+    )
     overflow = _overflow_frame(scenario, problem, levelled)
     return AssignmentPlan(
         assignments=plan[0],
@@ -251,7 +385,7 @@ def assign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0) -> As
         objective=result.objective,
         lower_bound=result.lower_bound,
         gap=result.gap,
-        status=result.status,
+        status=status,
         staffable_tables=problem.max_units_total or 0,
         stats=stats,
         reason=result.reason,
@@ -304,7 +438,8 @@ def _levelled_result(
     levelled: Levelled,
     stats: dict[str, float],
 ) -> tuple[LocationResult, dict[str, float]]:
-    """The engine's result with the levelled plan, and its objective and gaps updated.
+    """The engine's result with the levelled plan, its objective and gaps updated, and the
+    engine's figures (``group_penalty``, ``gap_without_group_penalty``) updated to match.
 
     The objective is the engine's cost of the in-window plan (residents placed in overtime
     are still charged as unserved: the engine's model has no overtime), so it stays an upper
@@ -316,12 +451,12 @@ def _levelled_result(
         objective = (
             result.objective + levelled.delta_walk + levelled.delta_unserved + levelled.delta_grid
         )
-        grid = stats.get("solver_group_penalty", 0.0) + levelled.delta_grid
-        stats["solver_group_penalty"] = grid
+        grid = stats.get("group_penalty", 0.0) + levelled.delta_grid
+        stats["group_penalty"] = grid
         bound = result.lower_bound
         if math.isfinite(bound) and bound > 0:
             rest = objective - grid
-            stats["solver_gap_without_group_penalty"] = max(0.0, (rest - min(bound, rest)) / bound)
+            stats["gap_without_group_penalty"] = max(0.0, (rest - min(bound, rest)) / bound)
     bound = result.lower_bound
     gap = result.gap
     if levelled.changed and math.isfinite(bound) and bound > 0:
@@ -399,16 +534,20 @@ def _tables(
     flagged = np.where(served, beyond[arc] if len(order) else False, False)
     has_arc = np.zeros(n, dtype=bool)
     has_arc[pairs.building] = True
-    out_of_reach = REASON_OUT_OF_REACH.format(limit=header.walking.limit_min)
+    out_of_reach = UnservedReason.OUT_OF_REACH.value
     # Without a plan, "capacity" would be a guess: say that the engine found none. With one, a
     # building in reach is beyond capacity when it has an overflow point (unserved mode), else
     # no open point with tables is in its reach (the open-point limit or the staff).
-    if result.status == "no_plan_found":
-        in_reach = np.full(n, REASON_NO_PLAN, dtype=object)
+    if result.status == AssignmentStatus.NO_PLAN:
+        in_reach = np.full(n, UnservedReason.NO_PLAN.value, dtype=object)
     elif levelled is not None:
-        in_reach = np.where(levelled.overflow_point >= 0, REASON_CAPACITY, REASON_NO_OPEN)
+        in_reach = np.where(
+            levelled.overflow_point >= 0,
+            UnservedReason.CAPACITY.value,
+            UnservedReason.NO_OPEN_POINT.value,
+        )
     else:
-        in_reach = np.full(n, REASON_CAPACITY, dtype=object)
+        in_reach = np.full(n, UnservedReason.CAPACITY.value, dtype=object)
     reason = pl.select(
         pl.when(pl.lit(pl.Series(served)))
         .then(None)
@@ -473,7 +612,7 @@ def _tables(
         pl.when(pl.col("walk_in") > 0).then(pl.col("point_id")).alias("point_id"),
         pl.when(pl.col("walk_in") > 0)
         .then(pl.col("unserved_reason"))
-        .otherwise(pl.lit(REASON_NOBODY))
+        .otherwise(pl.lit(UnservedReason.NO_WALK_IN.value))
         .alias("unserved_reason"),
         pl.when(pl.col("walk_in") > 0).then(pl.col("walk_m")).alias("walk_m"),
         pl.when(pl.col("walk_in") > 0).then(pl.col("walk_min")).alias("walk_min"),

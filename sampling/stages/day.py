@@ -39,7 +39,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 import polars as pl
@@ -54,6 +55,44 @@ from solver.day.timetable import CALLED, NOT_CALLED, Timetable, TimetableProblem
 
 TEAM_TRAVEL_M_PER_MIN = 500.0  # medical teams come by vehicle, ≈ 30 km/h
 REPAIR_ROUNDS = 3
+
+
+class NotCalledReason(StrEnum):
+    """Why residents of a served building got no call (``not_called.parquet``, ``reason``)."""
+
+    CAPACITY = "capacity"
+    """The point cannot take the building in the window as staffed."""
+    YELLOW_SLOT = "yellow_slot"
+    """Only its yellow-code residents found no yellow slot or channel in the window."""
+
+
+class CapacityReason(StrEnum):
+    """What a capacity-plan row's extra samplers cover (``capacity_plan.parquet``, ``reason``)."""
+
+    SHORTFALL = "shortfall"
+    """Tables the staffing plan leaves without a sampler."""
+    DEFICIT = "deficit"
+    """Whole-window tables beyond the planned ones for everyone placed to finish in the window."""
+
+
+class Channel(StrEnum):
+    """The queue a call joins (``timetable.parquet``, ``channel``)."""
+
+    MAIN = "main"
+    YELLOW = "yellow"
+    """The separate yellow-code channel of a point (``[timetable] yellow_mode``)."""
+
+
+@dataclass(frozen=True)
+class DayStats:
+    """How the day stage ran: wall-clock seconds per part and the buildings called."""
+
+    staffing_seconds: float
+    """Staffing (min-cost flow per block), wall clock."""
+    timetable_seconds: float
+    """Call timetable, simulation and its repair rounds, wall clock."""
+    buildings_called: int
+    """Buildings with every walk-in resident called."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +120,7 @@ class DayPlan:
     capacity_plan: pl.DataFrame
     not_called: pl.DataFrame
     kpis: dict[str, float | int | str]
-    stats: dict[str, float] = field(default_factory=dict)
+    stats: DayStats
 
 
 def _hhmm(frame: pl.DataFrame, *names: str) -> pl.DataFrame:
@@ -245,11 +284,11 @@ def plan_day(
         deficit_tables,
     )
     called = int((timetable.status == CALLED).sum())
-    stats = {
-        "staffing_seconds": staffed_at - started,
-        "timetable_seconds": timed_at - staffed_at,
-        "buildings_called": float(called),
-    }
+    stats = DayStats(
+        staffing_seconds=staffed_at - started,
+        timetable_seconds=timed_at - staffed_at,
+        buildings_called=called,
+    )
     return DayPlan(shifts, calls, point_table, shortfall, capacity, not_called, kpis, stats)
 
 
@@ -302,7 +341,9 @@ def _calls(served: pl.DataFrame, point_ids: pl.Series, timetable: Timetable) -> 
                     "call_end_min": timetable.part_end.astype(np.int32),
                     "residents": timetable.part_residents,
                     "yellow_code": timetable.part_yellow,
-                    "channel": np.where(timetable.part_channel == 1, "yellow", "main"),
+                    "channel": np.where(
+                        timetable.part_channel == 1, Channel.YELLOW.value, Channel.MAIN.value
+                    ),
                 }
             ),
             "call_start",
@@ -478,7 +519,8 @@ def _capacity_plan(
                 "extra_samplers": np.concatenate([staffing.extra_samplers, d_samplers]).astype(
                     np.int64
                 ),
-                "reason": ["shortfall"] * staffing.extra_point.size + ["deficit"] * d_point.size,
+                "reason": [CapacityReason.SHORTFALL.value] * staffing.extra_point.size
+                + [CapacityReason.DEFICIT.value] * d_point.size,
             },
             schema_overrides={"reason": pl.String},
         ),
@@ -518,7 +560,9 @@ def _kpis(
     overtime = shifts.filter(pl.col("overtime")).join(
         teams.select("team_id", "available_to"), on="team_id", how="left"
     )
-    shortfall_extra = int(capacity.filter(pl.col("reason") == "shortfall")["extra_samplers"].sum())
+    shortfall_extra = int(
+        capacity.filter(pl.col("reason") == CapacityReason.SHORTFALL.value)["extra_samplers"].sum()
+    )
     extra_total = int(capacity["extra_samplers"].sum())
     beyond_site = np.maximum(
         points["tables"].to_numpy() + deficit_tables - points["max_tables"].to_numpy(), 0
@@ -562,7 +606,7 @@ def _kpis(
         ),
         "samplers_available": int(teams["samplers"].sum()),
         "samplers_used": int(staffing.stats.samplers_used),
-        "staffing_status": staffing.status,
+        "staffing_status": staffing.status.value,
         "shortfall_sampler_blocks": int(staffing.short_missing.sum()),
         "extra_samplers_shortfall": shortfall_extra,
         "capacity_plan_extra_samplers": extra_total,
@@ -574,8 +618,9 @@ def _kpis(
 def _not_called(served: pl.DataFrame, calls: pl.DataFrame, status: np.ndarray) -> pl.DataFrame:
     """Buildings with residents left without a call, counted from the calls themselves.
 
-    Reason ``capacity``: the point cannot take the building in the window (as staffed);
-    ``yellow slot``: only its yellow-code residents found no slot or channel in the window.
+    Reason (:class:`NotCalledReason`) ``capacity``: the point cannot take the building in the
+    window (as staffed); ``yellow_slot``: only its yellow-code residents found no slot or
+    channel in the window.
     """
     called = calls.group_by("building_id").agg(
         pl.col("residents").filter(~pl.col("yellow_code")).sum().alias("regular_called"),
@@ -604,8 +649,8 @@ def _not_called(served: pl.DataFrame, calls: pl.DataFrame, status: np.ndarray) -
         .filter(pl.col("not_called") > 0)
         .with_columns(
             pl.when((pl.col("status") == NOT_CALLED) | (pl.col("regular_not_called") > 0))
-            .then(pl.lit("capacity"))
-            .otherwise(pl.lit("yellow slot"))
+            .then(pl.lit(NotCalledReason.CAPACITY.value))
+            .otherwise(pl.lit(NotCalledReason.YELLOW_SLOT.value))
             .alias("reason")
         )
         .select(

@@ -11,7 +11,8 @@ household that cannot be served is listed with a reason, never dropped (:mod:`so
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 import polars as pl
@@ -21,9 +22,34 @@ from sampling.scenario.model import Scenario
 from sampling.stages.assignment import AssignmentPlan
 from solver.location.candidates import nearest
 from solver.routing.problem import UNLIMITED, RoutingProblem
+from solver.routing.result import RoutingStatus, VisitReason
 from solver.routing.solve import solve
 
 SECONDS_PER_MINUTE = 60
+
+
+class HomeVisitStatus(StrEnum):
+    """The home-visit stage's status (``summary.json`` ``home_visit_status``): the routing's
+    (:class:`~solver.routing.result.RoutingStatus`), or why there was nothing to route."""
+
+    FEASIBLE = RoutingStatus.FEASIBLE.value
+    INCOMPLETE = RoutingStatus.INCOMPLETE.value
+    NO_HOUSEHOLDS = "no_households"
+    """The scenario lists no household to visit."""
+    NO_TEAMS = "no_teams"
+    """Households, but no home-visit team: every household is unserved."""
+
+
+@dataclass(frozen=True)
+class HomeVisitStats:
+    """How the home-visit stage ran."""
+
+    seconds: float
+    """Routing and tables, wall clock."""
+    iterations: int
+    """The routing search's iteration budget over all regions (0 without routing)."""
+    wall_clock_bound: bool
+    """The wall clock (the time limit), not the iteration budget, ended some search."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +58,7 @@ class HomeVisitPlan:
 
     ``visits``: one row per household — ``household_id``, ``building_id``, ``persons``,
     ``team_id`` (null if unserved), ``seq``, ``arrive``, ``start``, ``end``,
-    ``unserved_reason``. ``routes``: one row per team with at least one stop — ``team_id``,
+    ``unserved_reason`` (a :class:`~solver.routing.result.VisitReason` code). ``routes``: one row per team with at least one stop — ``team_id``,
     ``team_name``, ``stops``, ``persons``, ``walk_m``, ``start``, ``end``. ``route_stops``:
     the map's polylines (``team_id``, ``seq`` with 0 = origin, ``household_id``, ``lat``,
     ``lon``).
@@ -42,7 +68,7 @@ class HomeVisitPlan:
     routes: pl.DataFrame
     route_stops: pl.DataFrame
     kpis: dict[str, float | int | str]
-    stats: dict[str, float] = field(default_factory=dict)
+    stats: HomeVisitStats
 
 
 def _clock_s(column: str) -> pl.Expr:
@@ -159,11 +185,14 @@ def plan_home_visits(
     if result is None:
         vehicle = np.full(n, -1, dtype=np.int64)
         sequence = arrival = start = end = np.full(n, -1, dtype=np.int64)
-        reasons: list[str | None] = ["no team available in its window"] * n
+        reasons: list[str | None] = [VisitReason.NO_TEAM_IN_WINDOW.value] * n
     else:
         vehicle, sequence = result.vehicle, result.sequence
         arrival, start, end = result.arrival, result.start, result.end
-        reasons = [r if v < 0 else None for r, v in zip(result.reason, vehicle, strict=True)]
+        reasons = [
+            r.value if r is not None and v < 0 else None
+            for r, v in zip(result.reason, vehicle, strict=True)
+        ]
     team_ids = teams["team_id"]
     served = vehicle >= 0
     visits = (
@@ -279,16 +308,21 @@ def plan_home_visits(
         "home_visit_routes": routes.height,
         "home_visit_walk_m": int(routes["walk_m"].sum()) if routes.height else 0,
         "home_visit_latest_return": format_clock(latest / 60) if latest >= 0 else "",
-        "home_visit_status": result.status
-        if result is not None
-        else ("no households" if n == 0 else "no teams"),
+        "home_visit_status": _status(result.status if result is not None else None, n).value,
         # 1 when the wall clock (the time limit), not the iteration budget, ended the routing
         # search: the routes may then differ from another run of the same scenario and seed
         "home_visits_wall_clock_bound": int(result is not None and result.stats.wall_clock_bound),
     }
-    stats = {
-        "home_visits_seconds": solved - started,
-        "home_visits_iterations": float(result.stats.iterations if result is not None else 0),
-        "home_visits_wall_clock_bound": float(kpis["home_visits_wall_clock_bound"]),
-    }
+    stats = HomeVisitStats(
+        seconds=solved - started,
+        iterations=result.stats.iterations if result is not None else 0,
+        wall_clock_bound=result is not None and result.stats.wall_clock_bound,
+    )
     return HomeVisitPlan(visits, routes, route_stops, kpis, stats)
+
+
+def _status(routing: RoutingStatus | None, households: int) -> HomeVisitStatus:
+    """The stage's status from the routing's, or why nothing was routed."""
+    if routing is not None:
+        return HomeVisitStatus(routing.value)
+    return HomeVisitStatus.NO_HOUSEHOLDS if households == 0 else HomeVisitStatus.NO_TEAMS

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from sampling.scenario.header import Header
-from sampling.stages.assignment import REASON_CAPACITY, AssignmentPlan
+from sampling.stages.assignment import AssignmentPlan, UnservedReason
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -50,7 +50,9 @@ def assignment_kpis(plan: AssignmentPlan, header: Header) -> dict[str, float | i
         "residents_assigned": assigned,
         "residents_unserved": int(unserved["walk_in"].sum()),
         "residents_unserved_capacity": int(
-            unserved.filter(pl.col("unserved_reason") == REASON_CAPACITY)["walk_in"].sum()
+            unserved.filter(pl.col("unserved_reason") == UnservedReason.CAPACITY.value)[
+                "walk_in"
+            ].sum()
         ),
         "residents_within_limit": within,
         "residents_beyond_limit": int(served.filter(pl.col("beyond_limit"))["walk_in"].sum()),
@@ -71,13 +73,17 @@ def assignment_kpis(plan: AssignmentPlan, header: Header) -> dict[str, float | i
         "objective": plan.objective,
         "lower_bound": plan.lower_bound,
         "gap": plan.gap,
-        "status": plan.status,
+        "status": plan.status.value,
         "status_reason": plan.reason,
         # walking + unserved against the same bound (which ignores the grid-split penalty)
-        "gap_without_grid_penalty": plan.stats.get("solver_gap_without_group_penalty", plan.gap),
-        "grid_penalty": plan.stats.get("solver_group_penalty", 0.0),
+        "gap_without_grid_penalty": plan.stats.gap_without_group_penalty,
+        "grid_penalty": plan.stats.group_penalty,
         # 1 when the wall clock, not the solver's work budget, ended the search: the plan
         # may then differ from another run of the same scenario and seed (see solver.location.work)
-        "solver_wall_clock_bound": int(plan.stats.get("solver_wall_clock_bound", 0.0)),
-        **{k: round(v, 3) for k, v in plan.stats.items() if k.startswith("street_")},
+        "solver_wall_clock_bound": int(plan.stats.wall_clock_bound),
+        **(
+            {k: round(v, 3) for k, v in plan.stats.street.as_dict().items()}
+            if plan.stats.street is not None
+            else {}
+        ),
     }

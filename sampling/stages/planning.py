@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from sampling.clock import format_clock
+from sampling.progress import Progress, stage
 from sampling.report import alerts, percent
 from sampling.scenario.model import Scenario
 from sampling.stages.assignment import AssignmentPlan, assign
 from sampling.stages.day import DayPlan, plan_day
 from sampling.stages.home_visits import HomeVisitPlan, plan_home_visits
 from sampling.stages.kpis import assignment_kpis
+from sampling.stages.transport import TransportPlan, plan_transport
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class CampaignPlan:
     seed: int
     time_limit: float
     seconds: dict[str, float] = field(default_factory=dict)
+    transport: TransportPlan | None = None  # None: the scenario has no labs and vehicles
 
     def points_table(self) -> pl.DataFrame:
         """Every candidate point with its assignment and day figures (``points.parquet``)."""
@@ -63,12 +66,13 @@ class CampaignPlan:
         header = self.scenario.header
         figures: dict[str, object] = {
             "scenario": header.name,
-            "scenario_dir": str(self.scenario.root),
+            "scenario_dir": str(self.scenario.root.resolve()),  # readable from any folder
             "date": header.date.isoformat(),
             "coordinates": header.coordinates,
             "window_start": format_clock(header.window.start),
             "window_end": format_clock(header.window.end),
             "walk_limit_m": header.walking.limit_m,
+            "walk_limit_min": header.walking.limit_min,
             "walk_reach_m": header.walking.straight_reach_m,
             "map": header.map.model_dump(exclude_none=True),
             "seed": self.seed,
@@ -76,6 +80,7 @@ class CampaignPlan:
             **assignment_kpis(self.assignment, header),
             **self.day.kpis,
             **self.home_visits.kpis,
+            **(self.transport.kpis if self.transport is not None else {}),
         }
         figures["alerts"] = alerts(figures)
         figures["seconds"] = {k: round(v, 3) for k, v in self.seconds.items()}
@@ -89,11 +94,18 @@ def _percent(value: float) -> str:
     return percent(value, 2) if math.isfinite(value) else "none"
 
 
-def plan_campaign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0) -> CampaignPlan:
+def plan_campaign(
+    scenario: Scenario,
+    *,
+    time_limit: float = 30.0,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> CampaignPlan:
     """Plan ``scenario``: assignment; staffing, call timetable and simulation; home visits.
 
     ``time_limit`` applies to each solver stage (assignment, home-visit routing; staffing gets
-    at most 10 s).
+    at most 10 s). ``progress`` is told when each stage starts and ends
+    (:func:`sampling.progress.stage`: ``assignment``, ``day``, ``home_visits``).
     """
     started = time.perf_counter()
     name = scenario.header.name
@@ -103,34 +115,49 @@ def plan_campaign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0
         scenario.buildings.height,
         scenario.points.height,
     )
-    assignment = assign(scenario, time_limit=time_limit, seed=seed)
+    with stage(progress, "assignment", limit_s=time_limit) as figures:
+        assignment = assign(scenario, time_limit=time_limit, seed=seed)
+        figures.update(assignment_kpis(assignment, scenario.header))
     log.info(
         "assignment %s (gap %s) in %.1f s",
         assignment.status,
         _percent(assignment.gap),
         time.perf_counter() - started,
     )
-    day = plan_day(scenario, assignment, time_limit=min(time_limit, 10.0), seed=seed)
+    with stage(progress, "day") as figures:
+        day = plan_day(scenario, assignment, time_limit=min(time_limit, 10.0), seed=seed)
+        figures.update(day.kpis)
     log.info(
         "staffing, call timetable and queue simulation done in %.1f s",
-        day.stats.get("staffing_seconds", 0.0) + day.stats.get("timetable_seconds", 0.0),
+        day.stats.staffing_seconds + day.stats.timetable_seconds,
     )
     log.info("home-visit routing of %d households", scenario.home_visits.height)
-    visits = plan_home_visits(
-        scenario,
-        assignment,
-        point_finish=day.points.select("point_id", "finish_min"),
-        time_limit=time_limit,
-        seed=seed,
-    )
-    log.info("home-visit routing done in %.1f s", visits.stats.get("home_visits_seconds", 0.0))
+    with stage(progress, "home_visits", limit_s=time_limit) as figures:
+        visits = plan_home_visits(
+            scenario,
+            assignment,
+            point_finish=day.points.select("point_id", "finish_min"),
+            time_limit=time_limit,
+            seed=seed,
+        )
+        figures.update(visits.kpis)
+    log.info("home-visit routing done in %.1f s", visits.stats.seconds)
+    transport = None  # tubes to the labs (issue 16): only with labs and vehicles
+    if scenario.labs is not None and scenario.vehicles is not None:
+        with stage(progress, "transport", limit_s=time_limit) as figures:
+            transport = plan_transport(scenario, assignment, day, visits, time_limit=time_limit)
+            figures.update(transport.kpis if transport is not None else {})
     seconds = {
-        "candidates": assignment.stats.get("candidates_seconds", 0.0),
-        "assignment": assignment.stats.get("assignment_seconds", 0.0),
-        "levelling": assignment.stats.get("levelling_seconds", 0.0),
-        "staffing": day.stats.get("staffing_seconds", 0.0),
-        "timetable_and_simulation": day.stats.get("timetable_seconds", 0.0),
-        "home_visits": visits.stats.get("home_visits_seconds", 0.0),
-        "plan_total": time.perf_counter() - started,
+        "candidates": assignment.stats.candidates_seconds,
+        "assignment": assignment.stats.assignment_seconds,
+        "levelling": assignment.stats.levelling_seconds,
+        "staffing": day.stats.staffing_seconds,
+        "timetable_and_simulation": day.stats.timetable_seconds,
+        "home_visits": visits.stats.seconds,
     }
-    return CampaignPlan(scenario, assignment, day, visits, seed, time_limit, seconds)
+    if transport is not None:
+        seconds["transport"] = transport.stats.get("transport_seconds", 0.0)
+    seconds["plan_total"] = time.perf_counter() - started
+    return CampaignPlan(
+        scenario, assignment, day, visits, seed, time_limit, seconds, transport=transport
+    )

@@ -7,7 +7,7 @@ swab times, and :func:`~solver.day.queue_sim.repair_timetable` re-spreads points
 """
 
 from solver.day.queue_sim import repair_timetable, simulate
-from solver.day.staffing import solve_staffing
+from solver.day.staffing import StaffingStatus, solve_staffing
 from solver.day.timetable import build_timetable
 
-__all__ = ["build_timetable", "repair_timetable", "simulate", "solve_staffing"]
+__all__ = ["StaffingStatus", "build_timetable", "repair_timetable", "simulate", "solve_staffing"]

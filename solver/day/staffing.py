@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,6 +38,16 @@ from ortools.graph.python import min_cost_flow
 I64 = NDArray[np.int64]
 F64 = NDArray[np.float64]
 B = NDArray[np.bool_]
+
+
+class StaffingStatus(StrEnum):
+    """Whether the staffing plan covers every table in every block (``staffing_status``)."""
+
+    COVERED = "covered"
+    """Every table has a sampler in every block."""
+    SHORTFALL = "shortfall"
+    """Some lane-blocks have no sampler; the shortfall rows and the capacity plan say where."""
+
 
 _SLACK_COST = 10**12  # cost of one uncovered lane at one block
 _SHORT_COST = 10**8  # per block a shift is shorter than it could be
@@ -152,7 +163,7 @@ class StaffingResult:
     ``short_point``, ``short_start``, ``short_end``, ``short_missing``. Capacity plan rows
     (hypothetical extra samplers that would cover the shortfall): ``extra_point``,
     ``extra_start``, ``extra_end``, ``extra_samplers``. ``coverage`` (P, B) samplers on duty per
-    block, ``edges`` (B + 1) block edges. ``status`` is ``"covered"`` or ``"shortfall"``.
+    block, ``edges`` (B + 1) block edges. ``status``: :class:`StaffingStatus`.
 
     The capacity plan goes with this plan's team rows, unless ``replan`` is set: then it goes
     with ``replan``'s team rows (a plan made knowing the extras, which needs fewer of them);
@@ -175,7 +186,7 @@ class StaffingResult:
     extra_samplers: I64
     coverage: I64
     edges: I64
-    status: str
+    status: StaffingStatus
     stats: StaffingStats = field(repr=False)
     replan: StaffingResult | None = field(default=None, repr=False)
 
@@ -449,7 +460,7 @@ def _assemble(
         extra_samplers=en,
         coverage=coverage,
         edges=edges,
-        status="covered" if not short.any() else "shortfall",
+        status=StaffingStatus.SHORTFALL if short.any() else StaffingStatus.COVERED,
         stats=stats,
         replan=replan,
     )

@@ -11,7 +11,10 @@ sites, no closed site, and p_min ≤ |S| ≤ p_max. The grid penalty (≥ 0) is 
 gives a valid bound. Fractional knapsacks (vectorised over all sites at once) make
 max L equal to the LP relaxation with the strong x_ij ≤ y_j cuts; for small capacities the
 knapsacks of the sites that can enter S are solved exactly by dynamic programming, which
-is stronger than the LP. Multipliers come from subgradient optimisation with Polyak steps.
+is stronger than the LP. Multipliers come from subgradient optimisation with Polyak steps,
+started from the aggregate relaxation (:func:`scarcity_start`): when the staffed tables cannot
+take every resident in reach, the first evaluation already charges the residents every plan
+must leave unserved, so the gap of a short-staffed district measures the plan, not the bound.
 
 :func:`arc_bounds` turns the final multipliers into a lower bound on every plan that uses a
 given arc (LP reduced-cost argument on the knapsack plus the site-selection exchange), used
@@ -20,6 +23,7 @@ to drop arcs from the exact MIP and to keep the MIP's bound valid for the full a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -295,6 +299,68 @@ class Lagrangian:
         return _select(inst, val), val
 
 
+def scarcity_price(inst: Instance) -> float:
+    """Price π per resident of the table limit in the aggregate relaxation (0 if it is slack).
+
+    Dropping every site's capacity and keeping only ``Σ served d_i ≤ U T`` leaves a
+    fractional knapsack: serve clients by the saving per resident ``(u_i − c_i) / d_i`` of
+    their cheapest arc c_i over staying unserved, until the staffed tables are full. π is the
+    saving per resident of the first client that no longer fits (clients that must be served
+    come first). Its dual, ``Σ_i min(u_i, c_i + π d_i) − π U T``, is a lower bound that
+    includes the unserved charge the staff shortage forces on every plan.
+    """
+    if inst.unit <= 0 or inst.units_total >= BIG_UNITS or inst.k == 0:
+        return 0.0
+    has = inst.ptr[1:] > inst.ptr[:-1]
+    cheapest = np.where(has, inst.cost[np.minimum(inst.ptr[:-1], inst.k - 1)], np.inf)
+    d = inst.demand.astype(np.float64)
+    take = has & (d > 0) & (cheapest < inst.unserved)
+    if not np.any(take):
+        return 0.0
+    saving = np.full(inst.n, np.inf)
+    fin = take & np.isfinite(inst.unserved)
+    saving[fin] = (inst.unserved[fin] - cheapest[fin]) / d[fin]
+    idx = np.flatnonzero(take)
+    order = idx[np.argsort(-saving[idx], kind="stable")]
+    filled = np.cumsum(d[order])
+    room = float(inst.unit) * float(inst.units_total)
+    pos = int(np.searchsorted(filled, room, side="right"))
+    if pos >= order.shape[0]:
+        return 0.0  # every client fits in the staffed tables
+    price = float(saving[order[pos]])
+    return price if math.isfinite(price) else 0.0
+
+
+def scarcity_bound(inst: Instance) -> float:
+    """The aggregate relaxation's bound ``Σ_i min(u_i, c_i + π d_i) − π U T`` (see
+    :func:`scarcity_price`): every plan walks each served client at least its cheapest arc and
+    leaves at least the residents beyond the staffed tables unserved. Valid for any π ≥ 0;
+    the Lagrangian's first evaluation (:func:`scarcity_start`) is never below it."""
+    mu, nu = scarcity_start(inst)
+    if not np.all(np.isfinite(mu)):
+        return -math.inf
+    tables = inst.unit > 0 and inst.units_total < BIG_UNITS
+    return float(mu.sum()) - (nu * inst.units_total if tables else 0.0)
+
+
+def scarcity_start(inst: Instance) -> tuple[F64, float]:
+    """Starting multipliers: μ_i = min(u_i, c_i + π d_i) and ν = π U (π: :func:`scarcity_price`).
+
+    With π = 0 (tables not short) this is the classic start μ_i = min(u_i, c_i). With a
+    short staff the first evaluation already equals the aggregate relaxation's bound, which
+    counts the residents the staffed tables cannot take: a subgradient started at π = 0
+    needs hundreds of steps to raise ν that far, because ν is one coordinate among a μ per
+    client and the Polyak step is shared.
+    """
+    price = scarcity_price(inst)
+    has = inst.ptr[1:] > inst.ptr[:-1]
+    mu = np.zeros(inst.n)
+    mu[has] = inst.cost[inst.ptr[:-1][has]] + price * inst.demand[has]
+    fin = np.isfinite(inst.unserved)
+    mu = np.where(fin & (~has | (inst.unserved < mu)), inst.unserved, mu)
+    return mu, price * inst.unit
+
+
 def subgradient(
     inst: Instance,
     *,
@@ -319,13 +385,9 @@ def subgradient(
     lag = Lagrangian(inst, exact)
     if mu0 is not None:
         mu = mu0.copy()
+        nu = nu0
     else:
-        mu = np.full(inst.n, 0.0)
-        has = inst.ptr[1:] > inst.ptr[:-1]
-        mu[has] = inst.cost[inst.ptr[:-1][has]]
-        fin = np.isfinite(inst.unserved)
-        mu = np.where(fin & (~has | (inst.unserved < mu)), inst.unserved, mu)
-    nu = nu0
+        mu, nu = scarcity_start(inst)
     theta = theta0
     best = -np.inf
     best_state: tuple[F64, float, F64, NDArray[np.bool_], F64] | None = None

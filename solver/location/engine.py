@@ -60,7 +60,11 @@ Method
    grow with the number of open sites per client (:func:`solver.location.exact.level_scale`);
    beyond 200k arcs the first bound pass plans no relaxation sets, the bound is refined with
    the incumbent as target, and every MIP is a neighbourhood MIP (a whole-problem root would
-   outlast the budget). Otherwise swap
+   outlast the budget); where site sets are too large for a site search on all arcs, the
+   drop and p-median constructions and a site search run on the size-reduced problem of each client's nearest arcs (:func:`_reduced_state`; a flow
+   there costs a few percent of one on all arcs), their site sets planned on all arcs, before
+   the neighbourhood MIPs get the rest.
+   Otherwise swap
    local search on site sets with a min-cost-flow proxy (mid-size), the whole problem as one
    SCIP MIP on the surviving arcs (small; :mod:`solver.location.mip`), then neighbourhoods of
    a few nearby open sites with their clients and nearby closed sites solved exactly by CP-SAT
@@ -104,6 +108,7 @@ from solver.location.exact import (
     Apply,
     MakeSub,
     is_small,
+    nearest_arcs,
     reduced_lns,
     run_mip,
     solve_on_arcs,
@@ -113,7 +118,7 @@ from solver.location.exact import (
 )
 from solver.location.groups import consolidate_groups
 from solver.location.mip import SubProblem, SubResult, signature
-from solver.location.model import BIG_UNITS, Instance, build_instance, evaluate
+from solver.location.model import BIG_UNITS, Instance, build_instance, evaluate, restrict
 from solver.location.pmedian import pmedian_search
 from solver.location.problem import LocationProblem, LocationResult
 from solver.location.search import (
@@ -143,6 +148,10 @@ ELITE_LNS = 2  # small instances: LNS also from this many next-best distinct sit
 MAX_PROOF_ARCS = 40_000  # no whole-problem MIP on all arcs beyond this (rescue / proof)
 PROOF_SHARE = 0.5  # work share of the rescue / proof MIP
 LNS_WORK = 1.0  # CP-SAT deterministic-time limit per neighbourhood (≈ seconds of work)
+SITE_SEARCH_ARCS = 60_000  # no site search on sets with more arcs than this (one flow each)
+DENSE_BOUND_SHARE = 0.1  # dense instances: work share of each subgradient pass
+REDUCED_SHARE = 0.15  # dense path: work share of the site search on the nearest arcs
+REDUCED_SPREAD_STARTS = 10_000  # … and its random spread-out starts (until they repeat)
 
 
 @dataclass
@@ -162,6 +171,7 @@ class _Search:
     stats: dict[str, float] = field(default_factory=dict)
     proof: str = ""  # why no plan exists, when a solver proved it
     note: str = ""  # what was tried when no plan was found and nothing proven
+    full: _Search | None = None  # a size-reduced state: the state on all arcs
 
     def left(self) -> float:
         """Estimated seconds of work left (see :mod:`solver.location.work`)."""
@@ -183,7 +193,14 @@ class _Search:
         """:func:`_plan_for_sites`, charged to the work clock."""
         k_open = int(np.count_nonzero(open_mask[self.inst.site]))
         self.charge(work.PLAN_PER_ARC * (self.inst.n + k_open), phase)
-        return _plan_for_sites(self.inst, open_mask)
+        plan = _plan_for_sites(self.inst, open_mask)
+        if plan is None and self.full is not None:
+            # the repair failed on the reduced arcs: the full state plans the set on all arcs
+            # and keeps the plan if better (it may use arcs this state does not have)
+            found = self.full.plan(open_mask, phase)
+            if found is not None:
+                self.full.offer(found, open_mask, phase)
+        return plan
 
     def offer(self, assign: I32, open_mask: B, phase: str) -> bool:
         """Keep the plan if it is feasible and better than the incumbent."""
@@ -387,6 +404,10 @@ def _bound_phase(st: _Search) -> LagrangeResult:
     inst = st.inst
     seen: set[bytes] = set()
     small = inst.k <= SMALL_ARCS  # few arcs: a long first pass with Lagrangian heuristics
+    # Dense instances with many open sites (:func:`_dense`): the first plans are far from
+    # the bound, no arc bound excludes anything yet, and the neighbourhood MIPs turn work
+    # into a better plan faster than the subgradient turns it into a better bound.
+    share = 0.25 if small else (DENSE_BOUND_SHARE if _dense(inst) else 0.2)
     budget = st.left()
     lr = subgradient(
         inst,
@@ -394,7 +415,7 @@ def _bound_phase(st: _Search) -> LagrangeResult:
         on_iter=_lagrangian_heuristic(st, seen) if small else None,
         max_iter=600 if small else 150,
         exact=True,
-        deadline_ok=lambda: st.left() > (0.75 if small else 0.8) * budget,
+        deadline_ok=lambda: st.left() > (1.0 - share) * budget,
         charge=lambda w: st.charge(w, "bound"),
     )
     open_mask = _complete_open(inst, lr.selected, lr.site_value)
@@ -444,24 +465,23 @@ def _improve(st: _Search, lr: LagrangeResult) -> None:
         _rescue(st)
     if st.assign is None:
         return
+    # Dense instances with many open sites (:func:`_dense`): the constructions run on each
+    # client's nearest arcs (a few percent of all arcs); their site sets are planned on all
+    # arcs, since the single-source repair often fails on few.
+    dense = _dense(inst)
+    near = nearest_arcs(inst) if dense else None
+    on = inst if near is None else restrict(inst, near)
+    if near is not None:
+        st.charge(work.ARC_PASS * inst.k, "reduced")
+        st.stats["reduced_arcs"] = float(on.k)
     if inst.k > 200_000 and st.left() > 1.0:
         t = time.perf_counter()
-        st.charge(work.ARC_PASS * inst.k, "drop")
-        near = site_neighbours(inst)
-
-        def drop_round() -> bool:
-            st.charge(work.DROP_PER_ARC * inst.k, "drop")
-            return st.left() > 1.0
-
-        sites = drop_construction(inst, near, keep_going=drop_round)
-        if sites is not None:
-            plan = st.plan(sites, "drop")
-            if plan is not None:
-                st.offer(plan, sites, "drop")
+        _drop_start(st, on)
         st.stats["seconds_drop"] = time.perf_counter() - t
-    _pmedian_starts(st)
+    _pmedian_starts(st, on)
     if not is_small(inst) or inst.k > SMALL_ARCS:  # the first pass had no heuristics
-        lr = _refine_bound(st, lr, share=0.3 if inst.k > 200_000 else 0.15)
+        refine = DENSE_BOUND_SHARE if dense else (0.3 if inst.k > 200_000 else 0.15)
+        lr = _refine_bound(st, lr, share=refine)
     st.charge(work.ARC_PASS * inst.k, "bound")
     lf = arc_bounds(inst, lr)
     st.stats["arcs_after_reduction"] = float(np.count_nonzero(lf < st.objective))
@@ -474,6 +494,69 @@ def _improve(st: _Search, lr: LagrangeResult) -> None:
     if st.left() > 1.0:
         _global_mip(st, lf, share=0.6)
     _lns(st)
+
+
+def _dense(inst: Instance) -> bool:
+    """Exact path with more arcs than :data:`SMALL_ARCS` and site sets too large for the site
+    search on all arcs (hundreds of open sites): the constructions and the site search move
+    to each client's nearest arcs (:func:`_reduced_state`) and the bound gets less work."""
+    return is_small(inst) and inst.k > SMALL_ARCS and _arcs_per_site_set(inst) > SITE_SEARCH_ARCS
+
+
+def _drop_start(st: _Search, on: Instance) -> None:
+    """Drop construction (all sites open, close the lowest-regret ones) on the arcs of
+    ``on`` (the instance or a size-reduced one), then its plan on all arcs."""
+    st.charge(work.ARC_PASS * on.k, "drop")
+    near = site_neighbours(on)
+
+    def drop_round() -> bool:
+        st.charge(work.DROP_PER_ARC * on.k, "drop")
+        return st.left() > 1.0
+
+    sites = drop_construction(on, near, keep_going=drop_round)
+    if sites is not None:
+        plan = st.plan(sites, "drop")
+        if plan is not None:
+            st.offer(plan, sites, "drop")
+
+
+def _reduced_state(st: _Search, lf: NDArray[np.float64] | None) -> _Search:
+    """A search state on the size-reduced problem: each client's nearest arcs
+    (:func:`~solver.location.exact.nearest_arcs`; with ``lf`` only those that survive the
+    Lagrangian arc bounds) plus the incumbent's, sharing the work clock and the incumbent.
+
+    Stefanello et al. (2015) and Gnägi & Baumann (2021) solve large capacitated p-medians
+    on each client's few nearest sites: good plans use near sites. A min-cost flow there
+    costs a few percent of one on all arcs, so constructions and site searches that the full
+    arc set makes too dear when hundreds of sites are open fit the budget. Its plans are
+    plans of the full instance at the same cost (:func:`_adopt` hands them back).
+    """
+    inst = st.inst
+    near = nearest_arcs(inst)
+    keep = np.ones(inst.k, dtype=np.bool_) if near is None else near
+    if lf is not None:
+        keep = surviving_arcs(st, lf, keep)
+    elif st.assign is not None:
+        keep = keep.copy()
+        served = np.flatnonzero(st.assign >= 0)
+        keep[inst.arc_index(served, st.assign[served])] = True
+    st.charge(work.ARC_PASS * inst.k, "reduced")
+    red = restrict(inst, keep)
+    sub = _Search(inst=red, clock=st.clock, progress=None, seed=st.seed, bound=st.bound, full=st)
+    sub.pool = dict(st.pool)
+    sub.relaxed_upper = st.relaxed_upper
+    if st.assign is not None and st.open_mask is not None:
+        sub.offer(st.assign, st.open_mask, "reduced")
+    return sub
+
+
+def _adopt(st: _Search, sub: _Search, phase: str) -> None:
+    """Hand a reduced state's incumbent, site sets and statistics back to the full state."""
+    for key, value in sub.stats.items():
+        st.stats[f"reduced_{key}"] = st.stats.get(f"reduced_{key}", 0.0) + value
+    st.pool.update(sub.pool)
+    if sub.assign is not None and sub.open_mask is not None:
+        st.offer(sub.assign, sub.open_mask, phase)
 
 
 def _improve_small(st: _Search, lf: NDArray[np.float64]) -> None:
@@ -489,7 +572,12 @@ def _improve_small(st: _Search, lf: NDArray[np.float64]) -> None:
     st.stats["seconds_site_search"] = time.perf_counter() - t
     if st.inst.k > SMALL_ARCS:
         # Dense instances of many clients (hundreds of open sites): a whole-problem MIP's
-        # root alone outlasts the budget, so all the work goes to the neighbourhood MIPs.
+        # root alone outlasts the budget; where the site search above was too dear, one on
+        # each client's nearest arcs gives the neighbourhood MIPs a start; they get the rest.
+        if _dense(st.inst):
+            t = time.perf_counter()
+            _reduced_site_search(st, lf, share=REDUCED_SHARE)
+            st.stats["seconds_reduced_site_search"] = time.perf_counter() - t
         t = time.perf_counter()
         reduced_lns(st, lf, *_sub_functions(st), reserve=0.0)
         st.stats["seconds_lns"] = time.perf_counter() - t
@@ -532,6 +620,28 @@ def _improve_small(st: _Search, lf: NDArray[np.float64]) -> None:
         t = time.perf_counter()
         reduced_lns(st, lf, *_sub_functions(st), reserve=0.0, solved=solved)
         st.stats["seconds_final_lns"] = time.perf_counter() - t
+
+
+def _reduced_site_search(st: _Search, lf: NDArray[np.float64], share: float) -> None:
+    """Site search on the size-reduced problem (:func:`_reduced_state`): swap local search
+    from the incumbent's and random spread-out site sets, each local optimum planned on all
+    arcs when the single-source repair fails on the reduced ones."""
+    if nearest_arcs(st.inst) is None or st.assign is None or st.left() < 1.0:
+        return
+    sub = _reduced_state(st, lf)
+    st.stats["reduced_arcs"] = float(sub.inst.k)
+    # No exact (SCIP) assignment of the best sets here: on sparse arcs under tight capacities
+    # its root node runs far beyond its estimate (ali535_100: 23 of 60 units, no plan); the
+    # neighbourhood MIPs, which improve plans steadily at their estimate, get the work.
+    _site_search(
+        sub,
+        share=share,
+        spread_starts=REDUCED_SPREAD_STARTS,
+        exact_top=0,
+        polish=0.3,
+        neighbour_sets=0,
+    )
+    _adopt(st, sub, "reduced_site_search")
 
 
 def _sub_functions(
@@ -577,8 +687,9 @@ def _merge_elites(st: _Search, lf: NDArray[np.float64], elite_sites: list[B]) ->
     )
 
 
-def _pmedian_starts(st: _Search) -> None:
-    """Capacity-ignoring p-median interchange from the incumbent's sites, then flow + repair."""
+def _pmedian_starts(st: _Search, on: Instance) -> None:
+    """Capacity-ignoring p-median interchange from the incumbent's sites on the arcs of
+    ``on`` (the instance or a size-reduced one), then flow + repair on all arcs."""
     inst = st.inst
     if st.open_mask is None or st.left() < 1.0:
         return
@@ -586,10 +697,10 @@ def _pmedian_starts(st: _Search) -> None:
     stop_at = st.left() * 0.85
 
     def pmedian_round() -> bool:
-        st.charge(work.PMEDIAN_PER_ARC * inst.k, "pmedian")
+        st.charge(work.PMEDIAN_PER_ARC * on.k, "pmedian")
         return st.left() > stop_at
 
-    sites = pmedian_search(inst, st.open_mask, keep_going=pmedian_round)
+    sites = pmedian_search(on, st.open_mask, keep_going=pmedian_round)
     plan = st.plan(sites, "pmedian")
     if plan is not None:
         st.offer(plan, sites, "pmedian")
@@ -646,6 +757,7 @@ def _site_search(
     spread_starts: int = 0,
     exact_top: int = 3,
     polish: float = 0.0,
+    neighbour_sets: int = NEIGHBOUR_SETS,
 ) -> list[tuple[float, I32, B]]:
     """Iterated local search on site sets.
 
@@ -657,12 +769,14 @@ def _site_search(
     remaining time. The last ``polish`` part of that time re-runs the swap search from the best
     sets found, scoring swaps by the single-source plan's objective instead (twice the work
     per swap; under tight capacities the flow proxy prefers sets whose single-source plans
-    are worse). The best ``exact_top`` sets then get an exact single-source assignment;
-    returns those plans (objective, assignment, sites), best first: elite starts for the LNS.
+    are worse). The best ``exact_top`` sets then get an exact single-source assignment
+    (``neighbour_sets``: the best flow sets' best single swaps too, where swap bounds are
+    kept); returns those plans (objective, assignment, sites), best first: elite starts for
+    the LNS.
     """
     inst = st.inst
     per_set = _arcs_per_site_set(inst)
-    if per_set > 60_000 or st.open_mask is None:
+    if per_set > SITE_SEARCH_ARCS or st.open_mask is None:
         return []
     st.charge(work.ARC_PASS * inst.k, "site_search")
     near = site_neighbours(inst)
@@ -769,18 +883,19 @@ def _site_search(
     st.stats["site_search_kicks"] = float(kicks)
     # exact single-source assignment for the best few site sets
     elites: list[tuple[float, I32, B]] = []
-    for key, (obj, plan) in sorted(tops.items(), key=lambda kv: kv[1][0])[:exact_top]:
-        sites = np.frombuffer(key, dtype=np.bool_).copy()
+    for set_key, (obj, found) in sorted(tops.items(), key=lambda kv: kv[1][0])[:exact_top]:
+        sites = np.frombuffer(set_key, dtype=np.bool_).copy()
         if st.left() >= 0.5:
             exact = _gap_exact(st, sites)
             if exact is not None and exact[0] < obj:
-                obj, plan = exact
-        elites.append((obj, plan, sites))
+                obj, found = exact
+        elites.append((obj, found, sites))
+    elites.sort(key=lambda e: e[0])
     if by_site is not None:
         # The flow proxy can rank the optimal set just below its best sets (pmedcap1_14, _15,
         # _20: the optimum is one swap from the best flow set and not a flow local optimum).
         exact_done = {e[2].tobytes() for e in elites}
-        best_flow = sorted(flows.items(), key=lambda kv: kv[1])[:NEIGHBOUR_SETS]
+        best_flow = sorted(flows.items(), key=lambda kv: kv[1])[:neighbour_sets]
         for key, _ in best_flow:
             base = np.frombuffer(key, dtype=np.bool_).copy()
             for sites in _best_swaps(st, base, by_site, NEIGHBOUR_TOP, flow_evaluated):

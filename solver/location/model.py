@@ -9,7 +9,7 @@ every constraint; the solver never returns a plan that it did not pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -236,4 +236,23 @@ def evaluate(inst: Instance, assign: I32, open_mask: B) -> Evaluation:
         load=load,
         units=units,
         n_open=n_open,
+    )
+
+
+def restrict(inst: Instance, keep: B) -> Instance:
+    """The same instance on the arcs in ``keep`` only (a size-reduced problem: its plans are
+    plans of ``inst`` with the same objective, since clients, sites and limits are shared)."""
+    cli, site, cost = inst.cli[keep], inst.site[keep], inst.cost[keep]  # order is kept
+    ptr = np.zeros(inst.n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cli, minlength=inst.n), out=ptr[1:])
+    key = cli.astype(np.int64) * inst.m + site
+    korder = np.argsort(key, kind="stable")
+    return replace(
+        inst,
+        cli=cli,
+        site=site,
+        cost=cost,
+        ptr=ptr,
+        key=key[korder],
+        key_arc=korder.astype(np.int64),
     )

@@ -16,27 +16,25 @@ from solver.routing.problem import (
     RoutingProblem,
 )
 from solver.routing.result import (
-    REASON_CAPACITY,
-    REASON_REACH,
-    REASON_WINDOW,
     RoutingResult,
+    RoutingStatus,
     SolveStats,
     VehicleRoute,
+    VisitReason,
 )
 from solver.routing.solve import solve
 
 __all__ = [
     "DEFAULT_PENALTY",
     "MANDATORY",
-    "REASON_CAPACITY",
-    "REASON_REACH",
-    "REASON_WINDOW",
     "UNLIMITED",
     "MatrixTravel",
     "PlanarTravel",
     "RoutingProblem",
     "RoutingResult",
+    "RoutingStatus",
     "SolveStats",
     "VehicleRoute",
+    "VisitReason",
     "solve",
 ]

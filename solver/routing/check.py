@@ -18,11 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from solver.routing.problem import RoutingProblem
-from solver.routing.result import RoutingResult
-
-_WINDOW = "no team available in its window"
-_REACH = "out of reach"
-_CAPACITY = "over capacity"
+from solver.routing.result import RoutingResult, RoutingStatus, VisitReason
 
 
 @dataclass
@@ -97,7 +93,7 @@ def check_routes(
     return rep
 
 
-def _reason_holds(p: RoutingProblem, s: int, reason: str) -> bool:
+def _reason_holds(p: RoutingProblem, s: int, reason: VisitReason | None) -> bool:
     """Re-check a claimed unserved reason for stop ``s`` against every team."""
     e, late, svc = int(p.tw_early[s]), int(p.tw_late[s]), int(p.service[s])
     window_any = reach_any = False
@@ -111,11 +107,11 @@ def _reason_holds(p: RoutingProblem, s: int, reason: str) -> bool:
         b = max(f + t_out, e)
         if b <= late and b + svc + t_back <= to and int(p.max_stops[v]) >= 1:
             reach_any = True
-    if reason == _WINDOW:
+    if reason == VisitReason.NO_TEAM_IN_WINDOW:
         return not window_any
-    if reason == _REACH:
+    if reason == VisitReason.TEAM_OUT_OF_REACH:
         return window_any and not reach_any
-    return reason == _CAPACITY and window_any and reach_any
+    return reason == VisitReason.TEAMS_FULL and window_any and reach_any
 
 
 def check_result(
@@ -170,14 +166,14 @@ def check_result(
     for s in unserved:
         if result.vehicle[s] != -1 or result.start[s] != -1:
             bad.append(f"stop {s}: unserved but arrays say vehicle {result.vehicle[s]}")
-        if result.reason[s] not in (_WINDOW, _REACH, _CAPACITY):
+        if not isinstance(result.reason[s], VisitReason):
             bad.append(f"stop {s}: unserved without a valid reason ({result.reason[s]!r})")
     for s in unserved[:check_reasons]:
         if not _reason_holds(p, s, result.reason[s]):
             bad.append(f"stop {s}: reason {result.reason[s]!r} does not hold")
     for s in on_route:
-        if result.reason[s]:
+        if result.reason[s] is not None:
             bad.append(f"stop {s}: served but has reason {result.reason[s]!r}")
-    if result.status in ("optimal", "infeasible"):
+    if not isinstance(result.status, RoutingStatus):  # e.g. "optimal": claimed without proof
         bad.append(f"status {result.status!r} claimed without proof")
     return rep

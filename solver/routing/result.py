@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,10 +22,27 @@ from solver.routing.problem import IntArray, RoutingProblem
 
 BoolArray = NDArray[np.bool_]
 
-REASON_WINDOW = "no team available in its window"
-REASON_REACH = "out of reach"
-REASON_CAPACITY = "over capacity"
-REASONS = (REASON_WINDOW, REASON_REACH, REASON_CAPACITY)
+
+class VisitReason(StrEnum):
+    """Why a stop (a household) is unserved, decided by checks after the solve
+    (:func:`unserved_reasons`); the human text is in ``sampling/labels`` (``[reasons]``)."""
+
+    NO_TEAM_IN_WINDOW = "no_team_in_window"
+    """For every team, service would start after the stop's window or end after the team's
+    availability (travel ignored)."""
+    TEAM_OUT_OF_REACH = "team_out_of_reach"
+    """No team can leave its start, serve the stop alone inside its window and be back in time."""
+    TEAMS_FULL = "teams_full"
+    """Some team could serve it alone, but the teams are full (or too small for its persons)."""
+
+
+class RoutingStatus(StrEnum):
+    """How complete a routing result is; no engine here proves optimality or infeasibility."""
+
+    FEASIBLE = "feasible"
+    """A checked plan serving every mandatory stop."""
+    INCOMPLETE = "incomplete"
+    """A mandatory stop is unserved (a heuristic result, not a proof that none serves it)."""
 
 
 @dataclass(frozen=True)
@@ -75,10 +93,9 @@ class SolveStats:
 class RoutingResult:
     """Per-stop and per-vehicle outcome. Per-stop arrays hold -1 for unserved stops.
 
-    ``status`` is ``"feasible"`` (checked plan, every mandatory stop served) or ``"incomplete"``
-    (a mandatory stop is unserved; ``reason`` says why for each — a heuristic result, not a
-    proof that no plan serves it). ``"optimal"`` and ``"infeasible"`` are never claimed: no
-    engine here proves either.
+    ``status`` is :class:`RoutingStatus` (``feasible`` or ``incomplete``; ``optimal`` and
+    ``infeasible`` are never claimed: no engine here proves either). ``reason`` holds a
+    :class:`VisitReason` per unserved stop and ``None`` per served one.
     """
 
     vehicle: IntArray
@@ -86,12 +103,12 @@ class RoutingResult:
     arrival: IntArray
     start: IntArray
     end: IntArray
-    reason: tuple[str, ...]
+    reason: tuple[VisitReason | None, ...]
     routes: tuple[VehicleRoute, ...]
     total_distance: int
     num_routes: int
     objective: int
-    status: str
+    status: RoutingStatus
     stats: SolveStats
 
     @property
@@ -185,30 +202,30 @@ def servable(problem: RoutingProblem) -> BoolArray:
     return _checks(problem, np.arange(problem.num_stops, dtype=np.int64))[2]
 
 
-def unserved_reasons(problem: RoutingProblem, stops: IntArray) -> list[str]:
+def unserved_reasons(problem: RoutingProblem, stops: IntArray) -> list[VisitReason]:
     """Why each given stop could not be served, decided by checks after the solve.
 
-    ``no team available in its window``: for every team, the start of service would fall after
-    the window or service would end after the team's availability (travel ignored);
-    ``out of reach``: otherwise, no team can leave its start, serve the stop alone inside the
-    window and be back at its end within its availability; ``over capacity``: otherwise (teams
-    are full, or the household's persons exceed every reachable team's capacity).
+    ``no_team_in_window``: for every team, the start of service would fall after the window or
+    service would end after the team's availability (travel ignored); ``team_out_of_reach``:
+    otherwise, no team can leave its start, serve the stop alone inside the window and be back
+    at its end within its availability; ``teams_full``: otherwise (teams are full, or the
+    household's persons exceed every reachable team's capacity).
     """
     p = problem
     s = np.asarray(stops, dtype=np.int64)
     if s.size == 0:
         return []
     if p.num_vehicles == 0:
-        return [REASON_WINDOW] * int(s.size)
+        return [VisitReason.NO_TEAM_IN_WINDOW] * int(s.size)
     window_ok, reach_ok, _ = _checks(p, s)
-    out: list[str] = []
+    out: list[VisitReason] = []
     for w, r in zip(np.asarray(window_ok).tolist(), np.asarray(reach_ok).tolist(), strict=True):
         if not w:
-            out.append(REASON_WINDOW)
+            out.append(VisitReason.NO_TEAM_IN_WINDOW)
         elif not r:
-            out.append(REASON_REACH)
+            out.append(VisitReason.TEAM_OUT_OF_REACH)
         else:
-            out.append(REASON_CAPACITY)
+            out.append(VisitReason.TEAMS_FULL)
     return out
 
 
@@ -239,7 +256,7 @@ def build_result(
             arr[s], beg[s], fin[s] = sch.arrival[k], sch.start[k], sch.end[k]
         out_routes.append(VehicleRoute(v, tuple(stops), sch.distance, sch.depart, sch.back))
     unserved = np.flatnonzero(veh < 0)
-    reasons = [""] * n
+    reasons: list[VisitReason | None] = [None] * n
     for s, why in zip(unserved.tolist(), unserved_reasons(p, unserved), strict=True):
         reasons[s] = why
     if p.mandatory[unserved].any():
@@ -260,6 +277,6 @@ def build_result(
         total_distance=int(total),
         num_routes=sum(1 for r in out_routes if r.stops),
         objective=objective,
-        status="feasible" if feasible else "incomplete",
+        status=RoutingStatus.FEASIBLE if feasible else RoutingStatus.INCOMPLETE,
         stats=stats,
     )

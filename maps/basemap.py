@@ -1,0 +1,193 @@
+"""A light base layer (streets and building outlines) read from the scenario's OSM extract.
+
+The map must open with no network, so instead of tiles it can carry the district's own
+streets and building footprints, read offline with pyosmium from the OpenStreetMap extract a
+street-distance scenario already has (``osm_extract``). To stay small inside the one HTML file:
+
+* only ways inside the map's bounds (plus a margin) are kept, trimmed to the vertices inside
+  and one beyond (so a street still leaves the frame);
+* geometry is simplified (Douglas–Peucker within ``tolerance_m``), so a straight street is two
+  vertices. (shapely would do both, but it is not a natplan dependency; this is 30 lines of
+  numpy.)
+* coordinates become integers of 1e-5 degree (about 1.1 m) and every vertex after the first
+  is stored as the difference to the one before, which makes most numbers one or two digits.
+
+Each way is one flat list ``[kind, lat0, lon0, dlat1, dlon1, ...]`` (integers); ``kind``
+indexes :data:`KINDS`. ``maps/assets/natplan/natplan.js`` (``make.base``) decodes it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["KINDS", "SCALE", "BaseMap", "BaseMapError", "read_basemap", "road_kind"]
+
+SCALE = 100_000
+"""Coordinate units per degree (1e-5 degree ≈ 1.1 m)."""
+
+KINDS = ("road_major", "road_minor", "footway", "outline")
+"""Kinds of base geometry, by index; also the ``[map]`` label keys of their legend rows."""
+
+_MAJOR = frozenset(
+    {
+        "motorway",
+        "motorway_link",
+        "trunk",
+        "trunk_link",
+        "primary",
+        "primary_link",
+        "secondary",
+        "secondary_link",
+    }
+)
+_MINOR = frozenset(
+    {"tertiary", "tertiary_link", "residential", "unclassified", "living_street", "service", "road"}
+)
+_FOOT = frozenset(
+    {"footway", "path", "pedestrian", "steps", "cycleway", "track", "bridleway", "corridor"}
+)
+_M_PER_DEG = 111_320.0
+
+
+class BaseMapError(ValueError):
+    """The OSM extract cannot be read."""
+
+
+@dataclass(frozen=True)
+class BaseMap:
+    """Encoded base geometry (see the module doc) and what was kept."""
+
+    ways: tuple[tuple[int, ...], ...]
+    streets: int
+    outlines: int
+
+    @property
+    def empty(self) -> bool:
+        """True when the extract had nothing inside the bounds."""
+        return not self.ways
+
+
+def road_kind(highway: str | None) -> int | None:
+    """Index in :data:`KINDS` of a ``highway`` value, or None when it is not drawn."""
+    if highway in _MAJOR:
+        return 0
+    if highway in _MINOR:
+        return 1
+    if highway in _FOOT:
+        return 2
+    return None
+
+
+def simplify(xy: npt.NDArray[np.float64], tolerance: float) -> npt.NDArray[np.bool_]:
+    """Douglas–Peucker: which vertices of the polyline ``xy`` (n × 2) to keep so that every
+    dropped vertex lies within ``tolerance`` of the simplified line (the ends always kept)."""
+    n = len(xy)
+    keep = np.zeros(n, dtype=bool)
+    if n <= 2:
+        return ~keep
+    keep[0] = keep[-1] = True
+    stack = [(0, n - 1)]
+    while stack:
+        a, b = stack.pop()
+        if b - a < 2:
+            continue
+        seg = xy[b] - xy[a]
+        rel = xy[a + 1 : b] - xy[a]
+        length = float(np.hypot(*seg))
+        if length == 0.0:
+            dist = np.hypot(rel[:, 0], rel[:, 1])
+        else:
+            dist = np.abs(seg[0] * rel[:, 1] - seg[1] * rel[:, 0]) / length
+        i = int(np.argmax(dist))
+        if dist[i] > tolerance:
+            keep[a + 1 + i] = True
+            stack += [(a, a + 1 + i), (a + 1 + i, b)]
+    return keep
+
+
+def _encode(kind: int, lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64]) -> list[int]:
+    """``[kind, lat0, lon0, dlat, dlon, ...]``; empty when the way collapses to one vertex."""
+    q = np.column_stack((np.round(lat * SCALE), np.round(lon * SCALE))).astype(np.int64)
+    q = q[np.r_[True, np.any(np.diff(q, axis=0) != 0, axis=1)]]
+    if len(q) < 2:
+        return []
+    deltas = np.vstack((q[:1], np.diff(q, axis=0)))
+    return [kind, *deltas.ravel().tolist()]
+
+
+def _trim(inside: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Vertices inside, plus each one next to an inside vertex (lines run out of the frame)."""
+    grown = inside.copy()
+    grown[1:] |= inside[:-1]
+    grown[:-1] |= inside[1:]
+    return grown
+
+
+def read_basemap(
+    path: Path,
+    bounds: tuple[float, float, float, float],
+    *,
+    tolerance_m: float = 2.0,
+    margin_m: float = 300.0,
+) -> BaseMap:
+    """Streets and building outlines of the extract at ``path`` inside ``bounds``.
+
+    ``bounds`` is ``(south, west, north, east)`` in degrees, grown by ``margin_m``. Raises
+    :class:`BaseMapError` if the file is missing or pyosmium cannot read it.
+    """
+    import osmium
+    import osmium.filter
+    import osmium.osm
+
+    path = Path(path)
+    if not path.is_file():
+        raise BaseMapError(f"OSM extract not found: {path}")
+    south, west, north, east = bounds
+    lat0 = (south + north) / 2
+    kx = _M_PER_DEG * max(0.1, math.cos(math.radians(lat0)))
+    dlat, dlon = margin_m / _M_PER_DEG, margin_m / kx
+    south, north, west, east = south - dlat, north + dlat, west - dlon, east + dlon
+    found: list[tuple[int, int, list[int]]] = []
+    processor = (
+        osmium.FileProcessor(str(path))
+        .with_locations()
+        .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+        .with_filter(osmium.filter.KeyFilter("highway", "building"))
+    )
+    try:
+        for way in processor:
+            if not isinstance(way, osmium.osm.Way):
+                continue
+            highway = way.tags.get("highway")
+            kind = road_kind(highway) if highway is not None else None
+            if kind is None and "building" in way.tags:
+                kind = 3
+            if kind is None:
+                continue
+            located = [(n.lat, n.lon) for n in way.nodes if n.location.valid()]
+            if len(located) < 2:
+                continue
+            ll = np.asarray(located, dtype=np.float64)
+            inside = (
+                (ll[:, 0] >= south) & (ll[:, 0] <= north) & (ll[:, 1] >= west) & (ll[:, 1] <= east)
+            )
+            if not inside.any():
+                continue
+            kept = np.flatnonzero(_trim(inside))
+            for run in np.split(kept, np.flatnonzero(np.diff(kept) > 1) + 1):
+                part = ll[run]  # a way leaving and re-entering the frame becomes two parts
+                xy = np.column_stack(((part[:, 1] - west) * kx, (part[:, 0] - south) * _M_PER_DEG))
+                part = part[simplify(xy, tolerance_m)]
+                encoded = _encode(kind, part[:, 0], part[:, 1])
+                if encoded:
+                    found.append((-kind, way.id, encoded))  # outlines first, main roads on top
+    except RuntimeError as exc:
+        raise BaseMapError(f"{path}: cannot read the OSM extract ({exc})") from None
+    found.sort(key=lambda w: (w[0], w[1]))
+    outlines = sum(1 for w in found if w[0] == -3)
+    return BaseMap(tuple(tuple(w[2]) for w in found), len(found) - outlines, outlines)

@@ -1,0 +1,141 @@
+"""Lab queues: deliveries tested in arrival order at each lab's rate, only in its open hours.
+
+Model: lab ``l`` tests ``rate[l]`` tubes per hour as a fluid, first come first served, from
+``open[l]`` to ``close[l]``. A delivery of ``q`` tubes arriving at ``a`` starts when the lab
+is free and open, ``s = max(a, open, finish of the previous delivery)``, and is fully tested at
+``f = s + q ÷ rate`` — its tubes' expected result time. Whatever is not tested by ``close`` is
+left untested (the plan lists it: more lab hours are needed). Deliveries arriving at the same
+time are taken by vehicle (``tiebreak``), so the planner and the checker agree.
+
+:func:`hourly_load` turns the queues into whole tubes per lab and hour (arrived, tested, backlog
+at the hour's end), with tested counts from the floored cumulative fluid, so no hour ever shows
+more than ``ceil(rate)`` tubes tested. :func:`result_time_bound` is a lower bound on the latest
+result time of any plan.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from solver.transport.problem import FloatArray, IntArray
+
+HOUR_S = 3600
+
+
+@dataclass(frozen=True)
+class LabQueues:
+    """Per delivery (input order): testing ``start`` and ``finish`` (seconds, start rounded
+    down, finish up), ``untested`` tubes (not tested before the lab closes) and the exact
+    ``begin`` of testing."""
+
+    start: IntArray
+    finish: IntArray
+    untested: IntArray
+    begin: FloatArray  # exact testing start (the hourly load integrates from it)
+
+
+def simulate_labs(
+    rate_per_hour: FloatArray,
+    open_s: IntArray,
+    close_s: IntArray,
+    lab: IntArray,
+    arrive_s: IntArray,
+    tubes: IntArray,
+    *,
+    tiebreak: IntArray | None = None,
+) -> LabQueues:
+    """Test every delivery (``lab``, ``arrive_s``, ``tubes``) in arrival order per lab;
+    deliveries arriving at the same second in ``tiebreak`` order (default: as given)."""
+    n = len(lab)
+    start = np.zeros(n, dtype=np.int64)
+    finish = np.zeros(n, dtype=np.int64)
+    untested = np.zeros(n, dtype=np.int64)
+    exact = np.zeros(n, dtype=np.float64)
+    key = np.arange(n) if tiebreak is None else np.asarray(tiebreak)
+    order = np.lexsort((np.arange(n), key, arrive_s, lab))
+    free: dict[int, float] = {}
+    for d in order.tolist():
+        lb = int(lab[d])
+        rate_s = float(rate_per_hour[lb]) / HOUR_S
+        begin = max(float(arrive_s[d]), float(open_s[lb]), free.get(lb, -math.inf))
+        end = begin + float(tubes[d]) / rate_s
+        close = float(close_s[lb])
+        if begin >= close:
+            untested[d] = int(tubes[d])
+            end = begin = close
+        elif end > close:
+            done = math.floor((close - begin) * rate_s + 1e-9)
+            untested[d] = int(tubes[d]) - done
+            end = close
+        free[lb] = end
+        exact[d] = begin
+        start[d] = math.floor(begin)
+        finish[d] = math.ceil(end - 1e-9)
+    return LabQueues(start, finish, untested, exact)
+
+
+@dataclass(frozen=True)
+class HourlyLoad:
+    """Rows of the lab load table: ``lab``, ``hour`` (hour of the day, may pass 24),
+    ``arrived``, ``tested`` and ``backlog`` (arrived − tested so far, at the hour's end)."""
+
+    lab: IntArray
+    hour: IntArray
+    arrived: IntArray
+    tested: IntArray
+    backlog: IntArray
+
+
+def hourly_load(
+    num_labs: int,
+    rate_per_hour: FloatArray,
+    lab: IntArray,
+    arrive_s: IntArray,
+    tubes: IntArray,
+    queues: LabQueues,
+) -> HourlyLoad:
+    """Arrived, tested and backlog per lab and hour, from the first arrival to the last test."""
+    out: list[tuple[int, int, int, int, int]] = []
+    for lb in range(num_labs):
+        mine = np.flatnonzero(lab == lb)
+        if mine.size == 0:
+            continue
+        rate_s = float(rate_per_hour[lb]) / HOUR_S
+        first = int(arrive_s[mine].min()) // HOUR_S
+        last = -(-int(max(queues.finish[mine].max(), arrive_s[mine].max())) // HOUR_S)
+        begins = queues.begin[mine]
+        tested_q = (tubes[mine] - queues.untested[mine]).astype(np.float64)
+        prev_arrived = prev_tested = 0
+        for hour in range(first, max(last, first + 1)):
+            edge = float((hour + 1) * HOUR_S)
+            arrived = int(tubes[mine][arrive_s[mine] < edge].sum())
+            fluid = np.clip((edge - begins) * rate_s, 0.0, tested_q).sum()
+            tested = min(math.floor(fluid + 1e-6), int(tested_q.sum()))
+            out.append((lb, hour, arrived - prev_arrived, tested - prev_tested, arrived - tested))
+            prev_arrived, prev_tested = arrived, tested
+    cols = list(zip(*out, strict=True)) if out else [(), (), (), (), ()]
+    return HourlyLoad(*(np.asarray(c, dtype=np.int64) for c in cols))
+
+
+def result_time_bound(
+    earliest_arrival_s: IntArray, tubes: IntArray, rate_per_hour: FloatArray
+) -> int:
+    """A lower bound (seconds) on the latest result time of any plan.
+
+    Every batch reaches a lab no earlier than ``earliest_arrival_s`` (its ready time + the
+    shortest handover, drive and unloading to any lab); all labs together test at most the sum
+    of their rates. One fluid server at that total rate, open all day, fed every batch at its
+    earliest arrival, finishes no later than any real plan: its finish is the bound. (It is at
+    least the last batch's earliest arrival, and at least the time the labs together need.)
+    """
+    if len(tubes) == 0:
+        return 0
+    rate_s = float(np.sum(rate_per_hour)) / HOUR_S
+    order = np.argsort(earliest_arrival_s, kind="stable")
+    finish = -math.inf
+    for b in order.tolist():
+        finish = max(finish, float(earliest_arrival_s[b])) + float(tubes[b]) / rate_s
+    return math.ceil(finish - 1e-9)

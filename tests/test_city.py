@@ -1,0 +1,294 @@
+"""City runs and sweeps on a real Dask LocalCluster (2 worker processes), and their parts."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import dask
+import numpy as np
+import polars as pl
+import pytest
+from distributed import LocalCluster
+
+from maps.offline import check_offline
+from sampling.city.charts import line_chart, nice_ticks
+from sampling.city.citymap import outline
+from sampling.city.folder import check_run_folder
+from sampling.city.generate import generate_city
+from sampling.city.jobs import Job, district_seed
+from sampling.city.outputs import ADDITIVE
+from sampling.city.plan import plan_city
+from sampling.city.sweep import sweep, variants
+from sampling.city.task import run_job
+from sampling.city.variants import header_overrides, parse_vary, with_staff_ratio
+from sampling.cli import main
+from sampling.errors import ScenarioError
+from sampling.files.ownership import OutputFolderError
+from sampling.generate import samplers_needed
+from sampling.output.write import write_plan
+from sampling.scenario.loader import load_scenario, merge_header
+from sampling.stages.planning import plan_campaign
+
+TIME_LIMIT = 15.0
+ODD = '二区<b>&"x'
+"""A district folder name with markup characters: every page must escape it."""
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three small generated districts (one renamed to ``ODD``) and one broken copy."""
+    root = tmp_path_factory.mktemp("city") / "city"
+    layout = generate_city(4_500, 3, 7, root)
+    assert [d.name for d in layout] == ["district-01", "district-02", "district-03"]
+    (root / "district-02").rename(root / ODD)
+    broken = root / "district-04"
+    shutil.copytree(root / "district-01", broken)
+    header = broken / "scenario.toml"
+    header.write_text("windoww_end = 1\n" + header.read_text(encoding="utf-8"), encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """A two-process LocalCluster started as a remote one would be (workers not daemonic),
+    used through its scheduler address."""
+    with (
+        dask.config.set({"distributed.worker.daemon": False}),
+        LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as c,
+    ):
+        yield str(c.scheduler_address)
+
+
+@pytest.fixture(scope="module")
+def first_run(city: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """The city planned on an embedded LocalCluster of 2 workers: OUT and the progress lines."""
+    out = tmp_path_factory.mktemp("run") / "out"
+    lines: list[str] = []
+    plan_city(city, out, workers=2, time_limit=TIME_LIMIT, lang="en", echo=lines.append)
+    return out, lines
+
+
+def _tables(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.parquet"))}
+
+
+def test_city_totals_are_the_sums_of_the_districts(first_run: tuple[Path, list[str]]) -> None:
+    out, lines = first_run
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["districts_total"] == 4
+    assert summary["districts_planned"] == 3 and summary["districts_failed"] == 1
+    planned = ["district-01", ODD, "district-03"]
+    districts = [json.loads((out / d / "summary.json").read_text("utf-8")) for d in planned]
+    for key in ADDITIVE:
+        assert summary["totals"][key] == sum(int(d[key]) for d in districts), key
+    assert summary["totals"]["residents_total"] == 4_500
+    walk_in = sum(d["residents_walk_in"] for d in districts)
+    within = sum(d["residents_within_limit"] for d in districts)
+    assert summary["totals"]["coverage"] == pytest.approx(within / walk_in)
+    table = pl.read_parquet(out / "districts.parquet")
+    assert table["district"].to_list() == sorted(["district-01", ODD, "district-03", "district-04"])
+    assert table.filter(pl.col("status") == "planned")["residents_total"].sum() == 4_500
+    assert len([line for line in lines if line.startswith("[")]) == 4
+
+
+def test_broken_district_is_reported_and_the_others_written(
+    first_run: tuple[Path, list[str]],
+) -> None:
+    out, lines = first_run
+    assert not (out / "district-04").exists()
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    (failed,) = summary["failed"]
+    assert failed["district"] == "district-04" and failed["error_kind"] == "input"
+    assert "windoww_end" in failed["error"] and "unknown key" in failed["error"]
+    assert any("district-04: FAILED (input)" in line for line in lines)
+    for name in ("district-01", ODD, "district-03"):
+        assert (out / name / "index.html").is_file() and (out / name / "map.html").is_file()
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "windoww_end" in index and 'data-failed="district-04"' in index
+    for page in ("index.html", "map.html"):
+        text = (out / page).read_text(encoding="utf-8")
+        assert "<b>&" not in text and "二区&lt;b&gt;&amp;" in text, page
+    check_offline((out / "map.html").read_text(encoding="utf-8"))
+
+
+def test_district_plans_equal_planning_each_alone(
+    first_run: tuple[Path, list[str]], city: Path, tmp_path: Path
+) -> None:
+    out, _ = first_run
+    for name in ("district-01", ODD):
+        scenario = load_scenario(city / name)
+        plan = plan_campaign(scenario, time_limit=TIME_LIMIT, seed=district_seed(name))
+        alone = write_plan(plan, tmp_path / f"alone-{len(name)}", lang="en")
+        city_tables, alone_tables = _tables(out / name), _tables(alone)
+        assert len(city_tables) >= 8
+        assert city_tables == alone_tables, name
+
+
+def test_rerun_keeps_finished_districts_and_replans_changed_ones(
+    first_run: tuple[Path, list[str]], city: Path, cluster: str
+) -> None:
+    out, _ = first_run
+    before = {n: (out / n / "summary.json").stat().st_mtime_ns for n in ("district-01", ODD)}
+    edited = city / "district-03" / "scenario.toml"
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    lines: list[str] = []
+    run = plan_city(
+        city, out, scheduler=cluster, time_limit=TIME_LIMIT, lang="en", echo=lines.append
+    )
+    status = {o.job.name: o.status for o in run.outcomes}
+    assert status == {
+        "district-01": "up_to_date",
+        ODD: "up_to_date",
+        "district-03": "planned",
+        "district-04": "failed",
+    }
+    after = {n: (out / n / "summary.json").stat().st_mtime_ns for n in ("district-01", ODD)}
+    assert after == before
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["totals"]["residents_total"] == 4_500
+
+
+def test_cli_exit_code_and_refusals(
+    first_run: tuple[Path, list[str]], city: Path, cluster: str, tmp_path: Path
+) -> None:
+    out, _ = first_run
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(OutputFolderError, match=r"notes\.txt"):
+        check_run_folder(out, kind="city", jobs=["district-01"])
+    (out / "notes.txt").unlink()
+    with pytest.raises(OutputFolderError):
+        check_run_folder(out, kind="sweep", jobs=[])  # a city folder is not a sweep folder
+    with pytest.raises(OutputFolderError, match="input"):
+        check_run_folder(city / "out", kind="city", jobs=[], protected=(city,))
+    only_good = tmp_path / "good"
+    only_good.mkdir()
+    shutil.copytree(city / "district-01", only_good / "district-01")
+    code = main(
+        [
+            "plan-city",
+            str(only_good),
+            "--out",
+            str(tmp_path / "o"),
+            "--scheduler",
+            cluster,
+            "--time-limit",
+            str(TIME_LIMIT),
+        ]
+    )
+    assert code == 0
+    assert (
+        main(
+            [
+                "plan-city",
+                str(city),
+                "--out",
+                str(out),
+                "--scheduler",
+                cluster,
+                "--time-limit",
+                str(TIME_LIMIT),
+                "--lang",
+                "en",
+            ]
+        )
+        == 2
+    )
+
+
+def test_sweep_writes_a_row_per_combination(city: Path, cluster: str, tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    run = sweep(
+        city / "district-01",
+        ["window.end=13:00,15:00", "staff_ratio=0.8,1.2"],
+        out,
+        scheduler=cluster,
+        time_limit=TIME_LIMIT,
+        lang="en",
+        echo=lambda _: None,
+    )
+    frame = pl.read_parquet(out / "sweep.parquet")
+    assert frame.equals(run.frame)
+    assert frame.height == 4
+    assert frame.select("window.end", "staff_ratio").rows() == [
+        ("13:00", "0.8"),
+        ("13:00", "1.2"),
+        ("15:00", "0.8"),
+        ("15:00", "1.2"),
+    ]
+    assert frame["status"].to_list() == ["planned"] * 4
+    assert frame["window_end"].to_list() == ["13:00", "13:00", "15:00", "15:00"]
+    for row in frame.iter_rows(named=True):
+        summary = json.loads((out / row["variant"] / "summary.json").read_text("utf-8"))
+        teams = pl.read_parquet(out / row["variant"] / "shifts.parquet")
+        assert summary["window_end"] == row["window.end"]
+        assert teams.height > 0
+    low, high = (
+        json.loads((out / v / "summary.json").read_text("utf-8")) for v in frame["variant"][:2]
+    )
+    assert low["samplers_available"] < high["samplers_available"]
+    html = (out / "sweep.html").read_text(encoding="utf-8")
+    assert html.count("<svg") == 8  # four figures against each of two variables
+    assert "<script" not in html and "http" not in html.replace("http://www.w3.org/2000/svg", "")
+
+
+# --------------------------------------------------------------------------- parts
+
+
+def test_vary_options_and_header_layers() -> None:
+    assert parse_vary("window.end=13:00,14:00") == ("window.end", ["13:00", "14:00"])
+    assert header_overrides([("sampling.pool_size", "5"), ("window.end", "13:00")]) == {
+        "sampling": {"pool_size": 5},
+        "window": {"end": "13:00"},
+    }
+    for bad in ("window.end", "=1", "staff_ratio=0", "staff_ratio=abc", "a=1,1", "x-y=1"):
+        with pytest.raises(ScenarioError):
+            parse_vary(bad)
+    keys, found = variants(["a.b=1,2", "staff_ratio=0.5,1,2"])
+    assert keys == ["a.b", "staff_ratio"] and len(found) == 6
+    assert len({v.name for v in found}) == 6
+    merged = merge_header(
+        {"window": {"start": "06:00"}, "date": "2022-01-01"}, {"window": {"end": "13:00"}}
+    )
+    assert merged == {"window": {"start": "06:00", "end": "13:00"}, "date": "2022-01-01"}
+
+
+def test_staff_ratio_rescales_medical_teams_on_a_copy(city: Path) -> None:
+    scenario = load_scenario(city / "district-01")
+    for ratio in (0.5, 1.0, 1.7):
+        scaled = with_staff_ratio(scenario, ratio)
+        medical = scaled.teams.filter(~pl.col("home_visit"))
+        assert medical["samplers"].sum() == max(
+            1, -(-samplers_needed(scenario.residents) * ratio // 1)
+        )
+        home = scaled.teams.filter(pl.col("home_visit"))
+        assert home.equals(scenario.teams.filter(pl.col("home_visit")))
+    assert load_scenario(city / "district-01").teams.equals(scenario.teams)
+
+
+def test_seeds_charts_and_outlines() -> None:
+    assert district_seed("district-01") == district_seed("district-01")
+    assert district_seed("district-01") != district_seed("district-02")
+    ticks = nice_ticks(3.0, 97.0)
+    assert ticks[0] <= 3.0 and ticks[-1] >= 97.0
+    chart = line_chart("t", ["a", "b"], [("s", [1.0, None]), ("u", [2.0, 4.0])], str)
+    assert len(chart.series[0].points) == 1 and len(chart.series[1].points) == 2
+    assert chart.series[1].points[0][1] > chart.series[1].points[1][1]  # higher value, higher up
+    assert len(outline(np.array([1.0]), np.array([2.0]))) == 4
+    square = outline(np.array([0.0, 0.0, 1.0, 1.0, 0.5]), np.array([0.0, 1.0, 0.0, 1.0, 0.5]))
+    assert sorted(square) == [(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)]
+
+
+def test_a_daemonic_worker_is_refused_with_what_to_do(city: Path, tmp_path: Path) -> None:
+    """Planning starts child processes (routing engines); a daemonic worker cannot, so the
+    job says how to start the workers instead of failing inside the routing."""
+    job = Job("district-01", str(city / "district-01"), str(tmp_path / "o"), 1, TIME_LIMIT)
+    with multiprocessing.get_context("fork").Pool(1) as pool:  # pool workers are daemonic
+        result = pool.apply(run_job, (job,))
+    assert result.error_kind == "input" and "DASK_DISTRIBUTED__WORKER__DAEMON=False" in result.error
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,44 @@
+"""The size-reduced problem (each client's nearest arcs) prices plans as the full one does."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from solver.location.engine import solve
+from solver.location.model import build_instance, evaluate, restrict
+from tests.test_location import random_problem
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 12), m=st.integers(1, 5))
+def test_restricted_instance_prices_plans_like_the_full_one(seed: int, n: int, m: int) -> None:
+    p = random_problem(seed, n, m)
+    inst = build_instance(p)
+    rng = np.random.default_rng(seed)
+    keep = rng.random(inst.k) < 0.6
+    red = restrict(inst, keep)
+    assert red.k == int(keep.sum())
+    # arcs stay sorted by client, then cost, with matching CSR pointers and look-ups
+    assert np.all(np.diff(red.cli) >= 0)
+    for i in range(red.n):
+        lo, hi = int(red.ptr[i]), int(red.ptr[i + 1])
+        assert np.all(red.cli[lo:hi] == i)
+        assert np.all(np.diff(red.cost[lo:hi]) >= 0)
+    kept = np.flatnonzero(keep)
+    assert np.array_equal(red.arc_index(red.cli, red.site), np.arange(red.k))
+    assert np.array_equal(inst.arc_index(red.cli, red.site), kept)
+    # a plan on kept arcs costs the same in both; one on a dropped arc is infeasible there
+    res = solve(p, time_limit=2.0, seed=0)
+    if res.status not in ("optimal", "feasible"):
+        return
+    full = evaluate(inst, res.site_of_client, res.open_sites)
+    small = evaluate(red, res.site_of_client, res.open_sites)
+    served = np.flatnonzero(res.site_of_client >= 0)
+    used = inst.arc_index(served, res.site_of_client[served])
+    if np.all(keep[used]):
+        assert small.feasible
+        assert small.objective == full.objective
+    else:
+        assert not small.feasible
