@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
 from sampling.clock import clock_expr
 from sampling.files.names import DocumentPaths
+from sampling.output.schemas import read_output
 from sampling.scenario.model import Scenario
 
 REQUIRED_FILES = ("assignments", "points", "shifts", "timetable")
@@ -96,11 +97,11 @@ def load_plan_data(out_dir: Path, scenario: Scenario) -> PlanData:
     out_dir = Path(out_dir)
     raw: dict[str, pl.DataFrame] = {}
     for name in REQUIRED_FILES:
-        raw[name] = pl.read_parquet(out_dir / f"{name}.parquet")
+        raw[name] = cast(pl.DataFrame, read_output(out_dir, name))
     for name in (*OPTIONAL_FILES, *TRANSPORT_FILES):
-        path = out_dir / f"{name}.parquet"
-        if path.exists():
-            raw[name] = pl.read_parquet(path)
+        table = read_output(out_dir, name, required=False)
+        if table is not None:
+            raw[name] = table
     summary_path = out_dir / "summary.json"
     summary: dict[str, Any] = (
         json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}

@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import polars as pl
-
 from sampling.documents.html import fill, fmt_int, label_namespace, named, page_context, template
 from sampling.files.names import file_stems
+from sampling.output.schemas import read_output
 from sampling.scenario.model import Scenario
 
 TRIPS_FILE = "transport_trips.parquet"
@@ -53,10 +52,12 @@ def vehicle_pages(
     out_dir: Path, scenario: Scenario, lab: Mapping[str, str], lang: str
 ) -> dict[str, str]:
     """``vehicles/<id>.html`` → page text for every vehicle, when the plan has transport."""
-    path = Path(out_dir) / TRIPS_FILE
-    if scenario.vehicles is None or scenario.labs is None or not path.exists():
+    if scenario.vehicles is None or scenario.labs is None:
         return {}
-    trips = pl.read_parquet(path).sort("vehicle_id", "trip", "seq")
+    saved = read_output(Path(out_dir), TRIPS_FILE.removesuffix(".parquet"), required=False)
+    if saved is None:
+        return {}
+    trips = saved.sort("vehicle_id", "trip", "seq")
     header = scenario.header
     planar = header.coordinates == "planar"
     points = scenario.points

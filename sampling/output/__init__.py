@@ -7,6 +7,22 @@ keeps one run per folder, :mod:`~sampling.files.atomic` swaps folders in whole,
 :mod:`~sampling.output.mapping` renders the map from the saved tables.
 """
 
-from sampling.output.write import check_plan_folder, write_plan
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sampling.output.write import check_plan_folder, write_plan
 
 __all__ = ["check_plan_folder", "write_plan"]
+
+
+def __getattr__(name: str) -> Any:
+    """The entry points, imported on first use: the documents read the output schemas
+    (:mod:`~sampling.output.schemas`) and the writer renders the documents, so importing the
+    writer with the package would close an import circle."""
+    if name in __all__:
+        from sampling.output import write
+
+        return getattr(write, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,7 +21,7 @@ import json
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -31,6 +31,7 @@ from maps.model import BUILDING_COLUMNS, CHANGE_COLUMNS
 from sampling.documents.vehicles import vehicle_paths
 from sampling.files.names import DocumentPaths, href
 from sampling.i18n import map_labels, reason_labels
+from sampling.output.schemas import OUTPUT_TABLES, read_output
 from sampling.report import alerts, percent
 from sampling.scenario.model import Scenario
 from sampling.stages.transport import transport_layer
@@ -49,6 +50,10 @@ within this share (a larger gap says more about the bound than about the plan)."
 
 
 def _read(out_dir: Path, name: str) -> pl.DataFrame | None:
+    """A plan table checked against its schema, or None if the plan has none; tables that are
+    not plan outputs (a re-plan's ``changes``) are read as they are."""
+    if name in OUTPUT_TABLES:
+        return read_output(out_dir, name, required=False)
     path = out_dir / f"{name}.parquet"
     return pl.read_parquet(path) if path.exists() else None
 
@@ -287,8 +292,8 @@ def map_data(
     summary: dict[str, Any] = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
     if scenario is None:
         scenario = _scenario(summary)
-    assignments = pl.read_parquet(out_dir / "assignments.parquet")
-    points = pl.read_parquet(out_dir / "points.parquet")
+    assignments = cast(pl.DataFrame, read_output(out_dir, "assignments"))
+    points = cast(pl.DataFrame, read_output(out_dir, "points"))
     routes = _read(out_dir, "route_stops")
     teams = _read(out_dir, "routes")
     # the same ids as the documents (sampling.documents.data), so the same file names

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from pathlib import Path
 
 import polars as pl
 
@@ -24,7 +25,7 @@ from sampling.stages.day import CapacityReason, Channel, NotCalledReason
 from solver.routing.result import VisitReason
 from solver.transport.solve import REASONS as TRANSPORT_REASONS
 
-__all__ = ["OUTPUT_TABLES", "OutputSchemaError", "OutputTable"]
+__all__ = ["OUTPUT_TABLES", "OutputSchemaError", "OutputTable", "read_output"]
 
 _S, _I64, _I32, _F64, _B = pl.String, pl.Int64, pl.Int32, pl.Float64, pl.Boolean
 
@@ -333,3 +334,19 @@ OUTPUT_TABLES: dict[str, OutputTable] = {
     t.name: t for t in _TABLES + tuple(replace(t, optional=True) for t in _TRANSPORT_TABLES)
 }
 """Every table of a plan folder by file stem (``<name>.parquet``), in writing order."""
+
+
+def read_output(out_dir: Path, name: str, *, required: bool = True) -> pl.DataFrame | None:
+    """``out_dir/<name>.parquet`` checked against its declared schema (:meth:`OutputTable.conform`).
+
+    Every reader of a plan folder (documents, map, vehicle sheets, re-planning) goes through
+    here, so a folder whose tables do not match the schema fails loudly instead of rendering
+    wrong pages. A missing table raises ``FileNotFoundError`` when ``required``, else gives
+    ``None``.
+    """
+    path = Path(out_dir) / f"{name}.parquet"
+    if not path.exists():
+        if required:
+            raise FileNotFoundError(f"{path}: the plan folder has no {name} table")
+        return None
+    return OUTPUT_TABLES[name].conform(pl.read_parquet(path))

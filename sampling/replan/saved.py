@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
 from sampling.errors import ScenarioError
-from sampling.output.schemas import OUTPUT_TABLES
+from sampling.output.schemas import read_output
 
 __all__ = ["NEEDED", "SavedPlan", "read_saved_plan"]
 
@@ -58,8 +58,5 @@ def read_saved_plan(folder: Path) -> SavedPlan:
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     if "scenario_dir" not in summary:
         raise ScenarioError.single(str(folder / "summary.json"), "no scenario_dir in the summary")
-    tables = {
-        name: OUTPUT_TABLES[name].conform(pl.read_parquet(folder / f"{name}.parquet"))
-        for name in NEEDED
-    }
+    tables = {name: cast(pl.DataFrame, read_output(folder, name)) for name in NEEDED}
     return SavedPlan(folder, summary, tables)
