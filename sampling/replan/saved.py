@@ -10,23 +10,12 @@ from typing import Any, cast
 import polars as pl
 
 from sampling.errors import ScenarioError
-from sampling.output.schemas import read_output
+from sampling.output.schemas import OUTPUT_TABLES, read_output
 
 __all__ = ["NEEDED", "SavedPlan", "read_saved_plan"]
 
-NEEDED = (
-    "assignments",
-    "points",
-    "shifts",
-    "timetable",
-    "shortfall",
-    "capacity_plan",
-    "not_called",
-    "home_visits",
-    "routes",
-    "route_stops",
-)
-"""The tables a re-plan reads (a plan folder holds at least these)."""
+NEEDED = tuple(name for name, table in OUTPUT_TABLES.items() if not table.optional)
+"""The tables a re-plan reads: every table each plan folder holds (transport is optional)."""
 
 
 @dataclass(frozen=True)
