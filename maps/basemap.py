@@ -6,9 +6,9 @@ street-distance scenario already has (``osm_extract``). To stay small inside the
 
 * only ways inside the map's bounds (plus a margin) are kept, trimmed to the vertices inside
   and one beyond (so a street still leaves the frame);
-* geometry is simplified (Douglas–Peucker within ``tolerance_m``), so a straight street is two
-  vertices. (shapely would do both, but it is not a natplan dependency; this is 30 lines of
-  numpy.)
+* geometry is simplified with shapely (GEOS Douglas–Peucker within ``tolerance_m``, all ways
+  in one vectorised call), so a straight street is two vertices; building outlines keep their
+  topology (a simplified outline never crosses itself);
 * coordinates become integers of 1e-5 degree (about 1.1 m) and every vertex after the first
   is stored as the difference to the one before, which makes most numbers one or two digits.
 
@@ -19,13 +19,23 @@ indexes :data:`KINDS`. ``maps/assets/natplan/natplan.js`` (``make.base``) decode
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import shapely
 
-__all__ = ["KINDS", "SCALE", "BaseMap", "BaseMapError", "read_basemap", "road_kind"]
+__all__ = [
+    "KINDS",
+    "SCALE",
+    "BaseMap",
+    "BaseMapError",
+    "read_basemap",
+    "road_kind",
+    "simplify_lines",
+]
 
 SCALE = 100_000
 """Coordinate units per degree (1e-5 degree ≈ 1.1 m)."""
@@ -83,31 +93,21 @@ def road_kind(highway: str | None) -> int | None:
     return None
 
 
-def simplify(xy: npt.NDArray[np.float64], tolerance: float) -> npt.NDArray[np.bool_]:
-    """Douglas–Peucker: which vertices of the polyline ``xy`` (n × 2) to keep so that every
-    dropped vertex lies within ``tolerance`` of the simplified line (the ends always kept)."""
-    n = len(xy)
-    keep = np.zeros(n, dtype=bool)
-    if n <= 2:
-        return ~keep
-    keep[0] = keep[-1] = True
-    stack = [(0, n - 1)]
-    while stack:
-        a, b = stack.pop()
-        if b - a < 2:
-            continue
-        seg = xy[b] - xy[a]
-        rel = xy[a + 1 : b] - xy[a]
-        length = float(np.hypot(*seg))
-        if length == 0.0:
-            dist = np.hypot(rel[:, 0], rel[:, 1])
-        else:
-            dist = np.abs(seg[0] * rel[:, 1] - seg[1] * rel[:, 0]) / length
-        i = int(np.argmax(dist))
-        if dist[i] > tolerance:
-            keep[a + 1 + i] = True
-            stack += [(a, a + 1 + i), (a + 1 + i, b)]
-    return keep
+def simplify_lines(
+    lines: Sequence[npt.NDArray[np.float64]], tolerance: float, *, preserve_topology: bool = False
+) -> list[npt.NDArray[np.float64]]:
+    """Each polyline of ``lines`` (n × 2, n ≥ 2, metres) simplified by shapely within
+    ``tolerance``: a subset of its vertices, ends kept, every dropped vertex within
+    ``tolerance`` of the result. One vectorised GEOS call for all lines; with
+    ``preserve_topology`` a line (a building outline) is kept from crossing itself."""
+    if not lines:
+        return []
+    sizes = np.fromiter((len(line) for line in lines), dtype=np.int64, count=len(lines))
+    geoms = shapely.linestrings(np.vstack(lines), indices=np.repeat(np.arange(len(lines)), sizes))
+    simple = shapely.simplify(geoms, tolerance, preserve_topology=preserve_topology)
+    coords, index = shapely.get_coordinates(simple, return_index=True)
+    cuts = np.searchsorted(index, np.arange(1, len(lines)))
+    return list(np.split(coords, cuts))
 
 
 def _encode(kind: int, lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64]) -> list[int]:
@@ -152,7 +152,7 @@ def read_basemap(
     kx = _M_PER_DEG * max(0.1, math.cos(math.radians(lat0)))
     dlat, dlon = margin_m / _M_PER_DEG, margin_m / kx
     south, north, west, east = south - dlat, north + dlat, west - dlon, east + dlon
-    found: list[tuple[int, int, list[int]]] = []
+    parts: list[tuple[int, int, npt.NDArray[np.float64]]] = []  # kind, way id, metres
     processor = (
         osmium.FileProcessor(str(path))
         .with_locations()
@@ -182,12 +182,20 @@ def read_basemap(
             for run in np.split(kept, np.flatnonzero(np.diff(kept) > 1) + 1):
                 part = ll[run]  # a way leaving and re-entering the frame becomes two parts
                 xy = np.column_stack(((part[:, 1] - west) * kx, (part[:, 0] - south) * _M_PER_DEG))
-                part = part[simplify(xy, tolerance_m)]
-                encoded = _encode(kind, part[:, 0], part[:, 1])
-                if encoded:
-                    found.append((-kind, way.id, encoded))  # outlines first, main roads on top
+                parts.append((kind, way.id, xy))
     except RuntimeError as exc:
         raise BaseMapError(f"{path}: cannot read the OSM extract ({exc})") from None
+    found: list[tuple[int, int, list[int]]] = []
+    for outlines_only in (False, True):
+        chosen = [p for p in parts if (p[0] == 3) == outlines_only]
+        simple = simplify_lines(
+            [p[2] for p in chosen], tolerance_m, preserve_topology=outlines_only
+        )
+        for (kind, way_id, _), xy in zip(chosen, simple, strict=True):
+            lat, lon = xy[:, 1] / _M_PER_DEG + south, xy[:, 0] / kx + west
+            encoded = _encode(kind, lat, lon)
+            if encoded:
+                found.append((-kind, way_id, encoded))  # outlines first, main roads on top
     found.sort(key=lambda w: (w[0], w[1]))
     outlines = sum(1 for w in found if w[0] == -3)
     return BaseMap(tuple(tuple(w[2]) for w in found), len(found) - outlines, outlines)

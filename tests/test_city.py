@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dask
 import numpy as np
 import polars as pl
 import pytest
+import shapely
 from distributed import LocalCluster
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markupsafe import escape
 
 from maps.offline import check_offline
 from sampling.city.charts import line_chart, nice_ticks
@@ -20,18 +26,29 @@ from sampling.city.citymap import outline
 from sampling.city.folder import check_run_folder
 from sampling.city.generate import generate_city
 from sampling.city.jobs import Job, district_seed
-from sampling.city.outputs import ADDITIVE
+from sampling.city.outputs import (
+    ADDITIVE,
+    alert_lines,
+    alerts_text,
+    parse_alerts,
+    render_index,
+)
 from sampling.city.plan import plan_city
-from sampling.city.sweep import sweep, variants
+from sampling.city.sweep import SweepRun, render_sweep, sweep, variants
 from sampling.city.task import run_job
 from sampling.city.variants import header_overrides, parse_vary, with_staff_ratio
 from sampling.cli import main
 from sampling.errors import ScenarioError
 from sampling.files.ownership import OutputFolderError
 from sampling.generate import samplers_needed
+from sampling.i18n import CITY, MAP_LABELS
 from sampling.output.write import write_plan
+from sampling.report import ALERT_CODES
 from sampling.scenario.loader import load_scenario, merge_header
 from sampling.stages.planning import plan_campaign
+from tests.test_map_browser import browser
+
+__all__ = ["browser"]  # the Chromium fixture, shared with the map's browser tests
 
 TIME_LIMIT = 15.0
 ODD = '二区<b>&"x'
@@ -201,17 +218,26 @@ def test_cli_exit_code_and_refusals(
     )
 
 
-def test_sweep_writes_a_row_per_combination(city: Path, cluster: str, tmp_path: Path) -> None:
-    out = tmp_path / "sweep"
-    run = sweep(
+SWEEP = ["window.end=13:00,15:00", "staff_ratio=0.8,1.2"]
+
+
+@pytest.fixture(scope="module")
+def swept(city: Path, cluster: str, tmp_path_factory: pytest.TempPathFactory) -> SweepRun:
+    """District 01 swept over two windows and two staff ratios (English pages)."""
+    out = tmp_path_factory.mktemp("sweep") / "sweep"
+    return sweep(
         city / "district-01",
-        ["window.end=13:00,15:00", "staff_ratio=0.8,1.2"],
+        SWEEP,
         out,
         scheduler=cluster,
         time_limit=TIME_LIMIT,
         lang="en",
         echo=lambda _: None,
     )
+
+
+def test_sweep_writes_a_row_per_combination(swept: SweepRun) -> None:
+    out, run = swept.out, swept
     frame = pl.read_parquet(out / "sweep.parquet")
     assert frame.equals(run.frame)
     assert frame.height == 4
@@ -280,8 +306,114 @@ def test_seeds_charts_and_outlines() -> None:
     assert len(chart.series[0].points) == 1 and len(chart.series[1].points) == 2
     assert chart.series[1].points[0][1] > chart.series[1].points[1][1]  # higher value, higher up
     assert len(outline(np.array([1.0]), np.array([2.0]))) == 4
-    square = outline(np.array([0.0, 0.0, 1.0, 1.0, 0.5]), np.array([0.0, 1.0, 0.0, 1.0, 0.5]))
-    assert sorted(square) == [(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)]
+    assert len(outline(np.zeros(3), np.array([0.0, 0.001, 0.002]))) == 4  # on a line: a box
+
+
+def test_district_outline_follows_an_l_shaped_district() -> None:
+    """Buildings every 20 m on an L (a 10 × 10 grid less its 6 × 6 corner): the outline holds
+    every building (within the 5 m simplification), leaves the empty corner out (a convex hull
+    would cover it) and is a valid polygon."""
+    grid = np.array([(i, j) for i in range(10) for j in range(10) if i < 4 or j < 4], float)
+    kx = 111_320.0 * np.cos(np.radians(30.0))
+    lat, lon = 30.0 + grid[:, 0] * 20 / 111_320.0, 114.0 + grid[:, 1] * 20 / kx
+    corners = outline(lat, lon)
+    polygon = shapely.Polygon([((x - 114.0) * kx, (y - 30.0) * 111_320.0) for y, x in corners])
+    assert polygon.is_valid and len(corners) <= 12
+    buildings = shapely.points(grid[:, ::-1] * 20)
+    assert float(np.max(shapely.distance(polygon, buildings))) <= 5.0 + 1e-6
+    assert not polygon.contains(shapely.Point(140.0, 140.0))  # the empty corner
+    assert polygon.area < 0.85 * shapely.multipoints(grid * 20).convex_hull.area
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.sampled_from(ALERT_CODES), st.integers(0, 10**9), max_size=6))
+def test_alert_codes_read_back_and_are_worded_in_each_language(counts: dict[str, int]) -> None:
+    assert parse_alerts(alerts_text(counts)) == counts
+    for lang in ("zh", "en"):
+        lines = alert_lines(counts, lang)
+        assert len(lines) == len(counts)
+        for (code, count), line in zip(counts.items(), lines, strict=True):
+            assert line == MAP_LABELS[lang][f"alert_{code}"].format(count=f"{count:,}")
+    assert parse_alerts(None) == {} and parse_alerts("garbage · x") == {}
+
+
+def _alert_cells(html: str) -> list[str]:
+    return re.findall(r'<td class="alerts"[^>]*><small>([^<]*)</small></td>', html)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_city_pages_word_alerts_in_the_page_language(
+    first_run: tuple[Path, list[str]], swept: SweepRun, lang: str
+) -> None:
+    """Alerts on the city index (its alert box, table and map) and the sweep table are the
+    district map's words in the page's language, never the bare codes of the tables."""
+    out, _ = first_run
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    index = render_index(summary, lang)
+    assert summary["totals"]["alerts"], "the small city is expected to raise alerts"
+    for alert in summary["totals"]["alerts"]:
+        code = alert["code"]
+        (line,) = alert_lines({code: alert["count"]}, lang)
+        key = "alert_districts_minutes" if code == "finish_after_window" else "alert_districts"
+        text = CITY[lang][key].format(alert=line, districts=alert["districts"])
+        assert f'<li data-alert="{code}">{escape(text)}</li>' in index
+    cells = [c for c in _alert_cells(index) if c]
+    assert len(cells) == sum(bool(r["alerts"]) for r in summary["districts"])
+    keys, found = variants(SWEEP)
+    page = render_sweep("district-01", keys, found, swept.frame, lang)
+    cells += [c for c in _alert_cells(page) if c]
+    for cell in cells:
+        assert not re.search(r"\b(" + "|".join(ALERT_CODES) + r")\b", cell), cell
+        if lang == "zh":
+            assert re.search(r"[\u4e00-\u9fff]", cell), cell
+
+
+@pytest.mark.browser
+def test_city_pages_fit_a_phone_in_each_language(
+    browser: Any,
+    first_run: tuple[Path, list[str]],
+    swept: SweepRun,
+    tmp_path: Path,
+) -> None:
+    """At 390 × 844 the city index and the sweep page do not scroll sideways, nor does any
+    table cell run past the screen (rows are labelled cards), and the alerts are shown in the
+    page's language."""
+    out, _ = first_run
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    keys, found = variants(SWEEP)
+    ctx = browser.new_context(offline=True, viewport={"width": 390, "height": 844})
+    try:
+        page = ctx.new_page()
+        for lang in ("zh", "en"):
+            pages = {
+                "index": render_index(summary, lang),
+                "sweep": render_sweep("district-01", keys, found, swept.frame, lang),
+            }
+            for kind, html in pages.items():
+                path = tmp_path / f"{kind}-{lang}.html"
+                path.write_text(html, encoding="utf-8")
+                page.goto(path.as_uri(), wait_until="load")
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= 390, (kind, lang, width)
+                cut = page.evaluate(  # cells running past the screen (a box scrolled sideways)
+                    "[...document.querySelectorAll('td')]"
+                    ".filter((td) => td.getBoundingClientRect().right > innerWidth + 0.5)"
+                    ".map((td) => td.innerText)"
+                )
+                assert not cut, (kind, lang, cut[:3])
+                shown = page.evaluate(
+                    "[...document.querySelectorAll('li[data-alert], td.alerts')]"
+                    ".map((e) => e.innerText.trim()).filter((t) => t)"
+                )
+                assert shown, (kind, lang)
+                wanted = {
+                    MAP_LABELS[lang][f"alert_{c}"].split("{count}")[0].strip()
+                    or MAP_LABELS[lang][f"alert_{c}"].split("{count}")[-1].strip()
+                    for c in ALERT_CODES
+                }
+                assert all(any(w in text for w in wanted) for text in shown), (kind, lang)
+    finally:
+        ctx.close()
 
 
 def test_a_daemonic_worker_is_refused_with_what_to_do(city: Path, tmp_path: Path) -> None:

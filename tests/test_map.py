@@ -4,7 +4,6 @@ the base layer from an OSM extract, and the map of a real plan (links, KPIs that
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import math
 import re
@@ -18,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maps import ExternalResourceError, MapData, MapDataError, render_map, write_map
-from maps.basemap import KINDS, SCALE, BaseMapError, read_basemap, simplify
+from maps.basemap import KINDS, SCALE, BaseMapError, read_basemap, simplify_lines
 from maps.i18n import format_kpi, labels
 from maps.layers import (
     LATE,
@@ -554,23 +553,52 @@ def test_basemap_trims_a_way_to_the_frame(osm: Path) -> None:
     assert road == [(30.58, 114.28), (30.58, 114.285)]  # the inside vertex and the next one
 
 
+def _distance_to_polyline(pts: np.ndarray, line: np.ndarray) -> np.ndarray:
+    """Distance of each point to the nearest segment of ``line`` (numpy, independent of GEOS)."""
+    a, b = line[:-1], line[1:]
+    ab = b - a
+    ap = pts[:, None, :] - a[None, :, :]
+    den = np.einsum("ij,ij->i", ab, ab)
+    t = np.clip(
+        np.divide(
+            np.einsum("pij,ij->pi", ap, ab), den, out=np.zeros_like(ap[..., 0]), where=den > 0
+        ),
+        0.0,
+        1.0,
+    )
+    nearest = a[None, :, :] + t[..., None] * ab[None, :, :]
+    return np.hypot(*np.moveaxis(pts[:, None, :] - nearest, -1, 0)).min(axis=1)
+
+
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.tuples(st.floats(0, 500), st.floats(0, 500)), min_size=2, max_size=60))
-def test_simplify_keeps_every_vertex_within_the_tolerance(pts: list[tuple[float, float]]) -> None:
-    xy = np.asarray(pts)
-    keep = simplify(xy, 2.0)
-    assert keep[0] and keep[-1]
-    kept = np.flatnonzero(keep)
-    for a, b in itertools.pairwise(kept.tolist()):
-        seg = xy[b] - xy[a]
-        rel = xy[a + 1 : b] - xy[a]
-        length = float(np.hypot(*seg))
-        dist = (
-            np.hypot(rel[:, 0], rel[:, 1])
-            if length == 0
-            else np.abs(seg[0] * rel[:, 1] - seg[1] * rel[:, 0]) / length
-        )
-        assert np.all(dist <= 2.0 + 1e-9)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.floats(0, 500), st.floats(0, 500)), min_size=2, max_size=60),
+        min_size=1,
+        max_size=4,
+    ),
+    st.booleans(),
+)
+def test_simplify_keeps_every_vertex_within_the_tolerance(
+    lines: list[list[tuple[float, float]]], preserve_topology: bool
+) -> None:
+    xys = [np.asarray(pts, dtype=np.float64) for pts in lines]
+    simple = simplify_lines(xys, 2.0, preserve_topology=preserve_topology)
+    assert len(simple) == len(xys)
+    for xy, out in zip(xys, simple, strict=True):
+        assert 2 <= len(out) <= len(xy)
+        assert np.array_equal(out[0], xy[0]) and np.array_equal(out[-1], xy[-1])  # ends kept
+        assert {tuple(p) for p in out.tolist()} <= {tuple(p) for p in xy.tolist()}  # a subset
+        assert np.all(_distance_to_polyline(xy, out) <= 2.0 + 1e-9)
+
+
+def test_simplify_drops_vertices_of_a_straight_street() -> None:
+    street = np.column_stack((np.linspace(0, 100, 11), np.zeros(11)))
+    zigzag = np.array([[0.0, 0.0], [10.0, 5.0], [20.0, 0.0]])  # 5 m off the line: kept
+    out = simplify_lines([street, zigzag], 2.0)
+    assert out[0].tolist() == [[0.0, 0.0], [100.0, 0.0]]
+    assert out[1].tolist() == zigzag.tolist()
+    assert simplify_lines([], 2.0) == []
 
 
 def test_base_layer_drawn_only_with_an_extract(data: MapData, osm: Path) -> None:

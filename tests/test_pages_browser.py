@@ -234,3 +234,178 @@ def test_printed_pages_carry_running_header_and_page_numbers(
                 assert f"{i} / {n}" in text, (path.name, i)
     finally:
         ctx.close()
+
+
+# -- the re-plan's pages: changes.html and catchup/<grid>.html --------------------------------
+
+PAYLOAD = "<script>alert(1)</script><img src=x onerror=alert(1)>"
+"""Markup put into ids and names of the re-planned scenario: it must show as text."""
+EVIL = {"grid": f"{PAYLOAD}#G1", "point": f"{PAYLOAD}#PA", "team": f"{PAYLOAD}#T1"}
+
+
+def _evil_tiny(folder: Path) -> Path:
+    """``scenarios/tiny`` with the payload in grid G1's id and leader, point PA's id and name
+    and team T1's id (every file that names them)."""
+    import polars as pl
+
+    shutil.copytree(ROOT / "scenarios" / "tiny", folder)
+
+    def edit(table: str, columns: dict[str, dict[str, str]]) -> None:
+        frame = pl.read_csv(folder / f"{table}.csv", infer_schema=False)
+        frame = frame.with_columns(pl.col(c).replace(m) for c, m in columns.items())
+        frame.write_csv(folder / f"{table}.csv")
+
+    edit("grids", {"grid_id": {"G1": EVIL["grid"]}, "leader": {"王某某": f"{PAYLOAD}#leader"}})
+    edit("buildings", {"grid_id": {"G1": EVIL["grid"]}})
+    edit("points", {"point_id": {"PA": EVIL["point"]}, "name": {"西院活动场": f"{PAYLOAD}#pn"}})
+    edit("teams", {"team_id": {"T1": EVIL["team"]}})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def replanned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """lang → NEW folder of tiny (with the payload) re-planned at 10:00 after its point PA
+    closed at 09:50 having swabbed only 10 (so its grid G1 has residents to catch up)."""
+    import polars as pl
+
+    from sampling.replan.events import Event, EventKind
+    from sampling.replan.pipeline import run_replan
+    from sampling.replan.progress import Progress
+    from sampling.replan.saved import read_saved_plan
+    from sampling.replan.write import write_replan
+
+    base = tmp_path_factory.mktemp("replan")
+    scenario = load_scenario(_evil_tiny(base / "tiny"))
+    plan = base / "plan"
+    write_plan(plan_campaign(scenario, time_limit=2, seed=0), plan)
+    closed = Event(590, EventKind.POINT_CLOSED, EVIL["point"], None, 2)
+    empty = Progress.empty()
+    swabbed = pl.DataFrame(
+        {"point_id": [EVIL["point"]], "time": [590], "sampled": [10]}, schema=empty.points.schema
+    )
+    progress = Progress(swabbed, empty.buildings)
+    result = run_replan(
+        read_saved_plan(plan), scenario, 600, progress, (closed,), time_limit=2, seed=0
+    )
+    assert result.changes.height and result.catchup.height  # pages with rows to check
+    out: dict[str, Path] = {}
+    for lang in LANGS:
+        out[lang] = write_replan(
+            base / lang,
+            result.plan.scenario,
+            result.plan.tables,
+            result.summary,
+            result.changes,
+            result.catchup,
+            lang=lang,
+        )
+    return out
+
+
+def _replan_pages(folder: Path, lang: str) -> dict[str, tuple[Path, list[str]]]:
+    """changes.html and the evil grid's catch-up list, with the columns their readers need."""
+    lab = labels(lang)
+    catchup = [p for p in (folder / "catchup").glob("*.html") if "#G1" in p.read_text("utf-8")]
+    assert len(catchup) == 1, sorted((folder / "catchup").glob("*.html"))
+    return {
+        "changes": (folder / "changes.html", [lab["replan_col_kind"], lab["replan_col_new"]]),
+        "catchup": (
+            catchup[0],
+            [lab["replan_catchup_building"], lab["replan_catchup_missing"]],
+        ),
+    }
+
+
+_MARKUP = """() => ({
+  injected: document.querySelectorAll('script, img, [onerror]').length,
+  text: document.body.innerText,
+  cards: [...document.querySelectorAll('tbody td')].every((td) => td.dataset.label),
+})"""
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_replan_pages_fit_a_phone_and_show_ids_as_text(
+    browser: Any, replanned: dict[str, Path], lang: str
+) -> None:
+    """At 390×844 the notices and a catch-up list are cards that do not scroll sideways, with
+    the columns their readers need on screen; ids and names with markup show as text (no
+    script, image or handler reaches the page)."""
+    ctx = browser.new_context(offline=True, viewport=PHONE)
+    dialogs: list[str] = []
+    try:
+        page = ctx.new_page()
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        for kind, (path, keys) in _replan_pages(replanned[lang], lang).items():
+            got = _layout(page, path, keys)
+            where = f"replan/{lang}/{kind}: {path.name}"
+            assert got["scrollWidth"] <= PHONE["width"], (where, got["scrollWidth"])
+            assert not got["headerShown"], f"{where}: a table header row on a phone (not cards)"
+            assert not got["squeezed"], (where, got["squeezed"][:5])
+            for key, (filled, visible) in got["cells"].items():
+                assert filled and visible == filled, f"{where}: {key} {visible}/{filled} on screen"
+            markup = page.evaluate(_MARKUP)
+            assert markup["injected"] == 0 and markup["cards"], (where, markup["injected"])
+            shown = [EVIL["grid"], EVIL["point"]] + (
+                [EVIL["team"], f"{PAYLOAD}#leader"] if kind == "changes" else []
+            )
+            for text in shown:
+                assert text in markup["text"], (where, text)
+    finally:
+        ctx.close()
+    assert dialogs == []
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_replan_notices_print_one_per_page(
+    browser: Any, replanned: dict[str, Path], lang: str
+) -> None:
+    """Printed to A4, each notice of changes.html starts its own page (its heading is the
+    first notice heading on that page), and every page carries the running header and
+    ``page / pages``."""
+    pypdf = pytest.importorskip("pypdf")
+    import polars as pl
+
+    lab = labels(lang)
+    folder = replanned[lang]
+    changes = pl.read_parquet(folder / "changes.parquet")
+    grids = changes["grid_id"].drop_nulls().unique(maintain_order=True).to_list()
+    teams = changes["team_id"].drop_nulls().unique(maintain_order=True).to_list()
+    headings = [lab["replan_notice_grid"].format(grid=g) for g in grids] + [
+        lab["replan_notice_team"].format(team=t) for t in teams
+    ]
+    assert len(headings) >= 2, headings
+    ctx = browser.new_context(offline=True)
+    try:
+        page = ctx.new_page()
+        page.goto((folder / "changes.html").resolve().as_uri(), wait_until="load")
+        reader = pypdf.PdfReader(io.BytesIO(page.pdf(prefer_css_page_size=True)))
+    finally:
+        ctx.close()
+    texts = [p.extract_text() for p in reader.pages]
+    assert len(texts) >= len(headings), (len(texts), headings)
+    starts = [i for i, text in enumerate(texts) for h in headings if h in text]
+    # every heading is printed once, no two on one page, in the order of the notices
+    assert len(starts) == len(headings) and starts == sorted(set(starts)), starts
+    for i, text in enumerate(texts, start=1):
+        assert f"{i} / {len(texts)}" in text, i
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_replan_pages_are_tables_at_a_desk_and_on_paper(
+    browser: Any, replanned: dict[str, Path], lang: str
+) -> None:
+    """At a desk and in print media at the A4 text width the re-plan's tables stay tables and
+    fit without sideways scrolling, names not squeezed."""
+    for media, viewport in (("screen", DESK), ("print", {"width": A4_WIDTH_PX, "height": 1000})):
+        ctx = browser.new_context(offline=True, viewport=viewport)
+        try:
+            page = ctx.new_page()
+            page.emulate_media(media=media)
+            for kind, (path, keys) in _replan_pages(replanned[lang], lang).items():
+                got = _layout(page, path, keys)
+                where = f"{media}: replan/{lang}/{kind}"
+                assert got["headerShown"], where
+                assert got["scrollWidth"] <= viewport["width"], (where, got["scrollWidth"])
+                assert not got["squeezed"], (where, got["squeezed"][:5])
+        finally:
+            ctx.close()

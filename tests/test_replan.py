@@ -475,30 +475,53 @@ def test_replan_replans_transport_from_at(tmp_path: Path) -> None:
     _check_index_links(new, summary)
 
 
-def test_html_escapes_ids(tmp_path: Path) -> None:
-    from sampling.replan.write import _notices  # the notice page alone
+def test_html_escapes_ids() -> None:
+    """Ids in the notices and a catch-up page are escaped text, never markup; both pages
+    extend the documents' base layout (phone cards: every cell has its column header)."""
+    from sampling.i18n import labels
+    from sampling.replan.pages import catchup_page, notices_page
 
+    evil = "<script>alert(1)</script>"
     changes = pl.DataFrame(
         {
-            "kind": ["building_moved"],
-            "grid_id": ["<script>alert(1)</script>"],
-            "building_id": ["B&1"],
-            "team_id": [None],
-            "household_id": [None],
-            "old_point_id": ["P1"],
-            "new_point_id": ["P2"],
-            "old_time": ["10:00"],
-            "new_time": ["11:00"],
-            "residents": [3],
+            "kind": ["building_moved", "team_moved"],
+            "grid_id": [evil, None],
+            "building_id": ["B&1", None],
+            "team_id": [None, 'T"<b>'],
+            "household_id": [None, None],
+            "old_point_id": ["P1", "P1"],
+            "new_point_id": ["P2", "P<i>2"],
+            "old_time": ["10:00", "09:00–12:00"],
+            "new_time": ["11:00", "10:00–12:00"],
+            "residents": [3, None],
         },
         schema_overrides={"team_id": pl.String, "household_id": pl.String},
     )
-    from sampling.i18n import labels
-
-    page = _notices(
-        changes, load_scenario(TINY), {"scenario": "x", "replan_at": "10:00"}, labels("en"), "en"
-    )
+    scenario = load_scenario(TINY)
+    summary = {"scenario": "x & y", "replan_at": "10:00"}
+    lab = labels("en")
+    page = notices_page(changes, scenario, summary, lab, "en")
     assert "<script>alert" not in page and "&lt;script&gt;" in page and "B&amp;1" in page
+    assert "<b>" not in page and "<i>" not in page and "P&lt;i&gt;2" in page
+    assert page.count('<section class="notice') == 2 and "newpage" in page
+    assert "x &amp; y" in page and '<meta name="viewport"' in page
+    catchup = pl.DataFrame(
+        {
+            "grid_id": [evil],
+            "building_id": ["B&1"],
+            "point_id": ["<u>P1"],
+            "expected": [5],
+            "sampled": [2],
+            "missing": [3],
+            "new_point_id": [None],
+            "new_call": [None],
+        },
+        schema_overrides={"new_point_id": pl.String, "new_call": pl.String},
+    )
+    for html in (page, catchup_page(evil, catchup, scenario, summary, lab, "en")):
+        assert "<script>alert" not in html and "<u>" not in html
+        cells = re.findall(r"<td[^>]*>", html.split("<tfoot>")[0])
+        assert cells and all("data-label=" in td for td in cells), cells[:3]
 
 
 def test_households_added_and_removed(tiny: tuple[Path, Path]) -> None:

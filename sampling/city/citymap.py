@@ -1,9 +1,11 @@
 """``map.html`` of a city: one offline map with each district's outline, coloured by its
 coverage, its last swab after the window, or its deficit, and linking to its own map.
 
-The outline is the convex hull of the district's buildings (``assignments.parquet``; scipy's
-Qhull). Three exclusive layers colour the same outlines by one figure each; a click opens a
-popup with the district's figures and links to its ``map.html`` and ``index.html``. The page
+The outline is the concave hull of the district's buildings (``assignments.parquet``;
+shapely's ``concave_hull``, simplified to a few metres), so neighbouring districts keep their
+own shapes instead of overlapping as convex hulls do. Three exclusive layers colour the same
+outlines by one figure each; a click opens a popup with the district's figures (alerts worded
+as on the district's map) and links to its ``map.html`` and ``index.html``. The page
 is made self-contained with the vendored assets of :mod:`maps.offline` (no CDN, no tiles
 unless the districts name an office tile server); every text is escaped before it reaches
 Leaflet, which shows popups and tooltips as HTML.
@@ -18,12 +20,13 @@ from typing import Any
 import folium
 import numpy as np
 import polars as pl
+import shapely
 from branca.element import Element
 from markupsafe import escape
-from scipy.spatial import ConvexHull, QhullError
 
 from maps.offline import check_offline, inline_assets
 from sampling.city.labels import city_labels
+from sampling.city.outputs import alert_lines, parse_alerts
 from sampling.documents.html import environment, fmt_int, fmt_pct
 from sampling.files.names import href
 
@@ -54,19 +57,32 @@ _LEGEND = environment().from_string(
 )
 
 
+HULL_RATIO = 0.3
+"""``concave_hull`` ratio: 1 is the convex hull, 0 the tightest. With 0.3, the Nanjing
+scenario's buildings split in two along a wavy border give outlines overlapping by 1.2 % of
+the smaller one (convex hulls: 39 %), with about 25 corners each."""
+SIMPLIFY_M = 5.0
+"""Outline simplification tolerance (metres): a few vertices per street front."""
+_M_PER_DEG = 111_320.0
+
+
 def outline(lat: np.ndarray[Any, Any], lon: np.ndarray[Any, Any]) -> list[tuple[float, float]]:
-    """The convex hull of the buildings as (lat, lon) corners; a small box around one place."""
+    """The concave hull of the buildings as (lat, lon) corners; a small box around one place
+    or a line of buildings. The hull is taken in metres (longitude scaled by the cosine of the
+    latitude) so its ratio means the same at every latitude."""
     if len(lat) == 0:
         return []
-    pts = np.column_stack([lon, lat])
-    try:
-        hull = ConvexHull(pts)
-        corners = pts[hull.vertices]
-    except (QhullError, ValueError):  # one building, or all on a line
-        pad = 0.001
-        lo, hi = pts.min(axis=0) - pad, pts.max(axis=0) + pad
-        corners = np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]])
-    return [(float(y), float(x)) for x, y in corners]
+    lat0, lon0 = float(np.mean(lat)), float(lon[0])
+    kx = _M_PER_DEG * max(0.1, float(np.cos(np.radians(lat0))))
+    xy = np.column_stack([(np.asarray(lon) - lon0) * kx, (np.asarray(lat) - lat0) * _M_PER_DEG])
+    hull = shapely.concave_hull(shapely.multipoints(xy), ratio=HULL_RATIO)
+    if isinstance(hull, shapely.Polygon) and hull.area > 0:
+        ring = shapely.get_coordinates(hull.exterior.simplify(SIMPLIFY_M))[:-1]
+    else:  # one building, or all on a line
+        pad = 0.001 * _M_PER_DEG
+        lo, hi = xy.min(axis=0) - pad, xy.max(axis=0) + pad
+        ring = np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]])
+    return [(y / _M_PER_DEG + lat0, x / kx + lon0) for x, y in ring.tolist()]
 
 
 def coverage_colour(coverage: float | None) -> str:
@@ -161,7 +177,7 @@ def render_city_map(
                 coverage=fmt_pct(row.get("coverage")),
                 finish=row.get("finish_time") or "",
                 deficit=fmt_int(row.get("capacity_deficit_residents")),
-                alerts=row.get("alerts") or "",
+                alerts=" · ".join(alert_lines(parse_alerts(row.get("alerts")), lang)),
                 map_href=href(str(row["map"])),
                 index_href=href(str(row["index"])),
             )

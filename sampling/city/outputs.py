@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from sampling.city.jobs import Job, JobResult
 from sampling.city.labels import city_labels
 from sampling.documents.html import fill, template
 from sampling.files.atomic import atomic_file
+from sampling.output.mapping import map_alerts
 from sampling.output.write import strict_json
 from sampling.report import ALERT_CODES
 
@@ -123,8 +125,42 @@ def alert_counts(summary: Mapping[str, Any]) -> dict[str, int]:
 
 
 def alerts_text(counts: Mapping[str, int]) -> str:
-    """``deficit 1,234 · late_points 3`` (empty when none)."""
+    """``deficit 1,234 · late_points 3`` (empty when none): the tables keep alert codes, the
+    same in every language; the pages word them with :func:`alert_lines`."""
     return " · ".join(f"{code} {count:,}" for code, count in counts.items())
+
+
+_ALERT_ITEM = re.compile(r"([A-Za-z0-9_]+) (-?[0-9][0-9,]*)")
+
+
+def parse_alerts(text: str | None) -> dict[str, int]:
+    """Code → count of an :func:`alerts_text` string (its inverse; other text is skipped)."""
+    out: dict[str, int] = {}
+    for item in (text or "").split(" · "):
+        match = _ALERT_ITEM.fullmatch(item.strip())
+        if match:
+            out[match[1]] = int(match[2].replace(",", ""))
+    return out
+
+
+def alert_lines(counts: Mapping[str, int], lang: str) -> list[str]:
+    """The alerts in ``lang``, worded as the district's own map words them (``[map]``
+    ``alert_<code>``, by :func:`sampling.output.mapping.map_alerts`)."""
+    listed = [{"code": code, "count": count} for code, count in counts.items()]
+    return list(map_alerts({"alerts": listed}, lang))
+
+
+def city_alert_lines(alerts: Sequence[Mapping[str, Any]], lang: str) -> list[tuple[str, str]]:
+    """(code, text) of the city's alerts (:func:`city_totals`): each worded as in
+    :func:`alert_lines` with the city count, and how many districts have it."""
+    lab = city_labels(lang)
+    out = []
+    for alert in alerts:
+        code = str(alert["code"])
+        (line,) = alert_lines({code: int(alert["count"])}, lang)
+        text = lab.alert_districts_minutes if code == "finish_after_window" else lab.alert_districts
+        out.append((code, fill(text, alert=line, districts=alert["districts"])))
+    return out
 
 
 def outcome_row(outcome: DistrictOutcome) -> dict[str, Any]:
@@ -286,7 +322,8 @@ def render_index(summary: Mapping[str, Any], lang: str) -> str:
         lab=lab,
         s=summary,
         t=summary["totals"],
-        rows=rows,
+        alerts=city_alert_lines(summary["totals"]["alerts"], lang),
+        rows=[{**r, "alert_lines": alert_lines(parse_alerts(r["alerts"]), lang)} for r in rows],
     )
 
 

@@ -28,8 +28,10 @@ from sampling.city.jobs import Job, JobResult
 from sampling.city.labels import city_labels
 from sampling.city.outputs import (
     alert_counts,
+    alert_lines,
     alerts_text,
     page_frame,
+    parse_alerts,
     read_summary,
     write_html,
     write_parquet,
@@ -196,7 +198,10 @@ def render_sweep(
         **page_frame(lang, title, subtitle),
         lab=lab,
         keys=keys,
-        rows=list(frame.iter_rows(named=True)),
+        rows=[
+            {**r, "alert_lines": alert_lines(parse_alerts(r["alerts"]), lang)}
+            for r in frame.iter_rows(named=True)
+        ],
         charts=charts(keys, variant_list, frame, lang),
     )
 

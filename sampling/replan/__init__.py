@@ -5,7 +5,7 @@
 happened (:mod:`.events`), works out the situation at ``--at`` (:mod:`.state`), re-plans the rest
 of the day touching only what it must (:mod:`.replan`), lists who must be told what
 (:mod:`.changes`) and the residents still untested (:mod:`.catchup`), and writes a complete plan
-folder (:mod:`.write`).
+folder (:mod:`.write`) with the notices and catch-up pages (:mod:`.pages`).
 """
 
 from __future__ import annotations
