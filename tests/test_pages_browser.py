@@ -79,12 +79,16 @@ def _pages(folder: Path, lang: str) -> dict[str, tuple[Path, list[str]]]:
     lab = labels(lang)
     grid_keys = [lab["col_yellow_call_times"], lab["yellow_called"], lab["hv_short"], lab["status"]]
     team_keys = [lab["visit_window"], lab["note"]]
-    return {
+    pages = {
         "index": (folder / "index.html", [lab["point"], lab["residents"]]),
         "point": (sorted((folder / "points").glob("*.html"))[0], [lab["slot"], lab["residents"]]),
         "grid": (_pick(folder / "grids", grid_keys), grid_keys),
         "team": (_pick(folder / "teams", team_keys), team_keys),
     }
+    if (folder / "vehicles").is_dir():  # a plan with transport (yuci-street has labs)
+        vehicle_keys = [lab["vehicle_time"], lab["vehicle_place"]]
+        pages["vehicle"] = (_pick(folder / "vehicles", vehicle_keys), vehicle_keys)
+    return pages
 
 
 _LAYOUT = """(keys) => {
@@ -139,7 +143,9 @@ def test_phone_pages_fit_390_px_with_key_columns_on_screen(
     ctx = browser.new_context(offline=True, viewport=PHONE)
     try:
         page = ctx.new_page()
-        for kind, (path, keys) in _pages(docs[name, lang], lang).items():
+        pages = _pages(docs[name, lang], lang)
+        assert name != "yuci-street" or "vehicle" in pages, "yuci-street has labs and vehicles"
+        for kind, (path, keys) in pages.items():
             got = _layout(page, path, keys)
             where = f"{name}/{lang}/{kind}: {path.name}"
             assert got["scrollWidth"] <= PHONE["width"], (where, got["scrollWidth"])
