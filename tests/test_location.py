@@ -27,7 +27,7 @@ def random_problem(seed: int, n: int, m: int, *, full: bool = False) -> Location
     cap = rng.integers(5, 30, size=m)
     status = rng.choice(np.array([-1, 0, 0, 0, 1], dtype=np.int8), size=m)
     opts = rng.integers(0, 4)
-    unserved = demand * 80.0 if opts != 0 else None
+    unserved = (demand * 80.0).astype(np.float64) if opts != 0 else None
     unit = 6 if opts >= 2 else None
     max_units = int(demand.sum() // 6 + 2) if opts >= 2 else None
     group = rng.integers(0, max(1, n // 3), size=n).astype(np.int32) if opts == 3 else None
@@ -150,8 +150,12 @@ def brute_force(p: LocationProblem) -> float:
         load = np.bincount(a[a >= 0], weights=p.demand[a >= 0], minlength=m)
         if np.any(load > p.capacity):
             continue
-        tables = p.unit_capacity is not None and p.max_units_total is not None
-        if tables and (-(-load.astype(np.int64) // p.unit_capacity)).sum() > p.max_units_total:
+        unit, max_units = p.unit_capacity, p.max_units_total
+        if (
+            unit is not None
+            and max_units is not None
+            and (-(-load.astype(np.int64) // unit)).sum() > max_units
+        ):
             continue
         best = min(best, objective_of(p, a))
     return best
@@ -304,7 +308,7 @@ def test_same_plan_when_the_work_budget_ends_the_search() -> None:
         arc_cost=dist[cli, site] * demand[cli],
         site_status=np.zeros(m, dtype=np.int8),
         max_open=int(demand.sum() // 4000),
-        unserved_cost=demand * 5000.0,
+        unserved_cost=(demand * 5000.0).astype(np.float64),
         unit_capacity=700,
         max_units_total=int(demand.sum() // 700 + 10),
         group=(np.arange(n) // 12).astype(np.int32),

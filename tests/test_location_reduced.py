@@ -6,8 +6,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from solver.location.engine import solve
+from solver.location.engine import _reduced_search_pays, solve
 from solver.location.model import build_instance, evaluate, restrict
+from solver.location.problem import LocationProblem
 from tests.test_location import random_problem
 
 
@@ -42,3 +43,31 @@ def test_restricted_instance_prices_plans_like_the_full_one(seed: int, n: int, m
         assert small.objective == full.objective
     else:
         assert not small.feasible
+
+
+def _complete_problem(n: int, p: int) -> LocationProblem:
+    """A capacitated p-median on random points with every client a site (n² arcs)."""
+    rng = np.random.default_rng(n + p)
+    xy = rng.random((n, 2))
+    cli = np.repeat(np.arange(n), n)
+    site = np.tile(np.arange(n), n)
+    return LocationProblem(
+        demand=rng.integers(1, 10, n).astype(np.int64),
+        capacity=np.full(n, 10 * n // p, dtype=np.int64),
+        arc_client=cli.astype(np.int32),
+        arc_site=site.astype(np.int32),
+        arc_cost=np.hypot(*(xy[cli] - xy[site]).T),
+        site_status=np.zeros(n, dtype=np.int8),
+        max_open=p,
+        exact_open=True,
+    )
+
+
+def test_site_search_moves_to_nearest_arcs_only_where_they_are_few() -> None:
+    # beyond SMALL_ARCS arcs with many open sites the nearest arcs are a few percent of all
+    # arcs: the site search runs there; with few open sites they are most arcs, and below
+    # SMALL_ARCS every arc stays
+    assert _reduced_search_pays(build_instance(_complete_problem(535, 50)))
+    assert _reduced_search_pays(build_instance(_complete_problem(535, 100)))
+    assert not _reduced_search_pays(build_instance(_complete_problem(535, 5)))
+    assert not _reduced_search_pays(build_instance(_complete_problem(400, 100)))

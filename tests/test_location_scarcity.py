@@ -34,7 +34,7 @@ def short_staffed(seed: int, n: int, m: int, *, unit: int = 6) -> LocationProble
         arc_cost=dist[cli, site] * demand[cli],
         site_status=np.zeros(m, dtype=np.int8),
         max_open=int(rng.integers(1, m + 1)),
-        unserved_cost=demand * float(rng.uniform(80.0, 400.0)),
+        unserved_cost=(demand * float(rng.uniform(80.0, 400.0))).astype(np.float64),
         unit_capacity=unit,
         max_units_total=tables,
     )
