@@ -26,7 +26,7 @@ from sampling.output.write import plan_tables, write_plan
 from sampling.stages.planning import plan_campaign
 from sampling.stages.transport import check_saved_transport, transport_layer
 from solver.transport.check import check_transport
-from solver.transport.labs import hourly_load, result_time_bound, simulate_labs
+from solver.transport.labs import LabBook, hourly_load, result_time_bound, simulate_labs
 from solver.transport.problem import TransportProblem
 from solver.transport.solve import REASONS, TransportParams, solve_transport, tube_table
 
@@ -235,6 +235,47 @@ def test_lab_queue_and_bound() -> None:
         np.asarray([150]),
     )  # fmt: skip
     assert q.untested.tolist() == [50]
+
+
+@given(
+    deliveries=st.lists(
+        st.tuples(st.integers(0, 2), st.integers(0, 30 * H), st.integers(1, 900)),
+        min_size=1,
+        max_size=40,
+    ),
+)
+@settings(max_examples=40, deadline=None)
+def test_lab_book_matches_the_queue_simulation(deliveries: list[tuple[int, int, int]]) -> None:
+    """The incremental queues give every delivery the result time of a full re-simulation."""
+    rate = np.asarray([100.0, 250.0, 40.0])
+    opens = np.asarray([0, 7 * H, 9 * H])
+    closes = np.asarray([24 * H, 20 * H, 16 * H])
+    book = LabBook(rate, opens, closes)
+    for k, (lab, arrive, tubes) in enumerate(deliveries):
+        d = np.asarray(deliveries[: k + 1], dtype=np.int64)
+        q = simulate_labs(rate, opens, closes, d[:, 0], d[:, 1], d[:, 2])
+        assert book.finish_if_added(lab, arrive, tubes) == int(q.finish[-1])
+        book.add(lab, arrive, tubes)
+        for lb in range(3):
+            mine = d[:, 0] == lb
+            last = int(q.finish[mine].max()) if mine.any() else None
+            assert book.last_finish(lb) == last
+
+
+def test_large_district_routed_by_lab_area() -> None:
+    """Routing one lab's area at a time keeps every rule, repeats exactly, and with an ample
+    fleet still delivers every tube in time."""
+    problem = make_problem(points=40, labs=4, vehicles=20, spread_m=6000.0)
+    params = TransportParams(iterations=20, time_limit=60, region_points=10)
+    result = solve_transport(problem, params)
+    tubes = tube_table(problem, result)
+    assert_rules(problem, result, tubes)
+    assert (tubes["late_reason"] < 0).all()
+    again = solve_transport(problem, params)
+    for key in result.stops:
+        assert np.array_equal(result.stops[key], again.stops[key])
+    with pytest.raises(ValueError):
+        TransportParams(region_points=0)
 
 
 # --------------------------------------------------------------------------- the stage

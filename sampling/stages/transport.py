@@ -299,9 +299,11 @@ def plan_transport(
     )
     result = solve_transport(problem, params)
     tubes = tube_table(problem, result)
-    extra = _more_vehicles(scenario, batches, point_ids, tubes, params, started, time_limit)
+    extra, extra_cut = _more_vehicles(scenario, batches, point_ids, tubes, params)
     plan = _tables(scenario, problem, result, tubes, batches, grid_batches, point_ids)
     kpis = _kpis(scenario, problem, result, tubes, plan, extra)
+    if extra_cut:  # a trial fleet's plan was cut by the wall clock: a rerun may differ
+        kpis["transport_wall_clock_bound"] = 1
     seconds = time.perf_counter() - started
     return TransportPlan(
         trips=plan["transport_trips"],
@@ -319,30 +321,30 @@ def _more_vehicles(
     point_ids: list[str],
     tubes: dict[str, np.ndarray],
     params: TransportParams,
-    started: float,
-    time_limit: float,
-) -> int | None:
+) -> tuple[int | None, bool]:
     """Vehicles to add (copies of the fleet's, in order) so no tube is late for the fleet:
-    0 when none is, the first of :data:`MORE_VEHICLES_TRIES` that makes it, or ``None``."""
+    0 when none is, the first of :data:`MORE_VEHICLES_TRIES` that makes it, or ``None``; and
+    whether the wall clock cut a trial.
+
+    Each trial has the same iteration budget and safety stop as the plan itself, so the
+    answer is counted in work, never in the time left (which would change with the load).
+    """
     fleet_late = int(tubes["tubes"][tubes["late_reason"] == REASONS.index("fleet")].sum())
     if fleet_late == 0:
-        return 0
+        return 0, False
     assert scenario.vehicles is not None
     fleet = scenario.vehicles
+    cut = False
     for share in MORE_VEHICLES_TRIES:
-        left = time_limit - (time.perf_counter() - started)
-        if left <= 0:
-            return None
         added = max(1, math.ceil(share * fleet.height))
         more = pl.concat([fleet, fleet.gather([k % fleet.height for k in range(added)])])
         problem = _problem(scenario, batches, point_ids, more)
-        trial = solve_transport(
-            problem, TransportParams(iterations=params.iterations, time_limit=left)
-        )
+        trial = solve_transport(problem, params)
+        cut = cut or trial.wall_clock_bound
         late = tube_table(problem, trial)
         if not (late["late_reason"] == REASONS.index("fleet")).any():
-            return added
-    return None
+            return added, cut
+    return None, cut
 
 
 def _names(frame: pl.DataFrame, key: str) -> list[str]:

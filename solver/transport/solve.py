@@ -25,13 +25,23 @@ results are not held back) — and becomes
 
 and vehicles free within the epoch each make at most one *trip*: from where they are (depot or
 the lab of their last unloading), pickups at stops, one unloading at a lab. Each epoch is a
-vehicle routing problem solved with OR-Tools: nodes are the stops, per vehicle one copy of every
-open lab (a disjunction: exactly one per vehicle; a copy's only successor is the vehicle's end,
-so every trip ends by unloading; an idle vehicle "ends" where it is at no cost), the starts and
-one end. Arc cost = driving + handling seconds (vehicle time) plus, on arcs into a lab, the
-lab's projected backlog wait (queue of :mod:`solver.transport.labs` on the deliveries so far).
-Dimensions: "Time" (stops ``[now, target]``, labs their open hours, vehicles their hours),
+vehicle routing problem solved with OR-Tools: nodes are the stops, the vehicles' starts and one
+shared end. A trip's unloading is on its arc from its last stop to the end: every stop has its
+*end lab* — among the open labs reached within the ride bound and before closing even when
+leaving the stop at its latest time, the one with the least driving + unloading + projected
+backlog wait (queue of :mod:`solver.transport.labs` on the deliveries so far); a stop that
+reaches no lab before it closes cannot end a trip. Arc cost = driving + handling seconds
+(vehicle time) plus, on the arc to the end, the end lab's backlog wait; an idle vehicle goes
+from its start to the end at no cost. (One node per stop and vehicle keeps the model small:
+with a copy of every lab per vehicle instead, a district of 5 M residents — 25 labs, 250
+vehicles — had up to ~6,000 nodes per epoch, and its dense matrices took gigabytes.)
+Dimensions: "Time" (stops ``[now, target]``, vehicles their hours),
 "Ride" (from the first pickup to the unloading, at most ``ride``) and "Load" (capacities).
+A district with more than ``region_points`` points with tubes is routed one lab's area at a
+time (points by their nearest lab; every lab may still receive the tubes): the epoch's free
+vehicles are shared out over the areas in proportion to their stops' need (one per stop, one
+more when mandatory, plus its tubes in vehicle loads), the nearest vehicles first, so each
+model stays small — time and memory grow about linearly with the district.
 
 The routed trips are then driven from the routing's departure — as late as the stops' targets
 allow, so pickups come near their targets, take the most tubes and the points need the fewest
@@ -42,8 +52,8 @@ lab (:func:`_choose_lab`) with the least driving plus ``backlog_weight`` × the 
 load would be tested, among the labs it reaches within the ride bound — deliveries decided
 earlier in the same epoch count, so one epoch's trips spread over the labs.
 
-Effort is a count: each epoch's search stops after ``iterations`` solutions (guided local
-search); the wall clock is only a reported safety stop. Same problem and parameters → same
+Effort is a count: each epoch's (or area's) search stops after ``iterations`` solutions
+(guided local search); the wall clock is only a reported safety stop. Same problem and parameters → same
 trips on any machine.
 
 Late tubes: a tube reaching its lab after ``max_age``, waiting at its point longer than
@@ -61,7 +71,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from solver.transport.labs import LabQueues, simulate_labs
+from solver.transport.labs import LabBook, LabQueues, simulate_labs
 from solver.transport.problem import IntArray, TransportProblem
 
 PICKUP, UNLOAD = 0, 1
@@ -88,7 +98,6 @@ GUIDED_MIN_STOPS = 3
 ROUND_WALL_S = 10.0
 """Wall-clock safety stop of one epoch's search: this + 50 ms per stop (never reached by the
 iteration budget on a working machine; reported when it is)."""
-_LAB_COPY_PENALTY = 1 << 42  # every active vehicle ends at a lab (idle ones at no cost)
 
 
 @dataclass(frozen=True)
@@ -98,7 +107,11 @@ class TransportParams:
     projected backlog wait against vehicle seconds, the wall-clock safety stop, OR-Tools'
     first-solution strategy, and ``eager_epochs``: while some lab's queue would run dry within
     this many epochs, points are visited early and trips leave at once (0: never; more visits
-    and vehicle time, earlier results when the labs are the bottleneck)."""
+    and vehicle time, earlier results when the labs are the bottleneck); and
+    ``region_points``: a district with more points (with tubes) than this is routed one lab's
+    area at a time (points by their nearest lab, the free vehicles shared out in proportion to
+    the areas' need), so each epoch's models stay small — one model over a 5 M district's
+    ~2,000 points and 250 vehicles took minutes for its first solution."""
 
     iterations: int | None = None
     optional_penalty_s: int = 900
@@ -106,10 +119,13 @@ class TransportParams:
     time_limit: float = 30.0
     first_solution: str = "PARALLEL_CHEAPEST_INSERTION"
     eager_epochs: float = 2.0
+    region_points: int = 500
 
     def __post_init__(self) -> None:
         if self.iterations is not None and self.iterations < 1:
             raise ValueError("iterations must be at least 1")
+        if self.region_points < 1:
+            raise ValueError("region_points must be at least 1")
         if (
             min(self.optional_penalty_s, self.backlog_weight, self.eager_epochs) < 0
             or self.time_limit <= 0
@@ -196,6 +212,9 @@ def solve_transport(
     front = [0] * p.num_points
     direct_late = (p.batch_ready - p.batch_swab + back[p.batch_point]) > p.max_age_s
     servable = [bool(reach[q]) for q in range(p.num_points)]
+    # a large district: one routing model per lab's area (its points: those nearest to it)
+    split = p.num_points > params.region_points and nl > 1
+    region = to_lab.argmin(axis=1) if split else np.zeros(p.num_points, dtype=np.int64)
 
     vehicle_loc = p.vehicle_xy.copy()
     vehicle_free = p.vehicle_from.copy()
@@ -204,6 +223,7 @@ def solve_transport(
     stop_rows: dict[str, list[int]] = {k: [] for k in STOP_COLUMNS}
     parcel_rows: dict[str, list[int]] = {k: [] for k in ("batch", "tubes", "pickup", "unload")}
     deliveries: list[tuple[int, int, int]] = []  # (lab, arrive, tubes) in creation order
+    book = LabBook(p.lab_rate, p.lab_open, p.lab_close)  # their queues, kept up to date
     delivery_stop: list[int] = []
 
     last_vehicle_end = int(p.vehicle_to.max()) if nv else 0
@@ -223,7 +243,7 @@ def solve_transport(
         mandatory: list[bool] = []
         demand: list[int] = []
         latest: list[int] = []
-        backlog = _backlog_wait_s(p, deliveries, now + epoch)
+        backlog = _backlog_wait_s(p, book, now + epoch)
         # a lab about to run dry wants tubes now
         eager = float(backlog.min()) < params.eager_epochs * epoch
         for q in open_points:
@@ -277,6 +297,7 @@ def solve_transport(
             backlog,
             eager,
             remaining_time,
+            region,
         )
         rounds += 1
         iterations_used += used
@@ -298,6 +319,7 @@ def solve_transport(
                 stop_rows,
                 parcel_rows,
                 deliveries,
+                book,
                 delivery_stop,
                 params.backlog_weight,
             )
@@ -336,19 +358,13 @@ def solve_transport(
     )
 
 
-def _backlog_wait_s(
-    p: TransportProblem, deliveries: list[tuple[int, int, int]], at: int
-) -> np.ndarray:
+def _backlog_wait_s(p: TransportProblem, book: LabBook, at: int) -> np.ndarray:
     """Per lab: seconds of testing queued at time ``at`` from the deliveries so far."""
     wait = np.zeros(p.num_labs, dtype=np.float64)
-    if not deliveries:
-        return wait
-    d = np.asarray(deliveries, dtype=np.int64)
-    q = simulate_labs(p.lab_rate, p.lab_open, p.lab_close, d[:, 0], d[:, 1], d[:, 2])
     for lb in range(p.num_labs):
-        mine = d[:, 0] == lb
-        if mine.any():
-            wait[lb] = max(0.0, float(q.finish[mine].max()) - at)
+        last = book.last_finish(lb)
+        if last is not None:
+            wait[lb] = max(0.0, float(last) - at)
     return wait
 
 
@@ -367,10 +383,11 @@ def _route_round(
     backlog: np.ndarray,
     eager: bool,
     time_limit: float,
+    region: IntArray,
 ) -> tuple[list[_Trip], int, bool]:
-    """One epoch's trips (stop order and lab per used vehicle), solutions used, clock cut."""
-    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
-
+    """One epoch's trips (by vehicle), solutions used, clock cut: one routing model per
+    region (``region`` of every point) holding the region's stops, with the vehicles free
+    within the epoch shared out by :func:`_share_vehicles`."""
     active = [
         v
         for v in range(p.num_vehicles)
@@ -383,33 +400,139 @@ def _route_round(
     labs_open = [lb for lb in range(p.num_labs) if int(p.lab_close[lb]) > now]
     if not labs_open:
         return [], 0, False
-    n_stops, m, n_labs = len(candidates), len(active), len(labs_open)
-    copy0 = n_stops
-    start0 = n_stops + m * n_labs
+    stops_of: dict[int, list[int]] = {}
+    for i, q in enumerate(candidates):
+        stops_of.setdefault(int(region[q]), []).append(i)
+    if len(stops_of) == 1:
+        fleets = {r: active for r in stops_of}
+    else:
+        cap = float(np.mean(p.vehicle_capacity[active]))
+        need = [
+            1.0 + (1.0 if mandatory[i] else 0.0) + demand[i] / cap for i in range(len(candidates))
+        ]
+        fleets = _share_vehicles(p, stops_of, candidates, need, active, vehicle_loc)
+    began = time.perf_counter()
+    trips: list[_Trip] = []
+    used = 0
+    cut = False
+    for r in sorted(stops_of):
+        if not fleets.get(r):
+            continue
+        rows = stops_of[r]
+        got, n, c = _route_region(
+            p,
+            params,
+            now,
+            ride,
+            [candidates[i] for i in rows],
+            [mandatory[i] for i in rows],
+            [demand[i] for i in rows],
+            [latest[i] for i in rows],
+            vehicle_loc,
+            vehicle_free,
+            backlog,
+            eager,
+            max(0.01, time_limit - (time.perf_counter() - began)),
+            fleets[r],
+            labs_open,
+        )
+        trips.extend(got)
+        used += n
+        cut |= c
+    trips.sort(key=lambda trip: trip.vehicle)
+    return trips, used, cut
+
+
+def _share_vehicles(
+    p: TransportProblem,
+    stops_of: dict[int, list[int]],
+    candidates: list[int],
+    need: list[float],
+    active: list[int],
+    vehicle_loc: np.ndarray,
+) -> dict[int, list[int]]:
+    """Vehicles per region: quotas in proportion to the regions' summed stop ``need``
+    (largest remainders, ties to the lower region), filled greedily by the shortest drive from each vehicle to the
+    region's stops' centre (ties by vehicle, then region)."""
+    regions = sorted(stops_of)
+    count = np.asarray([sum(need[i] for i in stops_of[r]) for r in regions], dtype=np.float64)
+    exact = count * len(active) / count.sum()
+    quota = np.floor(exact).astype(np.int64)
+    extra = len(active) - int(quota.sum())
+    for k in np.lexsort((np.arange(len(regions)), -(exact - quota)))[:extra].tolist():
+        quota[k] += 1
+    centre = np.asarray(
+        [p.point_xy[[candidates[i] for i in stops_of[r]]].mean(axis=0) for r in regions]
+    )
+    drive = p.drive_s(vehicle_loc[active], centre)  # active × regions
+    a_idx, r_idx = np.meshgrid(np.arange(len(active)), np.arange(len(regions)), indexing="ij")
+    order = np.lexsort((r_idx.ravel(), a_idx.ravel(), drive.ravel()))
+    fleets: dict[int, list[int]] = {r: [] for r in regions}
+    taken = np.zeros(len(active), dtype=bool)
+    for flat in order.tolist():
+        a, k = divmod(flat, len(regions))
+        if taken[a] or quota[k] <= 0:
+            continue
+        taken[a] = True
+        quota[k] -= 1
+        fleets[regions[k]].append(active[a])
+    for r in regions:
+        fleets[r].sort()
+    return fleets
+
+
+def _route_region(
+    p: TransportProblem,
+    params: TransportParams,
+    now: int,
+    ride: int,
+    candidates: list[int],
+    mandatory: list[bool],
+    demand: list[int],
+    latest: list[int],
+    vehicle_loc: np.ndarray,
+    vehicle_free: IntArray,
+    backlog: np.ndarray,
+    eager: bool,
+    time_limit: float,
+    active: list[int],
+    labs_open: list[int],
+) -> tuple[list[_Trip], int, bool]:
+    """One region's trips (stop order and lab per used vehicle), solutions used, clock cut."""
+    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+    n_stops, m = len(candidates), len(active)
+    start0 = n_stops
     end_node = start0 + m
     n_nodes = end_node + 1
-    xy = np.zeros((n_nodes, 2), dtype=np.float64)
+    xy = np.zeros((end_node, 2), dtype=np.float64)
     xy[:n_stops] = p.point_xy[candidates]
-    for a, v in enumerate(active):
-        for j, lb in enumerate(labs_open):
-            xy[copy0 + a * n_labs + j] = p.lab_xy[lb]
-        xy[start0 + a] = vehicle_loc[v]
-    drive = p.drive_s(xy, xy)
-    drive[:, end_node] = 0
-    drive[end_node, :] = 0
-    service = np.zeros(n_nodes, dtype=np.int64)
-    service[:n_stops] = p.stop_s
-    service[copy0:start0] = p.unload_s
-    transit = drive + service[:, None]
+    xy[start0:end_node] = vehicle_loc[active]
+    drive = np.zeros((n_nodes, n_nodes), dtype=np.int64)
+    drive[:end_node, :end_node] = p.drive_s(xy, xy)
+    # each stop's lab, should the trip end there: the least driving + unloading + projected
+    # backlog wait among the labs it reaches within the ride bound and before they close even
+    # when leaving at its latest time (then at any lab still open on arrival; a stop that
+    # reaches none cannot end a trip)
+    open_arr = np.asarray(labs_open, dtype=np.int64)
+    to_lab = p.drive_s(xy[:n_stops], p.lab_xy[open_arr])  # stops × open labs
+    bias = np.round(backlog[open_arr] * params.backlog_weight).astype(np.int64)
+    end_cost = to_lab + p.unload_s + bias[None, :]
+    leave = np.asarray(latest, dtype=np.int64)[:, None] + p.stop_s
+    shut = leave + to_lab >= p.lab_close[open_arr][None, :]
+    bad = shut | ((p.stop_s + to_lab) > ride)
+    bad &= ~bad.all(axis=1, keepdims=True) | ~shut
+    pick = np.argmin(np.where(bad, 1 << 40, end_cost), axis=1)
+    rows = np.arange(n_stops)
+    stop_lab = open_arr[pick]
     horizon = int(max(int(p.vehicle_to.max()), int(p.lab_close.max()), now + ride)) + 1
-    bias = backlog * params.backlog_weight
-    cost = drive.copy()
-    cost[:n_stops] += p.stop_s
-    for j in range(n_labs):
-        cols = copy0 + np.arange(m) * n_labs + j
-        cost[:, cols] += p.unload_s + round(bias[labs_open[j]])
-        cost[start0:end_node, cols] = round(bias[labs_open[j]])  # idle: no driving
-    transit[start0:end_node, copy0:start0] = 0
+    transit = drive.copy()
+    transit[:n_stops] += p.stop_s
+    transit[:n_stops, end_node] = np.where(
+        shut[rows, pick], horizon, p.stop_s + to_lab[rows, pick] + p.unload_s
+    )
+    cost = transit.copy()
+    cost[:n_stops, end_node] += bias[pick]  # an idle vehicle ends where it is at no cost
     ride_transit = transit.copy()
     ride_transit[start0:end_node, :] = 0  # the ride bound runs from the first pickup
 
@@ -429,11 +552,9 @@ def _route_round(
     load = [min(d, max_cap) for d in demand] + [0] * (n_nodes - n_stops)
     load_cb = routing.RegisterUnaryTransitVector(load)
     routing.AddDimensionWithVehicleCapacity(load_cb, 0, caps, True, "Load")
-    ends = [routing.End(a) for a in range(m)]
     for i in range(n_stops):
         idx = manager.NodeToIndex(i)
         tdim.CumulVar(idx).SetRange(now, max(now, latest[i]))
-        routing.NextVar(idx).RemoveValues(ends)
         pen = _MANDATORY_PENALTY if mandatory[i] else params.optional_penalty_s
         routing.AddDisjunction([idx], pen)
     for a, v in enumerate(active):
@@ -448,16 +569,6 @@ def _route_round(
             routing.AddVariableMinimizedByFinalizer(tdim.CumulVar(routing.Start(a)))
         else:
             routing.AddVariableMaximizedByFinalizer(tdim.CumulVar(routing.Start(a)))
-        copies = []
-        for j, lb in enumerate(labs_open):
-            idx = manager.NodeToIndex(copy0 + a * n_labs + j)
-            lo = max(start, int(p.lab_open[lb]))
-            hi = min(stop, int(p.lab_close[lb]))
-            tdim.CumulVar(idx).SetRange(lo, max(lo, hi))
-            routing.VehicleVar(idx).SetValues([-1, a])
-            routing.NextVar(idx).SetValues([idx, routing.End(a)])
-            copies.append(idx)
-        routing.AddDisjunction(copies, _LAB_COPY_PENALTY, 1)
 
     limit = params.iterations or round_iterations(n_stops)
     limit_ms = max(10, int(min(time_limit, ROUND_WALL_S + 0.05 * n_stops) * 1000))
@@ -495,10 +606,8 @@ def _route_round(
         lab = -1
         while not routing.IsEnd(idx):
             node = manager.IndexToNode(idx)
-            if node < n_stops:
-                points.append(candidates[node])
-            elif node < start0:
-                lab = labs_open[(node - copy0) % n_labs]
+            points.append(candidates[node])
+            lab = int(stop_lab[node])
             idx = solution.Value(routing.NextVar(idx))
         if points and lab >= 0:
             start = solution.Value(tdim.CumulVar(routing.Start(a)))
@@ -522,6 +631,7 @@ def _apply_trip(
     stop_rows: dict[str, list[int]],
     parcel_rows: dict[str, list[int]],
     deliveries: list[tuple[int, int, int]],
+    book: LabBook,
     delivery_stop: list[int],
     weight: float,
 ) -> None:
@@ -579,15 +689,14 @@ def _apply_trip(
         here = p.point_xy[q]
     if load == 0:
         return
-    lab, arrive = _choose_lab(
-        p, v, trip.lab, t, here, load, first_pickup + ride, deliveries, weight
-    )
+    lab, arrive = _choose_lab(p, v, trip.lab, t, here, load, first_pickup + ride, book, weight)
     depart = arrive + p.unload_s
     unload_row = len(stop_rows["kind"])
     _row(stop_rows, v, number, seq, UNLOAD, lab, arrive, depart, load, swab_min, ready_min)
     for k in trip_parcels:
         parcel_rows["unload"][k] = unload_row
     deliveries.append((lab, arrive, load))
+    book.add(lab, arrive, load)
     delivery_stop.append(unload_row)
     vehicle_loc[v] = p.lab_xy[lab]
     vehicle_free[v] = depart
@@ -602,7 +711,7 @@ def _choose_lab(
     here: np.ndarray,
     load: int,
     limit: int,
-    deliveries: list[tuple[int, int, int]],
+    book: LabBook,
     weight: float,
 ) -> tuple[int, int]:
     """The lab (and arrival) for a load leaving ``here`` at ``t``: among the open labs reached
@@ -620,11 +729,8 @@ def _choose_lab(
             or arrive >= int(p.lab_close[lb])
         ):
             continue
-        mine = [d for d in deliveries if d[0] == lb]
-        mine.append((lb, arrive, load))
-        arr = np.asarray(mine, dtype=np.int64)
-        queue = simulate_labs(p.lab_rate, p.lab_open, p.lab_close, arr[:, 0], arr[:, 1], arr[:, 2])
-        score = float(drive[lb]) + weight * float(queue.finish[-1] - arrive)
+        finish = book.finish_if_added(lb, arrive, load)
+        score = float(drive[lb]) + weight * float(finish - arrive)
         if best is None or score < best[0]:
             best = (score, lb, arrive)
     if best is None:
