@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -95,7 +96,9 @@ def main() -> None:
     parser.add_argument("--scheduler", help="an existing Dask scheduler instead of a LocalCluster")
     parser.add_argument("--sequential", action="store_true", help="also plan with one worker")
     parser.add_argument("--compare", type=Path, help="an earlier output folder to compare with")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/natplan-bench-city"))
+    parser.add_argument(
+        "--work", type=Path, default=Path(tempfile.gettempdir()) / "natplan-bench-city"
+    )
     args = parser.parse_args()
 
     city = args.work / f"city-{args.residents}-{args.districts}-{args.seed}"

@@ -23,7 +23,7 @@ from sampling.city.labels import city_labels
 from sampling.documents.html import fill, template
 from sampling.files.atomic import atomic_file
 from sampling.output.mapping import map_alerts
-from sampling.output.write import strict_json
+from sampling.output.write import json_text
 from sampling.report import ALERT_CODES
 
 ADDITIVE = (
@@ -274,9 +274,8 @@ def city_summary(
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
     """Standard JSON (no NaN), written atomically."""
-    text = json.dumps(strict_json(dict(data)), ensure_ascii=False, indent=2, allow_nan=False)
     with atomic_file(path) as temporary:
-        temporary.write_text(text, encoding="utf-8")
+        temporary.write_text(json_text(data), encoding="utf-8")
 
 
 def write_parquet(path: Path, frame: pl.DataFrame) -> None:

@@ -220,7 +220,7 @@ def csv_frame(b: pl.DataFrame, lab: Mapping[str, str], with_hv: bool) -> pl.Data
     return b.select(exprs)
 
 
-def _csv_text(header: list[str], rows: list[tuple[Any, ...]]) -> str:
+def csv_text(header: list[str], rows: list[tuple[Any, ...]]) -> str:
     """RFC 4180 CSV text (``\\r\\n`` line ends, as Excel writes them)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -319,7 +319,7 @@ def grid_documents(
         if b is None:
             continue
         name = named(grid["grid_name"], gid)
-        docs[data.paths.grid(gid, ".csv")] = _csv_text(csv_header, csv_rows[gid])
+        docs[data.paths.grid(gid, ".csv")] = csv_text(csv_header, csv_rows[gid])
         docs[data.paths.grid(gid)] = page.render(
             page_context(
                 header, lab, lang, title=name, heading=fill(lab["grid_heading"], name=name)

@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,7 @@ def write_plan(
             seconds: dict[str, Any] = dict(summary["seconds"])  # type: ignore[call-overload]
             seconds.update({k: round(v, 3) for k, v in (extra_seconds or {}).items()})
             summary["seconds"] = seconds
-            _write_json(staging / "summary.json", summary)
+            write_json(staging / "summary.json", summary)
             figures["tables"] = len(tables)
         log.info("writing tables, map and documents to %s", out_dir)
         map_started = time.perf_counter()
@@ -111,7 +112,7 @@ def write_plan(
             figures.update(team_pages=docs.team_pages, files=len(docs.files))
         seconds["documents"] = round(time.perf_counter() - docs_started, 3)
         seconds["write"] = round(time.perf_counter() - started, 3)
-        _write_json(staging / "summary.json", summary)
+        write_json(staging / "summary.json", summary)
     return Path(out_dir)
 
 
@@ -130,7 +131,12 @@ def strict_json(value: Any) -> Any:
     return value
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Standard JSON (no ``NaN``/``Infinity``), readable by any parser."""
-    text = json.dumps(strict_json(data), ensure_ascii=False, indent=2, allow_nan=False)
-    path.write_text(text, encoding="utf-8")
+def json_text(data: Mapping[str, Any]) -> str:
+    """``data`` as standard JSON text (no ``NaN``/``Infinity``: :func:`strict_json`), readable
+    by any parser; every summary natplan writes goes through here."""
+    return json.dumps(strict_json(dict(data)), ensure_ascii=False, indent=2, allow_nan=False)
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Write :func:`json_text` of ``data`` to ``path`` (inside a staging folder)."""
+    path.write_text(json_text(data), encoding="utf-8")

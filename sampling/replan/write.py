@@ -11,22 +11,19 @@ plan with transport gets it re-planned from ``--at`` (:mod:`sampling.replan.tran
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from sampling.documents.grids import spreadsheet_text
+from sampling.documents.grids import csv_text, spreadsheet_text
 from sampling.documents.write import CSV_ENCODING, write_documents
 from sampling.files.atomic import atomic_dir
 from sampling.files.names import file_stems
 from sampling.i18n import labels
 from sampling.output.mapping import render_plan_map
 from sampling.output.schemas import OUTPUT_TABLES
-from sampling.output.write import plan_inputs, strict_json
+from sampling.output.write import plan_inputs, write_json
 from sampling.replan.pages import CATCHUP_HEADER, catchup_page, notices_page
 from sampling.scenario.model import Scenario
 
@@ -52,7 +49,7 @@ def write_replan(
             if frame is None:
                 frame = pl.DataFrame(schema=table.schema)
             table.conform(frame).write_parquet(staging / f"{name}.parquet")
-        _json(staging / "summary.json", summary)
+        write_json(staging / "summary.json", summary)
         changes.write_parquet(staging / "changes.parquet")
         catchup.write_parquet(staging / "catchup.parquet")
         lab = labels(lang)
@@ -63,11 +60,6 @@ def write_replan(
         render_plan_map(staging, lang=lang)
         write_documents(staging, scenario, lang=lang)  # its index links the notices above
     return Path(out_dir)
-
-
-def _json(path: Path, data: dict[str, Any]) -> None:
-    text = json.dumps(strict_json(data), ensure_ascii=False, indent=2, allow_nan=False)
-    path.write_text(text, encoding="utf-8")
 
 
 def _catchup_files(
@@ -89,11 +81,9 @@ def _catchup_files(
             spreadsheet_text(pl.col(c)).alias(c)
             for c in ("grid_id", "building_id", "point_id", "new_point_id", "new_call")
         )
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow(header)
-        writer.writerows(safe.iter_rows())
         stem = stems[str(gid)]
-        (folder / f"{stem}.csv").write_text(buffer.getvalue(), encoding=CSV_ENCODING)
+        (folder / f"{stem}.csv").write_text(
+            csv_text(header, list(safe.iter_rows())), encoding=CSV_ENCODING
+        )
         html = catchup_page(str(gid), rows, scenario, summary, lab, lang)
         (folder / f"{stem}.html").write_text(html, encoding="utf-8")
