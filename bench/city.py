@@ -58,6 +58,7 @@ def run(
         scheduler=scheduler,
         workers=workers,
         time_limit=args.time_limit,
+        wall_limit=args.wall_limit,
         seed=0,
         lang="en",
         echo=lambda line: print(f"  {line}", flush=True),
@@ -91,7 +92,8 @@ def main() -> None:
     parser.add_argument("--residents", type=int, default=10_000_000)
     parser.add_argument("--districts", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--time-limit", type=float, default=30.0)
+    parser.add_argument("--time-limit", type=float, default=30.0, help="work budget per stage")
+    parser.add_argument("--wall-limit", type=float, help="wall-clock safety per stage")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scheduler", help="an existing Dask scheduler instead of a LocalCluster")
     parser.add_argument("--sequential", action="store_true", help="also plan with one worker")

@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def run_one(residents: int, seed: int, time_limit: float) -> dict[str, object]:
+def run_one(
+    residents: int, seed: int, time_limit: float, wall_limit: float | None = None
+) -> dict[str, object]:
     """Generate, load and plan one district; return its figures."""
     from sampling.generate import generate_district
     from sampling.output.write import write_plan
@@ -40,7 +42,7 @@ def run_one(residents: int, seed: int, time_limit: float) -> dict[str, object]:
         generated = time.perf_counter()
         scenario = load_scenario(folder)
         loaded = time.perf_counter()
-        plan = plan_campaign(scenario, time_limit=time_limit, seed=seed)
+        plan = plan_campaign(scenario, time_limit=time_limit, wall_limit=wall_limit, seed=seed)
         planned = time.perf_counter()
         write_plan(plan, Path(tmp) / "out")
         written = time.perf_counter()
@@ -85,12 +87,14 @@ def main() -> None:
     )
     parser.add_argument("--residents", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--time-limit", type=float, default=30.0)
+    parser.add_argument("--time-limit", type=float, default=30.0, help="work budget per stage")
+    parser.add_argument("--wall-limit", type=float, help="wall-clock safety per stage")
     parser.add_argument("--inline", action="store_true", help="run in this process (one size)")
     args = parser.parse_args()
     if args.inline:
         for residents in args.residents:
-            print(json.dumps(run_one(residents, args.seed, args.time_limit)), flush=True)
+            figures = run_one(residents, args.seed, args.time_limit, args.wall_limit)
+            print(json.dumps(figures), flush=True)
         return
     for residents in args.residents:
         subprocess.run(
@@ -104,6 +108,7 @@ def main() -> None:
                 str(args.seed),
                 "--time-limit",
                 str(args.time_limit),
+                *(["--wall-limit", str(args.wall_limit)] if args.wall_limit else []),
             ],
             check=True,
         )

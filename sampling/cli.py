@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sampling import __version__
 from sampling.errors import ScenarioError
 from sampling.interrupt import EXIT_INTERRUPTED, MESSAGE, interrupt_guard
+from sampling.limit_options import add_limit_options, checked_limits
 
 if TYPE_CHECKING:
     from sampling.scenario.model import Scenario
@@ -79,8 +80,7 @@ def _plan(args: argparse.Namespace) -> int:
     from sampling.scenario.loader import load_scenario
     from sampling.stages.planning import plan_campaign
 
-    if args.time_limit <= 0:
-        raise ScenarioError.single("--time-limit", "must be positive", str(args.time_limit))
+    time_limit, wall_limit = checked_limits(args)
     started = time.perf_counter()
     with StageConsole(sys.stderr, quiet=_quiet(args)) as console:
         with stage(console, "load") as figures:
@@ -90,7 +90,11 @@ def _plan(args: argparse.Namespace) -> int:
         with folder_lock(Path(args.out)):  # held to the end: one run per OUT
             loaded = time.perf_counter() - started
             plan = plan_campaign(
-                scenario, time_limit=args.time_limit, seed=args.seed, progress=console
+                scenario,
+                time_limit=time_limit,
+                wall_limit=wall_limit,
+                seed=args.seed,
+                progress=console,
             )
             out = write_plan(
                 plan,
@@ -216,14 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="output folder: new, empty, or an earlier natplan plan (replaced atomically);"
         " natplan never replaces a folder holding files it did not write",
     )
-    plan.add_argument(
-        "--time-limit",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="wall-clock safety stop in seconds per solver stage (assignment, home-visit"
-        " routing; staffing at most 10 s); a stage cut short is reported",
-    )
+    add_limit_options(plan)
     plan.add_argument("--seed", type=int, default=0, help="random seed")
     plan.add_argument("--lang", choices=["zh", "en"], default="zh", help="document language")
     console_options(plan, sub=True)

@@ -174,7 +174,7 @@ STAGE_NAMES = {
 }
 """How the console names each stage of :data:`sampling.progress.STAGES`."""
 
-_CUT = "; cut short by the wall clock (--time-limit): a rerun may differ"
+_CUT = "; cut short by the wall clock (--wall-limit): a rerun may differ"
 
 
 def stage_line(stage: str, seconds: float, figures: Mapping[str, Any]) -> str:
@@ -356,7 +356,7 @@ def _warning(code: str, n: int, s: Mapping[str, Any]) -> list[str]:
     if code == "wall_clock":
         stages = [stage for key, stage in _WALL_CLOCK_KEYS.items() if _int(s, key)] or ["solver"]
         return [
-            f"the wall clock (--time-limit) cut the {' and the '.join(stages)} short:"
-            " a rerun may differ; allow more time"
+            f"the wall-clock safety stop (--wall-limit) cut the {' and the '.join(stages)} short:"
+            " a rerun may differ; raise --wall-limit or use a less busy machine"
         ]
     return [f"{code}: {n:,}"]

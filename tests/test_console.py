@@ -20,6 +20,7 @@ from sampling.cli import main
 from sampling.console import ConsoleLogHandler, StageConsole
 from sampling.progress import STAGES, StageEvent, stage
 from sampling.report import STAGE_NAMES, plan_warnings, stage_line, stage_text
+from sampling.stages.limits import wall_safety
 from sampling.stages.planning import plan_campaign
 
 TINY = Path(__file__).resolve().parents[1] / "scenarios" / "tiny"
@@ -107,7 +108,8 @@ def test_planning_itself_prints_nothing(capsys: pytest.CaptureFixture[str]) -> N
         (s, done) for s in ("assignment", "day", "home_visits") for done in (False, True)
     ]
     ends = [e for e in events if e.done]
-    assert ends[0].figures["status"] == "optimal" and ends[0].limit_s == 5
+    assert ends[0].figures["status"] == "optimal"
+    assert ends[0].limit_s == wall_safety(5)  # the bar fills towards the safety stop
     assert ends[1].figures["finish_time"] == "13:30"
     assert ends[2].figures["households_served"] == 2
     assert all(e.seconds >= 0 for e in ends)
@@ -135,8 +137,8 @@ def test_wall_clock_cuts_are_said_at_the_stage_and_in_the_warnings() -> None:
     assert "cut short by the wall clock" in stage_text("home_visits", routes)
     summary = {"solver_wall_clock_bound": 1, "home_visits_wall_clock_bound": 1}
     assert plan_warnings(summary) == [  # one line per alert, naming every stage cut
-        "the wall clock (--time-limit) cut the assignment and the home-visit routing short:"
-        " a rerun may differ; allow more time"
+        "the wall-clock safety stop (--wall-limit) cut the assignment and the home-visit routing short:"
+        " a rerun may differ; raise --wall-limit or use a less busy machine"
     ]
     assert "cut the assignment short" in plan_warnings({"solver_wall_clock_bound": 1})[0]
 
@@ -238,8 +240,8 @@ def test_transport_cut_by_the_wall_clock_counts_and_is_named() -> None:
     summary = {"transport_wall_clock_bound": 1, "solver_wall_clock_bound": 1}
     assert alerts(summary) == [{"code": "wall_clock", "count": 2}]
     assert plan_warnings(summary) == [
-        "the wall clock (--time-limit) cut the assignment and the transport short:"
-        " a rerun may differ; allow more time"
+        "the wall-clock safety stop (--wall-limit) cut the assignment and the transport short:"
+        " a rerun may differ; raise --wall-limit or use a less busy machine"
     ]
     assert "cut short by the wall clock" in stage_text(
         "transport", {"tubes_total": 9, "transport_wall_clock_bound": 1}

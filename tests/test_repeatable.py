@@ -4,14 +4,13 @@ Every solver stops on a count that does not depend on the machine (the assignmen
 clock, the routing's iteration budget); the wall clock is only a safety stop, reported in
 ``summary.json`` when it cuts a solver. These tests plan twice while another process keeps a
 core busy and compare the written tables byte for byte. The assignment gets a small work
-budget under a generous wall-clock limit, so the budget, never the clock, ends every search
-even on a slow machine; the routing runs its default budget (fixed by the number of
-households).
+budget (``time_limit``) under a generous wall-clock safety stop (``wall_limit``), so the budget,
+never the clock, ends every search even on a slow machine; the routing runs its default budget
+(fixed by the number of households).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import subprocess
 import sys
@@ -20,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-import sampling.stages.assignment as assignment_stage
 from sampling import load_scenario
+from sampling.cli import main
 from sampling.generate import generate_district
 from sampling.output import write_plan
+from sampling.stages.limits import WALL_SAFETY_FACTOR, wall_safety
 from sampling.stages.planning import plan_campaign
-from solver.location.engine import solve as solve_location
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = (
@@ -54,20 +53,12 @@ def busy_core() -> Iterator[None]:
         spinner.wait()
 
 
-@pytest.fixture
-def small_work_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The assignment stage stops on a small work budget (the wall limit stays generous)."""
-    monkeypatch.setattr(
-        assignment_stage, "solve", functools.partial(solve_location, work_budget=WORK_BUDGET)
-    )
-
-
 def plan_twice(scenario_dir: Path, out: Path) -> tuple[Path, Path]:
     """Plan the scenario twice with the same seed and write both plans."""
     scenario = load_scenario(scenario_dir)
     outs = []
     for run in ("a", "b"):
-        plan = plan_campaign(scenario, time_limit=WALL_LIMIT, seed=7)
+        plan = plan_campaign(scenario, time_limit=WORK_BUDGET, wall_limit=WALL_LIMIT, seed=7)
         outs.append(write_plan(plan, out / run, lang="en"))
     return outs[0], outs[1]
 
@@ -79,16 +70,17 @@ def assert_same_files(a: Path, b: Path) -> dict[str, object]:
     summary: dict[str, object] = json.loads((a / "summary.json").read_text())
     assert summary["solver_wall_clock_bound"] == 0
     assert summary["home_visits_wall_clock_bound"] == 0
+    assert summary["time_limit_s"] == WORK_BUDGET and summary["wall_limit_s"] == WALL_LIMIT
     return summary
 
 
-@pytest.mark.usefixtures("busy_core", "small_work_budget")
+@pytest.mark.usefixtures("busy_core")
 def test_tiny_plans_repeat_byte_for_byte(tmp_path: Path) -> None:
     a, b = plan_twice(ROOT / "scenarios" / "tiny", tmp_path)
     assert_same_files(a, b)
 
 
-@pytest.mark.usefixtures("busy_core", "small_work_budget")
+@pytest.mark.usefixtures("busy_core")
 def test_generated_district_with_home_visits_repeats(tmp_path: Path) -> None:
     """A generated district (grids, split grids, home-visit routes) repeats exactly."""
     generate_district(6000, 11, tmp_path / "district")
@@ -96,3 +88,25 @@ def test_generated_district_with_home_visits_repeats(tmp_path: Path) -> None:
     summary = assert_same_files(a, b)
     assert int(summary["households_total"]) > 0  # type: ignore[call-overload]
     assert int(summary["home_visit_routes"]) > 0  # type: ignore[call-overload]
+
+
+def test_wall_safety_defaults_to_a_multiple_of_the_budget() -> None:
+    """The safety stop is the given wall limit, else WALL_SAFETY_FACTOR × the work budget."""
+    assert wall_safety(30.0) == WALL_SAFETY_FACTOR * 30.0
+    assert wall_safety(30.0, 45.0) == 45.0
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError):
+            wall_safety(bad)
+        with pytest.raises(ValueError):
+            wall_safety(30.0, bad)
+
+
+@pytest.mark.parametrize("flag", ["--time-limit", "--wall-limit"])
+def test_limits_must_be_positive(
+    flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A zero or negative budget or safety stop is an input error (exit 2) naming the option."""
+    scenario = ROOT / "scenarios" / "tiny"
+    assert main(["plan", str(scenario), "--out", str(tmp_path / "out"), flag, "0"]) == 2
+    assert flag in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

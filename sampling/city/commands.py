@@ -9,18 +9,17 @@ internal error.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any
 
 from sampling.errors import ScenarioError
+from sampling.limit_options import add_limit_options, checked_limits
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
 
 def _check_common(args: argparse.Namespace) -> None:
-    if not (args.time_limit > 0 and math.isfinite(args.time_limit)):
-        raise ScenarioError.single("--time-limit", "must be positive", str(args.time_limit))
+    checked_limits(args)
     if args.workers < 1:
         raise ScenarioError.single("--workers", "must be at least 1", str(args.workers))
 
@@ -42,6 +41,7 @@ def _plan_city(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         workers=args.workers,
         time_limit=args.time_limit,
+        wall_limit=args.wall_limit,
         seed=args.seed,
         lang=args.lang,
     )
@@ -96,6 +96,7 @@ def _sweep(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         workers=args.workers,
         time_limit=args.time_limit,
+        wall_limit=args.wall_limit,
         seed=args.seed,
         lang=args.lang,
     )
@@ -113,9 +114,7 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=int, default=2, metavar="N", help="local worker processes"
     )
-    parser.add_argument(
-        "--time-limit", type=float, default=30.0, metavar="S", help="seconds per solver stage"
-    )
+    add_limit_options(parser)
     parser.add_argument("--seed", type=int, default=0, help="base seed")
     parser.add_argument("--lang", choices=["zh", "en"], default="zh", help="document language")
 

@@ -40,6 +40,7 @@ class Job:
     seed: int
     time_limit: float
     lang: str = "zh"
+    wall_limit: float | None = None  # None: the default safety stop (sampling.stages.limits)
     defaults: dict[str, Any] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)
     staff_ratio: float | None = None

@@ -113,7 +113,15 @@ def read_city(path: Path) -> City:
     )
 
 
-def city_jobs(city: City, out: Path, *, time_limit: float, seed: int, lang: str) -> list[Job]:
+def city_jobs(
+    city: City,
+    out: Path,
+    *,
+    time_limit: float,
+    seed: int,
+    lang: str,
+    wall_limit: float | None = None,
+) -> list[Job]:
     """One job per district: its folder, ``OUT/<district>``, its seed and the city defaults."""
     out = Path(out).absolute()
     return [
@@ -123,6 +131,7 @@ def city_jobs(city: City, out: Path, *, time_limit: float, seed: int, lang: str)
             out_dir=str(out / name),
             seed=district_seed(name, seed),
             time_limit=time_limit,
+            wall_limit=wall_limit,
             lang=lang,
             defaults=dict(city.defaults),
         )
@@ -176,6 +185,7 @@ def plan_city(
     scheduler: str | None = None,
     workers: int = 2,
     time_limit: float = 30.0,
+    wall_limit: float | None = None,
     seed: int = 0,
     lang: str = "zh",
     echo: Echo = print,
@@ -190,7 +200,7 @@ def plan_city(
     started = time.perf_counter()
     city = read_city(Path(city_dir))
     out = Path(out).absolute()
-    jobs = city_jobs(city, out, time_limit=time_limit, seed=seed, lang=lang)
+    jobs = city_jobs(city, out, time_limit=time_limit, wall_limit=wall_limit, seed=seed, lang=lang)
     names = [j.name for j in jobs]
     check_run_folder(out, kind="city", jobs=names, protected=(city.root,))
     with folder_lock(out):

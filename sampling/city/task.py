@@ -54,7 +54,9 @@ def run_job(job: Job) -> JobResult:
         check_plan_folder(out, scenario)
         with folder_lock(out):
             loaded = time.perf_counter() - started
-            plan = plan_campaign(scenario, time_limit=job.time_limit, seed=job.seed)
+            plan = plan_campaign(
+                scenario, time_limit=job.time_limit, wall_limit=job.wall_limit, seed=job.seed
+            )
             write_plan(plan, out, lang=job.lang, extra_seconds={"load": loaded})
     except ScenarioError as problem:
         kind, error = "input", problem.report()

@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 from sampling.errors import Problem, ScenarioError
 from sampling.scenario.loader import required_over_limit
 from sampling.scenario.model import Scenario
+from sampling.stages.limits import wall_safety
 from sampling.stages.overflow import Arcs, Levelled, level
 from solver.location.candidates import Pairs, nearest, pairs_within
 from solver.location.engine import LocationProblem, LocationResult, solve
@@ -340,12 +341,24 @@ def build_problem(
     return problem, pairs, beyond, distance_facts
 
 
-def assign(scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0) -> AssignmentPlan:
-    """Assign every building to a point (or unserved with a reason) within ``time_limit``."""
+def assign(
+    scenario: Scenario,
+    *,
+    time_limit: float = 30.0,
+    wall_limit: float | None = None,
+    seed: int = 0,
+) -> AssignmentPlan:
+    """Assign every building to a point (or unserved with a reason).
+
+    ``time_limit`` is the engine's work budget (seconds of work, machine-independent);
+    ``wall_limit`` its wall-clock safety stop (default
+    :func:`sampling.stages.limits.wall_safety`), reported in ``stats.wall_clock_bound``.
+    """
     started = time.perf_counter()
     problem, pairs, beyond, distance_facts = build_problem(scenario)
     built = time.perf_counter()
-    result = solve(problem, time_limit=time_limit, seed=seed)
+    wall = wall_safety(time_limit, wall_limit)
+    result = solve(problem, time_limit=wall, work_budget=time_limit, seed=seed)
     solved = time.perf_counter()
     status = AssignmentStatus(result.status)
     if status == AssignmentStatus.INFEASIBLE:

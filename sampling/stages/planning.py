@@ -17,6 +17,7 @@ from sampling.stages.assignment import AssignmentPlan, assign
 from sampling.stages.day import DayPlan, plan_day
 from sampling.stages.home_visits import HomeVisitPlan, plan_home_visits
 from sampling.stages.kpis import assignment_kpis
+from sampling.stages.limits import wall_safety
 from sampling.stages.transport import TransportPlan, plan_transport
 
 
@@ -30,6 +31,9 @@ class CampaignPlan:
     home_visits: HomeVisitPlan
     seed: int
     time_limit: float
+    """Work budget per solver stage (seconds of work; :mod:`sampling.stages.limits`)."""
+    wall_limit: float
+    """Wall-clock safety stop per solver stage, seconds."""
     seconds: dict[str, float] = field(default_factory=dict)
     transport: TransportPlan | None = None  # None: the scenario has no labs and vehicles
 
@@ -77,6 +81,7 @@ class CampaignPlan:
             "map": header.map.model_dump(exclude_none=True),
             "seed": self.seed,
             "time_limit_s": self.time_limit,
+            "wall_limit_s": self.wall_limit,
             **assignment_kpis(self.assignment, header),
             **self.day.kpis,
             **self.home_visits.kpis,
@@ -98,15 +103,20 @@ def plan_campaign(
     scenario: Scenario,
     *,
     time_limit: float = 30.0,
+    wall_limit: float | None = None,
     seed: int = 0,
     progress: Progress | None = None,
 ) -> CampaignPlan:
     """Plan ``scenario``: assignment; staffing, call timetable and simulation; home visits.
 
-    ``time_limit`` applies to each solver stage (assignment, home-visit routing; staffing gets
-    at most 10 s). ``progress`` is told when each stage starts and ends
-    (:func:`sampling.progress.stage`: ``assignment``, ``day``, ``home_visits``).
+    ``time_limit`` is the work budget of the assignment engine (seconds of work, the same plan
+    on any machine); routing and transport have iteration budgets of their own.
+    ``wall_limit`` is every solver stage's wall-clock safety stop (default
+    :func:`sampling.stages.limits.wall_safety`); a stage it cuts is reported.
+    ``progress`` is told when each stage starts and ends (:func:`sampling.progress.stage`:
+    ``assignment``, ``day``, ``home_visits``, ``transport``).
     """
+    wall = wall_safety(time_limit, wall_limit)
     started = time.perf_counter()
     name = scenario.header.name
     log.info(
@@ -115,8 +125,8 @@ def plan_campaign(
         scenario.buildings.height,
         scenario.points.height,
     )
-    with stage(progress, "assignment", limit_s=time_limit) as figures:
-        assignment = assign(scenario, time_limit=time_limit, seed=seed)
+    with stage(progress, "assignment", limit_s=wall) as figures:
+        assignment = assign(scenario, time_limit=time_limit, wall_limit=wall, seed=seed)
         figures.update(assignment_kpis(assignment, scenario.header))
     log.info(
         "assignment %s (gap %s) in %.1f s",
@@ -125,27 +135,27 @@ def plan_campaign(
         time.perf_counter() - started,
     )
     with stage(progress, "day") as figures:
-        day = plan_day(scenario, assignment, time_limit=min(time_limit, 10.0), seed=seed)
+        day = plan_day(scenario, assignment, time_limit=wall, seed=seed)
         figures.update(day.kpis)
     log.info(
         "staffing, call timetable and queue simulation done in %.1f s",
         day.stats.staffing_seconds + day.stats.timetable_seconds,
     )
     log.info("home-visit routing of %d households", scenario.home_visits.height)
-    with stage(progress, "home_visits", limit_s=time_limit) as figures:
+    with stage(progress, "home_visits", limit_s=wall) as figures:
         visits = plan_home_visits(
             scenario,
             assignment,
             point_finish=day.points.select("point_id", "finish_min"),
-            time_limit=time_limit,
+            time_limit=wall,
             seed=seed,
         )
         figures.update(visits.kpis)
     log.info("home-visit routing done in %.1f s", visits.stats.seconds)
     transport = None  # tubes to the labs (issue 16): only with labs and vehicles
     if scenario.labs is not None and scenario.vehicles is not None:
-        with stage(progress, "transport", limit_s=time_limit) as figures:
-            transport = plan_transport(scenario, assignment, day, visits, time_limit=time_limit)
+        with stage(progress, "transport", limit_s=wall) as figures:
+            transport = plan_transport(scenario, assignment, day, visits, time_limit=wall)
             figures.update(transport.kpis if transport is not None else {})
     seconds = {
         "candidates": assignment.stats.candidates_seconds,
@@ -159,5 +169,5 @@ def plan_campaign(
         seconds["transport"] = transport.stats.get("transport_seconds", 0.0)
     seconds["plan_total"] = time.perf_counter() - started
     return CampaignPlan(
-        scenario, assignment, day, visits, seed, time_limit, seconds, transport=transport
+        scenario, assignment, day, visits, seed, time_limit, wall, seconds, transport=transport
     )
