@@ -424,3 +424,17 @@ def test_a_daemonic_worker_is_refused_with_what_to_do(city: Path, tmp_path: Path
         result = pool.apply(run_job, (job,))
     assert result.error_kind == "input" and "DASK_DISTRIBUTED__WORKER__DAEMON=False" in result.error
     assert not (tmp_path / "o").exists()
+
+
+def test_embedded_cluster_serves_its_dashboard() -> None:
+    """The embedded LocalCluster's dashboard link opens a page (bokeh is installed)."""
+    import urllib.request
+
+    from sampling.city.cluster import dashboard_link, dask_client, has_bokeh
+
+    assert has_bokeh()
+    with dask_client(workers=1) as client:
+        link = dashboard_link(client)
+        assert link is not None and link.startswith("http://")
+        with urllib.request.urlopen(link, timeout=30) as page:
+            assert page.status == 200 and b"Dask" in page.read()
