@@ -438,3 +438,51 @@ def test_embedded_cluster_serves_its_dashboard() -> None:
         assert link is not None and link.startswith("http://")
         with urllib.request.urlopen(link, timeout=30) as page:
             assert page.status == 200 and b"Dask" in page.read()
+
+
+def test_ctrl_c_stops_a_city_run_and_leaves_nothing_running(tmp_path: Path) -> None:
+    """Ctrl-C during ``plan-city`` exits 130 within seconds, kills every worker process it
+    started, writes no district, and a rerun then plans the whole city."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    city, out = tmp_path / "city", tmp_path / "out"
+    generate_city(120_000, 2, 3, city)
+    natplan = [sys.executable, "-c", "import sys; from sampling.cli import main; sys.exit(main())"]
+    run = subprocess.Popen(
+        [*natplan, "plan-city", str(city), "--out", str(out), "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert run.stdout is not None
+    for line in run.stdout:  # the districts are submitted once this line is printed
+        if "districts →" in line:
+            break
+    started = time.monotonic()
+    seen: set[int] = set()
+    while time.monotonic() - started < 3.0:  # districts are planning now
+        seen |= {child.pid for child in psutil.Process(run.pid).children(recursive=True)}
+        time.sleep(0.2)
+    assert seen, "the city run started no worker processes"
+    run.send_signal(signal.SIGINT)
+    stopped = time.monotonic()
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130, err[-2000:]
+    assert time.monotonic() - stopped < 30
+    assert "interrupted" in err
+    time.sleep(1.0)
+    alive = [
+        pid
+        for pid in seen
+        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
+    assert alive == []
+    assert not [p for p in out.iterdir() if p.is_dir()]  # no district half-written
+    rerun = ["plan-city", str(city), "--out", str(out), "--workers", "2", "--time-limit", "2"]
+    assert main(rerun) == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["district-01", "district-02"]
