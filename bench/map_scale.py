@@ -9,8 +9,12 @@ requests. Exit status 1 if a target is missed (≤ 15 MB, build ≤ 10 s, load �
 With ``--base EXTRACT`` the map also carries a base layer of streets and building outlines
 read from that OSM extract (:func:`maps.basemap.read_basemap`), laid out in as many copies as
 the district needs: one copy per ``--base-residents`` residents (60,000 for central Nanjing,
-``../shared/geo/nanjing_xinjiekou_osm_bbox.osm.bz2``: 372 streets, 1,265 outlines), so the
-size is measured at the real density of a Chinese city centre, not guessed.
+``../shared/geo/nanjing_xinjiekou_osm_bbox.osm.bz2``: 384 streets, 1,270 outlines drawn from
+the raw extract; the ``streets.osm.bz2`` of its ``natplan import-osm`` scenario: 312 walkable
+streets, 1,277 outlines), so the size is measured at the real density of a Chinese city
+centre, not guessed. The map's outline budget (:func:`maps.basemap.limit_outlines`) applies to
+the whole tiled layer, as it would to one large extract; a smaller ``--base-residents`` (say
+5,000: a district of houses) shows it at work.
 
     .venv/bin/python bench/map_scale.py [--buildings N] [--out PATH]
     .venv/bin/python bench/map_scale.py --base ../shared/geo/nanjing_xinjiekou_osm_bbox.osm.bz2
@@ -29,7 +33,7 @@ import time
 from pathlib import Path
 
 from maps import MapData, write_map
-from maps.basemap import BaseMap, read_basemap
+from maps.basemap import OUTLINE, BaseMap, limit_outlines, read_basemap
 from maps.synthetic import synthetic_map_data
 
 CHROMIUM = "/usr/bin/chromium"
@@ -108,10 +112,13 @@ def main() -> int:
         data = dataclasses.replace(data, base=tiled_base(a.base, copies, data))
         assert data.base is not None
         size = len(json.dumps([list(w) for w in data.base.ways], separators=(",", ":")))
+        outlines = [list(w) for w in data.base.ways if w[0] == OUTLINE]
+        outline_size = len(json.dumps(outlines, separators=(",", ":")))
         print(
             f"base: {copies} copies of {a.base.name} ({a.base_residents:,} residents each): "
-            f"{data.base.streets:,} streets, {data.base.outlines:,} outlines, "
-            f"{size / 1e6:.2f} MB of layer data"
+            f"{data.base.streets:,} streets, {data.base.outlines:,} outlines "
+            f"({data.base.outlines_dropped:,} left out by the size budget), "
+            f"{size / 1e6:.2f} MB of layer data ({outline_size / 1e6:.2f} MB outlines)"
         )
     with tempfile.TemporaryDirectory(prefix="natplan-map-") as tmp:
         return _run(a, data, residents, a.out or Path(tmp) / "map.html")
@@ -131,7 +138,8 @@ def tiled_base(path: Path, copies: int, data: MapData) -> BaseMap:
     for k in range(copies):
         dy, dx = lat0 + (k // side) * height, lon0 + (k % side) * width
         ways += [(w[0], w[1] + dy, w[2] + dx, *w[3:]) for w in one.ways]
-    return BaseMap(tuple(ways), one.streets * copies, one.outlines * copies)
+    ways.sort(key=lambda w: -w[0])  # outlines first, main roads last, as read_basemap orders
+    return limit_outlines(BaseMap(tuple(ways), one.streets * copies, one.outlines * copies))
 
 
 def _run(a: argparse.Namespace, data: MapData, residents: int, out: Path) -> int:

@@ -4,13 +4,20 @@ The map must open with no network, so instead of tiles it can carry the district
 streets and building footprints, read offline with pyosmium from the OpenStreetMap extract a
 street-distance scenario already has (``osm_extract``). To stay small inside the one HTML file:
 
-* only ways inside the map's bounds (plus a margin) are kept, trimmed to the vertices inside
-  and one beyond (so a street still leaves the frame);
+* only ways inside the map's bounds (plus a margin) are kept; a street is trimmed to the
+  vertices inside and one beyond (so it still leaves the frame), a building outline with a
+  corner inside is kept whole;
 * geometry is simplified with shapely (GEOS Douglas–Peucker within ``tolerance_m``, all ways
   in one vectorised call), so a straight street is two vertices; building outlines keep their
   topology (a simplified outline never crosses itself);
 * coordinates become integers of 1e-5 degree (about 1.1 m) and every vertex after the first
-  is stored as the difference to the one before, which makes most numbers one or two digits.
+  is stored as the difference to the one before, which makes most numbers one or two digits;
+* **size budget**: building outlines may fill at most :data:`MAX_OUTLINE_VALUES` integers
+  (about 6 MB of the page, at about 3.8 bytes an integer): when a map has more, the smallest
+  outlines (by area) are left out first (:func:`limit_outlines`; ``BaseMap.outlines_dropped``
+  counts them). Streets are never dropped. Central Nanjing (1,277 outlines per 60,000
+  residents) needs about 390,000 integers at 1.3 million residents, so nothing is dropped
+  there; a district of small houses reaches the budget at about 110,000 outlines.
 
 Each way is one flat list ``[kind, lat0, lon0, dlat1, dlon1, ...]`` (integers); ``kind``
 indexes :data:`KINDS`. ``maps/assets/natplan/natplan.js`` (``make.base``) decodes it.
@@ -29,9 +36,13 @@ import shapely
 
 __all__ = [
     "KINDS",
+    "MAX_OUTLINE_VALUES",
+    "OUTLINE",
     "SCALE",
     "BaseMap",
     "BaseMapError",
+    "limit_outlines",
+    "outline_areas_m2",
     "read_basemap",
     "road_kind",
     "simplify_lines",
@@ -42,6 +53,10 @@ SCALE = 100_000
 
 KINDS = ("road_major", "road_minor", "footway", "outline")
 """Kinds of base geometry, by index; also the ``[map]`` label keys of their legend rows."""
+OUTLINE = KINDS.index("outline")
+"""The kind of a building outline."""
+MAX_OUTLINE_VALUES = 1_500_000
+"""Most integers the building outlines of one map may take (the size budget above)."""
 
 _MAJOR = frozenset(
     {
@@ -70,11 +85,13 @@ class BaseMapError(ValueError):
 
 @dataclass(frozen=True)
 class BaseMap:
-    """Encoded base geometry (see the module doc) and what was kept."""
+    """Encoded base geometry (see the module doc), what was kept and how many outlines the
+    size budget left out."""
 
     ways: tuple[tuple[int, ...], ...]
     streets: int
     outlines: int
+    outlines_dropped: int = 0
 
     @property
     def empty(self) -> bool:
@@ -134,11 +151,14 @@ def read_basemap(
     *,
     tolerance_m: float = 2.0,
     margin_m: float = 300.0,
+    max_outline_values: int = MAX_OUTLINE_VALUES,
 ) -> BaseMap:
     """Streets and building outlines of the extract at ``path`` inside ``bounds``.
 
-    ``bounds`` is ``(south, west, north, east)`` in degrees, grown by ``margin_m``. Raises
-    :class:`BaseMapError` if the file is missing or pyosmium cannot read it.
+    ``bounds`` is ``(south, west, north, east)`` in degrees, grown by ``margin_m``; outlines
+    beyond ``max_outline_values`` integers are left out, smallest first
+    (:func:`limit_outlines`). Raises :class:`BaseMapError` if the file is missing or pyosmium
+    cannot read it.
     """
     import osmium
     import osmium.filter
@@ -166,7 +186,7 @@ def read_basemap(
             highway = way.tags.get("highway")
             kind = road_kind(highway) if highway is not None else None
             if kind is None and "building" in way.tags:
-                kind = 3
+                kind = OUTLINE
             if kind is None:
                 continue
             located = [(n.lat, n.lon) for n in way.nodes if n.location.valid()]
@@ -178,7 +198,7 @@ def read_basemap(
             )
             if not inside.any():
                 continue
-            kept = np.flatnonzero(_trim(inside))
+            kept = np.flatnonzero(_trim(inside) if kind != OUTLINE else np.ones_like(inside))
             for run in np.split(kept, np.flatnonzero(np.diff(kept) > 1) + 1):
                 part = ll[run]  # a way leaving and re-entering the frame becomes two parts
                 xy = np.column_stack(((part[:, 1] - west) * kx, (part[:, 0] - south) * _M_PER_DEG))
@@ -187,7 +207,7 @@ def read_basemap(
         raise BaseMapError(f"{path}: cannot read the OSM extract ({exc})") from None
     found: list[tuple[int, int, list[int]]] = []
     for outlines_only in (False, True):
-        chosen = [p for p in parts if (p[0] == 3) == outlines_only]
+        chosen = [p for p in parts if (p[0] == OUTLINE) == outlines_only]
         simple = simplify_lines(
             [p[2] for p in chosen], tolerance_m, preserve_topology=outlines_only
         )
@@ -197,5 +217,49 @@ def read_basemap(
             if encoded:
                 found.append((-kind, way_id, encoded))  # outlines first, main roads on top
     found.sort(key=lambda w: (w[0], w[1]))
-    outlines = sum(1 for w in found if w[0] == -3)
-    return BaseMap(tuple(tuple(w[2]) for w in found), len(found) - outlines, outlines)
+    outlines = sum(1 for w in found if w[0] == -OUTLINE)
+    base = BaseMap(tuple(tuple(w[2]) for w in found), len(found) - outlines, outlines)
+    return limit_outlines(base, max_outline_values)
+
+
+def outline_areas_m2(ways: Sequence[Sequence[int]]) -> npt.NDArray[np.float64]:
+    """Area in m² of each encoded way taken as a ring (shoelace in metres around its first
+    vertex; an open way is closed by its last edge), one vectorised pass over all vertices."""
+    if not ways:
+        return np.zeros(0, dtype=np.float64)
+    sizes = np.fromiter(((len(w) - 1) // 2 for w in ways), dtype=np.int64, count=len(ways))
+    deltas = np.fromiter(
+        (v for w in ways for v in w[1:]), dtype=np.int64, count=int(2 * sizes.sum())
+    ).reshape(-1, 2)
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    first = np.repeat(starts, sizes)
+    deltas[starts] = 0  # the first vertex is absolute: measure from it
+    rel = np.cumsum(deltas, axis=0)
+    rel -= rel[first]  # running sums restart at each way
+    lat0 = np.repeat(np.asarray([w[1] for w in ways], dtype=np.float64) / SCALE, sizes)
+    x = rel[:, 1] / SCALE * _M_PER_DEG * np.cos(np.radians(lat0))
+    y = rel[:, 0] / SCALE * _M_PER_DEG
+    nxt = np.arange(len(x)) + 1
+    nxt[starts + sizes - 1] = starts  # each ring closes on its first vertex
+    cross = x * y[nxt] - x[nxt] * y
+    areas: npt.NDArray[np.float64] = 0.5 * np.abs(np.add.reduceat(cross, starts))
+    return areas
+
+
+def limit_outlines(base: BaseMap, max_values: int = MAX_OUTLINE_VALUES) -> BaseMap:
+    """``base`` with its building outlines within ``max_values`` integers: the largest
+    outlines (by :func:`outline_areas_m2`; ties in order) are kept until the next would pass
+    the budget, the smaller ones are left out and counted. Streets and order are kept."""
+    index = [i for i, w in enumerate(base.ways) if w[0] == OUTLINE]
+    if sum(len(base.ways[i]) for i in index) <= max_values:
+        return base
+    areas = outline_areas_m2([base.ways[i] for i in index])
+    used, drop = 0, set[int]()
+    for rank in np.argsort(-areas, kind="stable").tolist():
+        size = len(base.ways[index[rank]])
+        if drop or used + size > max_values:
+            drop.add(index[rank])
+        else:
+            used += size
+    ways = tuple(w for i, w in enumerate(base.ways) if i not in drop)
+    return BaseMap(ways, base.streets, base.outlines - len(drop), base.outlines_dropped + len(drop))

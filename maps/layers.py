@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+import shapely
 from markupsafe import Markup
-from scipy.spatial import ConvexHull, Delaunay, QhullError, cKDTree
+from scipy.spatial import Delaunay, QhullError, cKDTree
 
 from maps.i18n import labels, reason, share
 from maps.model import MapData, MapDataError
@@ -223,14 +224,13 @@ def hull_ring(
     ky = _EARTH_M_PER_DEG
     xy = np.column_stack(((lo - lon0) * kx, (la - lat0) * ky))
     xy = np.unique(np.round(xy, 3), axis=0)
-    if xy.shape[0] >= 3:
-        # collinear points make Qhull fail: keep them all, the padding below fixes it
-        with contextlib.suppress(QhullError):
-            xy = xy[ConvexHull(xy).vertices]
+    # shapely's hull of one point is a point, of collinear points a line: the octagons
+    # around its vertices make each a polygon (the hull of the grown hull vertices)
+    hull = shapely.get_coordinates(shapely.convex_hull(shapely.multipoints(xy)))
     ang = np.arange(8) * (np.pi / 4) + np.pi / 8
     octagon = np.column_stack((np.cos(ang), np.sin(ang))) * pad_m
-    grown = (xy[:, None, :] + octagon[None, :, :]).reshape(-1, 2)
-    ring = grown[ConvexHull(grown).vertices]
+    grown = shapely.convex_hull(shapely.multipoints((hull[:, None, :] + octagon).reshape(-1, 2)))
+    ring = shapely.get_coordinates(shapely.orient_polygons(grown))[:-1]  # open, anticlockwise
     return [[_r6(lat0 + y / ky), _r6(lon0 + x / kx)] for x, y in ring]
 
 

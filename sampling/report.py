@@ -207,7 +207,7 @@ def stage_text(stage: str, f: Mapping[str, Any]) -> str:
     if stage == "day":
         return (
             f"last swab {f.get('finish_time', '?')} (simulated p95"
-            f" {f.get('sim_finish_p95', '?')} over {_int(f, 'sim_replications') or 1} days);"
+            f" {f.get('sim_finish_p95', '?')} over {_runs(f)});"
             f" staffing {f.get('staffing_status', '?')}, {_int(f, 'samplers_used'):,} of"
             f" {_int(f, 'samplers_available'):,} samplers"
         )
@@ -244,6 +244,13 @@ def stage_text(stage: str, f: Mapping[str, Any]) -> str:
     return ""
 
 
+def _runs(summary: Mapping[str, Any]) -> str:
+    """``20 simulated runs of the day``: the simulation replays the one planned day
+    ``sim_replications`` times with different random draws (it is not 20 days)."""
+    n = _int(summary, "sim_replications") or 1
+    return f"{_counted(n, 'simulated run')} of the day"
+
+
 def _counted(n: int, one: str, many: str | None = None) -> str:
     """``1 route``, ``2 routes`` (``many`` for an irregular plural)."""
     return f"{n:,} {one if n == 1 else many or one + 's'}"
@@ -268,7 +275,7 @@ def plan_lines(summary: Mapping[str, Any]) -> list[str]:
         f"day: last swab {summary.get('finish_time', '?')} for a window ending"
         f" {summary.get('window_end', '?')} (simulated p95"
         f" {summary.get('sim_finish_p95', summary.get('sim_finish_time', '?'))} over"
-        f" {_int(summary, 'sim_replications') or 1} days);"
+        f" {_runs(summary)});"
         f" staffing {summary.get('staffing_status', '?')}",
     ]
     return lines + [f"warning: {w}" for w in plan_warnings(summary)]
@@ -333,8 +340,8 @@ def _warning(code: str, n: int, s: Mapping[str, Any]) -> list[str]:
         ]
     if code == "late_points":
         return [
-            f"{n} points finish late in simulation (p95 over {_int(s, 'sim_replications')}"
-            f" days past {end} + {s.get('late_tolerance_min', 0):g} min; the day's last swab"
+            f"{n} points finish late in simulation (p95 over {_runs(s)}"
+            f" past {end} + {s.get('late_tolerance_min', 0):g} min; the day's last swab"
             f" p95 {s.get('sim_finish_p95', '?')}; points.parquet, late)"
         ]
     if code == "late_arrivals":

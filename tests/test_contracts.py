@@ -113,7 +113,7 @@ def test_console_names_every_problem() -> None:
     assert "planned last swab is 14:20, 20 min after" in text
     assert "2 points finish late in simulation" in text and "p95 15:05" in text
     assert "12 more samplers" in text and "1 home-visit households" in text
-    assert "wall clock" in text
+    assert "wall-clock safety stop" in text
     # one line per alert, and the alerts are the same codes the index and the map show
     codes = [a["code"] for a in alerts(summary)]
     assert codes == [

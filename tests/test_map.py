@@ -17,7 +17,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maps import ExternalResourceError, MapData, MapDataError, render_map, write_map
-from maps.basemap import KINDS, SCALE, BaseMapError, read_basemap, simplify_lines
+from maps.basemap import (
+    KINDS,
+    MAX_OUTLINE_VALUES,
+    OUTLINE,
+    SCALE,
+    BaseMap,
+    BaseMapError,
+    limit_outlines,
+    outline_areas_m2,
+    read_basemap,
+    simplify_lines,
+)
 from maps.i18n import format_kpi, labels
 from maps.layers import (
     LATE,
@@ -611,6 +622,10 @@ def test_base_layer_drawn_only_with_an_extract(data: MapData, osm: Path) -> None
     assert "natplan.make.base(" not in render_map(MapData(data.buildings, data.points))
 
 
+def _json_size(ways: object) -> int:
+    return len(json.dumps(ways, separators=(",", ":")))
+
+
 def test_nanjing_scenario_gets_its_streets_and_attribution() -> None:
     from sampling.output.mapping import _basemap
 
@@ -619,14 +634,91 @@ def test_nanjing_scenario_gets_its_streets_and_attribution() -> None:
     bounds = (b["lat"].min(), b["lon"].min(), b["lat"].max(), b["lon"].max())
     base = _basemap(scenario, bounds)  # type: ignore[arg-type]
     assert base is not None and base.streets > 250
-    size = len(json.dumps([list(w) for w in base.ways], separators=(",", ":")))
-    assert size < 40_000  # about 11 kB for 312 streets (2 m simplification, 1e-5 degree)
+    streets = [list(w) for w in base.ways if w[0] != OUTLINE]
+    outlines = [list(w) for w in base.ways if w[0] == OUTLINE]
+    assert _json_size(streets) < 40_000  # about 11 kB for 312 streets (2 m, 1e-5 degree)
+    assert _json_size(outlines) <= 2 + 60 * len(outlines)  # ≈ 53 bytes an outline (import-osm)
     assert data_attribution(scenario, base) == scenario.header.attribution
     bare = dataclasses.replace(
         scenario, header=scenario.header.model_copy(update={"attribution": None})
     )
     assert data_attribution(bare, base) == OSM_ATTRIBUTION  # OSM data is always credited
     assert data_attribution(bare, None) == ""
+
+
+def test_basemap_keeps_an_outline_whole_across_the_frame(osm: Path) -> None:
+    base = read_basemap(osm, (30.5805, 114.2855, 30.5812, 114.2870), margin_m=0)
+    (outline,) = (_decode(list(w)) for w in base.ways if w[0] == OUTLINE)
+    assert len(outline) == 5 and max(lat for lat, _ in outline) == 30.5815  # corners outside
+
+
+def _square_way(lat: int, lon: int, side: int) -> tuple[int, ...]:
+    """An encoded closed square outline (1e-5 degree units)."""
+    return (OUTLINE, lat, lon, 0, side, side, 0, 0, -side, -side, 0)
+
+
+def test_outline_areas_are_shoelace_areas_in_metres() -> None:
+    ways = [_square_way(3_200_000, 11_878_000, 10), _square_way(3_200_100, 11_878_100, 3)]
+    ways.append((OUTLINE, 3_200_000, 11_878_000, 0, 20, 10, -20))  # an open triangle
+    side = 10 / SCALE * M_PER_DEG
+    kx = math.cos(math.radians(32.0))
+    areas = outline_areas_m2(ways)
+    expected = [side**2 * kx, (0.3 * side) ** 2 * kx, side**2 * kx]
+    assert areas.tolist() == pytest.approx(expected, rel=1e-4)  # the 2nd is 0.001° further north
+    assert outline_areas_m2([]).size == 0
+
+
+def test_outline_budget_drops_the_smallest_first() -> None:
+    street = (0, 3_200_000, 11_878_000, 50, 50)
+    sides = [12, 3, 30, 7, 20]
+    ways = (street, *(_square_way(3_200_000 + 100 * k, 11_878_000, s) for k, s in enumerate(sides)))
+    base = BaseMap(ways, streets=1, outlines=len(sides))
+    assert limit_outlines(base, 10_000) is base  # within the budget: nothing changes
+    kept = limit_outlines(base, 3 * len(ways[1]))  # room for three outlines
+    assert kept.ways == (street, ways[1], ways[3], ways[5])  # 30, 20, 12 kept, in their order
+    assert (kept.streets, kept.outlines, kept.outlines_dropped) == (1, 3, 2)
+    assert limit_outlines(base, 0).ways == (street,)  # streets are never dropped
+
+
+def test_read_basemap_applies_the_outline_budget(osm: Path) -> None:
+    base = read_basemap(osm, (30.5, 114.2, 30.7, 114.4), max_outline_values=5)
+    assert (base.streets, base.outlines, base.outlines_dropped) == (2, 0, 1)
+    assert all(w[0] != OUTLINE for w in base.ways)
+
+
+def test_page_grows_no_more_than_the_outline_budget(data: MapData) -> None:
+    """However many outlines a district has, they add at most their budget to the page."""
+    ways = tuple(
+        _square_way(3_058_000 + 40 * (k // 100), 11_428_000 + 40 * (k % 100), 5 + k % 23)
+        for k in range(3_000)
+    )
+    budget = 6_000  # integers: room for 545 of the 3,000 outlines
+    base = limit_outlines(BaseMap(ways, streets=0, outlines=len(ways)), budget)
+    assert (base.outlines, base.outlines_dropped) == (545, 2_455)
+    assert min(w[4] for w in base.ways) >= max(
+        w[4] for w in set(ways) - set(base.ways)
+    )  # the largest are kept
+    bare = len(render_map(data).encode())
+    drawn = len(render_map(dataclasses.replace(data, base=base)).encode())
+    # all 3,000 would add ≈ 150 kB; small squares spend two 8-digit starts in 11 integers
+    assert drawn - bare <= 5 * budget
+
+
+GEO = Path(__file__).resolve().parents[2] / "shared" / "geo"
+NANJING = GEO / "nanjing_xinjiekou_osm_bbox.osm.bz2"
+
+
+@pytest.mark.skipif(not NANJING.exists(), reason="shared/geo extracts not beside repo")
+def test_nanjing_outlines_fit_the_budget_at_a_million_residents() -> None:
+    """Central Nanjing's outlines (60,000 residents) cost ≈ 53 bytes each; the 1.31 million
+    residents of bench/map_scale.py (22 copies) stay within the outline budget."""
+    base = read_basemap(NANJING, (-90.0, -180.0, 90.0, 180.0), margin_m=0)
+    outlines = [list(w) for w in base.ways if w[0] == OUTLINE]
+    assert base.outlines == len(outlines) > 1_200 and base.outlines_dropped == 0
+    assert _json_size(outlines) <= 60 * len(outlines)
+    values = sum(len(w) for w in outlines)
+    assert 22 * values < MAX_OUTLINE_VALUES
+    assert _json_size(outlines) / values <= 4.0  # bytes an integer, as the budget assumes
 
 
 # --- the map of a real plan ---------------------------------------------------------------

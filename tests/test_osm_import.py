@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
 import re
 from pathlib import Path
 
 import numpy as np
 import osmium
+import osmium.filter
 import osmium.osm
 import polars as pl
 import pytest
 
 from sampling.cli import main
 from sampling.files.ownership import OutputFolderError
-from sampling.osm.extract import OsmError, read_streets, scenario_streets
-from sampling.osm.features import NON_RESIDENTIAL_KEYS, RESIDENTIAL_BUILDINGS
+from sampling.osm.extract import OsmError, read_streets, scenario_streets, write_street_file
+from sampling.osm.features import NON_RESIDENTIAL_KEYS, RESIDENTIAL_BUILDINGS, Footprint
 from sampling.osm.importer import ImportSummary, import_osm
+from sampling.osm.outlines import building_outlines
 from sampling.scenario.loader import load_scenario
 from solver.streets import street_pairs
 
@@ -233,3 +238,165 @@ def test_refuses_to_overwrite(nanjing: tuple[Path, ImportSummary]) -> None:
     out, _ = nanjing
     with pytest.raises(OutputFolderError):
         import_osm(NANJING, out, residents_total=TOTAL, seed=3)
+
+
+# --- building outlines for the map's base layer ----------------------------------------------
+
+
+def _outline_ways(street_file: Path) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+    """The ways tagged ``building`` of a street file: tags and (lat, lon) of their nodes."""
+    out = []
+    processor = osmium.FileProcessor(str(street_file)).with_locations()
+    for obj in processor.with_filter(osmium.filter.KeyFilter("building")):
+        if isinstance(obj, osmium.osm.Way):
+            tags = {t.k: t.v for t in obj.tags}
+            out.append((tags, [(n.lat, n.lon) for n in obj.nodes if n.location.valid()]))
+    return out
+
+
+def _source_outer_rings(extract: Path) -> list[tuple[str, list[tuple[float, float]]]]:
+    """Every outer ring of every building area of ``extract``, read independently."""
+    rings = []
+    for obj in osmium.FileProcessor(str(extract)).with_areas():
+        if isinstance(obj, osmium.osm.Area) and obj.tags.get("building", "no") != "no":
+            rings.extend(
+                (obj.tags["building"], [(n.lat, n.lon) for n in ring]) for ring in obj.outer_rings()
+            )
+    return rings
+
+
+@needs_geo
+def test_outlines_survive_import_scenario_and_map(nanjing: tuple[Path, ImportSummary]) -> None:
+    """Every building of the extract (homes or not) reaches the map as one outline, simplified
+    (a subset of its corners, fewer in all), while the street graph stays the extract's."""
+    from maps import MapData, render_map
+    from maps.basemap import OUTLINE
+    from maps.layers import build_payload
+    from maps.offline import check_offline
+    from sampling.output.mapping import _basemap
+
+    out, summary = nanjing
+    written = _outline_ways(out / "streets.osm.bz2")
+    source = _source_outer_rings(NANJING)
+    assert summary.outlines == len(written) == len(source) > summary.buildings
+    assert sorted(t["building"] for t, _ in written) == sorted(b for b, _ in source)
+    corners = {(round(a, 7), round(b, 7)) for _, ring in source for a, b in ring}
+    for _tags, ring in written:
+        assert ring[0] == ring[-1] and len(set(ring)) >= 3  # closed, three corners at least
+        assert {(round(a, 7), round(b, 7)) for a, b in ring} <= corners  # the source's corners
+    assert sum(len(r) for _, r in written) < sum(len(r) for _, r in source)  # some dropped
+
+    streets, again = read_streets(NANJING), read_streets(out / "streets.osm.bz2")
+    for field in ("node_id", "lat", "lon", "u", "v", "length_m"):
+        assert np.array_equal(getattr(streets, field), getattr(again, field)), field
+
+    scenario = load_scenario(out)
+    b = pl.concat([scenario.buildings.select("lat", "lon"), scenario.points.select("lat", "lon")])
+    bounds = (b["lat"].min(), b["lon"].min(), b["lat"].max(), b["lon"].max())
+    base = _basemap(scenario, bounds)  # type: ignore[arg-type]  # as the plan's map reads it
+    assert base is not None and base.outlines == summary.outlines and base.outlines_dropped == 0
+    unplanned = scenario.buildings.with_columns(  # the map of a scenario not yet planned
+        pl.lit(None, pl.String).alias("point_id"),
+        pl.lit(None, pl.Float64).alias("walk_m"),
+        pl.lit("not_planned").alias("unserved_reason"),
+    )
+    points = scenario.points.with_columns(
+        pl.lit(False).alias("open"),
+        *(pl.lit(0).alias(c) for c in ("tables", "capacity", "load", "utilisation")),
+    )
+    data = MapData(unplanned, points)
+    payload = build_payload(dataclasses.replace(data, base=base))
+    drawn = [w for w in payload["base"]["ways"] if w[0] == OUTLINE]
+    assert len(drawn) == summary.outlines
+    html = render_map(dataclasses.replace(data, base=base))
+    check_offline(html)  # one self-contained file
+    bare = render_map(data)
+    assert len(html) - len(bare) < 60 * (summary.outlines + base.streets)  # ≈ 55 bytes a way
+
+
+def _footprint(ring: list[tuple[float, float]], building: str = "yes") -> Footprint:
+    """A footprint with one outer ring (closed here)."""
+    closed = np.asarray([*ring, ring[0]], dtype=np.float64)
+    return Footprint("w1", 100.0, 0.0, 0.0, 6.0, "default", "yes", None, building, (closed,))
+
+
+def test_outlines_are_simplified_within_a_metre() -> None:
+    """A corner 0.3 m off a straight wall goes, a 3 m bay stays; the outline stays valid and
+    within the tolerance of the footprint."""
+    import shapely
+
+    from sampling.scenario.model import project
+
+    d = 1 / 111_195.0  # a metre of latitude, in degrees
+    k = d / math.cos(math.radians(32.0))  # a metre of longitude
+    ring = [(32.0, 118.78), (32.0, 118.78 + 10 * k), (32.0 + 0.3 * d, 118.78 + 20 * k)]
+    ring += [(32.0, 118.78 + 30 * k), (32.0 + 20 * d, 118.78 + 30 * k)]
+    ring += [(32.0 + 20 * d, 118.78 + 15 * k), (32.0 + 23 * d, 118.78 + 10 * k)]
+    ring += [(32.0 + 20 * d, 118.78)]
+    (outline,) = building_outlines([_footprint(ring, building="apartments")])
+    assert outline.building == "apartments"
+    kept = set(zip(np.round(outline.lat, 9), np.round(outline.lon, 9), strict=True))
+    assert (round(32.0 + 0.3 * d, 9), round(118.78 + 20 * k, 9)) not in kept  # 0.3 m: dropped
+    assert (round(32.0 + 23 * d, 9), round(118.78 + 10 * k, 9)) in kept  # the bay: kept
+    assert len(outline.lat) == 7 and outline.lat[0] == outline.lat[-1]
+
+    def polygon(lat: np.ndarray, lon: np.ndarray) -> shapely.Polygon:
+        return shapely.Polygon(np.column_stack(project(lat, lon, 32.0, 118.78)))
+
+    source = np.asarray([*ring, ring[0]])
+    before, after = polygon(source[:, 0], source[:, 1]), polygon(outline.lat, outline.lon)
+    assert after.is_valid and shapely.hausdorff_distance(before, after) <= 1.0 + 1e-6
+    sliver = [(32.0, 118.78), (32.0 + 0.2 * d, 118.78 + 5 * k), (32.0, 118.78 + 10 * k)]
+    assert len(building_outlines([_footprint(sliver)])) == 1  # never collapses to a line
+    assert building_outlines([]) == ()
+
+
+def test_outlines_reach_the_plan_map_with_names_escaped(tmp_path: Path) -> None:
+    """A tiny extract through import, plan and map: every building (the office and the shed
+    too) is drawn, the map is one offline file, and a name with markup stays text."""
+    from maps.basemap import OUTLINE
+    from maps.offline import check_offline
+    from sampling.output.mapping import map_data
+    from sampling.output.write import write_plan
+    from sampling.stages.planning import plan_campaign
+
+    evil = "<script>alert('x')</script> & \"楼\""
+    tag = '<tag k="{}" v="{}"/>'.format
+    name = tag("name", evil.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;"))
+    body = _STREETS + "".join(
+        [
+            _square(10, 100, 32.0010, 118.7810, 0.0003, tag("building", "residential") + name),
+            _square(11, 110, 32.0010, 118.7820, 0.0003, tag("building", "yes")),
+            _square(12, 120, 32.0010, 118.7830, 0.0003, tag("building", "office")),
+            _square(14, 140, 32.0010, 118.7850, 0.00004, tag("building", "shed")),
+            _square(17, 170, 32.0010, 118.7880, 0.0004, tag("leisure", "playground")),
+        ]
+    )
+    summary = import_osm(_extract(tmp_path, body), tmp_path / "s")
+    assert summary.outlines == 4 and summary.buildings == 2
+    written = _outline_ways(tmp_path / "s" / "streets.osm.bz2")
+    assert sorted(t["building"] for t, _ in written) == ["office", "residential", "shed", "yes"]
+    assert all(set(t) == {"building"} for t, _ in written)  # names stay in buildings.csv
+
+    out = write_plan(plan_campaign(load_scenario(tmp_path / "s"), time_limit=2.0), tmp_path / "o")
+    data = map_data(out, "en")
+    assert data.base is not None and data.base.outlines == summary.outlines
+    html = (out / "map.html").read_text(encoding="utf-8")
+    check_offline(html)
+    payload = json.loads(re.search(r"natplan\.make\.base\((\{.*?\})\)", html).group(1))  # type: ignore[union-attr]
+    assert sum(w[0] == OUTLINE for w in payload["ways"]) == summary.outlines
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;楼&quot;" in html
+
+
+def test_street_file_escapes_tags_and_drops_what_xml_cannot_hold(tmp_path: Path) -> None:
+    """A tag from a ``.pbf`` may hold markup and control characters XML 1.0 cannot: the markup
+    is escaped, the control characters dropped, so the street file always reads back."""
+    extract = _extract(tmp_path, _STREETS)
+    ring = [(32.001, 118.781), (32.001, 118.782), (32.002, 118.782)]
+    outline = building_outlines([_footprint(ring, building="A\x01<B>\x0b&\"C'")])
+    target = tmp_path / "streets.osm"
+    write_street_file(read_streets(extract), target, outline)
+    ((tags, corners),) = _outline_ways(target)
+    assert tags == {"building": "A<B>&\"C'"} and len(corners) == 4
+    assert np.array_equal(read_streets(target).node_id, read_streets(extract).node_id)

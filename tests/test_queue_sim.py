@@ -94,6 +94,15 @@ def test_simulation_invariants(case: tuple[Timetable, SimParams, int]) -> None:
     assert np.all(a.p50_wait[ok] >= 0) and np.all(a.p95_wait[ok] >= a.p50_wait[ok] - 1e-9)
     # nobody starts before the window opens
     assert np.all(a.r_start >= tt.window_start - 1e-9)
+    # with the same tables all day (and after it), never more swabs at once than tables, the
+    # yellow channel's table included: it serves one queue at a time
+    if tt.table_edges.size == 2:
+        staffed = tt.main_tables[:, 0] + tt.yellow_tables[:, 0]
+        for j in np.unique(a.r_point).tolist():
+            m = a.r_point == j
+            s, e = a.r_start[m], a.r_end[m]
+            busy = (s[None, :] <= s[:, None] + 1e-9) & (e[None, :] > s[:, None] + 1e-9)
+            assert int(busy.sum(axis=1).max()) <= staffed[j]
 
 
 def test_same_seed_same_result_different_seed_differs() -> None:
@@ -201,3 +210,33 @@ def test_late_points_are_called_earlier_or_reported() -> None:
     # nothing pushed out of the window
     assert after.timetable.point_not_called.sum() == 0
     assert after.timetable.point_overtime.sum() == 0
+
+
+def test_yellow_channel_table_joins_the_shared_queue() -> None:
+    """A yellow channel (1 of 3 tables) with 200 yellow-code residents and 2,100 regular
+    residents in overtime mode: once its yellow queue is empty the channel's table swabs
+    regular residents, so the day ends about when three tables finish everyone (deterministic
+    swabs, nobody late), never with the channel idle while the shared queue runs into overtime;
+    a yellow resident never waits behind a regular one."""
+    res = [200] + [100] * 21
+    yel = [200] + [0] * 21
+    pr = day(res, [0] * 22, [3], yel, yellow_channel_share=0.2, overtime=True)
+    tt = build_timetable(pr)
+    assert tt.point_channel[0] and np.isfinite(tt.point_switch[0])
+    params = SimParams(service_cv=0.0)
+    r = simulate(tt, params, keep_residents=True)
+    assert r.served[0] == 2300 and r.unserved[0] == 0
+    # 2,300 swabs on 3 tables at 100/h: 07:00 + 460 min = 14:40 at the earliest
+    bound = 420 + 2300 / 300 * 60
+    assert bound <= r.finish[0] <= bound + 25
+    without = simulate(dataclasses.replace(tt, point_switch=np.full(1, np.inf)), params)
+    assert without.finish[0] > r.finish[0] + 60  # the channel kept for yellow: an hour later
+    # the yellow queue is over before the channel's table takes regular residents
+    yellow_end = r.r_end[r.r_channel == 1].max()
+    main = r.r_channel == 0
+    order = np.argsort(r.r_start[main])
+    starts, ends = r.r_start[main][order], r.r_end[main][order]
+    busy_before = np.array(
+        [((starts <= t) & (ends > t)).sum() for t in starts[starts < yellow_end]]
+    )
+    assert busy_before.size == 0 or int(busy_before.max()) <= 2

@@ -574,3 +574,155 @@ def test_simulate_progress(district: tuple[Path, Path], tmp_path: Path) -> None:
     result = _replan(district, progress=progress)
     _check_conservation(result)
     assert result.summary["residents_catchup"] > 0  # the simulated day runs behind the calls
+
+
+def _two_points(folder: Path, max_a: int) -> Path:
+    """Points PA (0,0) with ``max_a`` tables and PB (600,0) with two; B1, B2 and B4 at PA, B3
+    at PB (planar metres; walk = straight line × 1.3)."""
+    folder.mkdir()
+    (folder / "scenario.toml").write_text(
+        'name = "two"\ndate = "2022-04-28"\ncoordinates = "planar"\n', encoding="utf-8"
+    )
+    (folder / "buildings.csv").write_text(
+        "building_id,grid_id,x,y,residents\n"
+        "B1,G1,0,100,80\nB2,G2,100,0,60\nB3,G3,600,100,50\nB4,G4,350,0,10\n",
+        encoding="utf-8",
+    )
+    (folder / "points.csv").write_text(
+        f"point_id,x,y,max_tables\nPA,0,0,{max_a}\nPB,600,0,2\n", encoding="utf-8"
+    )
+    (folder / "teams.csv").write_text(
+        "team_id,samplers,available_from,available_to,x,y\nT1,8,07:00,14:00,0,0\n",
+        encoding="utf-8",
+    )
+    return folder
+
+
+def _placed(folder: Path, building_move_min: float) -> tuple[dict[str, str | None], int]:
+    """The cost model's points for the buildings of :func:`_two_points` (one table = 100
+    residents in the rest of the window), and how many moved although their point was usable."""
+    import math
+
+    from sampling.replan.costs import ChangeCosts
+    from sampling.replan.reassign import reassign
+
+    scenario = load_scenario(folder)
+    old = {"B1": "PA", "B2": "PA", "B3": "PB", "B4": "PA"}
+    xy = {"B1": (0, 100), "B2": (100, 0), "B3": (600, 100), "B4": (350, 0)}
+    pxy = {"PA": (0, 0), "PB": (600, 0)}
+    saved = pl.DataFrame(
+        {
+            "building_id": list(old),
+            "point_id": list(old.values()),
+            "walk_m": [1.3 * math.dist(xy[b], pxy[p]) for b, p in old.items()],
+            "beyond_limit": [False] * 4,
+        }
+    )
+    remaining = scenario.buildings.select("building_id", pl.col("residents").alias("remaining"))
+    placed = reassign(
+        scenario,
+        saved,
+        remaining,
+        frozenset({"PA", "PB"}),
+        100,
+        ChangeCosts(building_move_min=building_move_min),
+        catchup=False,
+        time_limit=2.0,
+        seed=0,
+    )
+    rows = placed.buildings.select("building_id", "point_id").iter_rows()
+    return dict(rows), int(placed.figures["buildings_moved_by_cost"])
+
+
+def test_cost_model_moves_a_building_where_it_relieves_a_full_point(tmp_path: Path) -> None:
+    """PA holds 100 residents but 150 are to come: the building whose move costs least (B2:
+    fewer residents, nearer PB) moves to PB; nobody else changes."""
+    points, moved = _placed(_two_points(tmp_path / "full", 1), 10.0)
+    assert points == {"B1": "PA", "B2": "PB", "B3": "PB", "B4": "PA"}
+    assert moved == 1
+
+
+def test_cost_model_keeps_buildings_where_a_move_does_not_pay(tmp_path: Path) -> None:
+    """PA has room: nobody moves, although B4 walks 130 m less to PB (10 minutes' walk per
+    resident outweighs it); when a change costs only one minute (75 m) per resident, B4 moves."""
+    folder = _two_points(tmp_path / "room", 2)
+    points, moved = _placed(folder, 10.0)
+    assert points == {"B1": "PA", "B2": "PA", "B3": "PB", "B4": "PA"}
+    assert moved == 0
+    cheap, moved = _placed(folder, 1.0)
+    assert cheap == {"B1": "PA", "B2": "PA", "B3": "PB", "B4": "PB"}
+    assert moved == 1
+
+
+def test_event_without_pressure_moves_nothing(district: tuple[Path, Path]) -> None:
+    """A late team makes the cost model run over every building still to come, but nothing
+    forces a move: no building changes point."""
+    saved = read_saved_plan(district[1])
+    team = saved.tables["shifts"].filter(pl.col("end_min") > TEN).sort("team_id")["team_id"][-1]
+    result = _replan(district, events=(_event(EventKind.TEAM_LATE, team, TEN + 30),))
+    assert result.plan.figures["clients"] > 0  # the model ran
+    assert not _diff_buildings(result)
+    assert result.plan.figures["buildings_moved_by_cost"] == 0
+    _check_conservation(result)
+
+
+def test_team_moves_listed_with_travel(district: tuple[Path, Path]) -> None:
+    """With a point closed and a team absent, every team whose points after ``--at`` changed
+    is listed (``team_moved``, with its drive in minutes), and no other team is."""
+    saved = read_saved_plan(district[1])
+    shifts = saved.tables["shifts"].filter(pl.col("end_min") > TEN)
+    points = saved.tables["points"].filter(pl.col("open")).sort("load", descending=True)
+    team = shifts.group_by("team_id").agg(pl.col("tables").sum()).sort("tables", "team_id")
+    events = (
+        _event(EventKind.POINT_CLOSED, points["point_id"][0]),
+        _event(EventKind.TEAM_ABSENT, team["team_id"][-1], time=TEN - 30),
+    )
+    result = _replan(district, events=events)
+
+    def duty(frame: pl.DataFrame) -> dict[str, set[str]]:
+        rows = frame.filter(pl.col("end_min") > TEN).group_by("team_id").agg("point_id")
+        return {t: set(p) for t, p in rows.iter_rows()}
+
+    before, after = duty(saved.tables["shifts"]), duty(result.plan.tables["shifts"])
+    moved = {t for t in before.keys() & after.keys() if before[t] != after[t]}
+    rows = result.changes.filter(pl.col("kind") == "team_moved")
+    assert set(rows["team_id"].to_list()) == moved
+    assert rows["travel_min"].is_not_null().all() and (rows["travel_min"] >= 0).all()
+    others = result.changes.filter(pl.col("kind") != "team_moved")
+    assert others["travel_min"].is_null().all()
+    _check_conservation(result)
+
+
+def test_catchup_says_no_point(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    """A building with residents to catch up that the re-plan leaves without a point (sealed:
+    visited at home) shows "no point" in its grid's catch-up CSV and page, never an empty cell."""
+    at = 13 * 60
+    calls = _tiny_due(str(tiny[1]))
+    due = calls.filter(pl.col("call_end_min") <= at).group_by("building_id").len()
+    building = due.sort("building_id")["building_id"][0]
+    progress = Progress(
+        Progress.empty().points,
+        pl.DataFrame(
+            {"building_id": [building], "sampled": [0]}, schema=Progress.empty().buildings.schema
+        ),
+    )
+    events = (_event(EventKind.BUILDING_SEALED, building, time=at),)
+    result = _replan(tiny, at=at, events=events, progress=progress)
+    row = result.catchup.filter(pl.col("building_id") == building)
+    assert row.height == 1 and row["new_point_id"].is_null().all()
+    new = tmp_path / "new"
+    write_replan(
+        new,
+        result.plan.scenario,
+        result.plan.tables,
+        result.summary,
+        result.changes,
+        result.catchup,
+        lang="en",
+    )
+    grid = str(row["grid_id"][0])
+    csv = next((new / "catchup").glob(f"{grid}*.csv")).read_text(encoding="utf-8-sig")
+    line = next(x for x in csv.splitlines() if building in x)
+    assert line.split(",")[6] == "no point"
+    html = next((new / "catchup").glob(f"{grid}*.html")).read_text(encoding="utf-8")
+    assert ">no point<" in html

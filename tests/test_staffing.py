@@ -169,3 +169,74 @@ def test_scale_400_points_150_teams_fast() -> None:
     res = solve_staffing(pr, time_limit=10.0)
     check(pr, res)
     assert res.stats.seconds < 10.0
+
+
+def _on_duty_problem(team_point: list[int], move_penalty_m: float) -> StaffingProblem:
+    """Points 0 and 1 (1 km apart), one table each; team 0 (2 samplers) at point 0, team 1
+    (1 sampler) off duty 4 km away."""
+    return StaffingProblem(
+        point_xy=np.array([[0.0, 0.0], [1000.0, 0.0]]),
+        tables=np.array([1, 1], dtype=np.int64),
+        team_samplers=np.array([2, 1], dtype=np.int64),
+        team_from=np.array([420, 420], dtype=np.int64),
+        team_to=np.array([840, 840], dtype=np.int64),
+        team_xy=np.array([[0.0, 0.0], [5000.0, 0.0]]),
+        max_shift_min=420,
+        team_point=np.asarray(team_point, dtype=np.int64),
+        move_penalty_m=move_penalty_m,
+    )
+
+
+def test_move_penalty_prefers_a_team_off_duty() -> None:
+    """Without a move cost the team on duty covers the other point (it is nearer); with one,
+    the team off duty does, and the team on duty stays."""
+    free = solve_staffing(_on_duty_problem([0, -1], 0.0))
+    check(_on_duty_problem([0, -1], 0.0), free)
+    assert set(free.point[free.team == 0].tolist()) == {0, 1}
+    assert free.stats.team_moves == 1
+    costly = solve_staffing(_on_duty_problem([0, -1], 10_000.0))
+    check(_on_duty_problem([0, -1], 10_000.0), costly)
+    assert set(costly.point[costly.team == 0].tolist()) == {0}
+    assert set(costly.point[costly.team == 1].tolist()) == {1}
+    assert costly.stats.team_moves == 0
+
+
+def test_move_happens_when_it_covers_a_lane() -> None:
+    """A lane left without a sampler costs more than any move: with no team off duty the team
+    on duty moves, whatever the move cost."""
+    pr = _on_duty_problem([0, 0], 1e6)
+    pr = StaffingProblem(
+        **{**pr.__dict__, "team_samplers": np.array([2, 0], dtype=np.int64)}  # type: ignore[arg-type]
+    )
+    res = solve_staffing(pr)
+    check(pr, res)
+    assert res.status == "covered"
+    assert res.stats.team_moves == 1
+
+
+def test_work_cap_is_counted_not_timed() -> None:
+    """The re-solve with every arc is skipped by the work count, flagged, and a run repeats
+    exactly (no wall clock decides anything)."""
+    rng = np.random.default_rng(3)
+    p, k = 400, 150
+    tables = rng.integers(2, 7, p).astype(np.int64)
+    pr = StaffingProblem(
+        point_xy=rng.uniform(0, 20_000, (p, 2)),
+        tables=tables,
+        team_samplers=np.full(k, int(tables.sum() * 1.7 / k) + 1, dtype=np.int64),
+        team_from=rng.choice([390, 420, 480, 540], k, p=[0.4, 0.3, 0.2, 0.1]).astype(np.int64),
+        team_to=np.full(k, 900, dtype=np.int64),
+        team_xy=rng.uniform(-10_000, 30_000, (k, 2)),
+    )
+    full = solve_staffing(pr, work_limit=10**12)
+    capped = solve_staffing(pr, work_limit=0)
+    again = solve_staffing(pr, work_limit=0)
+    check(pr, full)
+    check(pr, capped)
+    assert not full.stats.work_capped and full.stats.resolves_skipped == 0
+    assert capped.stats.work_capped and capped.stats.resolves_skipped > 0
+    assert capped.stats.work_arcs < full.stats.work_arcs
+    for name in ("team", "point", "start", "end", "samplers", "extra_samplers"):
+        assert np.array_equal(getattr(capped, name), getattr(again, name))
+    # the default cap follows the work budget, never the clock
+    assert solve_staffing(pr, time_limit=1e-9).stats.work_capped

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -89,12 +90,18 @@ def check(pr: TimetableProblem, tt: Timetable) -> None:
     called = tt.status == CALLED
     assert np.array_equal(called, regular > 0) or np.any(tt.status == NOT_CALLED)
     assert np.all(tt.status[regular == 0] == NOTHING)
-    assert np.array_equal(got_reg[called], regular[called])
+    # a called building is called whole, except at most one per point: the one straddling the
+    # point's capacity has its first residents called and the rest left without a call
+    assert np.all((got_reg[called] > 0) & (got_reg[called] <= regular[called]))
+    partial = called & (got_reg < regular)
+    assert np.bincount(pr.building_point[partial], minlength=pr.n_points).max(initial=0) <= 1
+    # …and only when its point leaves someone without a call
+    assert np.all(np.isin(pr.building_point[partial], np.flatnonzero(tt.point_not_called)))
     assert np.all(got_reg[~called] == 0)
     assert np.all(tt.call_start[called] >= ws)
     assert pr.overtime or np.all(tt.call_end[called] <= we)
     assert np.all(tt.call_start[~called] == -1)
-    assert np.all((got_yel == pr.yellow) | (got_yel == 0))
+    assert np.all(got_yel <= pr.yellow)
     # a building's parts of one kind lie in consecutive slots (no gaps), except that one
     # straddling the window end keeps its calls inside the window and the rest in overtime
     for b in np.unique(tt.part_building).tolist():
@@ -122,10 +129,9 @@ def check(pr: TimetableProblem, tt: Timetable) -> None:
         # everyone is called where a table works after the window; the overtime covers the
         # deficit, and the finish is at least the time the after-window tables need for it
         per_min = pr.rate_per_hour / 60.0
-        # (a deficit needing more than a day of overtime is left uncalled)
-        # (a yellow channel keeps one table for yellow-code residents: the others serve the rest)
-        regular_after = tt.point_after_tables - tt.point_channel.astype(np.int64)
-        day = np.maximum(regular_after, 1) * per_min * (24 * 60 - 120)
+        # (a deficit needing more than a day of overtime is left uncalled; a yellow channel's
+        # table serves the regular residents once its yellow calls are done)
+        day = np.maximum(tt.point_after_tables, 1) * per_min * (24 * 60 - 120)
         staffed = (tt.point_after_tables > 0) & (tt.point_deficit < day)
         assert np.all(tt.point_not_called[staffed] == 0)
         assert np.all(tt.point_overtime[staffed] >= tt.point_deficit[staffed] - 0)
@@ -174,6 +180,117 @@ def test_timetable_invariants(pr: TimetableProblem) -> None:
     check(pr, build_timetable(pr))
 
 
+def check_no_idle_table(pr: TimetableProblem, tt: Timetable) -> None:
+    """Nobody is left without a call in the window (not called, or called only in overtime)
+    while a table of the point idles in the window: the residents called in the window fill
+    its staffed capacity, up to one slot of the yellow channel's table draining its last
+    calls, a moved first fragment and rounding. Constant tables (no staffing gaps to call
+    around)."""
+    assert pr.tables.shape[1] == 1
+    we = pr.window_end
+    regular = pr.residents - pr.yellow
+    inside = tt.part_start < we
+    called = np.bincount(
+        tt.part_point[inside], weights=tt.part_residents[inside], minlength=pr.n_points
+    )
+    reg_late = np.bincount(
+        tt.part_point[~inside & ~tt.part_yellow],
+        weights=tt.part_residents[~inside & ~tt.part_yellow],
+        minlength=pr.n_points,
+    )
+    per_min = pr.rate_per_hour / 60.0
+    reg = ~tt.part_yellow
+    got = np.bincount(tt.part_point[reg], weights=tt.part_residents[reg], minlength=pr.n_points)
+    left = np.bincount(pr.building_point, weights=regular, minlength=pr.n_points) - got
+    for j in range(pr.n_points):
+        if left[j] == 0 and reg_late[j] == 0:
+            continue
+        slack = pr.min_part + 2
+        if tt.point_channel[j]:
+            slack += pr.slot_min * per_min
+        assert called[j] >= tt.point_capacity[j] - slack, (j, called[j], tt.point_capacity[j])
+
+
+@st.composite
+def crowded(draw: st.DrawFn) -> TimetableProblem:
+    """Points loaded up to twice their capacity, constant tables, often a yellow channel."""
+    p = draw(st.integers(1, 3))
+    n = draw(st.integers(1, 30))
+    res = np.asarray(draw(st.lists(st.integers(1, 400), min_size=n, max_size=n)), np.int64)
+    yel = np.asarray([draw(st.integers(0, int(r) // 2)) for r in res], np.int64)
+    pts = np.asarray(draw(st.lists(st.integers(0, p - 1), min_size=n, max_size=n)), np.int64)
+    load = np.bincount(pts, weights=res, minlength=p)
+    end = draw(st.sampled_from([600, 840]))
+    unit = 100.0 * (end - 420) / 60.0
+    share = draw(st.sampled_from([0.5, 1.0, 2.0]))
+    tables = np.maximum(np.ceil(load / (unit * share)), 1).astype(np.int64)
+    edges, tab = constant_tables(tables, 420, end)
+    return TimetableProblem(
+        building_point=pts,
+        residents=res,
+        yellow=yel,
+        elderly=np.zeros(n, np.int64),
+        grid=np.asarray(draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)), np.int64),
+        n_points=p,
+        table_edges=edges,
+        tables=tab,
+        window_end=end,
+        slot_min=draw(st.sampled_from([15, 30])),
+        yellow_mode=draw(st.sampled_from(["channel", "end_slot"])),
+        yellow_channel_share=draw(st.sampled_from([0.0, 0.2])),
+        overtime=draw(st.booleans()),
+    )
+
+
+@_FAST
+@given(crowded())
+def test_no_resident_left_while_a_table_idles(pr: TimetableProblem) -> None:
+    tt = build_timetable(pr)
+    check(pr, tt)
+    check_no_idle_table(pr, tt)
+
+
+def test_yellow_channel_table_serves_regular_residents_after_its_calls() -> None:
+    """3 tables × 700 in the window, 400 yellow (a channel) and 2,400 regular residents: the
+    channel's table is free after about 4 h of yellow calls and swabs about 300 regular
+    residents more than the two shared tables could (1,400), in the window; in overtime the
+    rest is called on all three tables."""
+    res = [400] + [100] * 24
+    yel = np.array([400] + [0] * 24, np.int64)
+    pr = one_point(res, 3, yellow=yel, yellow_channel_share=0.5)
+    tt = build_timetable(pr)
+    check(pr, tt)
+    check_no_idle_table(pr, tt)
+    assert tt.point_channel[0]
+    assert 660 <= tt.point_switch[0] <= 690  # 400 yellow at 100/h from 07:00, called 10 min ahead
+    reg_called = int(tt.part_residents[~tt.part_yellow].sum())
+    assert reg_called >= 1600 and tt.point_not_called[0] == 2400 - reg_called
+    # the yellow channel takes only yellow-code residents, before and after the switch
+    assert not np.any((tt.part_channel == 1) & ~tt.part_yellow)
+    pr_over = replace(pr, overtime=True)
+    over = build_timetable(pr_over)
+    check(pr_over, over)
+    assert over.point_not_called[0] == 0
+    # everyone (2,800) on 3 tables at 100/h: 07:00 + 560 min = 16:20 at the earliest
+    assert over.point_finish[0] <= over.point_lower_bound[0] + 15
+
+
+def test_yellow_channel_with_one_table_after_the_window() -> None:
+    """Only one sampler stays after the window: it swabs the yellow queue, then the regular
+    residents called in overtime (nobody is left without a call)."""
+    edges = np.array([420, 630, 840], np.int64)
+    pr = replace(
+        one_point([600] + [100] * 20, 3, yellow=np.array([600] + [0] * 20, np.int64)),
+        table_edges=edges,
+        tables=np.array([[3, 1]], np.int64),
+        overtime=True,
+    )
+    tt = build_timetable(pr)
+    check(pr, tt)
+    assert tt.point_channel[0] and tt.point_after_tables[0] == 1
+    assert tt.point_not_called[0] == 0 and tt.point_overtime[0] > 0
+
+
 def one_point(residents: list[int], tables: int, **kw: object) -> TimetableProblem:
     """One point, constant tables, one grid per building, no yellow."""
     n = len(residents)
@@ -206,12 +323,15 @@ def test_hand_example_finishes_at_lower_bound() -> None:
 
 
 def test_over_capacity_is_flagged() -> None:
-    """One table, 7 h, 100/h: 700 residents fit, a second building of 200 does not."""
-    pr = one_point([650, 200], 1)
+    """One table, 7 h, 100/h: 700 residents fit; of a second building of 200 the first 50
+    are called at the end of the window and 150 are left, a third building gets no call."""
+    pr = one_point([650, 200, 100], 1)
     tt = build_timetable(pr)
     check(pr, tt)
-    assert tt.status.tolist() == [CALLED, NOT_CALLED]
-    assert tt.point_over_capacity[0] and tt.point_not_called[0] == 200
+    assert tt.status.tolist() == [CALLED, CALLED, NOT_CALLED]
+    assert tt.part_residents[tt.part_building == 1].sum() == 50
+    assert tt.part_end[tt.part_building == 1].max() == 840
+    assert tt.point_over_capacity[0] and tt.point_not_called[0] == 250
 
 
 def test_yellow_end_slot_after_everyone() -> None:

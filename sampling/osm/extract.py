@@ -2,7 +2,8 @@
 
 Offline only: files are read with pyosmium, nothing is ever fetched (no Overpass, no web
 service). The result is plain arrays (:class:`OsmStreets`), projected into a
-:class:`solver.streets.StreetGraph` for street distances.
+:class:`solver.streets.StreetGraph` for street distances. :func:`write_street_file` writes the
+derived extract an imported scenario carries: the walkable ways and the building outlines.
 
 **Which ways are walkable.** A way counts when its ``highway`` value is in
 :data:`WALKABLE_HIGHWAYS` (footway, path, pedestrian, steps, living_street, residential,
@@ -30,7 +31,8 @@ ids, sorted, so the same file always gives the same arrays.
 from __future__ import annotations
 
 import bz2
-from collections.abc import Iterable, Iterator, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -41,6 +43,7 @@ import osmium.filter
 import osmium.osm
 from numpy.typing import NDArray
 
+from sampling.osm.outlines import FIXED, Outline
 from sampling.scenario.model import EARTH_RADIUS_M, Scenario, project
 from solver.streets import StreetGraph, collapse_edges, largest_component
 
@@ -92,6 +95,8 @@ STREET_TAGS: tuple[str, ...] = (
 """Tags kept on the ways of a derived street file (what :func:`is_walkable` reads, and names)."""
 
 ATTRIBUTION = "Map data © OpenStreetMap contributors, ODbL 1.0"
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""Characters XML 1.0 does not allow."""
 
 
 class OsmError(ValueError):
@@ -273,35 +278,85 @@ def read_streets(path: Path | str) -> OsmStreets:
     return collector.result(str(path))
 
 
-def street_file_text(streets: OsmStreets) -> str:
-    """OSM XML of just the walkable ways and their nodes (a derived, ODbL street file).
+def xml_attr(value: str) -> str:
+    """``value`` as a quoted, escaped XML attribute; characters XML 1.0 does not allow (control
+    characters a ``.pbf`` may carry) are dropped, so the file always parses."""
+    return quoteattr(_NOT_XML.sub("", value))
+
+
+def street_file_text(streets: OsmStreets, outlines: Sequence[Outline] = ()) -> str:
+    """OSM XML of the walkable ways and their nodes, plus building outlines (a derived, ODbL
+    file: the scenario's ``osm_extract``, read for street distances and the map's base layer).
 
     Ways keep all their node refs; nodes outside the graph (clipped away, or in fragments) are
     left out, so reading it back with :func:`read_streets` gives the same graph (the ways break
-    at the same places). Coordinates are written
-    with OSM's seven decimals, so the text (and the bz2 of it) is byte-identical per input.
+    at the same places). ``outlines`` (:mod:`sampling.osm.outlines`) become closed ways tagged
+    with their ``building`` value, with new ids above every node ref and way id of the streets
+    (pyosmium's location index ignores negative ids, and an outline node must never give a
+    street node a location): node ids count up over the distinct corners (in order of
+    latitude, then longitude; corners shared by neighbouring buildings are one node), way ids
+    in outline order. Coordinates are written with OSM's seven decimals, so the text (and the
+    bz2 of it) is byte-identical per input.
     """
     lines = [
         "<?xml version='1.0' encoding='UTF-8'?>",
         '<osm version="0.6" generator="natplan import-osm">',
-        f"  <!-- {ATTRIBUTION}; walkable ways only, derived by natplan -->",
+        f"  <!-- {ATTRIBUTION}; walkable ways"
+        + (" and building outlines" if outlines else "")
+        + " only, derived by natplan -->",
     ]
     for node, lat, lon in zip(
         streets.node_id.tolist(), streets.lat.tolist(), streets.lon.tolist(), strict=True
     ):
         lines.append(f'  <node id="{node}" lat="{lat:.7f}" lon="{lon:.7f}"/>')
+    first_node = max([0, *streets.node_id.tolist(), *(r for w in streets.ways for r in w.refs)])
+    first_way = max([0, *(w.way_id for w in streets.ways)])
+    outline_nodes, outline_ways = _outline_xml(outlines, first_node + 1, first_way + 1)
+    lines.extend(outline_nodes)
     for way in sorted(streets.ways, key=lambda w: w.way_id):
         lines.append(f'  <way id="{way.way_id}">')
         lines.extend(f'    <nd ref="{n}"/>' for n in way.refs)
-        lines.extend(f"    <tag k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in way.tags)
+        lines.extend(f"    <tag k={xml_attr(k)} v={xml_attr(v)}/>" for k, v in way.tags)
         lines.append("  </way>")
+    lines.extend(outline_ways)
     lines.append("</osm>")
     return "\n".join(lines) + "\n"
 
 
-def write_street_file(streets: OsmStreets, path: Path) -> None:
+def _outline_xml(
+    outlines: Sequence[Outline], first_node: int, first_way: int
+) -> tuple[list[str], list[str]]:
+    """OSM XML lines of the outlines' nodes and of their ways (ids as in
+    :func:`street_file_text`)."""
+    if not outlines:
+        return [], []
+    fixed = [
+        np.column_stack((np.round(o.lat * FIXED), np.round(o.lon * FIXED))).astype(np.int64)
+        for o in outlines
+    ]
+    corners, inverse = np.unique(np.vstack(fixed), axis=0, return_inverse=True)
+    ids = inverse.ravel() + first_node
+    nodes = [
+        f'  <node id="{first_node + k}" lat="{a / FIXED:.7f}" lon="{b / FIXED:.7f}"/>'
+        for k, (a, b) in enumerate(corners.tolist())
+    ]
+    ways: list[str] = []
+    start = 0
+    for k, (outline, points) in enumerate(zip(outlines, fixed, strict=True)):
+        refs = ids[start : start + len(points)].tolist()
+        start += len(points)
+        ways.append(f'  <way id="{first_way + k}">')
+        ways.extend(
+            f'    <nd ref="{r}"/>' for i, r in enumerate(refs) if i == 0 or r != refs[i - 1]
+        )
+        ways.append(f'    <tag k="building" v={xml_attr(outline.building)}/>')
+        ways.append("  </way>")
+    return nodes, ways
+
+
+def write_street_file(streets: OsmStreets, path: Path, outlines: Sequence[Outline] = ()) -> None:
     """Write :func:`street_file_text` to ``path`` (``.osm`` or bz2-compressed ``.osm.bz2``)."""
-    data = street_file_text(streets).encode("utf-8")
+    data = street_file_text(streets, outlines).encode("utf-8")
     if path.name.endswith(".bz2"):
         data = bz2.compress(data, compresslevel=9)
     path.write_bytes(data)

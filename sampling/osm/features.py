@@ -124,12 +124,15 @@ _NUMBER = re.compile(r"^\s*([0-9]+(?:[.,][0-9]+)?)")
 _NOT_SURFACE_PARKING = frozenset({"underground", "multi-storey", "rooftop", "garage_boxes"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Footprint:
-    """One building polygon: OSM reference, footprint m², centroid, levels, residential class.
+    """One building polygon: OSM reference, footprint m², centroid, levels, residential class,
+    its ``building`` value and its outer rings (``(n, 2)`` (lat, lon) arrays, closed).
 
     ``status`` is ``"residential"`` (explicit value), ``"yes"`` (generic, site check pending)
-    or the reason it is not a home (``"tag"`` or ``"small"``).
+    or the reason it is not a home (``"tag"`` or ``"small"``). The rings are kept for every
+    building, home or not: they become the map's building outlines
+    (:mod:`sampling.osm.outlines`).
     """
 
     ref: str
@@ -140,6 +143,8 @@ class Footprint:
     levels_from: str
     status: str
     name: str | None
+    building: str = "yes"
+    outer: tuple[FloatArray, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -203,7 +208,10 @@ class Features:
         if status != "tag" and area < MIN_FOOTPRINT_M2:
             status = "small"
         name = tags.get("name") or _address(tags)
-        self.buildings.append(Footprint(ref, area, lat, lon, levels, source, status, name))
+        outer = tuple(r for r, is_outer in rings if is_outer)
+        self.buildings.append(
+            Footprint(ref, area, lat, lon, levels, source, status, name, value, outer)
+        )
 
 
 def open_space_kind(tags: Mapping[str, str]) -> str | None:

@@ -112,7 +112,7 @@ def map_kpis(summary: dict[str, Any], lang: str) -> dict[str, float | int | str]
         "coverage": summary["coverage"],
         "unserved_buildings": int(summary["buildings_unserved"]),
     }
-    for key in ("capacity_deficit_residents", "residents_overtime"):
+    for key in ("residents_not_called", "capacity_deficit_residents", "residents_overtime"):
         if summary.get(key):  # problems only when there are some (the alerts repeat them)
             kpis[key] = int(summary[key])
     kpis["points_open"] = int(summary["points_open"])

@@ -7,8 +7,11 @@ One row per change a person must be told about (``changes.parquet``):
   ``building_sealed`` — its residents are visited at home;
 * ``call_moved`` — same point, the first call still to come moved by more than one call slot
   (or the building had none and now has one);
-* ``team_moved`` — a medical team's points after ``--at`` changed; ``team_shift`` — same
-  points, hours moved by more than a slot; ``team_removed`` / ``team_added``;
+* ``team_moved`` — a medical team's points after ``--at`` changed, with ``travel_min``: its
+  longest drive to a point it did not work at, from the nearest of its points after ``--at``
+  in the saved plan (straight line at the teams' travel speed, as the staffing counts it);
+  ``team_shift`` — same points, hours moved by more than a slot; ``team_removed`` /
+  ``team_added``;
 * ``household_moved`` — a household's team changed or its visit moved by more than a slot;
   ``household_added`` / ``household_removed``.
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import polars as pl
 
 from sampling.clock import clock_expr
+from sampling.stages.day import TEAM_TRAVEL_M_PER_MIN
 
 __all__ = ["CHANGE_COLUMNS", "diff_plans"]
 
@@ -34,7 +38,10 @@ CHANGE_COLUMNS: dict[str, type[pl.DataType]] = {
     "old_time": pl.String,
     "new_time": pl.String,
     "residents": pl.Int64,
+    "travel_min": pl.Int64,
 }
+
+_EARTH_M = 6_371_000.0
 
 
 def _first_calls(timetable: pl.DataFrame, at: int) -> pl.DataFrame:
@@ -56,9 +63,15 @@ def diff_plans(
     ``sealed``: the buildings sealed by events (now visited at home)."""
     frames = [
         _buildings(old, new, at, slot, sealed),
-        _teams(old, new, at, slot),
+        _travel(_teams(old, new, at, slot), new["points"]),
         _households(old, new, slot),
         _removed_households(old, new, at),
+    ]
+    frames = [
+        f
+        if "travel_min" in f.columns
+        else f.with_columns(pl.lit(None, pl.Int64).alias("travel_min"))
+        for f in frames
     ]
     out = pl.concat([f.select(list(CHANGE_COLUMNS)) for f in frames], how="vertical_relaxed")
     return out.with_columns(pl.col(c).cast(t) for c, t in CHANGE_COLUMNS.items()).sort(
@@ -174,6 +187,43 @@ def _teams(
             ),
             pl.lit(None, pl.Int64).alias("residents"),
         )
+    )
+
+
+def _travel(frame: pl.DataFrame, points: pl.DataFrame) -> pl.DataFrame:
+    """``travel_min`` of the ``team_moved`` rows: the longest drive the team makes to a point it
+    did not work at before, from the nearest of its points after ``--at`` in the saved plan."""
+    where = points.select("point_id", "lat", "lon")
+    moved = frame.filter(pl.col("kind") == "team_moved").select(
+        "team_id",
+        pl.col("old_point_id").str.split(",").alias("o"),
+        pl.col("new_point_id").str.split(",").alias("n"),
+    )
+    pairs = (
+        moved.explode("n")
+        .filter(~pl.col("n").is_in(pl.col("o")))
+        .explode("o")
+        .join(where.rename({"point_id": "o", "lat": "lat1", "lon": "lon1"}), on="o", how="left")
+        .join(where.rename({"point_id": "n", "lat": "lat2", "lon": "lon2"}), on="n", how="left")
+    )
+    mid = ((pl.col("lat1") + pl.col("lat2")) / 2).radians()
+    dx = (pl.col("lon2") - pl.col("lon1")).radians() * mid.cos() * _EARTH_M
+    dy = (pl.col("lat2") - pl.col("lat1")).radians() * _EARTH_M
+    minutes = (
+        pairs.with_columns((dx.pow(2) + dy.pow(2)).sqrt().alias("m"))
+        .group_by("team_id", "n")
+        .agg(pl.col("m").min())
+        .group_by("team_id")
+        .agg((pl.col("m").max() / TEAM_TRAVEL_M_PER_MIN).ceil().cast(pl.Int64).alias("travel"))
+    )
+    return (
+        frame.join(minutes, on="team_id", how="left", maintain_order="left")
+        .with_columns(
+            pl.when(pl.col("kind") == "team_moved")
+            .then(pl.col("travel").fill_null(0))
+            .alias("travel_min")
+        )
+        .drop("travel")
     )
 
 

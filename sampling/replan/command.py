@@ -10,6 +10,8 @@ from typing import Any
 
 from sampling.clock import parse_clock
 from sampling.errors import ScenarioError
+from sampling.limit_options import add_limit_options, checked_limits
+from sampling.replan.costs import ChangeCosts
 from sampling.report import plan_warnings, stage_text
 
 __all__ = ["add_replan_command", "replan_lines"]
@@ -32,8 +34,24 @@ def add_replan_command(sub: Any) -> None:
     p.add_argument("--events", metavar="FILE", help="events (time,kind,id,value)")
     p.add_argument("--out", dest="new", required=True, help="folder for the new plan")
     p.add_argument("--scenario", help="scenario folder, if not where the plan says")
-    p.add_argument("--time-limit", type=float, default=30.0, help="seconds per solver stage")
+    add_limit_options(p)
     p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument(
+        "--building-move-min",
+        type=float,
+        default=ChangeCosts.building_move_min,
+        metavar="MIN",
+        help="a building moved to another point costs as much as each of its residents still "
+        "to come walking MIN minutes more (default %(default)s)",
+    )
+    p.add_argument(
+        "--team-move-min",
+        type=float,
+        default=ChangeCosts.team_move_min,
+        metavar="MIN",
+        help="a team on duty moved to another point costs as much as MIN minutes of team "
+        "travel (default %(default)s)",
+    )
     p.add_argument("--lang", choices=["zh", "en"], default="zh", help="document language")
     p.set_defaults(run=_replan)
 
@@ -106,8 +124,15 @@ def _replan(args: argparse.Namespace) -> int:
         at = parse_clock(args.at)
     except ValueError:
         raise ScenarioError.single("--at", "not a time of day", args.at) from None
-    if args.time_limit <= 0:
-        raise ScenarioError.single("--time-limit", "must be positive", str(args.time_limit))
+    time_limit, wall_limit = checked_limits(args)
+    try:
+        costs = ChangeCosts(args.building_move_min, args.team_move_min)
+    except ValueError:
+        raise ScenarioError.single(
+            "--building-move-min / --team-move-min",
+            "must be finite and ≥ 0",
+            f"{args.building_move_min} / {args.team_move_min}",
+        ) from None
     started = time.perf_counter()
     saved, scenario, progress, events = load_inputs(
         Path(args.out),
@@ -120,7 +145,15 @@ def _replan(args: argparse.Namespace) -> int:
     check_output_folder(new, kind="plan", protected=protected)
     with folder_lock(new):
         result = run_replan(
-            saved, scenario, at, progress, events, time_limit=args.time_limit, seed=args.seed
+            saved,
+            scenario,
+            at,
+            progress,
+            events,
+            time_limit=time_limit,
+            wall_limit=wall_limit,
+            seed=args.seed,
+            costs=costs,
         )
         result.summary["seconds"] = {"replan": round(time.perf_counter() - started, 3)}
         write_replan(

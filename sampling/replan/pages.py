@@ -29,10 +29,11 @@ CHANGE_HEADER = (
     "old_time",
     "new_time",
     "residents",
+    "travel",
 )
 """Columns of a notice (label keys ``replan_col_*``), in the order of :func:`_row`."""
 
-_CHANGE_CLASS = ("text", "name", "name", "name", "name", "name", "t", "t", "n")
+_CHANGE_CLASS = ("text", "name", "name", "name", "name", "name", "t", "t", "n", "n")
 """Cell class of each notice column (print.css: names never squeezed, times on one line)."""
 
 CATCHUP_HEADER = (
@@ -59,6 +60,7 @@ def _row(r: Mapping[str, Any], lab: Mapping[str, str]) -> tuple[object, ...]:
         r["old_time"],
         r["new_time"],
         r["residents"],
+        r.get("travel_min"),
     )
 
 
@@ -121,14 +123,21 @@ def catchup_page(
 ) -> str:
     """``catchup/<grid>.html``: the grid's buildings with residents to catch up (the rows of
     ``catchup.parquet`` for ``gid``), with the grid's totals; the grid is in the heading, so
-    the page has no grid column."""
+    the page has no grid column. A building the re-plan leaves without a point says so
+    (``replan_catchup_no_point``) instead of an empty cell."""
     leader = ""
     if scenario.grids is not None and "leader" in scenario.grids.columns:
         found = scenario.grids.filter(pl.col("grid_id") == gid)["leader"].drop_nulls()
         leader = str(found[0]) if found.len() else ""
     title = fill(lab["replan_catchup_title"], grid=gid)
     body = rows.select(
-        "building_id", "point_id", "expected", "sampled", "missing", "new_point_id", "new_call"
+        "building_id",
+        "point_id",
+        "expected",
+        "sampled",
+        "missing",
+        pl.col("new_point_id").fill_null(lab["replan_catchup_no_point"]),
+        "new_call",
     )
     return template("replan_catchup.html").render(
         page_context(scenario.header, lab, lang, title=title, heading=title),

@@ -11,6 +11,7 @@ import polars as pl
 from sampling.errors import ScenarioError
 from sampling.replan.catchup import catchup_table
 from sampling.replan.changes import diff_plans
+from sampling.replan.costs import ChangeCosts
 from sampling.replan.events import Event, read_events
 from sampling.replan.progress import Progress, read_progress
 from sampling.replan.replan import Replanned, replan
@@ -20,6 +21,7 @@ from sampling.replan.summary import replan_summary
 from sampling.replan.transport import replan_transport, transport_figures, transport_tables
 from sampling.scenario.loader import load_scenario
 from sampling.scenario.model import Scenario
+from sampling.stages.limits import wall_safety
 
 __all__ = ["ReplanResult", "load_inputs", "run_replan"]
 
@@ -71,15 +73,21 @@ def run_replan(
     events: tuple[Event, ...],
     *,
     time_limit: float = 30.0,
+    wall_limit: float | None = None,
     seed: int = 0,
+    costs: ChangeCosts | None = None,
 ) -> ReplanResult:
-    """Re-plan the rest of the day at ``at`` (minutes); nothing is written."""
+    """Re-plan the rest of the day at ``at`` (minutes); nothing is written. ``costs``: what a
+    change costs (default :class:`~sampling.replan.reassign.ChangeCosts`)."""
     window = scenario.header.window
     if at < window.start:
         raise ScenarioError.single("--at", "is before the sampling window starts", str(at))
     s = situation_at(scenario, saved, at, progress, events)
-    plan = replan(scenario, saved, s, time_limit=time_limit, seed=seed)
-    moved = replan_transport(scenario, saved, plan.tables, at, time_limit=time_limit)
+    wall = wall_safety(time_limit, wall_limit)
+    plan = replan(
+        scenario, saved, s, time_limit=time_limit, wall_limit=wall, seed=seed, costs=costs
+    )
+    moved = replan_transport(scenario, saved, plan.tables, at, time_limit=wall)
     plan = replace(
         plan,
         tables=plan.tables | (transport_tables(moved) if moved is not None else {}),

@@ -2,19 +2,22 @@
 
 **What stays.** Buildings done stay with their point. A point announced to close later than
 ``--at`` is closed from ``--at`` on (nobody is sent to a point about to close); a table change
-applies from ``--at`` too. A building keeps its point unless the point is closed, lost the
-tables to hold it (``point_tables``: the buildings called last are freed until the rest fits)
-or it had none; only these *free* buildings are assigned again, by the location engine on a reduced scenario (:func:`sampling.stages.assignment.assign`) whose
-points hold what the kept buildings leave of their tables. Keeping the others is the change
-cost made absolute: an engine run over every building could move any of them for a few metres,
-and every move is a person to tell.
+applies from ``--at`` too. When anything happened (an event concerning points or walk-in
+teams, or a point whose residents still to come exceed what its tables swab in the rest of
+the window), every building still to come is placed again by the cost model of
+:mod:`sampling.replan.reassign`: arcs to the reachable open points, a change penalty on every
+arc but the building's own point, so the engine moves a building only where that pays (its
+point closed, or cannot hold what is left, or a much shorter walk). Otherwise nothing moves.
 
 **What is re-timed.** A point is *touched* when an event concerns it (closed, tables changed, a
-team that staffed it after ``--at`` is late or absent), when it receives a freed building, or
+team that staffed it after ``--at`` is late or absent), when it gains or loses a building, or
 when its residents still to come exceed what its tables swab in the rest of the window. Touched
 points get new tables, staff (the samplers not on duty at untouched points, and the added
 teams) and calls from ``--at`` by the day stage (:func:`sampling.stages.day.plan_day`: staffing, call
-timetable, queue simulation) on a reduced scenario whose window starts at ``--at``. Untouched
+timetable, queue simulation) on a reduced scenario whose window starts at ``--at``; a team on
+duty at a touched point starts there and moves only at the team move cost. When they still
+lack samplers, kept points with spare tables lend theirs (the staff re-balance of
+:func:`_day`). Untouched
 points keep their saved shifts and calls after ``--at``; residents they called before ``--at``
 who have not come get a call in the first slot after ``--at`` (and are on the catch-up list).
 
@@ -32,18 +35,21 @@ end), with the teams called back for the session.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
 import polars as pl
 
+from sampling.replan.costs import ChangeCosts
+from sampling.replan.reassign import reassign
 from sampling.replan.saved import SavedPlan
 from sampling.replan.state import Situation
 from sampling.scenario.header import Header
 from sampling.scenario.model import Scenario
-from sampling.stages.assignment import assign
-from sampling.stages.day import plan_day
+from sampling.stages.day import TEAM_TRAVEL_M_PER_MIN, DayPlan, plan_day
 from sampling.stages.home_visits import plan_home_visits
+from sampling.stages.limits import wall_safety
 
 if TYPE_CHECKING:
     from sampling.stages.assignment import AssignmentPlan
@@ -52,6 +58,10 @@ __all__ = ["CATCHUP_PER_POINT", "CATCHUP_SESSION_MIN", "Replanned", "replan"]
 
 CATCHUP_SESSION_MIN = 120
 CATCHUP_PER_POINT = 3000
+REASSIGN_WORK_S = 3.0
+"""Work budget (seconds of work) of the cost model's engine run, at most the re-plan's: staying
+is nearly optimal under the change penalty, so the engine needs little to find the moves that
+pay, and the revert pass undoes those that do not."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +74,11 @@ class Replanned:
     touched: frozenset[str]
     catchup_session: bool
     figures: dict[str, Any]
-    """Figures of the stages that ran: the engine's for the re-assigned buildings, ``day`` (the
-    touched points only) and ``home_visits`` (the re-routing, when it ran)."""
+    """Figures of the stages that ran: the cost model's (:mod:`sampling.replan.reassign`:
+    engine status, objective, bound, gap, ``buildings_moved_by_cost``, ``moves_reverted``)
+    when it ran, ``buildings_reassigned`` (buildings whose point changed), ``day`` (the touched
+    points only, with ``rebalance_tried``: the donor points of the staff re-balance) and
+    ``home_visits`` (the re-routing, when it ran)."""
 
 
 @dataclass(frozen=True)
@@ -93,12 +106,17 @@ def _header(header: Header, start: int, end: int, open_limit: int | None) -> Hea
     window = header.window.model_copy(update={"start": start, "end": end})
     sampling = header.sampling.model_copy(update={"max_open_points": open_limit})
     visits = header.home_visits.model_copy(update={"start_at": "origin"})
+    # the day's shift limit, not half of what is left of the window (``max_shift_min`` is
+    # derived from the window unless the header sets it)
+    staffing = header.staffing.model_copy(
+        update={"max_shift_min": float(min(header.max_shift_min, end - start))}
+    )
     return header.model_copy(
         update={
             "window": window,
             "sampling": sampling,
             "home_visits": visits,
-            "max_shift_min": min(header.max_shift_min, end - start),
+            "staffing": staffing,
         }
     )
 
@@ -233,9 +251,15 @@ def replan(
     s: Situation,
     *,
     time_limit: float = 30.0,
+    wall_limit: float | None = None,
     seed: int = 0,
+    costs: ChangeCosts | None = None,
 ) -> Replanned:
-    """The plan for the rest of the day (see the module docstring)."""
+    """The plan for the rest of the day (see the module docstring); ``costs``: what a change
+    costs (default :class:`ChangeCosts`). ``time_limit``: the solvers' work budget;
+    ``wall_limit``: each solver's wall-clock safety stop (:mod:`sampling.stages.limits`)."""
+    wall = wall_safety(time_limit, wall_limit)
+    costs = costs if costs is not None else ChangeCosts()
     header = scenario.header
     start, end, catchup = _window(header, s.at)
     leftover = int(s.buildings["remaining"].sum())
@@ -251,156 +275,71 @@ def replan(
     old_points = saved.tables["points"]
     shifts = saved.tables["shifts"]
 
-    b = s.buildings.join(
-        reduced.points.select(pl.col("point_id").alias("old_point"), "status", "max_tables"),
-        on="old_point",
-        how="left",
-        maintain_order="left",
-    ).join(
-        saved.tables["timetable"]
-        .group_by("building_id")
-        .agg(pl.col("call_start_min").max().alias("last_call")),
-        on="building_id",
-        how="left",
-        maintain_order="left",
-    )
-    gone = pl.col("old_point").is_null() | (pl.col("status") == "closed")
-    free = (pl.col("remaining") > 0) & (gone | pl.lit(catchup))
-    b = b.with_columns(free.alias("free"))
-    # points that lost tables: free the buildings called last until the rest fits
-    for pid, n_tables in s.tables.items():
-        if n_tables == 0 or catchup:
-            continue
-        here = b.filter((pl.col("old_point") == pid) & (pl.col("remaining") > 0)).sort(
-            "last_call", "building_id", descending=[False, False], nulls_last=True
-        )
-        keep = here.with_columns(pl.col("remaining").cum_sum().alias("upto")).filter(
-            pl.col("upto") > n_tables * unit
-        )
-        b = b.with_columns(
-            (pl.col("free") | pl.col("building_id").is_in(keep["building_id"].implode())).alias(
-                "free"
-            )
-        )
     team_points = shifts.filter(
         (pl.col("end_min") > s.at) & pl.col("team_id").is_in(list(s.absent | set(s.late)))
     )["point_id"]
     touched = set(s.closed) | set(s.tables) | set(team_points.to_list())
-    fixed_load = (
-        b.filter(~pl.col("free") & (pl.col("remaining") > 0))
+    load = (
+        s.buildings.filter(pl.col("remaining") > 0)
         .group_by("old_point")
-        .agg(pl.col("remaining").sum().alias("fixed"))
+        .agg(pl.col("remaining").sum().alias("to_come"))
     )
     rate_left = header.sampling.swabs_per_table_per_hour * (end - start) / 60.0
     over = old_points.join(
-        fixed_load.rename({"old_point": "point_id"}), on="point_id", how="inner"
-    ).filter(pl.col("fixed") > pl.col("tables") * rate_left)
+        load.rename({"old_point": "point_id"}), on="point_id", how="inner"
+    ).filter(pl.col("to_come") > pl.col("tables") * rate_left)
     touched |= set(over["point_id"].to_list())
-
-    new_point = b.select("building_id", pl.when(~pl.col("free")).then("old_point").alias("point"))
-    free_ids = b.filter(pl.col("free"))["building_id"]
-    figures: dict[str, Any] = {"buildings_reassigned": free_ids.len()}
-    engine: AssignmentPlan | None = None
-    if free_ids.len():
-        engine = _assign_free(reduced, fixed_load, unit, free_ids, time_limit, seed)
-        moved = engine.assignments.select("building_id", pl.col("point_id").alias("moved_to"))
-        new_point = (
-            new_point.join(moved, on="building_id", how="left", maintain_order="left")
-            .with_columns(pl.coalesce("moved_to", "point").alias("point"))
-            .drop("moved_to")
+    figures: dict[str, Any] = {
+        "buildings_reassigned": 0,
+        "seed": seed,
+        "time_limit_s": time_limit,
+        "wall_limit_s": wall,
+    }
+    new: pl.DataFrame | None = None
+    if touched or catchup:
+        # something happened: every building still to come is placed again, by the cost model
+        open_before = frozenset(old_points.filter(pl.col("open"))["point_id"].to_list())
+        placed = reassign(
+            reduced,
+            saved.tables["assignments"],
+            s.buildings.select("building_id", "remaining"),
+            open_before,
+            unit,
+            costs,
+            catchup=catchup,
+            time_limit=min(time_limit, REASSIGN_WORK_S),
+            wall_limit=wall,
+            seed=seed,
         )
-        touched |= set(moved["moved_to"].drop_nulls().to_list())
-        figures |= {
-            "status": engine.status,
-            "objective": engine.objective,
-            "lower_bound": engine.lower_bound,
-            "gap": engine.gap,
-            "wall_clock_bound": _wall_clock_bound(engine),
-        }
-    if catchup:
-        touched |= set(new_point["point"].drop_nulls().to_list())
+        new = placed.buildings
+        changed = new.join(
+            s.buildings.select("building_id", "old_point"), on="building_id", how="left"
+        ).filter(pl.col("reassigned") & pl.col("point_id").ne_missing(pl.col("old_point")))
+        touched |= set(changed["old_point"].drop_nulls().to_list())
+        touched |= set(changed["point_id"].drop_nulls().to_list())
+        figures |= placed.figures | {"buildings_reassigned": changed.height}
+        if catchup:
+            touched |= set(new["point_id"].drop_nulls().to_list())
     touched -= set(s.closed)
-    tables = _tables(scenario, saved, s, b, new_point, reduced, touched, unit, engine, start)
-    day_figures, tables = _day(reduced, saved, s, tables, touched, start, time_limit, seed)
+    tables = _tables(scenario, saved, s, new, reduced, touched, unit)
+    day_figures, tables = _day(
+        reduced, saved, s, tables, touched, start, time_limit, seed, costs, unit
+    )
+    touched |= set(day_figures.pop("donors", []))
     figures["day"] = day_figures
-    visit_figures, tables = _visits(reduced, saved, s, tables, time_limit, seed)
+    visit_figures, tables = _visits(reduced, saved, s, tables, wall, seed)
     figures["home_visits"] = visit_figures
     return Replanned(reduced, tables, frozenset(touched), catchup, figures)
-
-
-def _wall_clock_bound(engine: AssignmentPlan) -> int:
-    """1 if the wall clock cut the engine short (so a rerun may differ), else 0."""
-    stats: Any = engine.stats
-    if isinstance(stats, dict):
-        return int(bool(stats.get("solver_wall_clock_bound", 0)))
-    return int(bool(getattr(stats, "wall_clock_bound", False)))
-
-
-def _assign_free(
-    reduced: Scenario,
-    fixed_load: pl.DataFrame,
-    unit: int,
-    free_ids: pl.Series,
-    time_limit: float,
-    seed: int,
-) -> AssignmentPlan:
-    """The location engine on the free buildings alone, each point offering the tables its
-    kept buildings leave (a point they fill is closed to them)."""
-    used = fixed_load.select(
-        pl.col("old_point").alias("point_id"),
-        ((pl.col("fixed") + unit - 1) // unit).alias("used"),
-    )
-    points = (
-        reduced.points.join(used, on="point_id", how="left", maintain_order="left")
-        .with_columns(pl.col("used").fill_null(0))
-        .with_columns(
-            pl.when(pl.col("status") == "closed")
-            .then(pl.lit("closed"))
-            .when(pl.col("used") >= pl.col("max_tables"))
-            .then(pl.lit("closed"))
-            .otherwise(pl.col("status"))
-            .alias("status"),
-            (pl.col("max_tables") - pl.col("used"))
-            .clip(lower_bound=1)
-            .cast(reduced.points.schema["max_tables"])
-            .alias("max_tables"),
-        )
-        .drop("used")
-    )
-    limit = reduced.header.sampling.max_open_points
-    sub = reduced.replace(
-        buildings=reduced.buildings.filter(pl.col("building_id").is_in(free_ids.implode())),
-        home_visits=reduced.home_visits.filter(pl.col("building_id").is_in(free_ids.implode())),
-        points=points,
-    )
-    if limit is not None:
-        # points open already may take free buildings without counting against the limit;
-        # the engine counts every open point, so they are added to what is left of it
-        open_now = int((used["used"] > 0).sum())
-        usable = points.filter(pl.col("status") != "closed")
-        open_usable = usable.filter(pl.col("point_id").is_in(used["point_id"].implode())).height
-        required = usable.filter(pl.col("status") == "required").height
-        sub_limit = max(max(limit - open_now, 0) + open_usable, required, 1)
-        header = sub.header.model_copy(
-            update={
-                "sampling": sub.header.sampling.model_copy(update={"max_open_points": sub_limit})
-            }
-        )
-        sub = sub.replace(header=header)
-    return assign(sub, time_limit=time_limit, seed=seed)
 
 
 def _tables(
     scenario: Scenario,
     saved: SavedPlan,
     s: Situation,
-    b: pl.DataFrame,
-    new_point: pl.DataFrame,
+    new: pl.DataFrame | None,
     reduced: Scenario,
     touched: set[str],
     unit: int,
-    engine: AssignmentPlan | None,
-    start: int,
 ) -> dict[str, pl.DataFrame]:
     """The new ``assignments`` and ``points`` (rest-of-day loads; touched points get
     ``ceil(load ÷ table capacity)`` tables within their sites, kept points their tables)."""
@@ -408,31 +347,35 @@ def _tables(
     home = s.households.group_by("building_id").agg(
         pl.col("persons").sum().cast(pl.Int64).alias("home")
     )
-    a = (
-        old.join(new_point, on="building_id", how="left", maintain_order="left")
-        .join(
-            s.buildings.select("building_id", "remaining", "sealed"),
+    a = old.join(
+        s.buildings.select("building_id", "remaining", "sealed"),
+        on="building_id",
+        how="left",
+        maintain_order="left",
+    ).join(home, on="building_id", how="left", maintain_order="left")
+    if new is not None:
+        a = a.join(
+            new.select(
+                "building_id",
+                pl.col("point_id").alias("point"),
+                pl.col("walk_m").alias("new_walk_m"),
+                pl.col("unserved_reason").alias("new_reason"),
+                pl.col("beyond_limit").alias("new_beyond"),
+                "reassigned",
+            ),
             on="building_id",
             how="left",
             maintain_order="left",
-        )
-        .join(home, on="building_id", how="left", maintain_order="left")
-    )
-    if engine is not None:
-        walk = engine.assignments.select(
-            "building_id",
-            pl.col("walk_m").alias("new_walk_m"),
-            pl.col("unserved_reason").alias("new_reason"),
-            pl.col("beyond_limit").alias("new_beyond"),
-        )
-        a = a.join(walk, on="building_id", how="left", maintain_order="left")
+        ).with_columns(pl.col("reassigned").fill_null(False))
     else:
         a = a.with_columns(
+            pl.lit(None, pl.String).alias("point"),
             pl.lit(None, pl.Float64).alias("new_walk_m"),
             pl.lit(None, pl.String).alias("new_reason"),
             pl.lit(None, pl.Boolean).alias("new_beyond"),
+            pl.lit(False).alias("reassigned"),
         )
-    reassigned = pl.col("new_walk_m").is_not_null() | pl.col("new_reason").is_not_null()
+    reassigned = pl.col("reassigned")
     speed = scenario.header.walking.speed_m_per_min
     a = a.with_columns(
         pl.col("remaining").fill_null(0).alias("walk_in"),
@@ -508,19 +451,53 @@ def _day(
     start: int,
     time_limit: float,
     seed: int,
+    costs: ChangeCosts,
+    unit: int,
 ) -> tuple[dict[str, Any], dict[str, pl.DataFrame]]:
     """Kept points keep their shifts and calls after ``--at`` (and call their catch-up
-    residents in the first slot); touched points are staffed and timed by the day stage."""
+    residents in the first slot); touched points are staffed and timed by the day stage.
+
+    Staff re-balance: when the touched points still lack samplers (extra samplers in their
+    capacity plan), the kept points with spare tables (more than their residents still to come
+    need in the rest of the window), nearest first, are re-planned with them, until their spare
+    covers the lack: the staffing may then move the samplers they no longer need, at the team
+    move cost. The re-balanced day is kept only if fewer residents are left in overtime or
+    beyond capacity; the donors are then touched too (``figures["donors"]``)."""
     at = s.at
     slot = reduced.header.timetable.slot_min
     a, points = tables["assignments"], tables["points"]
     old_shifts, old_calls = saved.tables["shifts"], saved.tables["timetable"]
-    kept = set(
-        points.filter(pl.col("open") & ~pl.col("point_id").is_in(list(touched)))[
-            "point_id"
-        ].to_list()
-    )
-    kept_list = list(kept)
+    open_ids = set(points.filter(pl.col("open"))["point_id"].to_list())
+    kept = open_ids - touched
+    busy = open_ids & touched
+    figures: dict[str, Any] = {}
+    day: DayPlan | None = None
+    if busy:
+        day = _day_stage(reduced, saved, s, a, points, kept, busy, time_limit, seed, costs)
+        lack = int(day.capacity_plan["extra_samplers"].sum())
+        # a donor keeps the tables its residents need at the planned utilisation
+        need_unit = max(math.floor(unit * reduced.header.sampling.target_utilisation), 1)
+        donors = _donors(reduced, points, kept, day, lack, need_unit) if lack > 0 else set()
+        if donors:
+            resized = _resize(points, donors, need_unit, unit)
+            second = _day_stage(
+                reduced,
+                saved,
+                s,
+                a,
+                resized,
+                kept - donors,
+                busy | donors,
+                time_limit,
+                seed,
+                costs,
+            )
+            if _left_over(second) < _left_over(day):
+                day, points = second, resized
+                kept, busy = kept - donors, busy | donors
+                figures["donors"] = sorted(donors)
+            figures["rebalance_tried"] = sorted(donors)
+    kept_list = sorted(kept)
     shifts = old_shifts.filter(
         pl.col("point_id").is_in(kept_list) & (pl.col("end_min") > at)
     ).with_columns(pl.max_horizontal("start_min", pl.lit(at)).cast(pl.Int32).alias("start_min"))
@@ -533,59 +510,20 @@ def _day(
     }
     not_called = saved.tables["not_called"].filter(pl.col("point_id").is_in(kept_list))
     new_points = points
-    figures: dict[str, Any] = {}
-    busy = points.filter(pl.col("point_id").is_in(list(touched)) & pl.col("open"))
-    if busy.height:
-        # samplers on duty at kept points stay there: a team lends the day stage the rest
-        committed = (
-            shifts.group_by("team_id", "start_min")
-            .agg(pl.col("tables").sum())
-            .group_by("team_id")
-            .agg(pl.col("tables").max().alias("committed"))
-        )
-        lent = (
-            reduced.teams.join(committed, on="team_id", how="left", maintain_order="left")
-            .with_columns(
-                (pl.col("samplers") - pl.col("committed").fill_null(0))
-                .cast(reduced.teams.schema["samplers"])
-                .alias("samplers")
-            )
-            .filter(pl.col("samplers") > 0)
-            .select(reduced.teams.columns)
-        )
-        b_points = busy["point_id"]
-        sub_assign = a.filter(
-            pl.col("point_id").is_in(b_points.implode()) & (pl.col("walk_in") > 0)
-        )
-        sub = reduced.replace(
-            teams=lent,
-            buildings=reduced.buildings.filter(
-                pl.col("building_id").is_in(sub_assign["building_id"].implode())
-            ),
-        )
-        view = _AssignmentView(
-            sub_assign,
-            points.filter(pl.col("point_id").is_in(b_points.implode())),
-            pl.DataFrame(
-                schema={"building_id": pl.String, "point_id": pl.String, "walk_in": pl.Int64}
-            ),
-        )
-        day = plan_day(
-            sub, cast("AssignmentPlan", view), time_limit=min(time_limit, 10.0), seed=seed
-        )
+    if day is not None:
         shifts = pl.concat([shifts, day.shifts.select(shifts.columns)])
         calls = pl.concat([calls, day.timetable.select(calls.columns)])
         for name in ("shortfall", "capacity_plan"):
             frame = getattr(day, name)
             keep_rows[name] = pl.concat([keep_rows[name], frame.select(keep_rows[name].columns)])
         not_called = pl.concat([not_called, day.not_called.select(not_called.columns)])
-        figures = {k: v for k, v in day.kpis.items()}
+        figures |= {k: v for k, v in day.kpis.items()}
         day_cols = day.points.rename({"staff_shifts": "staff"})
         replaced = [c for c in day_cols.columns if c in points.columns and c != "point_id"]
         fresh = points.join(
             day_cols.select("point_id", *replaced), on="point_id", how="left", suffix="__new"
         )
-        is_new = pl.col("point_id").is_in(b_points.implode())
+        is_new = pl.col("point_id").is_in(sorted(busy))
         new_points = fresh.with_columns(
             pl.when(is_new).then(pl.col(f"{c}__new")).otherwise(pl.col(c)).alias(c)
             for c in replaced
@@ -606,6 +544,191 @@ def _day(
         **keep_rows,
     }
     return figures, out
+
+
+_ROW = "#"
+"""Separates a team's id from the number of one of its sampler groups in the day stage."""
+
+
+def _pool(
+    reduced: Scenario, saved: SavedPlan, s: Situation, kept: set[str]
+) -> tuple[pl.DataFrame, dict[str, str], dict[str, str]]:
+    """The samplers the day stage may use, in groups (one team row each, ids
+    ``team#k``): those on duty at ``--at`` where nothing is kept keep their shift's end and
+    start at their point; those whose shift there starts later start at that point from the
+    team's availability; those the saved plan never used come from the team's origin. Samplers
+    whose one shift is over, or who stay at the kept points, are not in it; nor are absent
+    teams. Returns the groups (``reduced.teams`` columns), each group's point (where it leaves
+    only at the team move cost) and its team."""
+    at = s.at
+    teams = reduced.teams.filter(~pl.col("home_visit"))
+    coords = ["x", "y"] if reduced.header.coordinates == "planar" else ["lat", "lon"]
+    shifts = saved.tables["shifts"].filter(~pl.col("overtime"))
+    used = shifts.group_by("team_id").agg(pl.col("tables").sum().alias("used"))
+    late = sorted(s.late)
+    after = shifts.filter((pl.col("end_min") > at) & ~pl.col("point_id").is_in(sorted(kept))).join(
+        teams.select("team_id"), on="team_id", how="semi"
+    )
+    on_duty = (pl.col("start_min") <= at) & ~pl.col("team_id").is_in(late)
+    groups = after.select(
+        "team_id",
+        pl.col("point_id").alias("at_point"),
+        pl.col("tables").alias("n"),
+        pl.when(on_duty).then(pl.lit(at)).otherwise(pl.col("start_min")).alias("g_from"),
+        pl.when(on_duty).then(pl.col("end_min")).alias("g_to"),
+    )
+    unused = (
+        teams.join(used, on="team_id", how="left", maintain_order="left")
+        .select(
+            "team_id",
+            pl.lit(None, pl.String).alias("at_point"),
+            (pl.col("samplers") - pl.col("used").fill_null(0)).alias("n"),
+            pl.lit(None, pl.Int64).alias("g_from"),
+            pl.lit(None, pl.Int64).alias("g_to"),
+        )
+        .filter(pl.col("n") > 0)
+    )
+    pool = (
+        pl.concat([groups, unused], how="vertical_relaxed")
+        .sort("team_id", "at_point", "g_from", nulls_last=True)
+        .join(teams, on="team_id", how="inner", maintain_order="left")
+        .join(
+            reduced.points.select("point_id", *(pl.col(c).alias(f"p_{c}") for c in coords)),
+            left_on="at_point",
+            right_on="point_id",
+            how="left",
+            maintain_order="left",
+        )
+        .with_columns(
+            pl.format(
+                "{}{}{}", "team_id", pl.lit(_ROW), pl.int_range(pl.len()).over("team_id")
+            ).alias("row_id"),
+            pl.col("n").cast(teams.schema["samplers"]).alias("samplers"),
+            pl.max_horizontal("g_from", "available_from")
+            .cast(teams.schema["available_from"])
+            .alias("available_from"),
+            pl.coalesce("g_to", "available_to")
+            .cast(teams.schema["available_to"])
+            .alias("available_to"),
+            *(pl.coalesce(f"p_{c}", c).alias(c) for c in coords),
+        )
+        .filter((pl.col("samplers") > 0) & (pl.col("available_to") > pl.col("available_from")))
+    )
+    point_of = {r: p for r, p in pool.select("row_id", "at_point").iter_rows() if p is not None}
+    team_of = dict(pool.select("row_id", "team_id").iter_rows())
+    frame = pool.with_columns(pl.col("row_id").alias("team_id")).select(teams.columns)
+    return frame, point_of, team_of
+
+
+def _day_stage(
+    reduced: Scenario,
+    saved: SavedPlan,
+    s: Situation,
+    a: pl.DataFrame,
+    points: pl.DataFrame,
+    kept: set[str],
+    busy: set[str],
+    time_limit: float,
+    seed: int,
+    costs: ChangeCosts,
+) -> DayPlan:
+    """The day stage on the ``busy`` points, staffed by the sampler groups of :func:`_pool`;
+    a group on duty at (or due at) a busy point leaves it only at the team move cost."""
+    pool, point_of, team_of = _pool(reduced, saved, s, kept)
+    ids = sorted(busy)
+    sub_assign = a.filter(pl.col("point_id").is_in(ids) & (pl.col("walk_in") > 0))
+    sub = reduced.replace(
+        teams=pool,
+        buildings=reduced.buildings.filter(
+            pl.col("building_id").is_in(sub_assign["building_id"].implode())
+        ),
+    )
+    view = _AssignmentView(
+        sub_assign,
+        points.filter(pl.col("point_id").is_in(ids)),
+        pl.DataFrame(schema={"building_id": pl.String, "point_id": pl.String, "walk_in": pl.Int64}),
+    )
+    day = plan_day(
+        sub,
+        cast("AssignmentPlan", view),
+        time_limit=min(time_limit, 10.0),
+        seed=seed,
+        team_point=point_of,
+        move_penalty_m=costs.team_move_min * TEAM_TRAVEL_M_PER_MIN,
+    )
+    keys = [c for c in day.shifts.columns if c != "tables"]
+    shifts = (
+        day.shifts.with_columns(pl.col("team_id").replace_strict(team_of))
+        .group_by(keys, maintain_order=True)
+        .agg(pl.col("tables").sum())
+        .select(day.shifts.columns)
+    )
+    return replace(day, shifts=shifts)
+
+
+def _left_over(day: DayPlan) -> int:
+    """Residents a day plan leaves in overtime or beyond capacity."""
+    return int(day.kpis.get("residents_overtime", 0)) + int(
+        day.kpis.get("capacity_deficit_residents", 0)
+    )
+
+
+def _spare(points: pl.DataFrame, unit: int) -> pl.Expr:
+    """Tables a point holds beyond what its residents still to come need in the rest of the
+    window, ``unit`` residents a table."""
+    need = ((pl.col("load") + unit - 1) // unit).clip(lower_bound=1)
+    return (pl.col("tables") - need).clip(lower_bound=0)
+
+
+def _donors(
+    reduced: Scenario,
+    points: pl.DataFrame,
+    kept: set[str],
+    day: DayPlan,
+    lack: int,
+    unit: int,
+) -> set[str]:
+    """Kept points with spare tables, nearest to the points that lack samplers first, until
+    their spare covers ``lack``."""
+    short = day.capacity_plan.group_by("point_id").agg(pl.col("extra_samplers").sum())
+    if not short.height:
+        return set()
+    spare = points.filter(pl.col("point_id").is_in(sorted(kept))).with_columns(
+        _spare(points, unit).alias("spare")
+    )
+    spare = spare.filter(pl.col("spare") > 0)
+    if not spare.height:
+        return set()
+    px, py = reduced.xy(reduced.points)
+    xy = reduced.points.select("point_id").with_columns(pl.Series("px", px), pl.Series("py", py))
+    d = spare.select("point_id", "spare").join(xy, on="point_id", how="left")
+    s = short.join(xy, on="point_id", how="left")
+    sx, sy = s["px"].to_numpy(), s["py"].to_numpy()
+    dx, dy = d["px"].to_numpy(), d["py"].to_numpy()
+    gap = np.sqrt((dx[:, None] - sx[None, :]) ** 2 + (dy[:, None] - sy[None, :]) ** 2).min(axis=1)
+    d = d.with_columns(pl.Series("gap", gap)).sort("gap", "point_id")
+    covered = d["spare"].cum_sum()
+    upto = int((covered < lack).sum()) + 1
+    return set(d["point_id"].head(upto).to_list())
+
+
+def _resize(points: pl.DataFrame, donors: set[str], need_unit: int, unit: int) -> pl.DataFrame:
+    """Donor points planned with the tables their residents still to come need
+    (``need_unit`` residents a table; ``unit``: a table's full capacity)."""
+    is_donor = pl.col("point_id").is_in(sorted(donors))
+    return points.with_columns(
+        pl.when(is_donor)
+        .then(pl.col("tables") - _spare(points, need_unit))
+        .otherwise("tables")
+        .cast(points.schema["tables"])
+        .alias("tables")
+    ).with_columns(
+        pl.when(is_donor)
+        .then(pl.col("tables") * unit)
+        .otherwise("capacity")
+        .cast(points.schema["capacity"])
+        .alias("capacity")
+    )
 
 
 def _kept_calls(

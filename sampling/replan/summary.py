@@ -2,10 +2,17 @@
 
 Figures the re-plan recomputes from its own tables (every count of residents, buildings,
 points, tables, households, the planned and simulated finishes as the latest over the points,
-overtime, deficit, shortfall, alerts) replace the saved ones. Figures of the evening's
-optimisation that the re-plan did not redo (objective, bound and gap of the whole assignment,
-grid splits, the timetable's lower bound) become ``null``; the engine's figures for the
-re-assigned buildings are ``reassignment_*``. New: ``replan_at``, ``replanned_from``,
+the queue waits, overtime, deficit, shortfall, grid splits, the walk, samplers available,
+used and in overtime, yellow channels, alerts, the run's seed and work budget) replace the
+saved ones; the scenario's own facts (name, date, walking limit, header settings) are kept.
+Figures of the evening's optimisation that the re-plan did not redo, or that its tables
+cannot give, become ``null`` (:data:`NOT_REDONE`: objective, bound and gap of the whole
+assignment, the timetable's lower bound, the levelling's figures, the staff cap of the whole
+day, tables needed for the window); the engine's figures for the re-assigned buildings are
+``reassignment_*`` (the cost model of :mod:`sampling.replan.reassign`), with
+``buildings_moved_by_cost`` (moved though their point was usable) and ``moves_reverted``.
+Home-visit route figures (teams, routes, walk, latest return, status) stay the saved ones
+when the routes continue unchanged, since they describe those very routes. New: ``replan_at``, ``replanned_from``,
 ``residents_sampled`` + ``residents_remaining`` = ``residents_day_total`` (walk-in and home),
 ``residents_catchup``, ``residents_to_home`` (sealed buildings), ``changes`` by kind and
 ``changes_total``, ``points_touched``, ``catchup_session``. With transport, the transport
@@ -34,23 +41,19 @@ NOT_REDONE = (
     "gap",
     "gap_without_grid_penalty",
     "grid_penalty",
-    "walk_resident_m",
-    "grids_split",
     "finish_lower_bound",
     "finish_gap_pct",
-    "sim_finish_time",
-    "sim_p95_wait_median_min",
-    "window_extension_min",
     "extra_tables_for_window",
     "extra_tables_beyond_sites",
-    "samplers_overtime",
-    "sampler_overtime_min",
+    "tables_after_window",
+    "tables_staffable",
     "samplers_overtime_past_availability",
+    "points_p95_over_limit_with_capacity",
     "target_utilisation_effective",
     "residents_overflow",
-    "residents_unserved_capacity",
     "timetable_repair_rounds",
 )
+"""Saved figures the re-plan neither redoes nor can recompute from its tables: ``null``."""
 
 
 def _latest(points: pl.DataFrame, column: str) -> str | None:
@@ -88,7 +91,44 @@ def replan_summary(
     shortfall = t["shortfall"]
     capacity = t["capacity_plan"]
     finish = _latest(points, "finish")
+    shifts = t["shifts"]
+    extra = shifts.filter(pl.col("overtime"))
+    opened = points.filter(pl.col("open"))
+    waits = opened["sim_p95_wait_min"].drop_nulls()
+    grids = (
+        served.filter(pl.col("walk_in") > 0)
+        .group_by("grid_id")
+        .agg(pl.col("point_id").n_unique().alias("n"))
+    )
+    teams = new.scenario.teams.filter(~pl.col("home_visit"))
     out |= {
+        "seed": new.figures.get("seed", out.get("seed")),
+        "time_limit_s": new.figures.get("time_limit_s", out.get("time_limit_s")),
+        "residents_unserved_capacity": int(
+            a.filter(pl.col("point_id").is_null() & (pl.col("unserved_reason") == "capacity"))[
+                "walk_in"
+            ].sum()
+        ),
+        "walk_resident_m": float((weights * walk).sum()),
+        "grids_split": grids.filter(pl.col("n") > 1).height,
+        "sim_finish_time": _latest(points, "sim_finish"),
+        "sim_p95_wait_max_min": float(waits.max()) if waits.len() else 0.0,  # type: ignore[arg-type]
+        "sim_p95_wait_median_min": float(waits.median()) if waits.len() else 0.0,  # type: ignore[arg-type]
+        "window_extension_min": max(
+            (_minutes(finish) if finish else header.window.end) - header.window.end, 0
+        ),
+        "samplers_available": int(teams["samplers"].sum()),
+        "samplers_used": int(shifts.filter(~pl.col("overtime"))["tables"].sum()),
+        "samplers_overtime": int(extra["tables"].sum()),
+        "sampler_overtime_min": int(
+            (extra["tables"] * (extra["end_min"] - extra["start_min"])).sum()
+        ),
+        "yellow_channels": int(opened["yellow_channel"].cast(pl.Int64).fill_null(0).sum()),
+        "home_visit_persons_served": int(
+            visits.filter(pl.col("team_id").is_not_null())["persons"].sum()
+        )
+        if visits.height
+        else 0,
         "replan_at": format_clock(s.at),
         "replanned_from": replanned_from,
         "catchup_session": new.catchup_session,
@@ -154,9 +194,18 @@ def replan_summary(
     for key in ("status", "objective", "lower_bound", "gap"):
         if key in new.figures:
             out[f"reassignment_{key}"] = new.figures[key]
+    for key in ("buildings_moved_by_cost", "moves_reverted", "building_move_min"):
+        if key in new.figures:
+            out[key] = new.figures[key]
     out["alerts"] = alerts(out)
     out["seconds"] = {}
     return out
+
+
+def _minutes(text: str) -> int:
+    """Minutes since midnight of an ``HH:MM`` finish, which may pass 24:00 (overtime)."""
+    hours, _, minutes = text.partition(":")
+    return int(hours) * 60 + int(minutes)
 
 
 def _weighted_p95(values: np.ndarray, weights: np.ndarray) -> float | None:

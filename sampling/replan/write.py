@@ -78,6 +78,8 @@ def _catchup_files(
         if gid is None:
             continue
         safe = rows.with_columns(
+            pl.col("new_point_id").fill_null(lab["replan_catchup_no_point"])
+        ).with_columns(
             spreadsheet_text(pl.col(c)).alias(c)
             for c in ("grid_id", "building_id", "point_id", "new_point_id", "new_call")
         )

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -165,9 +166,19 @@ def _timetable_problem(
 
 
 def plan_day(
-    scenario: Scenario, assignment: AssignmentPlan, *, time_limit: float = 10.0, seed: int = 0
+    scenario: Scenario,
+    assignment: AssignmentPlan,
+    *,
+    time_limit: float = 10.0,
+    seed: int = 0,
+    team_point: Mapping[str, str] | None = None,
+    move_penalty_m: float = 0.0,
 ) -> DayPlan:
-    """Staff the open points, time the calls and check the queues by simulation."""
+    """Staff the open points, time the calls and check the queues by simulation.
+
+    ``team_point`` (team → the point it is on duty at, for a re-plan during the day) and
+    ``move_penalty_m``: moving such a team elsewhere costs that much more in the staffing
+    (see :mod:`solver.day.staffing`)."""
     header = scenario.header
     window = header.window
     rate = header.sampling.swabs_per_table_per_hour
@@ -200,6 +211,11 @@ def plan_day(
             window_end=window.end,
             max_shift_min=int(header.max_shift_min),
             speed_m_per_min=TEAM_TRAVEL_M_PER_MIN,
+            team_point=np.array(
+                [point_index.get((team_point or {}).get(t, ""), -1) for t in teams["team_id"]],
+                dtype=np.int64,
+            ),
+            move_penalty_m=move_penalty_m,
         ),
         seed=seed,
         time_limit=time_limit,
@@ -237,7 +253,10 @@ def plan_day(
 
     calls = _calls(served, point_ids, timetable)
     finish = np.where(timetable.point_finish >= 0, timetable.point_finish, window.start)
-    shifts = _shifts(teams, point_ids, staffing, timetable, finish, window.end)
+    # samplers stay after the window only where someone is called after it (overtime mode);
+    # without overtime the residents left without a call are not swabbed that day
+    on_duty = finish if overtime else np.minimum(finish, window.end)
+    shifts = _shifts(teams, point_ids, staffing, timetable, on_duty, window.end)
     staff = (
         shifts.filter(~pl.col("overtime"))
         .group_by("point_id")
@@ -607,6 +626,9 @@ def _kpis(
         "samplers_available": int(teams["samplers"].sum()),
         "samplers_used": int(staffing.stats.samplers_used),
         "staffing_status": staffing.status.value,
+        # steps whose re-solve with every team arc the staffing work cap skipped (a larger
+        # work budget may staff better); deterministic, unlike a wall-clock cut
+        "staffing_resolves_skipped": int(staffing.stats.resolves_skipped),
         "shortfall_sampler_blocks": int(staffing.short_missing.sum()),
         "extra_samplers_shortfall": shortfall_extra,
         "capacity_plan_extra_samplers": extra_total,

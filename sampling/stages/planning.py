@@ -110,7 +110,8 @@ def plan_campaign(
     """Plan ``scenario``: assignment; staffing, call timetable and simulation; home visits.
 
     ``time_limit`` is the work budget of the assignment engine (seconds of work, the same plan
-    on any machine); routing and transport have iteration budgets of their own.
+    on any machine) and, up to 10 s, of staffing (its arc count); routing and transport have
+    iteration budgets of their own.
     ``wall_limit`` is every solver stage's wall-clock safety stop (default
     :func:`sampling.stages.limits.wall_safety`); a stage it cuts is reported.
     ``progress`` is told when each stage starts and ends (:func:`sampling.progress.stage`:
@@ -135,7 +136,7 @@ def plan_campaign(
         time.perf_counter() - started,
     )
     with stage(progress, "day") as figures:
-        day = plan_day(scenario, assignment, time_limit=wall, seed=seed)
+        day = plan_day(scenario, assignment, time_limit=min(time_limit, 10.0), seed=seed)
         figures.update(day.kpis)
     log.info(
         "staffing, call timetable and queue simulation done in %.1f s",

@@ -7,7 +7,12 @@ and coefficient of variation ``service_cv`` (deterministic when 0). Each queue �
 shared tables, and its dedicated yellow-code table when it has one — is FIFO with time-varying
 servers: table ``i`` is open in blocks where the staffed count exceeds ``i``; a table that
 closes finishes its current swab; after the window the last block's tables stay open until the
-queue is empty (overtime, so finish times past the window are reported, not hidden).
+queue is empty (overtime, so finish times past the window are reported, not hidden). A yellow
+channel's table serves its yellow queue first; that queue closes at the first moment after its
+last call when nobody waits (later yellow arrivals are ``after_close``), and from then on —
+after its last yellow swab — the table serves the shared queue too (planned in the timetable
+as ``point_switch``). Both queues' random draws are made first, in the same order as ever, so a
+point's stream does not depend on the switch.
 
 Closing. A queue closes at the first moment after both the window end and its last call's end
 when nobody is waiting: residents arriving later (stragglers of the late tail) find it closed
@@ -42,7 +47,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from solver.day.timetable import Timetable, TimetableProblem, build_timetable
+from solver.day.timetable import (
+    Timetable,
+    TimetableProblem,
+    after_window_tables,
+    build_timetable,
+)
 
 I64 = NDArray[np.int64]
 F64 = NDArray[np.float64]
@@ -107,11 +117,10 @@ class SimResult:
     stats: SimStats = field(repr=False)
 
 
-def _intervals(edges: I64, tables: I64, window_end: int) -> list[tuple[list[float], list[float]]]:
-    """Open intervals per table index (starts, ends); the last count continues after the end."""
-    after = int(tables[-1]) if tables.size else 0
-    if after == 0 and tables.size:
-        after = int(tables.max())
+def _intervals(
+    edges: I64, tables: I64, window_end: int, after: int
+) -> list[tuple[list[float], list[float]]]:
+    """Open intervals per table index (starts, ends); ``after`` tables stay after the end."""
     n_tab = max(int(tables.max()) if tables.size else 0, after)
     out: list[tuple[list[float], list[float]]] = []
     for i in range(n_tab):
@@ -134,6 +143,27 @@ def _intervals(edges: I64, tables: I64, window_end: int) -> list[tuple[list[floa
         if st:
             out.append((st, en))
     return out
+
+
+def _from(
+    iv: list[tuple[list[float], list[float]]], t: float
+) -> list[tuple[list[float], list[float]]]:
+    """The open intervals ``iv`` from time ``t`` on (a table that joins a queue at ``t``)."""
+    out: list[tuple[list[float], list[float]]] = []
+    for st, en in iv:
+        keep = [(max(a, t), b) for a, b in zip(st, en, strict=True) if b > t]
+        if keep:
+            out.append(([a for a, _ in keep], [b for _, b in keep]))
+    return out
+
+
+def queue_tables(timetable: Timetable, point: int) -> tuple[int, int]:
+    """Tables a point keeps after the window for its shared queue and its yellow channel
+    (the channel keeps one of them until its table joins the shared queue)."""
+    tt = timetable
+    total = after_window_tables(tt.main_tables[point] + tt.yellow_tables[point])
+    yellow = min(total, 1) if int(tt.yellow_tables[point].max(initial=0)) > 0 else 0
+    return total - yellow, yellow
 
 
 def serve_fifo(arrival: F64, service: F64, open_iv: list[tuple[list[float], list[float]]]) -> F64:
@@ -242,7 +272,11 @@ def simulate(
             continue
         rng = np.random.default_rng([seed, j] if replication == 0 else [seed, j, replication])
         waits_all: list[F64] = []
-        for chan, tables in ((0, tt.main_tables[j]), (1, tt.yellow_tables[j])):
+        m_after, y_after = queue_tables(tt, j)
+        # draw both queues' residents first (the streams' order), then serve the yellow
+        # channel before the shared queue: its table joins the shared queue once it is free
+        drawn: list[tuple[int, I64, F64, F64]] = []
+        for chan in (0, 1):
             sel = idx[tt.part_channel[idx] == chan]
             cnt = tt.part_residents[sel]
             n = int(cnt.sum())
@@ -261,10 +295,29 @@ def simulate(
                 svc = rng.gamma(shape, mean / shape, n)
             else:
                 svc = np.full(n, mean)
-            iv = _intervals(tt.table_edges, tables, tt.window_end)
+            drawn.append((chan, sel, arr, svc))
+        y_iv = _intervals(tt.table_edges, tt.yellow_tables[j], tt.window_end, y_after)
+        switches = j < tt.point_switch.size and bool(np.isfinite(tt.point_switch[j]))
+        # when the yellow channel's table joins the shared queue (planned, without yellow calls)
+        free = float(tt.point_switch[j]) if switches else float("inf")
+        mine: list[tuple[I64, I64, F64, F64, F64]] = []
+        for chan, sel, arr, svc in sorted(drawn, key=lambda d: -d[0]):
+            if chan == 1:
+                iv = y_iv
+                # a channel that switches closes once its calls are over and nobody waits
+                close = float(tt.part_end[sel].max())
+                if not switches:
+                    close = max(close, float(tt.window_end))
+            else:
+                iv = _intervals(tt.table_edges, tt.main_tables[j], tt.window_end, m_after)
+                iv = iv + (_from(y_iv, free) if np.isfinite(free) else [])
+                close = max(float(tt.window_end), float(tt.part_end[sel].max()))
             start = serve_fifo(arr, svc, iv)
-            late = closed_out(arr, start, max(float(tt.window_end), float(tt.part_end[sel].max())))
+            late = closed_out(arr, start, close)
             ok = ~np.isnan(start) & ~late
+            if chan == 1 and switches:
+                done = start[ok] + svc[ok]
+                free = max(close, float(done.max()) if done.size else close)
             after_close[j] += int(late.sum())
             unserved[j] += int((np.isnan(start) & ~late).sum())
             served[j] += int(ok.sum())
@@ -281,7 +334,8 @@ def simulate(
                 y95[j] = float(np.percentile(wait, 95))
             if keep_residents:
                 m = a_ok.size
-                keep.append((np.full(m, j, np.int64), np.full(m, chan, np.int64), a_ok, s_ok, end))
+                mine.append((np.full(m, j, np.int64), np.full(m, chan, np.int64), a_ok, s_ok, end))
+        keep.extend(sorted(mine, key=lambda k: int(k[1][0])))  # by channel
         if waits_all:
             w = np.concatenate(waits_all)
             q50, q95 = np.percentile(w, [50, 95])

@@ -22,6 +22,18 @@ are the **shortfall**. The **capacity plan** covers the shortfall with the fewes
 samplers (greedy left-to-right interval cover per point, optimal for the given real plan), and
 ``extra_lower_bound`` bounds the extra samplers any plan needs (per-block head count and
 sampler-block totals), so its gap is reported.
+
+Team moves (re-planning during the day). ``team_point`` says where each team is on duty when
+the plan starts (−1: not on duty); an arc to any other point then costs ``move_penalty_m``
+more (metres, like travel): a team move is a change someone must be told about, so a team on
+duty moves only where no sampler that is not on duty can cover the lane more cheaply, and
+never for a few metres. Uncovered lanes still cost far more, so a move that covers one
+happens.
+
+Effort is counted, not timed: every min-cost flow is charged its arcs, and once the charged
+arcs pass the work cap (``work_limit``, default ``time_limit`` × :data:`ARCS_PER_SECOND`)
+steps skip their re-solve with every arc; ``StaffingStats.work_capped`` then says so. The
+same problem therefore gives the same plan on any machine.
 """
 
 from __future__ import annotations
@@ -53,6 +65,9 @@ _SLACK_COST = 10**12  # cost of one uncovered lane at one block
 _SHORT_COST = 10**8  # per block a shift is shorter than it could be
 _EDF_COST = 50  # per block a team stays available after the shift (keep long-stayers)
 _ALL_ARCS_BELOW = 64  # use every team→point arc when this few teams are usable
+ARCS_PER_SECOND = 1_000_000
+"""Flow arcs one second of work buys (min-cost flows of the staffing steps on the reference
+machine); converts ``time_limit`` into the deterministic work cap."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,9 @@ class StaffingProblem:
     ``travel_delays_start``: a team cannot start at a point before ``available_from`` plus the
     travel time from its origin at ``speed_m_per_min`` (otherwise ``available_from`` is taken as
     the arrival time on site and travel is only a cost).
+    ``team_point`` (K,): the point each team is on duty at when the plan starts (−1: none;
+    ``team_xy`` is then where it travels from), and ``move_penalty_m`` the cost of moving it
+    to any other point (see the module docstring).
     """
 
     point_xy: F64
@@ -79,6 +97,8 @@ class StaffingProblem:
     speed_m_per_min: float = 500.0
     split_penalty_m: float = 3000.0
     travel_delays_start: bool = False
+    team_point: I64 | None = None
+    move_penalty_m: float = 0.0
 
     def __post_init__(self) -> None:
         p = self.tables.shape[0]
@@ -99,6 +119,18 @@ class StaffingProblem:
             raise ValueError("max_shift_min must be at least one block (or the whole window)")
         if self.speed_m_per_min <= 0:
             raise ValueError("speed_m_per_min must be > 0")
+        if self.team_point is not None:
+            tp = np.asarray(self.team_point)
+            if tp.shape != (k,) or (k and (int(tp.min()) < -1 or int(tp.max()) >= p)):
+                raise ValueError("team_point must be (K,) point indices or -1")
+        if not math.isfinite(self.move_penalty_m) or self.move_penalty_m < 0:
+            raise ValueError("move_penalty_m must be finite and >= 0")
+
+    def current_point(self) -> I64:
+        """``team_point`` as an array (−1 for every team when not given)."""
+        if self.team_point is None:
+            return np.full(self.n_teams, -1, dtype=np.int64)
+        return np.asarray(self.team_point, dtype=np.int64)
 
     @property
     def n_points(self) -> int:
@@ -135,6 +167,8 @@ class _Ctx:
     full_end: I64  # (B,) end block of a full-length shift starting at b
     first_kj: NDArray[np.int64]  # (K, P) first block team k may start at point j
     nearest: I64  # (K, P) team ids by distance, per point
+    team_point: I64  # (K,) point a team is on duty at when the plan starts, -1 none
+    move_penalty: int  # cost of an arc to another point for such a team
 
 
 @dataclass(frozen=True)
@@ -144,6 +178,10 @@ class StaffingStats:
     seconds: float
     blocks: int
     flows_solved: int
+    work_arcs: int  # flow arcs solved: the deterministic effort count
+    resolves_skipped: int  # steps whose re-solve with every arc the work cap skipped
+    work_capped: bool  # the work cap skipped a re-solve (a larger cap may plan better)
+    team_moves: int  # teams on duty at a point (``team_point``) now working elsewhere
     samplers_used: int
     team_point_pairs: int
     split_teams: int
@@ -283,11 +321,20 @@ def extra_lower_bound(problem: StaffingProblem) -> int:
     return max(lb1, lb2)
 
 
+@dataclass
+class _Work:
+    """The effort counter shared by the passes: flow arcs solved, the cap, re-solves skipped."""
+
+    cap: int
+    arcs: int = 0
+    flows: int = 0
+    skipped: int = 0
+
+
 def _sweep(
     problem: StaffingProblem,
     c: _Ctx,
-    started: float,
-    time_limit: float,
+    work: _Work,
     *,
     extras: bool,
 ) -> tuple[list[tuple[I64, I64, I64, I64, I64]], I64, list[tuple[int, int, int, int]], int]:
@@ -295,7 +342,9 @@ def _sweep(
 
     Returns plan row chunks (team, point, start block, end block, samplers), the shortfall
     matrix (P, B), extra-sampler rows (point, start block, end block, samplers) and the number
-    of flows solved.
+    of flows solved in this pass. Once ``work`` has passed its cap, a step whose restricted
+    flow leaves lanes uncovered while samplers are free is not re-solved with every arc (the
+    skip is counted in ``work``).
     """
     p, k, nb = problem.n_points, problem.n_teams, c.nb
     free = problem.team_samplers.astype(np.int64).copy()
@@ -313,10 +362,9 @@ def _sweep(
             continue
         teams = np.flatnonzero((free > 0) & (c.first <= b) & (c.end_blk[:, b] > b))
         if teams.size:
-            out_of_time = time.perf_counter() - started > time_limit
             restrict = teams.size > _ALL_ARCS_BELOW
             while True:
-                t_arr, j_arr, n_arr = _match_block(
+                t_arr, j_arr, n_arr, arcs = _match_block(
                     b,
                     teams,
                     need_pts,
@@ -328,9 +376,14 @@ def _sweep(
                     restrict=restrict,
                 )
                 flows += 1
+                work.flows += 1
+                work.arcs += arcs
                 unmet = int(waiting[need_pts].sum() - n_arr.sum())
                 spare = int(free[teams].sum() - n_arr.sum())
-                if not restrict or out_of_time or unmet == 0 or spare == 0:
+                if not restrict or unmet == 0 or spare == 0:
+                    break
+                if work.arcs > work.cap:
+                    work.skipped += 1
                     break
                 restrict = False
             if t_arr.size:
@@ -352,17 +405,25 @@ def _sweep(
 
 
 def solve_staffing(
-    problem: StaffingProblem, *, seed: int = 0, time_limit: float = 10.0
+    problem: StaffingProblem,
+    *,
+    seed: int = 0,
+    time_limit: float = 10.0,
+    work_limit: int | None = None,
 ) -> StaffingResult:
     """Assign teams to points and shifts; always returns a plan (see module docstring).
 
     ``seed`` is accepted for API symmetry (the solver is deterministic). With many usable teams
     each point first gets arcs from its 24 nearest teams (plus teams already there); if lanes
-    stay uncovered while samplers are free, the step is re-solved with every arc. Once
-    ``time_limit`` seconds have passed, the remaining steps skip that re-solve.
+    stay uncovered while samplers are free, the step is re-solved with every arc. Once the
+    flows have used ``work_limit`` arcs (default ``time_limit`` × :data:`ARCS_PER_SECOND`), the
+    remaining steps skip that re-solve and ``stats.work_capped`` says so. ``time_limit`` is a
+    work budget here, never read from a clock.
     """
     del seed
     started = time.perf_counter()
+    cap = work_limit if work_limit is not None else int(time_limit * ARCS_PER_SECOND)
+    work = _Work(cap=max(int(cap), 0))
     edges = problem.edges()
     nb = edges.shape[0] - 1
     p, k = problem.n_points, problem.n_teams
@@ -384,21 +445,24 @@ def solve_staffing(
         first_kj = np.broadcast_to(first[:, None], (k, p))
     nearest = np.argsort(dist_i, axis=0, kind="stable")  # (K, P) team order per point
 
-    c = _Ctx(nb, dist_i, first, last, end_blk, full_end, first_kj, nearest)
-    rows, short, _, flows = _sweep(problem, c, started, time_limit, extras=False)
+    move = round(problem.move_penalty_m)
+    c = _Ctx(
+        nb, dist_i, first, last, end_blk, full_end, first_kj, nearest, problem.current_point(), move
+    )
+    rows, short, _, flows = _sweep(problem, c, work, extras=False)
     replan: StaffingResult | None = None
     extra = capacity_plan(short, edges, limit)
     if short.any():
         # same model, slack = a hypothetical sampler starting a full shift where lanes wait
-        rows2, short2, extra2, flows2 = _sweep(problem, c, started, time_limit, extras=True)
+        rows2, short2, extra2, flows2 = _sweep(problem, c, work, extras=True)
         flows += flows2
         if extra2 and sum(r[3] for r in extra2) < int(extra[3].sum()):
             arr = np.asarray(extra2, dtype=np.int64)
             ex2 = (arr[:, 0], edges[arr[:, 1]], edges[arr[:, 2]], arr[:, 3])
-            replan = _assemble(problem, c, dist, rows2, short2, ex2, flows2, started, None, 0)
+            replan = _assemble(problem, c, dist, rows2, short2, ex2, flows2, started, None, 0, work)
             extra = ex2
     lb = extra_lower_bound(problem) if short.any() else 0
-    return _assemble(problem, c, dist, rows, short, extra, flows, started, replan, lb)
+    return _assemble(problem, c, dist, rows, short, extra, flows, started, replan, lb, work)
 
 
 def _assemble(
@@ -412,6 +476,7 @@ def _assemble(
     started: float,
     replan: StaffingResult | None,
     lower_bound: int,
+    work: _Work,
 ) -> StaffingResult:
     """Turn pass output into a :class:`StaffingResult` (rows sorted by team, point, start)."""
     edges = problem.edges()
@@ -431,10 +496,16 @@ def _assemble(
     pair_team = pairs // max(p, 1)
     pair_point = pairs % max(p, 1)
     split = int((np.bincount(pair_team, minlength=k) > 1).sum()) if k else 0
+    was = c.team_point[team] if team.size else np.zeros(0, dtype=np.int64)
+    moved = np.unique(team[(was >= 0) & (was != point)]) if team.size else was
     stats = StaffingStats(
         seconds=time.perf_counter() - started,
         blocks=c.nb,
         flows_solved=flows,
+        work_arcs=work.arcs,
+        resolves_skipped=work.skipped,
+        work_capped=work.skipped > 0,
+        team_moves=int(moved.size),
         samplers_used=int(samplers.sum()),
         team_point_pairs=int(pairs.size),
         split_teams=split,
@@ -477,10 +548,11 @@ def _match_block(
     split_penalty: float,
     *,
     restrict: bool,
-) -> tuple[I64, I64, I64]:
+) -> tuple[I64, I64, I64, int]:
     """Min-cost flow matching of waiting lanes at block ``b`` to free samplers.
 
-    Returns ``(team, point, samplers)`` triples (only positive flows).
+    Returns ``(team, point, samplers)`` triples (only positive flows) and the arcs of the
+    flow network (the work it cost).
     """
     nt, npt = teams.size, pts.size
     dist_i, first_kj, end_blk, full_end, last, nearest = (
@@ -525,6 +597,8 @@ def _match_block(
     cost = dist_i[arc_team, arc_pt] + np.where(
         elsewhere[arc_tl] & ~here, np.int64(round(split_penalty)), 0
     )
+    was = c.team_point[arc_team]
+    cost = cost + np.where((was >= 0) & (was != arc_pt), np.int64(c.move_penalty), 0)
     # team-level costs: short shifts (team leaves early) and earliest-deadline tie-break
     e = end_blk[teams, b]
     lost = full_end[b] - e
@@ -562,4 +636,9 @@ def _match_block(
     fl = np.asarray(mcf.flows(arcs), dtype=np.int64)
     mid = fl[nt : nt + arc_tl.size]
     pos = mid > 0
-    return arc_team[pos].astype(np.int64), arc_pt[pos].astype(np.int64), mid[pos]
+    return (
+        arc_team[pos].astype(np.int64),
+        arc_pt[pos].astype(np.int64),
+        mid[pos],
+        int(tails.size),
+    )

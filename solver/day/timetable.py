@@ -14,7 +14,9 @@ idle (so the point finishes at the capacity lower bound) and nobody called by ``
 longer than ``w``. A building whose residents straddle slot ends is split into consecutive
 per-slot parts (by unit/floor); a first fragment smaller than ``min_part`` moves into the
 next slot (calling later never lengthens the wait bound). Residents beyond ``C(window_end)``
-cannot be served in the window.
+cannot be served in the window; the building straddling that capacity has its first residents
+(units, floors) called in the last slot and the rest left without a call, so no table idles
+while residents of the point wait for a call.
 
 What happens to them depends on ``overtime``. Without it (``overflow = "unserved"``) those
 buildings are flagged ``NOT_CALLED``. With it, calls continue after the window end in slots of
@@ -27,10 +29,15 @@ the window are its *deficit* (``point_deficit`` = load − ``C(window_end)``, at
 
 Yellow-code residents never share a slot or a channel with others. ``yellow_mode="channel"``:
 at points with at least two tables and a yellow volume of at least ``yellow_channel_share`` of
-one table's day, one table becomes a dedicated yellow channel for the whole window and the
-yellow residents get their own calling curve on it. Otherwise (or with ``"end_slot"``) they
-are called after everyone else, on the same tables, in short end slots (``yellow_slot_min``,
-default 5 min) from the first such boundary after the regular queue has drained (fluid);
+one table's day, one table becomes a dedicated yellow channel and the yellow residents get
+their own calling curve on it, from the window start at the table's full rate. Once the yellow
+queue has drained (its fluid finish, ``point_switch``) the channel's table joins the shared
+tables — in the window and in overtime, where it is one of the tables kept on — so the regular
+residents' curve counts it from then on; while yellow residents are being called it takes
+nobody else. A yellow queue that cannot drain (yellow residents left without a call) keeps its
+table. Otherwise (or with ``"end_slot"``) they are called after everyone else, on the same
+tables, in short end slots (``yellow_slot_min``, default 5 min) from the first such boundary
+after the regular queue has drained (fluid);
 if no capacity is left in the window they are called in overtime or, without it, not called
 (the point is flagged).
 
@@ -55,7 +62,7 @@ I64 = NDArray[np.int64]
 F64 = NDArray[np.float64]
 B = NDArray[np.bool_]
 
-CALLED = 0  # building called (its regular residents have a call window)
+CALLED = 0  # building called (its regular residents have a call window; see _layout)
 NOT_CALLED = 1  # the point's capacity in the window cannot take this building
 NOTHING = 2  # no regular (non-yellow) residents to call
 
@@ -205,6 +212,7 @@ class Timetable:
     point_deficit: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
     point_after_tables: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
     overtime: bool = False
+    point_switch: F64 = field(default_factory=lambda: np.zeros(0, np.float64))
 
 
 def after_window_tables(tables: I64) -> int:
@@ -216,15 +224,52 @@ def after_window_tables(tables: I64) -> int:
     return last if last > 0 else max(int(tables.max()) if tables.size else 0, 0)
 
 
-class _Cap:
-    """Cumulative capacity ``C(t)`` of one queue (piecewise linear) and its inverse."""
+def tables_at(edges: I64, tables: I64, after: int, window_end: int, t: F64) -> F64:
+    """Tables in force at times ``t`` (≥ ``edges[0]``): ``tables`` on the blocks of ``edges``
+    inside the window, ``after`` from the window end on."""
+    blk = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, max(tables.size - 1, 0))
+    inside = tables[blk].astype(np.float64) if tables.size else np.zeros(t.shape)
+    return np.where(t < window_end, inside, float(after))
 
-    def __init__(self, edges: I64, tables: I64, per_min: float, end: int) -> None:
-        self.after = after_window_tables(tables)
-        t = np.append(edges.astype(np.float64), float(end + _OVERTIME_MIN))
-        n = np.append(tables.astype(np.float64), float(self.after))
+
+class _Cap:
+    """Cumulative capacity ``C(t)`` of one queue (piecewise linear) and its inverse.
+
+    ``t`` (K + 1) breakpoints from the window start to the end of the overtime horizon and
+    ``n`` (K) tables in force between them; ``after`` is the count at the horizon's end (the
+    tables that stay after the window).
+    """
+
+    def __init__(self, t: F64, n: F64, per_min: float) -> None:
         self.t = t
+        self.after = int(n[-1]) if n.size else 0
         self.c = np.concatenate([[0.0], np.cumsum(n * np.diff(t) * per_min)])
+
+    @classmethod
+    def of(
+        cls,
+        edges: I64,
+        parts: list[tuple[I64, int, float]],
+        per_min: float,
+        end: int,
+    ) -> _Cap:
+        """The capacity of a queue served by ``parts``: ``(tables per block of edges, tables
+        after the window, from)`` — each part's tables count from the time ``from`` on (a
+        yellow channel's table joining the shared tables once the yellow calls are done)."""
+        horizon = float(end + _OVERTIME_MIN)
+        if len(parts) == 1 and parts[0][2] <= edges[0] and edges[-1] == end:
+            tables, after, _ = parts[0]  # one set of tables all day: the blocks as they are
+            t = np.append(edges.astype(np.float64), horizon)
+            return cls(t, np.append(tables.astype(np.float64), float(after)), per_min)
+        cuts = [edges.astype(np.float64), np.array([float(end), horizon])]
+        cuts += [np.array([f]) for _, _, f in parts if edges[0] < f < horizon]
+        t = np.unique(np.concatenate(cuts))
+        t = t[(t >= edges[0]) & (t <= horizon)]
+        mid = (t[:-1] + t[1:]) / 2.0
+        n = np.zeros(mid.size)
+        for tables, after, start in parts:
+            n += np.where(mid >= start, tables_at(edges, tables, after, end, mid), 0.0)
+        return cls(t, n, per_min)
 
     def at(self, x: F64 | float) -> F64:
         """C(x)."""
@@ -250,6 +295,12 @@ class _Layout:
     slot: I64
     residents: I64
     not_called: I64  # buildings beyond capacity
+    left: int = 0  # residents of the one building straddling the capacity left without a call
+
+    def uncalled(self, res: I64) -> int:
+        """Residents of this queue left without a call (whole buildings and the straddler's
+        rest)."""
+        return int(res[self.not_called].sum()) + self.left
 
 
 def _layout(
@@ -260,17 +311,21 @@ def _layout(
     ``g[s]`` is the cumulative number of residents that may be called by the end of slot
     ``slot0 + s``; slots from ``split_at`` on are overtime (after the window end), and a
     building straddling the window end keeps its calls inside the window (the rest is called
-    in overtime). Returns the layout and the number of split buildings.
+    in overtime). The building straddling the last slot's capacity has its first residents
+    (units, floors) called and the rest left without a call (``left``), so no table idles
+    while residents wait for a call. Returns the layout and the number of split buildings.
     """
     r = res[order]
     keep = r > 0
     order, r = order[keep], r[keep]
     end = np.cumsum(r)
     cap = int(g[-1]) if g.size else 0
-    fits = end <= cap
+    fits = end - r < cap  # at least its first resident can be called
     bad = order[~fits]
     order, r, end = order[fits], r[fits], end[fits]
-    beg = end - r
+    left = int(np.maximum(end - cap, 0).sum())
+    end = np.minimum(end, cap)
+    beg = np.concatenate([[0], end[:-1]]).astype(np.int64) if end.size else end
     s_first = np.searchsorted(g, beg + 1, side="left")
     s_last = np.searchsorted(g, end, side="left")
     n = s_last - s_first + 1
@@ -301,7 +356,7 @@ def _layout(
     ok = cnt > 0
     split = int((np.bincount(idx[ok], minlength=order.size) > 1).sum())
     return (
-        _Layout(order[idx[ok]], slot[ok] + slot0, cnt[ok], bad.astype(np.int64)),
+        _Layout(order[idx[ok]], slot[ok] + slot0, cnt[ok], bad.astype(np.int64), left),
         split,
     )
 
@@ -460,6 +515,7 @@ def build_timetable(
     p_cap = np.zeros(p, np.int64)
     p_deficit = np.zeros(p, np.int64)
     p_after = np.zeros(p, np.int64)
+    p_switch = np.full(p, math.inf)
     split_total = 0
     y_step = max(1, min(pr.yellow_slot_min, pr.slot_min))
 
@@ -476,7 +532,9 @@ def build_timetable(
     for j in range(p):
         bj = order[bounds[j] : bounds[j + 1]]
         total = int(load_reg[j] + load_yel[j])
-        full = _Cap(pr.table_edges, pr.tables[j], per_min, pr.window_end)
+        edges_t = pr.table_edges
+        kept = after_window_tables(pr.tables[j])
+        full = _Cap.of(edges_t, [(pr.tables[j], kept, -math.inf)], per_min, pr.window_end)
         p_after[j] = full.after
         p_cap[j] = max(
             math.floor(
@@ -487,9 +545,38 @@ def build_timetable(
         if total == 0:
             continue
         p_lb[j] = math.ceil(float(full.inv(float(total))) - 1e-9)
-        main = _Cap(pr.table_edges, m_tables[j], per_min * f_arr[j], pr.window_end)
-        main_true = _Cap(pr.table_edges, m_tables[j], per_min, pr.window_end)
         w = float(w_arr[j])
+        y_after = min(int(full.after), 1) if channel[j] else 0
+        m_after = int(full.after) - y_after
+        ylay: _Layout | None = None
+        switch = math.inf  # when the yellow channel's table joins the shared tables
+        if channel[j]:
+            # the yellow channel first: its table serves the shared queue once its calls are
+            # done (the yellow queue's fluid drain), in the window and in overtime
+            y_parts = [(y_tables[j], y_after, -math.inf)]
+            ycap = _Cap.of(edges_t, y_parts, per_min * f_arr[j], pr.window_end)
+            ycap_true = _Cap.of(edges_t, y_parts, per_min, pr.window_end)
+            y_until = (
+                _overtime_until(ycap, float(load_yel[j]), 0.0, w, pr.window_end)
+                if pr.overtime
+                else float(pr.window_end)
+            )
+            y_grid = _slot_grid(pr.window_start, pr.window_end, pr.slot_min, y_until)
+            gy = _curve(ycap, y_grid[1:], w, pr.window_end, 0.0)
+            ylay, sp_y = _layout(
+                bj, yellow, gy, pr.min_part, 0, _window_slots(y_grid, pr.window_end)
+            )
+            y_fluid = _fluid(ycap_true, y_grid[ylay.slot], y_grid[ylay.slot + 1], ylay.residents)
+            y_nc = ylay.uncalled(yellow)
+            y_fin = _overtime(ycap_true, y_fluid[1], y_nc, pr.window_end)
+            # a yellow queue that never drains (residents left without a call) keeps its table
+            switch = y_fin if y_fin >= 0 and (y_nc == 0 or pr.overtime) else math.inf
+            p_switch[j] = switch
+        m_parts = [(m_tables[j], m_after, -math.inf)]
+        if channel[j] and math.isfinite(switch):
+            m_parts.append((y_tables[j], y_after, switch))
+        main = _Cap.of(edges_t, m_parts, per_min * f_arr[j], pr.window_end)
+        main_true = _Cap.of(edges_t, m_parts, per_min, pr.window_end)
         until = (
             _overtime_until(main, float(load_reg[j]), 0.0, w, pr.window_end)
             if pr.overtime
@@ -501,27 +588,15 @@ def build_timetable(
         split_total += sp
         rs, re_, rr = add(lay, edges, False, 0)
         not_called.append(lay.not_called)
-        nc = int(regular[lay.not_called].sum())
-        if channel[j]:
-            ycap = _Cap(pr.table_edges, y_tables[j], per_min * f_arr[j], pr.window_end)
-            ycap_true = _Cap(pr.table_edges, y_tables[j], per_min, pr.window_end)
-            y_until = (
-                _overtime_until(ycap, float(load_yel[j]), 0.0, w, pr.window_end)
-                if pr.overtime
-                else float(pr.window_end)
-            )
-            y_grid = _slot_grid(pr.window_start, pr.window_end, pr.slot_min, y_until)
-            gy = _curve(ycap, y_grid[1:], w, pr.window_end, 0.0)
-            ylay, sp = _layout(bj, yellow, gy, pr.min_part, 0, _window_slots(y_grid, pr.window_end))
+        nc = lay.uncalled(regular)
+        if channel[j] and ylay is not None:
+            sp = sp_y
             ys, ye, yr = add(ylay, y_grid, True, 1)
             s0_, f0_, pk0, wt0 = _fluid(main_true, rs, re_, rr)
-            s1_, f1_, pk1, wt1 = _fluid(ycap_true, ys, ye, yr)
+            s1_, _, pk1, wt1 = y_fluid
             starts = [x for x in (s0_, s1_) if x >= 0]
             first_call = min(starts) if starts else -1.0
-            fin = max(
-                _overtime(main_true, f0_, nc, pr.window_end),
-                _overtime(ycap_true, f1_, int(yellow[ylay.not_called].sum()), pr.window_end),
-            )
+            fin = max(_overtime(main_true, f0_, nc, pr.window_end), y_fin)
             pk, wt = max(pk0, pk1), max(wt0, wt1)
         else:
             # a separate end slot: from the regular queue's (fluid) drain time, on a finer grid
@@ -558,10 +633,10 @@ def build_timetable(
                 np.concatenate([re_, ye]),
                 np.concatenate([rr, yr]),
             )
-            fin = _overtime(main_true, fin, nc + int(yellow[ylay.not_called].sum()), pr.window_end)
+            fin = _overtime(main_true, fin, nc + ylay.uncalled(yellow), pr.window_end)
         split_total += sp
         not_called.append(ylay.not_called)
-        nc += int(yellow[ylay.not_called].sum())
+        nc += ylay.uncalled(yellow)
         p_start[j] = int(first_call)
         # fin ≥ the bound in exact arithmetic (the bound's capacity serves the same load);
         # the max only absorbs floating-point rounding
@@ -653,4 +728,5 @@ def build_timetable(
         point_deficit=p_deficit,
         point_after_tables=p_after,
         overtime=pr.overtime,
+        point_switch=p_switch,
     )

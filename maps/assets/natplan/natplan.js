@@ -11,6 +11,7 @@
   NP.labels = NP.labels || {};
   NP.stopLabelZoom = 17; /* route stops get permanent number labels from this zoom on */
   NP.pointLabelZoom = 13; /* point names from this zoom on, where they do not overlap */
+  NP.outlineZoom = 14; /* building outlines from this zoom on (a few pixels a building) */
 
   function canvas() {
     if (!NP._canvas) NP._canvas = L.canvas({ padding: 0.5, tolerance: 3 });
@@ -115,6 +116,7 @@
           var x0 = (v.min.x + o.x) / s, y0 = (v.min.y + o.y) / s;
           var x1 = (v.max.x + o.x) / s, y1 = (v.max.y + o.y) / s;
           for (var kind = 3; kind >= 0; kind--) { /* outlines first, main roads on top */
+            if (kind === 3 && m.getZoom() < NP.outlineZoom) continue;
             var st = style[kind];
             ctx.setLineDash(st.dash || []);
             ctx.lineWidth = st.width;
