@@ -105,6 +105,7 @@ from solver.location import work
 from solver.location.assign import assign_flow, fit_tables, flow_cost, flow_prices
 from solver.location.bound import LagrangeResult, arc_bounds, subgradient
 from solver.location.cpsat import solve_sub_cpsat
+from solver.location.decompose import solve_decomposed
 from solver.location.exact import (
     MIN_WALL_SECONDS,
     NEAR_MIN,
@@ -296,12 +297,29 @@ def solve(
     seed: int = 0,
     progress: Progress | None = None,
     work_budget: float | None = None,
+    decompose: bool = True,
+    start: tuple[NDArray[np.int32], NDArray[np.bool_]] | None = None,
 ) -> LocationResult:
     """Plan open sites and single-source assignment; see the module docstring for the model.
 
     ``work_budget``: estimated seconds of work (:mod:`solver.location.work`) that end the
-    search, default ``time_limit``; ``time_limit`` is the wall-clock hard stop.
+    search, default ``time_limit``; ``time_limit`` is the wall-clock hard stop. With
+    ``decompose``, large local instances are solved by regions
+    (:mod:`solver.location.decompose`); the regions themselves are solved whole. ``start``
+    (site per client, open sites): a plan to improve on, kept as the first incumbent if
+    feasible (the decomposition's fix-and-optimise passes hand each region its current plan).
     """
+    if decompose:
+        by_regions = solve_decomposed(
+            problem,
+            solver=solve,
+            time_limit=time_limit,
+            work_budget=work_budget,
+            seed=seed,
+            progress=progress,
+        )
+        if by_regions is not None:
+            return by_regions
     t0 = time.perf_counter()
     clock = WorkClock.start(time_limit if work_budget is None else work_budget, time_limit)
     inst = build_instance(problem)
@@ -312,6 +330,10 @@ def solve(
     reason = _proven_infeasible(inst)
     if reason:
         return _empty_result(inst, reason, st.stats, math.inf, proven=True)
+    if start is not None:
+        st.offer(
+            np.asarray(start[0], dtype=np.int32), np.asarray(start[1], dtype=np.bool_), "start"
+        )
 
     # 1. Lagrangian bound with Lagrangian heuristic.
     t1 = time.perf_counter()

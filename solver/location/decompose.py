@@ -1,0 +1,434 @@
+"""Regional fix-and-optimise for large, local location problems (districts).
+
+A district's buildings only reach the sampling points within walking distance, so the arc
+graph is local. The whole-problem engine (:mod:`solver.location.engine`) spends a fixed work
+budget on construction, the bound and a few neighbourhoods around single sites; on a large
+district its plan stops improving long before the budget ends (the generated 1M district:
+the same plan within 0.1 % at 22.5, 30 and 150 work units). This module
+
+1. **partitions** the sites into regions of about :data:`REGION_ARCS` arcs by recursive
+   bisection of the site graph (two sites are adjacent when a client reaches both; the edge
+   weight is that client's walk to both per resident). Each cut follows the level sets of
+   the graph distance from a pseudo-peripheral site, so regions are compact bands and few
+   arcs cross their borders. A client belongs to the region of its cheapest site. No
+   coordinates are needed, so street distances work as well as straight lines; a dense
+   instance (clients reach sites across the whole instance, like the capacitated p-median
+   benchmarks on all arcs) shows itself by its share of crossing arcs and is left whole;
+2. lets the engine plan the **whole problem** with :data:`ENGINE_SHARE` of the work: its
+   plan, and its Lagrangian bound, which is valid for the whole problem and stays the bound
+   (region bounds do not add up when regions share arcs);
+3. improves the plan by **fix-and-optimise** over the regions, alternating the partition
+   and an offset one whose borders run through the middle of its regions: each region's
+   sites and the clients they serve (plus unserved clients whose cheapest site is there)
+   are re-solved by the engine from the current plan (``start``), with the rest fixed and
+   the region's limits what the fixed part leaves (open sites, tables), the work shared by
+   arcs; a region's new plan is kept only when the whole plan's objective improves. Regions
+   have disjoint clients and sites and their limits are the global slack, so every kept
+   plan respects every capacity and limit of the whole problem;
+4. ends with grid consolidation on the whole instance (grids split across borders).
+
+Work is counted on the same work clock (:mod:`solver.location.work`) as the engine's, the
+wall clock only a hard stop; the same input gives the same plan.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from solver.location import work
+from solver.location.groups import consolidate_groups
+from solver.location.model import BIG_UNITS, Instance, build_instance, evaluate
+from solver.location.problem import LocationProblem, LocationResult
+from solver.location.work import WorkClock
+
+__all__ = ["Partition", "choose_partition", "partition", "solve_decomposed", "sub_problem"]
+
+I32 = NDArray[np.int32]
+I64 = NDArray[np.int64]
+F64 = NDArray[np.float64]
+B = NDArray[np.bool_]
+Progress = Callable[[str, float, float], None]
+Solver = Callable[..., LocationResult]
+
+DECOMPOSE_ARCS = 200_000  # decompose only beyond this many arcs (the engine's large path)
+REGION_ARCS = 45_000  # arcs per region (measured on the generated 1M and 5M districts)
+MAX_CUT_SHARE = 0.5  # a local instance: at most this share of arcs crosses region borders
+PARTITION_ARC_PASSES = 20  # estimated cost of a partition, in passes over the arcs
+ENGINE_SHARE = 0.75  # work share of the whole-problem engine's plan and bound
+PASS_SHARE = 0.1  # … of each fix-and-optimise pass (alternating partitions, from the plan)
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Regions of a location instance: every site and every client in exactly one region.
+
+    ``client_region`` is −1 for clients without arcs (they can only stay unserved).
+    """
+
+    site_region: I64
+    client_region: I64
+    count: int
+    cut_arcs: int  # arcs whose client and site lie in different regions
+
+
+def _site_graph(inst: Instance) -> csr_matrix:
+    """Sites adjacent when a client reaches both; weight: that client's walk to both per
+    resident (the cheapest such client). Every client links its cheapest site to its others."""
+    has = inst.ptr[1:] > inst.ptr[:-1]
+    home = np.full(inst.n, -1, dtype=np.int64)
+    home[has] = inst.site[inst.ptr[:-1][has]]
+    cli = inst.cli.astype(np.int64)
+    other = inst.site.astype(np.int64)
+    h = home[cli]
+    keep = other != h
+    per = np.maximum(inst.demand[cli], 1).astype(np.float64)
+    w = (inst.cost + inst.cost[inst.ptr[cli]]) / per
+    u, v, w = h[keep], other[keep], w[keep]
+    u, v = np.r_[u, v], np.r_[v, u]
+    w = np.r_[w, w] + 1e-9  # a zero weight would be read as "no edge"
+    order = np.lexsort((w, v, u))
+    u, v, w = u[order], v[order], w[order]
+    first = np.r_[True, (u[1:] != u[:-1]) | (v[1:] != v[:-1])] if u.shape[0] else np.zeros(0, bool)
+    return coo_matrix((w[first], (u[first], v[first])), shape=(inst.m, inst.m)).tocsr()
+
+
+def _bisect(graph: csr_matrix, verts: I64, weight: F64, sizes: list[float]) -> list[I64]:
+    """Split ``verts`` into ``len(sizes)`` parts of weights proportional to ``sizes``.
+
+    Each cut orders the vertices by graph distance from a pseudo-peripheral vertex (the
+    farthest from the farthest from the first vertex: two sweeps) and splits the order where
+    the weight reaches the left half's share, so parts are compact bands; the halves are
+    split again. Unreachable vertices (other components) come last, in index order.
+    """
+    if len(sizes) == 1 or verts.shape[0] <= 1:
+        return [verts] + [np.zeros(0, dtype=np.int64)] * (len(sizes) - 1)
+    sub = graph[verts][:, verts]
+    start = 0
+    for _ in range(2):
+        dist = dijkstra(sub, directed=False, indices=start)
+        reach = np.isfinite(dist)
+        start = int(np.flatnonzero(reach)[np.argmax(dist[reach])])
+    dist = dijkstra(sub, directed=False, indices=start)
+    dist = np.where(np.isfinite(dist), dist, np.inf)
+    order = np.lexsort((np.arange(verts.shape[0]), dist))
+    half = len(sizes) // 2
+    share = sum(sizes[:half]) / sum(sizes)
+    cum = np.cumsum(weight[verts[order]])
+    total = float(cum[-1]) if cum.shape[0] else 0.0
+    if total <= 0:
+        cut = round(share * verts.shape[0])
+    else:
+        cut = int(np.searchsorted(cum, share * total, side="left")) + 1
+    cut = min(max(cut, 1), verts.shape[0] - 1)
+    left, right = verts[np.sort(order[:cut])], verts[np.sort(order[cut:])]
+    return _bisect(graph, left, weight, sizes[:half]) + _bisect(graph, right, weight, sizes[half:])
+
+
+def partition(inst: Instance, regions: int, *, offset: bool = False) -> Partition:
+    """Partition ``inst`` into ``regions`` regions of about equal arc counts.
+
+    With ``offset`` the regions at both ends of every cut sequence are half the size (one
+    region more): its borders run through the middle of the plain partition's regions, so
+    fix-and-optimise on it repairs the plain partition's borders.
+    """
+    has = inst.ptr[1:] > inst.ptr[:-1]
+    home = np.full(inst.n, -1, dtype=np.int64)
+    home[has] = inst.site[inst.ptr[:-1][has]]
+    degree = (inst.ptr[1:] - inst.ptr[:-1]).astype(np.float64)
+    weight = np.bincount(home[has], weights=degree[has], minlength=inst.m).astype(np.float64)
+    sizes = [1.0] * regions
+    if offset and regions >= 2:
+        sizes = [0.5] + [1.0] * (regions - 1) + [0.5]
+    graph = _site_graph(inst)
+    parts = _bisect(graph, np.arange(inst.m, dtype=np.int64), weight, sizes)
+    parts = [p for p in parts if p.shape[0]]
+    site_region = np.zeros(inst.m, dtype=np.int64)
+    for r, p in enumerate(parts):
+        site_region[p] = r
+    client_region = np.where(home >= 0, site_region[np.maximum(home, 0)], -1)
+    cut = int(np.count_nonzero(site_region[inst.site] != client_region[inst.cli]))
+    return Partition(site_region, client_region, len(parts), cut)
+
+
+@dataclass(frozen=True)
+class _Sub:
+    """A sub-problem and where its clients and sites sit in the whole problem."""
+
+    problem: LocationProblem
+    clients: I64
+    sites: I64
+
+
+def sub_problem(
+    problem: LocationProblem,
+    inst: Instance,
+    clients: I64,
+    sites: I64,
+    max_open: int | None,
+    min_open: int,
+    units: int | None,
+) -> _Sub:
+    """The problem restricted to ``clients``, ``sites`` and the arcs between them, with
+    ``max_open`` sites (exactly that many when ``min_open`` equals it) and ``units`` tables."""
+    in_c = np.zeros(inst.n, dtype=np.bool_)
+    in_c[clients] = True
+    in_s = np.zeros(inst.m, dtype=np.bool_)
+    in_s[sites] = True
+    a = np.flatnonzero(in_c[inst.cli] & in_s[inst.site])
+    c_new = np.full(inst.n, -1, dtype=np.int64)
+    c_new[clients] = np.arange(clients.shape[0])
+    s_new = np.full(inst.m, -1, dtype=np.int64)
+    s_new[sites] = np.arange(sites.shape[0])
+    status = np.asarray(problem.site_status)[sites]
+    exact = max_open is not None and min_open >= max_open
+    sub = LocationProblem(
+        demand=np.asarray(problem.demand)[clients],
+        capacity=np.asarray(problem.capacity)[sites],
+        arc_client=c_new[inst.cli[a]].astype(np.int32),
+        arc_site=s_new[inst.site[a]].astype(np.int32),
+        arc_cost=inst.cost[a],
+        site_status=status,
+        max_open=max_open,
+        exact_open=exact,
+        unserved_cost=None if problem.unserved_cost is None else inst.unserved[clients],
+        unit_capacity=problem.unit_capacity,
+        max_units_total=units,
+        group=None if problem.group is None else np.asarray(problem.group)[clients],
+        group_split_penalty=problem.group_split_penalty,
+    )
+    return _Sub(sub, clients, sites)
+
+
+@dataclass
+class _Whole:
+    """The whole problem's incumbent while regions are solved and repaired."""
+
+    inst: Instance
+    clock: WorkClock
+    assign: I64
+    open_mask: B
+    objective: float = math.inf
+    stats: dict[str, float] | None = None
+
+    def evaluate(self, assign: I64, open_mask: B) -> tuple[bool, float]:
+        """Feasibility and objective of a whole plan, charged to the clock."""
+        self.clock.charge(work.EVALUATE_PER_ITEM * self.inst.n, "decompose")
+        ev = evaluate(self.inst, assign.astype(np.int32), open_mask)
+        return ev.feasible, ev.objective
+
+    def offer(self, assign: I64, open_mask: B) -> bool:
+        """Keep the plan if it is feasible and better."""
+        ok, obj = self.evaluate(assign, open_mask)
+        if ok and obj < self.objective - 1e-9 * max(1.0, abs(self.objective)):
+            self.assign, self.open_mask, self.objective = assign.copy(), open_mask.copy(), obj
+            return True
+        return False
+
+
+def _run(
+    whole: _Whole,
+    sub: _Sub,
+    solver: Solver,
+    share: float,
+    seed: int,
+    start: tuple[I32, B] | None = None,
+) -> LocationResult | None:
+    """Solve a sub-problem with ``share`` of work (the wall stop as its time limit), from
+    the plan ``start`` if given."""
+    wall = whole.clock.wall_deadline - time.perf_counter()
+    if wall <= 0.05:
+        whole.clock.wall_cut()
+        return None
+    if share <= 0:
+        return None
+    res = solver(
+        sub.problem, time_limit=wall, work_budget=share, seed=seed, decompose=False, start=start
+    )
+    whole.clock.charge(float(res.stats.get("work_seconds", share)), "regions")
+    if res.stats.get("wall_clock_bound", 0.0):
+        whole.clock.wall_cut()
+    if res.status not in ("optimal", "feasible"):
+        return None
+    return res
+
+
+def _repair(
+    problem: LocationProblem,
+    whole: _Whole,
+    part: Partition,
+    budget: float,
+    solver: Solver,
+    seed: int,
+) -> int:
+    """Fix-and-optimise over the regions of ``part``: each region's sites and the clients
+    they serve (plus unserved clients whose cheapest site is there) re-solved with the rest
+    fixed; kept when the whole plan improves. Returns the number of regions improved."""
+    inst = whole.inst
+    arcs_in = np.bincount(part.client_region[inst.cli], minlength=part.count).astype(np.float64)
+    improved = 0
+    for r in range(part.count):
+        if whole.clock.left() <= 0:
+            break
+        in_s = part.site_region == r
+        sites = np.flatnonzero(in_s).astype(np.int64)
+        a = whole.assign
+        mine = (a >= 0) & in_s[np.maximum(a, 0)]
+        mine |= (a < 0) & (part.client_region == r)
+        clients = np.flatnonzero(mine).astype(np.int64)
+        if clients.shape[0] == 0:
+            continue
+        whole.clock.charge(work.EVALUATE_PER_ITEM * inst.n, "decompose")
+        ev = evaluate(inst, a.astype(np.int32), whole.open_mask)
+        open_in = int(np.count_nonzero(whole.open_mask[sites]))
+        p_hi = None
+        p_lo = 0
+        if inst.p_max < int(inst.usable.sum()):
+            p_hi = open_in + inst.p_max - ev.n_open
+            p_lo = open_in - (ev.n_open - inst.p_min)
+        units = None
+        if inst.unit > 0 and inst.units_total < BIG_UNITS:
+            units = int(ev.units[sites].sum()) + inst.units_total - int(ev.units.sum())
+        sub = sub_problem(problem, inst, clients, sites, p_hi, max(p_lo, 0), units)
+        share = budget * arcs_in[r] / max(float(arcs_in.sum()), 1.0)
+        s_new = np.full(inst.m, -1, dtype=np.int64)
+        s_new[sites] = np.arange(sites.shape[0])
+        now = a[clients]
+        start = (
+            np.where(now >= 0, s_new[np.maximum(now, 0)], -1).astype(np.int32),
+            whole.open_mask[sites].copy(),
+        )
+        res = _run(whole, sub, solver, share, seed + r, start)
+        if res is None:
+            continue
+        assign = whole.assign.copy()
+        assign[clients] = np.where(
+            res.site_of_client >= 0, sites[np.maximum(res.site_of_client, 0)], -1
+        )
+        open_mask = whole.open_mask.copy()
+        open_mask[sites] = res.open_sites
+        if whole.offer(assign, open_mask):
+            improved += 1
+    return improved
+
+
+def choose_partition(inst: Instance, clock: WorkClock) -> Partition | None:
+    """Regions of about :data:`REGION_ARCS` arcs; None for instances of at most
+    :data:`DECOMPOSE_ARCS` arcs or that are not local (more than :data:`MAX_CUT_SHARE` of
+    the arcs cross the region borders: clients reach sites across the whole instance)."""
+    if inst.k <= DECOMPOSE_ARCS or inst.k > MAX_CUT_SHARE * inst.n * inst.m:
+        return None  # small, or dense (arcs for most client–site pairs): no partition needed
+    clock.charge(PARTITION_ARC_PASSES * work.ARC_PASS * inst.k, "decompose")
+    part = partition(inst, math.ceil(inst.k / REGION_ARCS))
+    if part.count < 2 or part.cut_arcs > MAX_CUT_SHARE * inst.k:
+        return None
+    return part
+
+
+def solve_decomposed(
+    problem: LocationProblem,
+    *,
+    solver: Solver,
+    time_limit: float,
+    work_budget: float | None,
+    seed: int,
+    progress: Progress | None = None,
+) -> LocationResult | None:
+    """Plan by the engine, then improve by regions (module docstring); None when the instance
+    does not decompose (at most :data:`DECOMPOSE_ARCS` arcs, dense, a client that must be
+    served but has no arc): the caller then solves it whole, with nothing spent.
+
+    ``solver`` is the engine's ``solve``; it is called with ``decompose=False``, for the whole
+    problem's first plan and for the regions.
+    """
+    t0 = time.perf_counter()
+    if problem.arc_client.shape[0] <= DECOMPOSE_ARCS:
+        return None
+    inst = build_instance(problem)
+    has = inst.ptr[1:] > inst.ptr[:-1]
+    if np.any(~has & ~np.isfinite(inst.unserved)):
+        return None
+    clock = WorkClock.start(time_limit if work_budget is None else work_budget, time_limit)
+    part = choose_partition(inst, clock)
+    if part is None:
+        return None
+    budget = clock.budget
+    first = solver(
+        problem,
+        time_limit=max(clock.wall_deadline - time.perf_counter(), 0.0),
+        work_budget=max(ENGINE_SHARE * budget - clock.spent, 0.0),
+        seed=seed,
+        progress=progress,
+        decompose=False,
+    )
+    clock.charge(float(first.stats.get("work_seconds", 0.0)), "engine")
+    if first.stats.get("wall_clock_bound", 0.0):
+        clock.wall_cut()
+    if first.status not in ("optimal", "feasible"):
+        return first
+    stats: dict[str, float] = {f"engine_{k}": v for k, v in first.stats.items()}
+    stats["arcs"] = float(inst.k)
+    stats["decompose_regions"] = float(part.count)
+    stats["decompose_cut_share"] = part.cut_arcs / max(inst.k, 1)
+    stats["decompose_first_objective"] = first.objective
+    whole = _Whole(
+        inst, clock, first.site_of_client.astype(np.int64), first.open_sites.copy(), first.objective
+    )
+    clock.charge(PARTITION_ARC_PASSES * work.ARC_PASS * inst.k, "decompose")
+    offset = partition(inst, part.count, offset=True)
+    passes = improved = 0
+    while clock.left() > 0.5 * PASS_SHARE * budget:
+        share = min(PASS_SHARE * budget, clock.left())
+        on = offset if passes % 2 == 0 else part
+        improved += _repair(problem, whole, on, share, solver, seed + 7919 * (passes + 1))
+        passes += 1
+        if progress is not None:
+            progress("regions", whole.objective, first.lower_bound)
+    stats["decompose_passes"] = float(passes)
+    stats["decompose_improved"] = float(improved)
+    # grids split across region borders (each region's solve consolidates its own)
+    if inst.group is not None:
+        clock.charge(work.ARC_PASS * inst.k, "groups")
+        merged = consolidate_groups(inst, whole.assign.astype(np.int32), whole.open_mask)
+        whole.offer(merged.astype(np.int64), whole.open_mask)
+    ev = evaluate(inst, whole.assign.astype(np.int32), whole.open_mask)
+    rest = ev.objective - ev.group_penalty
+    # the engine's Lagrangian bound is valid for the whole problem, whatever the plan
+    lag = float(first.stats.get("lagrangian_bound", -math.inf))
+    if progress is not None:
+        progress("bound", ev.objective, lag)
+    bound = min(first.lower_bound, ev.objective)
+    if ev.objective == 0 and bound == 0:
+        gap = 0.0
+    elif bound <= 0:
+        gap = math.inf
+    else:
+        gap = (ev.objective - bound) / bound
+    stats["lagrangian_bound"] = lag
+    stats["group_penalty"] = ev.group_penalty
+    if lag > 0:
+        stats["gap_without_group_penalty"] = max(0.0, (rest - min(lag, rest)) / lag)
+    stats["seconds_total"] = time.perf_counter() - t0
+    stats["work_seconds"] = clock.spent
+    stats["wall_clock_bound"] = float(clock.wall_bound)
+    for phase, spent in sorted(clock.by_phase.items()):
+        stats[f"work_{phase}"] = spent
+    return LocationResult(
+        site_of_client=whole.assign.astype(np.int32),
+        open_sites=whole.open_mask.copy(),
+        units=ev.units,
+        load=ev.load,
+        objective=ev.objective,
+        assignment_cost=ev.assignment_cost,
+        lower_bound=bound,
+        gap=gap,
+        status="optimal" if gap <= 1e-6 else "feasible",
+        stats=stats,
+    )
