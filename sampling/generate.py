@@ -531,14 +531,19 @@ POINTS_PER_VEHICLE = 8
 a bit more here, as rounds are planned to the 2-hour rule rather than fixed)."""
 VEHICLE_CAPACITY_TUBES = 800
 """Tubes one vehicle carries (a few cold boxes of ~200)."""
+LAB_HOURS = (("09:00", "24:00"), ("00:00", "24:00"), ("00:00", "22:00"))
+"""Opening hours of the generated labs, in turn: a hospital lab from its day shift at 09:00,
+a lab open round the clock, one closing at 22:00."""
 
 
 def _labs_and_vehicles(
     seed: int, residents: int, points: int, radius: float, lat0: float, lon0: float
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Labs (hospital and CDC labs, open all day) and pickup vehicles based at them.
+    """Labs (hospital and CDC labs) and pickup vehicles based at them.
 
     Drawn from their own random stream, so the other tables are the same as without them.
+    Hours (:data:`LAB_HOURS`, in turn by lab): some labs open all day, some only from 09:00
+    (after the first tubes are sealed) or until 22:00, so plans meet real opening hours.
     Capacity: the day's tubes (≈ residents ÷ pool of 10) ÷ :data:`TUBES_PER_LAB_HOUR_OF_DAY`,
     split over the labs by random weights and rounded up to tens.
     """
@@ -557,8 +562,8 @@ def _labs_and_vehicles(
             "lat": np.round(lat, 6),
             "lon": np.round(lon, 6),
             "tubes_per_hour": np.maximum(rate, 10),
-            "open_from": ["00:00"] * n_labs,
-            "open_to": ["24:00"] * n_labs,
+            "open_from": [LAB_HOURS[k % len(LAB_HOURS)][0] for k in range(n_labs)],
+            "open_to": [LAB_HOURS[k % len(LAB_HOURS)][1] for k in range(n_labs)],
             "name": [f"检测实验室{k + 1}" for k in range(n_labs)],
         }
     )

@@ -19,16 +19,30 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sampling import load_scenario
+from sampling.city.generate import generate_city
 from sampling.errors import ScenarioError
 from sampling.generate import generate_district
 from sampling.output.schemas import OUTPUT_TABLES
 from sampling.output.write import plan_tables, write_plan
+from sampling.replan.transport import TRANSPORT_KPIS
 from sampling.stages.planning import plan_campaign
-from sampling.stages.transport import check_saved_transport, transport_layer
+from sampling.stages.transport import (
+    check_saved_transport,
+    more_lab_hours,
+    transport_layer,
+    with_lab_hours,
+)
 from solver.transport.check import check_transport
 from solver.transport.labs import LabBook, hourly_load, result_time_bound, simulate_labs
-from solver.transport.problem import TransportProblem
-from solver.transport.solve import REASONS, TransportParams, solve_transport, tube_table
+from solver.transport.problem import IntArray, TransportProblem
+from solver.transport.solve import (
+    REASONS,
+    TransportParams,
+    TransportResult,
+    hours_blocked,
+    solve_transport,
+    tube_table,
+)
 
 H = 3600
 
@@ -73,12 +87,26 @@ def make_problem(
     )
 
 
-def solved(problem: TransportProblem, iterations: int = 30):
+def with_hours(
+    problem: TransportProblem, open_h: list[float], close_h: list[float]
+) -> TransportProblem:
+    """``problem`` with its labs open from ``open_h`` to ``close_h`` (hours of the day)."""
+    fields = {name: getattr(problem, name) for name in TransportProblem.__dataclass_fields__}
+    fields["lab_open"] = [round(h * H) for h in open_h]
+    fields["lab_close"] = [round(h * H) for h in close_h]
+    return TransportProblem.build(**fields)
+
+
+def solved(
+    problem: TransportProblem, iterations: int = 30
+) -> tuple[TransportResult, dict[str, IntArray]]:
     result = solve_transport(problem, TransportParams(iterations=iterations, time_limit=60))
     return result, tube_table(problem, result)
 
 
-def assert_rules(problem: TransportProblem, result, tubes) -> None:
+def assert_rules(
+    problem: TransportProblem, result: TransportResult, tubes: dict[str, IntArray]
+) -> None:
     """The plan's own figures obey the rules the checker checks (and the checker agrees)."""
     report = check_transport(problem, result.stops, tubes, batch_of_parcel=tubes["batch"])
     assert report.ok, report.violations[:5]
@@ -160,6 +188,71 @@ def test_lab_closing_early_lists_untested_tubes() -> None:
     assert_rules(problem, result, tubes)
     untested = int(tubes["tubes"][tubes["late_reason"] == REASONS.index("lab_hours")].sum())
     assert untested == int(result.queues.untested.sum()) > 0
+
+
+def test_labs_not_open_are_waited_for_or_avoided() -> None:
+    """A trip never unloads at a closed lab: before the near lab opens at 08:00 loads wait
+    for it (the wait is counted) or go to the other lab; after the other closes at 10:00
+    nothing goes there; every tube is still on time and tested."""
+    problem = with_hours(make_problem(labs=2, seed=5, vehicles=4), [8.0, 0.0], [24.0, 10.0])
+    result, tubes = solved(problem)
+    assert_rules(problem, result, tubes)
+    assert (tubes["late_reason"] < 0).all()
+    st_ = result.stops
+    unload = st_["kind"] == 1
+    lab, arrive = st_["place"][unload], st_["arrive"][unload]
+    assert (arrive >= problem.lab_open[lab]).all() and (arrive < problem.lab_close[lab]).all()
+    assert (arrive[lab == 1] < 10 * H).all() and (arrive[lab == 0] >= 8 * H).all()
+    report = check_transport(problem, st_, tubes)
+    assert report.lab_wait_s == result.stats["lab_wait_s"]
+    # one lab only, opening at 09:30 after the first tubes' pickup deadline (09:15): the
+    # first loads wait for it
+    single = with_hours(make_problem(labs=1, seed=5, vehicles=4), [9.5], [24.0])
+    result, tubes = solved(single)
+    assert_rules(single, result, tubes)
+    assert (tubes["late_reason"] < 0).all()
+    first = int(result.stops["arrive"][result.stops["kind"] == 1].min())
+    assert first == int(9.5 * H) and result.stats["lab_wait_s"] > 0
+    assert check_transport(single, result.stops, tubes).lab_wait_s == result.stats["lab_wait_s"]
+
+
+def test_tubes_only_closed_labs_could_take_are_late_for_lab_hours() -> None:
+    """The only lab opens at 14:00: tubes swabbed before ~10:00 are too old by then, late for
+    the lab's hours (not the fleet's); the extra hours found make them all in time, one hour
+    fewer still leaves some unable to reach an open lab."""
+    problem = with_hours(make_problem(labs=1, vehicles=6), [14.0], [24.0])
+    blocked = hours_blocked(problem)
+    assert blocked.any() and not blocked.all()
+    result, tubes = solved(problem)
+    assert_rules(problem, result, tubes)
+    code = REASONS.index("lab_hours")
+    assert (tubes["late_reason"][blocked[tubes["batch"]]] == code).all()
+    params = TransportParams(iterations=30, time_limit=60)
+    hours, cut = more_lab_hours(problem, tubes, params)
+    assert hours is not None and hours >= 1 and not cut
+    wider = with_lab_hours(problem, hours)
+    again = tube_table(wider, solve_transport(wider, params))
+    assert not (again["late_reason"] == code).any()
+    if hours > 1:
+        assert hours_blocked(with_lab_hours(problem, hours - 1)).any()
+    assert more_lab_hours(make_problem(), solved(make_problem())[1], params) == (0, False)
+
+
+def test_visiting_rule_is_checked_per_point() -> None:
+    """Every point's longest tube wait is within the interval and the checker reports it; a
+    point whose tubes were left too long fails the check (the per-point visiting rule too)."""
+    problem = make_problem()
+    result, tubes = solved(problem)
+    report = check_transport(problem, result.stops, tubes)
+    assert report.ok
+    waits = tubes["pickup"] - tubes["ready"]
+    for q in range(problem.num_points):
+        mine = tubes["point"] == q
+        assert report.max_pickup_gap_s[q] == int(waits[mine].max()) <= problem.interval_s
+    tampered = {k: v.copy() for k, v in tubes.items()}
+    tampered["ready"][tampered["point"] == 2] -= problem.interval_s + 1  # sealed much earlier
+    bad = check_transport(problem, result.stops, tampered)
+    assert any(v.startswith("point 2:") and "waiting" in v for v in bad.violations)
 
 
 def test_point_beyond_the_ride_bound_is_too_far() -> None:
@@ -297,9 +390,21 @@ def test_generated_district_has_labs_and_vehicles(district: Path) -> None:
 
 def test_stage_tables_check_and_no_labs_unchanged(district: Path, tmp_path: Path) -> None:
     scenario = load_scenario(district)
+    assert scenario.labs is not None
+    assert (scenario.labs["open_from"] > 0).any()  # a lab opening in the morning
     plan = plan_campaign(scenario, time_limit=5, seed=0)
     assert plan.transport is not None
     summary = plan.summary()
+    # a re-plan without transport clears exactly these figures (sampling.replan.transport)
+    assert set(plan.transport.kpis) == set(TRANSPORT_KPIS)
+    interval = scenario.header.transport.pickup_interval_max_min
+    gap = summary["max_pickup_gap_min"]
+    assert isinstance(gap, float)
+    if summary["tubes_late"] == 0:
+        assert gap <= interval
+        assert summary["extra_lab_hours"] == 0
+    points = plan.transport.results.filter(pl.col("level") == "point")
+    assert (points["max_pickup_gap_min"] <= gap).all()
     assert summary["tubes_total"] == int(plan.transport.tubes["tubes"].sum())
     late = plan.transport.tubes.filter(pl.col("late"))
     assert summary["tubes_late"] == int(late["tubes"].sum())
@@ -310,6 +415,7 @@ def test_stage_tables_check_and_no_labs_unchanged(district: Path, tmp_path: Path
     report = check_saved_transport(out, scenario)
     assert report.ok, report.violations[:5]
     assert report.tubes_delivered + report.tubes_late == summary["tubes_total"]
+    assert summary["vehicle_lab_wait_hours"] == round(report.lab_wait_s / 3600, 2)
     layer = transport_layer(out)
     assert layer is not None and layer["trips"] and layer["labs"]
     assert list((out / "vehicles").glob("*.html"))
@@ -333,6 +439,20 @@ def test_stage_tables_check_and_no_labs_unchanged(district: Path, tmp_path: Path
     assert not (bare_out / "transport_trips.parquet").exists()
     assert not (bare_out / "vehicles").exists()
     assert transport_layer(bare_out) is None
+
+
+def test_city_districts_keep_their_labs_and_vehicles(tmp_path: Path) -> None:
+    """Each generated city district's labs and vehicle depots move with it: they lie among the
+    district's own points, not at the generator's centre, kilometres away."""
+    layout = generate_city(60_000, 3, 4, tmp_path / "city")
+    for spec in layout:
+        scenario = load_scenario(tmp_path / "city" / spec.name)
+        assert scenario.labs is not None and scenario.vehicles is not None
+        px, py = scenario.xy(scenario.points)
+        for frame in (scenario.labs, scenario.vehicles):
+            x, y = scenario.xy(frame)
+            assert (x >= px.min()).all() and (x <= px.max()).all(), spec.name
+            assert (y >= py.min()).all() and (y <= py.max()).all(), spec.name
 
 
 def test_loader_checks_labs_and_vehicles(district: Path, tmp_path: Path) -> None:

@@ -8,7 +8,12 @@ residents (shares drawn 0.6–1.4 around the mean), with its own seed, then
   closer to their points, so every town building stays within walking reach);
 * staffed at its own ratio of the norm's samplers (``staff_ratio`` drawn in 0.9–1.15, so some
   districts are short-staffed and show a deficit);
-* moved so the districts sit side by side in rows (bounding boxes 300 m apart).
+* moved so the districts sit side by side in rows (bounding boxes 300 m apart) — buildings,
+  points, home-visit teams' clinics, and the district's labs and vehicle depots alike.
+
+Labs and vehicles per district are the generator's (:func:`~sampling.generate.synthesise_district`:
+lab capacity from the district's tubes, one vehicle per few open points), so a city district
+is provisioned like a single generated district of its size.
 
 The city folder holds ``city.toml`` (the city's name and date) and one scenario folder per
 district, ``district-01`` …; it is written atomically and refuses to replace anything but a
@@ -160,6 +165,14 @@ def generate_city(
                 buildings=_move(district.buildings, scale, dx, dy),
                 points=_move(district.points, scale, dx, dy),
                 teams=_move(district.teams, scale, dx, dy, mask=home_team),
+                # the district's own labs and vehicle depots move with it (left behind at the
+                # generator's centre, they were 5–20 km from the district and most tubes late)
+                labs=_move(district.labs, scale, dx, dy) if district.labs is not None else None,
+                vehicles=(
+                    _move(district.vehicles, scale, dx, dy)
+                    if district.vehicles is not None
+                    else None
+                ),
             )
             write_district(moved, staging / spec.name, fmt=fmt)
     return layout

@@ -327,6 +327,7 @@ _TRANSPORT_TABLES = (  # tubes to the labs (issue 16): written only when the sce
         last_swab_s=_I64,
         last_tested_s=_I64,
         results_s=_I64,
+        max_pickup_gap_min=_F64,
     ),
 )
 

@@ -173,6 +173,8 @@ TRANSPORT_KPIS = (
     "vehicle_trips",
     "extra_vehicles_needed",
     "extra_lab_hours",
+    "max_pickup_gap_min",
+    "vehicle_lab_wait_hours",
     "transport_rounds",
     "transport_iterations",
     "transport_wall_clock_bound",

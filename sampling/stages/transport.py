@@ -20,7 +20,11 @@ returns ``None`` and the plan is exactly as without this stage). From the plan:
 
 Tubes that cannot make it are listed (``transport_tubes``, ``late_reason``): ``too_far``,
 ``fleet`` (and the summary's ``extra_vehicles_needed``: vehicles that would make it, found by
-re-planning with more vehicles) or ``lab_hours`` (``extra_lab_hours``).
+re-planning with more vehicles) or ``lab_hours`` — untested when its lab closed, or no lab open
+while it could reach one in time (``extra_lab_hours``: hours every lab would open earlier and
+close later, found by re-planning with wider hours, :func:`more_lab_hours`). Labs not open yet
+are waited for when that is best (``vehicle_lab_wait_hours``); ``max_pickup_gap_min`` (summary,
+and per point and grid in ``results``) is the longest a sealed tube waited for a vehicle.
 :func:`transport_layer` prepares the map's transport layer from a saved plan folder, and
 :func:`check_saved_transport` checks a saved plan's transport from its tables alone.
 """
@@ -300,9 +304,10 @@ def plan_transport(
     result = solve_transport(problem, params)
     tubes = tube_table(problem, result)
     extra, extra_cut = _more_vehicles(scenario, batches, point_ids, tubes, params)
+    hours, hours_cut = more_lab_hours(problem, tubes, params)
     plan = _tables(scenario, problem, result, tubes, batches, grid_batches, point_ids)
-    kpis = _kpis(scenario, problem, result, tubes, plan, extra)
-    if extra_cut:  # a trial fleet's plan was cut by the wall clock: a rerun may differ
+    kpis = _kpis(scenario, problem, result, tubes, plan, extra, hours)
+    if extra_cut or hours_cut:  # a trial's plan was cut by the wall clock: a rerun may differ
         kpis["transport_wall_clock_bound"] = 1
     seconds = time.perf_counter() - started
     return TransportPlan(
@@ -345,6 +350,58 @@ def _more_vehicles(
         if not (late["late_reason"] == REASONS.index("fleet")).any():
             return added, cut
     return None, cut
+
+
+def more_lab_hours(
+    problem: TransportProblem, tubes: dict[str, np.ndarray], params: TransportParams
+) -> tuple[int | None, bool]:
+    """Whole hours every lab would open earlier and close later so that no tube is late for
+    the labs' hours: 0 when none is, else the first of a few widenings that makes it in a
+    re-plan (``None`` when none does), and whether the wall clock cut a trial.
+
+    The first widening tried is the estimate: for every tube late for lab hours, the least
+    extension of one lab that takes it (untested at its lab: the untested tubes ÷ the lab's
+    rate; never tested in time: the hours between the lab's hours and the tube's earliest
+    arrival or its age limit), the largest over the tubes; then one hour more, then double.
+    Each trial has the plan's own iteration budget, so the answer is counted in work.
+    """
+    p = problem
+    code = REASONS.index("lab_hours")
+    late = tubes["late_reason"] == code
+    if not late.any():
+        return 0, False
+    need_s = 0.0
+    untested = late & (tubes["lab"] >= 0) & (tubes["result"] < 0)  # delivered, not tested
+    for lb in np.unique(tubes["lab"][untested]).tolist():
+        mine = int(tubes["tubes"][untested & (tubes["lab"] == lb)].sum())
+        need_s = max(need_s, mine / float(p.lab_rate[lb]) * 3600.0)
+    blocked = late & ~untested  # no lab open while they could reach one in time
+    if blocked.any():
+        to_lab = p.point_to_lab_s()[tubes["point"][blocked]]  # late parcels × labs
+        reach = tubes["ready"][blocked][:, None] + p.stop_s + to_lab
+        limit = (tubes["swab"][blocked] + p.max_age_s)[:, None]
+        earlier = np.maximum(0, p.lab_open[None, :] - limit)  # open before the age limit
+        later = np.maximum(0, reach - p.lab_close[None, :] + 1)  # still open on arrival
+        widen = np.where(reach <= limit, earlier + later, np.iinfo(np.int64).max)
+        need_s = max(need_s, float(widen.min(axis=1).max()))
+    first = min(24, max(1, math.ceil(need_s / 3600.0)))  # a whole day more is the most
+    cut = False
+    for hours in (first, first + 1, 2 * first + 1):
+        wider = with_lab_hours(p, hours)
+        trial = solve_transport(wider, params)
+        cut = cut or trial.wall_clock_bound
+        if not (tube_table(wider, trial)["late_reason"] == code).any():
+            return hours, cut
+    return None, cut
+
+
+def with_lab_hours(problem: TransportProblem, hours: int) -> TransportProblem:
+    """``problem`` with every lab opening ``hours`` earlier (not before midnight) and closing
+    ``hours`` later."""
+    fields = {name: getattr(problem, name) for name in TransportProblem.__dataclass_fields__}
+    fields["lab_open"] = np.maximum(0, problem.lab_open - hours * 3600)
+    fields["lab_close"] = problem.lab_close + hours * 3600
+    return TransportProblem.build(**fields)
 
 
 def _names(frame: pl.DataFrame, key: str) -> list[str]:
@@ -465,13 +522,21 @@ def _latlon(scenario: Scenario, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 def _results(parcels: pl.DataFrame, grid_batches: pl.DataFrame) -> pl.DataFrame:
-    """Per point and per grid: tubes, late tubes, last swab, last tube tested, results time."""
+    """Per point and per grid: tubes, late tubes, last swab, last tube tested, results time,
+    and ``max_pickup_gap_min``: the longest a sealed tube waited there for a vehicle (the
+    visiting rule keeps it within ``pickup_interval_max_min``; empty when some tubes were
+    never collected)."""
     aggs = [
         pl.col("tubes").sum().alias("tubes"),
         pl.col("tubes").filter(pl.col("late")).sum().alias("tubes_late"),
         pl.col("ready_s").max().alias("last_swab_s"),
         pl.col("result_s").filter(pl.col("result_s") >= 0).max().alias("last_tested_s"),
         (pl.col("result_s") < 0).any().alias("__missing"),
+        (pl.col("pickup_s") - pl.col("ready_s"))
+        .filter(pl.col("pickup_s") >= 0)
+        .max()
+        .alias("__gap_s"),
+        (pl.col("pickup_s") < 0).any().alias("__uncollected"),
     ]
     per_point = (
         parcels.group_by("point_id")
@@ -496,8 +561,11 @@ def _results(parcels: pl.DataFrame, grid_batches: pl.DataFrame) -> pl.DataFrame:
         pl.concat([per_point, per_grid])
         .with_columns(
             pl.when(~pl.col("__missing")).then(pl.col("last_tested_s")).alias("results_s"),
+            pl.when(~pl.col("__uncollected"))
+            .then(pl.col("__gap_s") / 60.0)
+            .alias("max_pickup_gap_min"),
         )
-        .drop("__missing")
+        .drop("__missing", "__gap_s", "__uncollected")
         .with_columns(
             _clock_s("last_swab_s").alias("last_swab"),
             _clock_s("last_tested_s").alias("last_tested"),
@@ -514,6 +582,7 @@ def _kpis(
     tubes: dict[str, np.ndarray],
     plan: dict[str, pl.DataFrame],
     extra_vehicles: int | None,
+    extra_lab_hours: int | None,
 ) -> dict[str, Any]:
     """Summary figures of the transport stage."""
     late = tubes["late_reason"] >= 0
@@ -531,8 +600,8 @@ def _kpis(
     earliest = p.batch_ready + p.stop_s + to_lab[p.batch_point] + p.unload_s
     bound = result_time_bound(earliest, p.batch_tubes, p.lab_rate)
     latest = int(tested.max()) if tested.size else None
-    untested = tubes["tubes"][tubes["late_reason"] == REASONS.index("lab_hours")]
-    lab_rate_total = float(p.lab_rate.sum())
+    collected = tubes["pickup"] >= 0
+    gaps = (tubes["pickup"] - tubes["ready"])[collected]
     return {
         "tubes_total": p.tubes_total,
         "tubes_late": int(tubes["tubes"][late].sum()),
@@ -545,7 +614,9 @@ def _kpis(
         "vehicles_used": len(np.unique(st["vehicle"])) if len(st["vehicle"]) else 0,
         "vehicle_trips": int((st["kind"] != PICKUP).sum()),
         "extra_vehicles_needed": extra_vehicles,
-        "extra_lab_hours": math.ceil(int(untested.sum()) / lab_rate_total) if untested.size else 0,
+        "extra_lab_hours": extra_lab_hours,
+        "max_pickup_gap_min": round(float(gaps.max()) / 60.0, 1) if gaps.size else None,
+        "vehicle_lab_wait_hours": round(result.stats.get("lab_wait_s", 0.0) / 3600.0, 2),
         "transport_rounds": result.rounds,
         "transport_iterations": result.iterations,
         "transport_wall_clock_bound": int(result.wall_clock_bound),
@@ -702,4 +773,15 @@ def check_saved_transport(out_dir: Path, scenario: Scenario) -> CheckReport:
         ),
     }
     batch_of = np.asarray([batch_row[b] for b in tubes["batch"]], dtype=np.int64)
-    return check_transport(problem, trip_arrays, tube_arrays, batch_of_parcel=batch_of)
+    report = check_transport(problem, trip_arrays, tube_arrays, batch_of_parcel=batch_of)
+    # the results table's pickup gap per point against the checker's
+    results = pl.read_parquet(out_dir / "results.parquet").filter(pl.col("level") == "point")
+    uncollected = set(tubes.filter(pl.col("pickup_s") < 0)["point_id"].to_list())
+    for pid, gap in results.select("id", "max_pickup_gap_min").iter_rows():
+        q = point_index[pid]
+        want = None if pid in uncollected else report.max_pickup_gap_s.get(q, 0) / 60.0
+        if (gap is None) != (want is None) or (
+            gap is not None and want is not None and abs(gap - want) > 1e-6
+        ):
+            report.violations.append(f"results: point {pid} pickup gap {gap} ≠ {want} min")
+    return report

@@ -13,10 +13,17 @@ both as integer arrays (−1 for "none"). It recomputes and checks:
   (arrive ≥ previous departure + drive), handover and unloading times, within the vehicle's
   hours, pickups before the unloading;
 * ages (lab arrival − swab ≤ max age) and waits (pickup − ready ≤ interval) of every parcel
-  not listed late — the pickup-interval rule: a point with tubes is visited at least every
-  interval, counted from its oldest waiting tube;
-* labs: deliveries only while open; the queues recomputed from the unloading rows give the
-  same result time for every delivered parcel, and no hour tests more than the lab's rate.
+  not listed late;
+* the visiting rule ("every point is visited often enough"): no sealed tube waits at its point
+  longer than the interval unless listed late — a point with tubes sealed and waiting is
+  visited within the interval of its oldest one, a point with nothing waiting needs no visit.
+  Checked per point from the pickup rows, whatever order a visit takes the tubes in: by every
+  on-time tube's ready time + interval, the point's pickup rows (less the late parcels they
+  carry) have taken at least the on-time tubes ready by then. The longest wait of a collected
+  tube per point is reported (``max_pickup_gap_s``);
+* labs: deliveries only while open (a vehicle may wait at a lab until it opens: the wait is
+  reported, ``lab_wait_s``); the queues recomputed from the unloading rows give the same result
+  time for every delivered parcel, and no hour tests more than the lab's rate.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ class CheckReport:
     max_age_s: int = 0
     latest_result_s: int = -1
     vehicle_busy_s: int = 0
+    lab_wait_s: int = 0
+    max_pickup_gap_s: dict[int, int] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
 
     @property
@@ -116,6 +125,7 @@ def check_transport(
     is_pick = kind == PICKUP
     if not np.array_equal(picked[is_pick], count[is_pick]):
         bad.append("pickup rows' tubes differ from their parcels")
+    _check_visits(p, trips, tubes, rep)
 
     # vehicles: order, times, capacity
     order = np.lexsort((trips["seq"], trip, veh))
@@ -136,6 +146,8 @@ def check_transport(
         drive = int(p.drive_s(here, loc)[0, 0])
         if int(arrive[r]) < free + drive:
             bad.append(f"row {r}: vehicle {v} arrives before it can")
+        elif kind[r] == UNLOAD:
+            rep.lab_wait_s += int(arrive[r]) - (free + drive)
         handling = p.stop_s if kind[r] == PICKUP else p.unload_s
         if int(depart[r]) != int(arrive[r]) + handling:
             bad.append(f"row {r}: handling time is not {handling} s")
@@ -189,3 +201,50 @@ def check_transport(
             bad.append(f"{int(over.sum())} lab hours test more than the lab's rate")
         rep.latest_result_s = int(tubes["result"][~late].max()) if (~late).any() else -1
     return rep
+
+
+def _check_visits(
+    p: TransportProblem,
+    trips: Mapping[str, IntArray],
+    tubes: Mapping[str, IntArray],
+    rep: CheckReport,
+) -> None:
+    """The visiting rule per point (see the module docstring) and each point's pickup gap."""
+    late = tubes["late_reason"] >= 0
+    collected = tubes["vehicle"] >= 0
+    wait = tubes["pickup"] - tubes["ready"]
+    for q, gap in zip(tubes["point"][collected].tolist(), wait[collected].tolist(), strict=True):
+        rep.max_pickup_gap_s[q] = max(rep.max_pickup_gap_s.get(q, 0), int(gap))
+    pickups = np.flatnonzero(trips["kind"] == PICKUP)
+    rows_of = _by_key(trips["place"][pickups], pickups)
+    late_of = _by_key(tubes["point"][late & collected], np.flatnonzero(late & collected))
+    none = np.zeros(0, dtype=np.int64)
+    for q, mine in _by_key(tubes["point"][~late], np.flatnonzero(~late)).items():
+        # on-time tubes taken at this point: its pickup rows less the late parcels they carry
+        rows, late_here = rows_of.get(q, none), late_of.get(q, none)
+        times = np.concatenate([trips["arrive"][rows], tubes["pickup"][late_here]])
+        taken = np.concatenate([trips["tubes"][rows], -tubes["tubes"][late_here]])
+        order = np.argsort(times, kind="stable")
+        times = times[order]
+        cum_taken = np.concatenate([[0], np.cumsum(taken[order])])
+        ready = tubes["ready"][mine]
+        by_ready = np.argsort(ready, kind="stable")
+        ready, cum_ready = ready[by_ready], np.cumsum(tubes["tubes"][mine][by_ready])
+        got = cum_taken[np.searchsorted(times, ready + p.interval_s, side="right")]
+        short = np.flatnonzero(got < cum_ready)
+        if short.size:
+            k = int(short[0])
+            rep.violations.append(
+                f"point {q}: {int(cum_ready[k] - got[k])} tubes sealed by {int(ready[k])} s "
+                f"still waiting {p.interval_s} s later, not listed late"
+            )
+
+
+def _by_key(keys: IntArray, items: IntArray) -> dict[int, IntArray]:
+    """``items`` grouped by their ``keys`` (each group in the items' order)."""
+    if keys.size == 0:
+        return {}
+    order = np.argsort(keys, kind="stable")
+    values, starts = np.unique(keys[order], return_index=True)
+    groups = np.split(items[order], starts[1:])
+    return {int(k): g for k, g in zip(values.tolist(), groups, strict=True)}

@@ -179,6 +179,15 @@ class LabBook:
         end = self._end(lab, self._start(lab, arrive, free), tubes)
         return math.ceil(end - 1e-9)
 
+    def tests_whole(self, lab: int, arrive: int, tubes: int) -> bool:
+        """Whether ``tubes`` arriving at ``lab`` at ``arrive`` (queued as in
+        :meth:`finish_if_added`) are all tested before the lab closes."""
+        pos = bisect.bisect_right(self._arrive[lab], arrive)
+        free = self._free[lab][pos - 1] if pos else -math.inf
+        begin = self._start(lab, arrive, free)
+        done = math.floor((self._close[lab] - begin) * self._rate_s[lab] + 1e-9)
+        return begin < self._close[lab] and done >= tubes
+
     def add(self, lab: int, arrive: int, tubes: int) -> None:
         """Queue a delivery (after those arriving at the same time) and update the later ones."""
         arrivals, loads, free = self._arrive[lab], self._tubes[lab], self._free[lab]
