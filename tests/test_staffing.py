@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from solver.day.staffing import (
     StaffingProblem,
     StaffingResult,
+    capacity_plan,
     coverage_from_rows,
     extra_lower_bound,
     solve_staffing,
@@ -240,3 +241,38 @@ def test_work_cap_is_counted_not_timed() -> None:
         assert np.array_equal(getattr(capped, name), getattr(again, name))
     # the default cap follows the work budget, never the clock
     assert solve_staffing(pr, time_limit=1e-9).stats.work_capped
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    need=st.lists(st.integers(0, 6), min_size=1, max_size=24),
+    limit_blocks=st.integers(1, 10),
+)
+def test_capacity_plan_covers_the_shortfall_with_the_fewest_samplers(
+    need: list[int], limit_blocks: int
+) -> None:
+    """Extra shifts cover every short block, none is longer than a shift, the count is the
+    greedy's optimum (the largest need of any window one shift long can see is a lower bound),
+    and every shift is needed in its last block (none runs on for nothing)."""
+    short = np.asarray([need], dtype=np.int64)
+    edges = np.arange(len(need) + 1, dtype=np.int64) * 30
+    point, start, end, samplers = capacity_plan(short, edges, limit_blocks * 30)
+    cover = np.zeros(len(need), dtype=np.int64)
+    for s, e, n in zip(start.tolist(), end.tolist(), samplers.tolist(), strict=True):
+        assert 0 < e - s <= limit_blocks * 30 and n > 0
+        cover[s // 30 : e // 30] += n
+    assert (cover >= short[0]).all()
+    assert (point == 0).all()
+    assert int(samplers.sum()) >= max(need)
+    for e, n in zip(end.tolist(), samplers.tolist(), strict=True):
+        last = e // 30 - 1
+        assert cover[last] - n < short[0][last]  # without these samplers the last block is short
+
+
+def test_half_hour_shortfall_asks_for_half_an_hour() -> None:
+    """Fifteen samplers missing 07:00–07:30 only: the capacity plan books 07:00–07:30."""
+    short = np.zeros((1, 14), dtype=np.int64)
+    short[0, 0] = 15
+    edges = 420 + np.arange(15, dtype=np.int64) * 30
+    _, start, end, samplers = capacity_plan(short, edges, 210)
+    assert start.tolist() == [420] and end.tolist() == [450] and samplers.tolist() == [15]

@@ -271,7 +271,9 @@ def capacity_plan(shortfall: I64, edges: I64, limit: int) -> tuple[I64, I64, I64
 
     Greedy left to right per point: at the first block still short, start as many shifts as
     are missing, each as long as allowed. Optimal for covering a profile with intervals of one
-    maximum length. Returns ``(point, start, end, samplers)`` rows.
+    maximum length. Each shift is then cut back to the last block it is needed in
+    (:func:`_trimmed`), so a shortfall of half an hour asks for half an hour, not a full shift.
+    Returns ``(point, start, end, samplers)`` rows.
     """
     nb = shortfall.shape[1]
     end_blk = np.minimum(np.searchsorted(edges, edges[:-1] + limit, side="right") - 1, nb)
@@ -280,19 +282,56 @@ def capacity_plan(shortfall: I64, edges: I64, limit: int) -> tuple[I64, I64, I64
         active = np.zeros(nb + 1, dtype=np.int64)
         on = 0
         need = shortfall[j]
+        groups: list[tuple[int, int, int]] = []
         for b in range(nb):
             on -= int(active[b])
             d = int(need[b]) - on
             if d > 0:
                 e = int(end_blk[b])
-                rows.append((j, int(edges[b]), int(edges[e]), d))
+                groups.append((b, e, d))
                 active[e] += d
                 on += d
+        rows.extend((j, int(edges[b]), int(edges[e]), d) for b, e, d in _trimmed(need, groups))
     if not rows:
         z = np.zeros(0, dtype=np.int64)
         return z, z.copy(), z.copy(), z.copy()
     arr = np.asarray(rows, dtype=np.int64)
     return arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy(), arr[:, 3].copy()
+
+
+def _trimmed(need: I64, groups: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Cut the greedy's shift groups ``(start block, end block, samplers)`` back to the blocks
+    they are needed in, keeping every block of ``need`` covered and the sampler count.
+
+    Latest group first: each of its samplers ends after the last block where the others
+    (earlier groups still whole, later ones already cut) leave that sampler needed. Every step
+    keeps the cover, so the result covers ``need``; a group may split into rows that end at
+    different blocks.
+    """
+    nb = need.shape[0]
+    cover = np.zeros(nb, dtype=np.int64)
+    for b, e, d in groups:
+        cover[b:e] += d
+    profiles: list[I64] = [np.zeros(0, dtype=np.int64)] * len(groups)
+    for i in range(len(groups) - 1, -1, -1):
+        b, e, d = groups[i]
+        cover[b:e] -= d
+        # samplers of this group needed in each of its blocks
+        mine = np.clip(need[b:e] - cover[b:e], 0, d)
+        # sampler ℓ works from b up to the last block needing at least ℓ of them (contiguous)
+        levels = np.arange(1, d + 1)
+        needed = mine[None, :] >= levels[:, None]  # (d, blocks)
+        last = np.where(needed.any(axis=1), e - 1 - np.argmax(needed[:, ::-1], axis=1), b)
+        span = np.zeros(e - b, dtype=np.int64)
+        for end in last.tolist():
+            span[: end - b + 1] += 1
+        cover[b:e] += span
+        profiles[i] = last
+    out: list[tuple[int, int, int]] = []
+    for (b, _, _), last in zip(groups, profiles, strict=True):
+        ends, counts = np.unique(last + 1, return_counts=True)
+        out.extend((b, int(end), int(n)) for end, n in zip(ends, counts, strict=True))
+    return out
 
 
 def extra_lower_bound(problem: StaffingProblem) -> int:
