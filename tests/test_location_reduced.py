@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +34,7 @@ def test_restricted_instance_prices_plans_like_the_full_one(seed: int, n: int, m
     assert np.array_equal(red.arc_index(red.cli, red.site), np.arange(red.k))
     assert np.array_equal(inst.arc_index(red.cli, red.site), kept)
     # a plan on kept arcs costs the same in both; one on a dropped arc is infeasible there
-    res = solve(p, time_limit=2.0, seed=0)
+    res = solve(p, time_limit=60.0, work_budget=2.0, seed=0)
     if res.status not in ("optimal", "feasible"):
         return
     full = evaluate(inst, res.site_of_client, res.open_sites)
@@ -71,3 +74,36 @@ def test_site_search_moves_to_nearest_arcs_only_where_they_are_few() -> None:
     assert _reduced_search_pays(build_instance(_complete_problem(535, 100)))
     assert not _reduced_search_pays(build_instance(_complete_problem(535, 5)))
     assert not _reduced_search_pays(build_instance(_complete_problem(400, 100)))
+
+
+def test_neighbourhood_mips_are_capped_and_keep_the_plan_feasible(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # every neighbourhood MIP gets at most LNS_CALL_WORK of work (a hard one cannot take
+    # the budget the other neighbourhoods need), and the search only ever improves the plan
+    from solver.location import engine, exact
+    from solver.location.mip import solve_sub_mip
+    from solver.location.work import WorkClock
+
+    prob = _complete_problem(40, 8)
+    inst = build_instance(prob)
+    s = engine._Search(inst=inst, clock=WorkClock.start(3.0, 600.0), progress=None, seed=0)
+    sites = np.zeros(inst.m, dtype=np.bool_)
+    sites[np.arange(0, 40, 5)] = True
+    plan = s.plan(sites, "test")
+    assert plan is not None and s.offer(plan, sites, "test")
+    start = s.objective
+    limits: list[float] = []
+    real = solve_sub_mip
+
+    def spy(*args: object, **kwargs: Any) -> Any:
+        limits.append(float(kwargs["work_limit"]))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(exact, "solve_sub_mip", spy)
+    exact.reduced_lns(s, np.zeros(inst.k), *engine._sub_functions(s), reserve=0.0)
+    assert limits and max(limits) <= exact.LNS_CALL_WORK
+    assert s.assign is not None and s.open_mask is not None
+    ev = evaluate(inst, s.assign, s.open_mask)
+    assert ev.feasible and ev.objective == pytest.approx(s.objective)
+    assert s.objective <= start

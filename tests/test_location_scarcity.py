@@ -63,7 +63,7 @@ def test_scarcity_bounds_never_exceed_the_optimum(seed: int, n: int, m: int) -> 
     assert agg >= forced_unserved(p) - tol  # it does count the forced shortage
     lr = subgradient(inst, upper=lambda: opt, max_iter=200, exact=True)
     assert agg - tol <= lr.bound <= opt + tol
-    res = solve(p, time_limit=2.0, seed=0)
+    res = solve(p, time_limit=60.0, work_budget=2.0, seed=0)
     assert res.lower_bound <= opt + tol
     assert res.objective == pytest.approx(opt, rel=1e-9, abs=1e-6)
 

@@ -19,11 +19,8 @@ the caller's overall deadline; when it stops SCIP, ``MipEffort.wall_cut`` says s
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import ortools.linear_solver.linear_solver_pb2 as linear_solver_pb2
@@ -175,16 +172,12 @@ def _load(model: mbh.ModelBuilderHelper) -> pywraplp.Solver:
     """A SCIP ``MPSolver`` holding ``model`` (hints included).
 
     ``model_builder`` fills a model from sparse arrays in C++, but its solver interface does
-    not report node or LP-iteration counts; ``MPSolver`` does. The model crosses over as one
-    binary ``MPModelProto`` (a temporary file: the helper has no in-memory export).
+    not report node or LP-iteration counts; ``MPSolver`` does. The model crosses over in
+    memory as one ``MPModelProto`` (``to_mpmodel_proto``; no temporary file per call).
     """
-    fd, path = tempfile.mkstemp(prefix="natplan-mip-", suffix=".pb")
-    os.close(fd)
-    try:
-        model.write_model_to_proto_file(path)
-        proto = linear_solver_pb2.MPModelProto.FromString(Path(path).read_bytes())
-    finally:
-        Path(path).unlink(missing_ok=True)
+    # untyped in the generated stub, like fill_model_from_sparse_data: plain call
+    export: Callable[..., linear_solver_pb2.MPModelProto] = mbh.to_mpmodel_proto
+    proto = export(model)
     solver = pywraplp.Solver.CreateSolver("SCIP")
     if solver is None:
         raise RuntimeError("OR-Tools was built without SCIP")

@@ -54,6 +54,9 @@ MIP_PER_NODE = 2.6e-6  # per branch-and-bound node, × matrix coefficients
 # LP iterations per column of a root node (measured medians by kind of model):
 MIP_ROOT_ITERATIONS = 0.5  # a neighbourhood: a few free sites and their clients
 MIP_FIXED_ROOT_ITERATIONS = 0.2  # a fixed site set: only the assignment is free
+# (re-measured 2026-11 on the root of the plan's site set: 0.058-0.075 on SJC3a, lin318 with
+# p = 15 and 70; 0.17-0.38 on pmedcap1 and ali535 with p = 100 (53,600 columns); log-mean
+# 0.145, × 1.3 = 0.19)
 MIP_WHOLE_ROOT_ITERATIONS = 2.5  # the whole problem: many free sites
 MIP_NODE_ITERATIONS = 0.15  # LP iterations per column of a node after the root
 STEP = 1e-4  # fixed overhead of any step
