@@ -137,7 +137,11 @@ def main() -> int:
     day = figures.get("day", {})
     tried = day.get("rebalance_tried", [])
     kept = sorted(set(tried) & result.plan.touched)
-    print(f"staff re-balance: {len(tried)} donor points tried, {len(kept)} re-planned")
+    print(
+        f"staff re-balance: {len(tried)} donor points tried, {len(kept)} re-planned; waiting"
+        f" saved {day.get('rebalance_relief_resident_min', 0):,} resident-min against"
+        f" {day.get('rebalance_call_moves_residents', 0):,} residents whose call it moves"
+    )
     moves = result.changes.filter(pl.col("kind") == "team_moved")
     print(
         "team moves: "

@@ -26,6 +26,7 @@ from sampling.cli import main
 from sampling.errors import ScenarioError
 from sampling.generate import generate_district
 from sampling.output import write_plan
+from sampling.replan.costs import ChangeCosts
 from sampling.replan.events import Event, EventKind, read_events
 from sampling.replan.pipeline import ReplanResult, run_replan
 from sampling.replan.progress import Progress, read_progress
@@ -69,12 +70,20 @@ def _replan(
     at: int = TEN,
     events: tuple[Event, ...] = (),
     progress: Progress | None = None,
+    costs: ChangeCosts | None = None,
 ) -> ReplanResult:
     scenario_dir, out = where
     scenario = load_scenario(scenario_dir)
     saved = read_saved_plan(out)
     return run_replan(
-        saved, scenario, at, progress or Progress.empty(), events, time_limit=3.0, seed=0
+        saved,
+        scenario,
+        at,
+        progress or Progress.empty(),
+        events,
+        time_limit=3.0,
+        seed=0,
+        costs=costs,
     )
 
 
@@ -726,3 +735,38 @@ def test_catchup_says_no_point(tiny: tuple[Path, Path], tmp_path: Path) -> None:
     assert line.split(",")[6] == "no point"
     html = next((new / "catchup").glob(f"{grid}*.html")).read_text(encoding="utf-8")
     assert ">no point<" in html
+
+
+def test_staff_rebalance_weighs_the_calls_it_moves(district: tuple[Path, Path]) -> None:
+    """The staff re-balance re-times the calls of the points it takes samplers from: it is kept
+    when the waiting it saves exceeds what those call moves cost, and dropped when a call move
+    costs more (the donor points then keep their saved calls)."""
+    saved = read_saved_plan(district[1])
+    shifts = saved.tables["shifts"].filter(pl.col("end_min") > TEN)
+    team = shifts.group_by("team_id").agg(pl.col("tables").sum()).sort("tables", "team_id")
+    events = (_event(EventKind.TEAM_ABSENT, team["team_id"][-1], time=TEN - 30),)  # the largest
+    free = _replan(district, events=events, costs=ChangeCosts(call_move_min=0.0))
+    day = free.plan.figures["day"]
+    tried = set(day["rebalance_tried"])
+    assert tried, "the events leave points short of samplers, so donors are tried"
+    relief = day["rebalance_relief_resident_min"]
+    assert relief > 0 and day["rebalance_call_moves_residents"] >= 0
+    assert tried <= free.plan.touched  # free call moves: the re-balance is kept
+    dear = _replan(
+        district,
+        events=events,
+        costs=ChangeCosts(call_move_min=relief / max(day["rebalance_call_moves_residents"], 1)),
+    )
+    assert day["rebalance_call_moves_residents"] > 0  # this re-balance does move calls
+    assert not (tried & dear.plan.touched)  # the same relief no longer pays for the moves
+    moved = dear.changes.filter(
+        (pl.col("kind") == "call_moved") & pl.col("new_point_id").is_in(sorted(tried))
+    )
+    assert moved.height == 0
+    assert (
+        free.changes.filter(
+            (pl.col("kind") == "call_moved") & pl.col("new_point_id").is_in(sorted(tried))
+        ).height
+        > 0
+    )
+    _check_conservation(dear)

@@ -44,7 +44,8 @@ CHANGE_COLUMNS: dict[str, type[pl.DataType]] = {
 _EARTH_M = 6_371_000.0
 
 
-def _first_calls(timetable: pl.DataFrame, at: int) -> pl.DataFrame:
+def first_calls(timetable: pl.DataFrame, at: int) -> pl.DataFrame:
+    """Each building's first call still running after ``at`` (``call``, clipped to ``at``)."""
     return (
         timetable.filter(pl.col("call_end_min") > at)
         .group_by("building_id")
@@ -90,8 +91,8 @@ def _buildings(
     n = new["assignments"].select(
         "building_id", pl.col("point_id").alias("np"), "walk_in", "home_visit_persons"
     )
-    oc = _first_calls(old["timetable"], at).rename({"call": "oc"})
-    nc = _first_calls(new["timetable"], at).rename({"call": "nc"})
+    oc = first_calls(old["timetable"], at).rename({"call": "oc"})
+    nc = first_calls(new["timetable"], at).rename({"call": "nc"})
     j = (
         o.join(n, on="building_id", how="inner")
         .join(oc, on="building_id", how="left")

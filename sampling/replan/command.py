@@ -52,6 +52,14 @@ def add_replan_command(sub: Any) -> None:
         help="a team on duty moved to another point costs as much as MIN minutes of team "
         "travel (default %(default)s)",
     )
+    p.add_argument(
+        "--call-move-min",
+        type=float,
+        default=ChangeCosts.call_move_min,
+        metavar="MIN",
+        help="a resident told that their call moved by more than a slot costs as much as that "
+        "resident waiting MIN minutes past the window end (default %(default)s)",
+    )
     p.add_argument("--lang", choices=["zh", "en"], default="zh", help="document language")
     p.set_defaults(run=_replan)
 
@@ -126,12 +134,12 @@ def _replan(args: argparse.Namespace) -> int:
         raise ScenarioError.single("--at", "not a time of day", args.at) from None
     time_limit, wall_limit = checked_limits(args)
     try:
-        costs = ChangeCosts(args.building_move_min, args.team_move_min)
+        costs = ChangeCosts(args.building_move_min, args.team_move_min, args.call_move_min)
     except ValueError:
         raise ScenarioError.single(
-            "--building-move-min / --team-move-min",
+            "--building-move-min / --team-move-min / --call-move-min",
             "must be finite and ≥ 0",
-            f"{args.building_move_min} / {args.team_move_min}",
+            f"{args.building_move_min} / {args.team_move_min} / {args.call_move_min}",
         ) from None
     started = time.perf_counter()
     saved, scenario, progress, events = load_inputs(

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import polars as pl
 
+from sampling.replan.changes import first_calls
 from sampling.replan.costs import ChangeCosts
 from sampling.replan.reassign import reassign
 from sampling.replan.saved import SavedPlan
@@ -492,7 +493,23 @@ def _day(
                 seed,
                 costs,
             )
-            if _left_over(second) < _left_over(day):
+            window_end = reduced.header.window.end
+            rest = max(window_end - at, slot)
+            kept_calls = _kept_calls(old_calls, s, sorted(donors), at, slot)
+            kept_not_called = saved.tables["not_called"].filter(
+                pl.col("point_id").is_in(sorted(donors))
+            )
+            relief = (
+                _delay(day.timetable, day.not_called, window_end, rest)
+                + _delay(kept_calls, kept_not_called, window_end, rest)
+                - _delay(second.timetable, second.not_called, window_end, rest)
+            )
+            moved = _calls_moved(kept_calls, second.timetable, sorted(donors), at, slot)
+            figures |= {
+                "rebalance_relief_resident_min": round(relief, 1),
+                "rebalance_call_moves_residents": moved,
+            }
+            if _left_over(second) < _left_over(day) and relief > moved * costs.call_move_min:
                 day, points = second, resized
                 kept, busy = kept - donors, busy | donors
                 figures["donors"] = sorted(donors)
@@ -664,6 +681,37 @@ def _day_stage(
         .select(day.shifts.columns)
     )
     return replace(day, shifts=shifts)
+
+
+def _delay(calls: pl.DataFrame, not_called: pl.DataFrame, window_end: int, rest: int) -> float:
+    """Resident-minutes of waiting past the window a set of calls leaves: each resident called
+    after ``window_end`` counts the minutes past it, each resident left without a call the
+    rest of the window (``rest`` minutes), as if asked to come back for it."""
+    late = (pl.col("call_start_min") - window_end).clip(lower_bound=0) * pl.col("residents")
+    past = float(calls.select(late.sum()).item() or 0)
+    return past + float(not_called["not_called"].sum()) * rest
+
+
+def _calls_moved(
+    old_calls: pl.DataFrame, new_calls: pl.DataFrame, points: list[str], at: int, slot: int
+) -> int:
+    """Residents still to come at ``points`` whose first call after ``at`` moves by more than
+    one slot between ``old_calls`` and ``new_calls`` (the ``call_moved`` rule of
+    :mod:`sampling.replan.changes`)."""
+    old = first_calls(old_calls.filter(pl.col("point_id").is_in(points)), at)
+    new = first_calls(new_calls.filter(pl.col("point_id").is_in(points)), at)
+    residents = (
+        new_calls.filter(pl.col("point_id").is_in(points) & (pl.col("call_end_min") > at))
+        .group_by("building_id")
+        .agg(pl.col("residents").sum())
+    )
+    moved = (
+        old.rename({"call": "oc"})
+        .join(new.rename({"call": "nc"}), on="building_id", how="inner")
+        .filter((pl.col("nc") - pl.col("oc")).abs() > slot)
+        .join(residents, on="building_id", how="inner")
+    )
+    return int(moved["residents"].sum())
 
 
 def _left_over(day: DayPlan) -> int:
