@@ -190,9 +190,19 @@ def check_transport(
             if finish[u] != int(tubes["result"][k]):
                 bad.append(f"parcel {k}: result {int(tubes['result'][k])} ≠ {finish[u]}")
         untested = sum(left.values())
-        listed_lab = int(tubes["tubes"][tubes["late_reason"] == 2].sum())
+        # delivered but not tested before the lab closed: ``lab_hours`` with no result
+        for_hours = tubes["late_reason"] == 2
+        at_lab = for_hours & (tubes["vehicle"] >= 0) & (tubes["result"] < 0)
+        listed_lab = int(tubes["tubes"][at_lab].sum())
         if untested != listed_lab:
             bad.append(f"{untested} tubes untested in lab hours, {listed_lab} listed so")
+        # every other ``lab_hours`` tube: a lab was near enough, but none open in time
+        blocked = _blocked(p, tubes["point"], tubes["ready"], tubes["swab"])
+        wrong = for_hours & ~at_lab & ~blocked
+        if wrong.any():
+            bad.append(
+                f"{int(tubes['tubes'][wrong].sum())} tubes late for lab hours with a lab open"
+            )
         load_rows = hourly_load(
             p.num_labs, p.lab_rate, place[rows], arrive[rows], count[rows], queues
         )
@@ -248,3 +258,16 @@ def _by_key(keys: IntArray, items: IntArray) -> dict[int, IntArray]:
     values, starts = np.unique(keys[order], return_index=True)
     groups = np.split(items[order], starts[1:])
     return {int(k): g for k, g in zip(values.tolist(), groups, strict=True)}
+
+
+def _blocked(p: TransportProblem, point: IntArray, ready: IntArray, swab: IntArray) -> np.ndarray:
+    """Per tube row, recomputed here: a direct run at once reaches some lab within the age
+    limit, but no lab is open, before it closes and within the age limit, when it gets there."""
+    if point.size == 0 or p.num_labs == 0:
+        return np.zeros(point.size, dtype=bool)
+    drive = p.point_to_lab_s()[point]
+    arrive = ready[:, None] + p.stop_s + drive
+    limit = (swab + p.max_age_s)[:, None]
+    start = np.maximum(arrive, p.lab_open[None, :])
+    open_in_time = (start <= limit) & (start < p.lab_close[None, :])
+    return np.asarray((arrive <= limit).any(axis=1) & ~open_in_time.any(axis=1))

@@ -112,6 +112,9 @@ _MANDATORY_PENALTY = 1 << 40
 GUIDED_MIN_STOPS = 3
 """Epochs with fewer stops keep the descent's plan (guided search finds nothing more there)."""
 ROUND_WALL_S = 10.0
+GUIDED_BRANCHES = 200
+"""Search branches allowed per solution of a guided round's budget: the deterministic stop
+for models whose neighbourhood runs dry before ``limit`` solutions."""
 """Wall-clock safety stop of one epoch's search: this + 50 ms per stop (never reached by the
 iteration budget on a working machine; reported when it is)."""
 
@@ -672,6 +675,9 @@ def _route_region(
             routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
         )
         guided.solution_limit = limit
+        # guided local search does not stop on its own when a small model's neighbourhood
+        # stops yielding solutions: cap it by search branches too (a count, never the clock)
+        routing.AddSearchMonitor(routing.solver().BranchesLimit(GUIDED_BRANCHES * limit))
         left_ms = max(10, limit_ms - int(1000 * (time.perf_counter() - began)))
         guided.time_limit.FromMilliseconds(left_ms)
         better = routing.SolveFromAssignmentWithParameters(solution, guided)
