@@ -244,6 +244,20 @@ def stage_text(stage: str, f: Mapping[str, Any]) -> str:
     return ""
 
 
+def _fleet_remedy(summary: Mapping[str, Any]) -> str:
+    """What more vehicles would do for the tubes late for the fleet, in plain words."""
+    reasons = summary.get("tubes_late_reasons")
+    if not isinstance(reasons, Mapping) or not _int(reasons, "fleet"):
+        return ""
+    extra = summary.get("extra_vehicles_needed")
+    if extra is None:
+        return (
+            "; even twice the vehicles would leave some late for the fleet: add vehicles and"
+            " check the pickup rounds by hand"
+        )
+    return f"; {_counted(int(extra), 'more vehicle')} would bring every tube in time"
+
+
 def _runs(summary: Mapping[str, Any]) -> str:
     """``20 simulated runs of the day``: the simulation replays the one planned day
     ``sim_replications`` times with different random draws (it is not 20 days)."""
@@ -359,6 +373,7 @@ def _warning(code: str, n: int, s: Mapping[str, Any]) -> list[str]:
         return [
             f"{n:,} of {_int(s, 'tubes_total'):,} tubes reach no lab in time or are not tested"
             f" ({_reasons(s.get('tubes_late_reasons'))}; transport_tubes.parquet, late_reason)"
+            + _fleet_remedy(s)
         ]
     if code == "wall_clock":
         stages = [stage for key, stage in _WALL_CLOCK_KEYS.items() if _int(s, key)] or ["solver"]

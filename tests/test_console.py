@@ -219,9 +219,16 @@ def test_late_tubes_are_an_alert_in_the_summary_console_index_and_map(tmp_path: 
     assert {"code": "late_tubes", "count": late} in summary["alerts"]
     reasons = ", ".join(f"{c} {n:,}" for c, n in summary["tubes_late_reasons"].items() if n)
     assert summary["tubes_late_reasons"]["fleet"] > 0  # the short fleet is why
+    extra = summary["extra_vehicles_needed"]
+    remedy = (
+        "; even twice the vehicles would leave some late for the fleet: add vehicles and check"
+        " the pickup rounds by hand"
+        if extra is None
+        else f"; {extra} more vehicle{'s' if extra != 1 else ''} would bring every tube in time"
+    )
     assert [w for w in plan_lines(summary) if "tubes reach no lab" in w] == [
         f"warning: {late:,} of {summary['tubes_total']:,} tubes reach no lab in time or are not"
-        f" tested ({reasons}; transport_tubes.parquet, late_reason)"
+        f" tested ({reasons}; transport_tubes.parquet, late_reason)" + remedy
     ]
     for lang in ("zh", "en"):
         index = dict(alert_texts(summary, labels(lang)))["late_tubes"]
