@@ -45,7 +45,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from solver.location import work
 from solver.location.groups import consolidate_groups
-from solver.location.model import BIG_UNITS, Instance, build_instance, evaluate
+from solver.location.model import BIG_UNITS, Instance, build_instance, evaluate, planned_result
 from solver.location.problem import LocationProblem, LocationResult
 from solver.location.work import WorkClock
 
@@ -399,36 +399,14 @@ def solve_decomposed(
         merged = consolidate_groups(inst, whole.assign.astype(np.int32), whole.open_mask)
         whole.offer(merged.astype(np.int64), whole.open_mask)
     ev = evaluate(inst, whole.assign.astype(np.int32), whole.open_mask)
-    rest = ev.objective - ev.group_penalty
     # the engine's Lagrangian bound is valid for the whole problem, whatever the plan
     lag = float(first.stats.get("lagrangian_bound", -math.inf))
     if progress is not None:
         progress("bound", ev.objective, lag)
-    bound = min(first.lower_bound, ev.objective)
-    if ev.objective == 0 and bound == 0:
-        gap = 0.0
-    elif bound <= 0:
-        gap = math.inf
-    else:
-        gap = (ev.objective - bound) / bound
     stats["lagrangian_bound"] = lag
-    stats["group_penalty"] = ev.group_penalty
-    if lag > 0:
-        stats["gap_without_group_penalty"] = max(0.0, (rest - min(lag, rest)) / lag)
     stats["seconds_total"] = time.perf_counter() - t0
     stats["work_seconds"] = clock.spent
     stats["wall_clock_bound"] = float(clock.wall_bound)
     for phase, spent in sorted(clock.by_phase.items()):
         stats[f"work_{phase}"] = spent
-    return LocationResult(
-        site_of_client=whole.assign.astype(np.int32),
-        open_sites=whole.open_mask.copy(),
-        units=ev.units,
-        load=ev.load,
-        objective=ev.objective,
-        assignment_cost=ev.assignment_cost,
-        lower_bound=bound,
-        gap=gap,
-        status="optimal" if gap <= 1e-6 else "feasible",
-        stats=stats,
-    )
+    return planned_result(ev, whole.assign, whole.open_mask, first.lower_bound, stats)

@@ -124,7 +124,14 @@ from solver.location.exact import (
 )
 from solver.location.groups import consolidate_groups
 from solver.location.mip import SubProblem, SubResult, signature
-from solver.location.model import BIG_UNITS, Instance, build_instance, evaluate, restrict
+from solver.location.model import (
+    BIG_UNITS,
+    Instance,
+    build_instance,
+    evaluate,
+    planned_result,
+    restrict,
+)
 from solver.location.pmedian import pmedian_search
 from solver.location.problem import LocationProblem, LocationResult
 from solver.location.search import (
@@ -369,32 +376,7 @@ def solve(
         return _empty_result(inst, reason, st.stats, st.bound, proven=False)
     ev = evaluate(inst, st.assign, st.open_mask)
     assert ev.feasible, ev.reason
-    bound = min(st.bound, ev.objective)
-    if ev.objective == 0 and bound == 0:
-        gap = 0.0
-    elif bound <= 0:
-        gap = math.inf
-    else:
-        gap = (ev.objective - bound) / bound
-    # The Lagrangian bound ignores the grid penalty, so it also bounds the rest of the
-    # objective (walking + unserved) alone: how far that part is from optimal.
-    st.stats["group_penalty"] = ev.group_penalty
-    lag = st.stats.get("lagrangian_bound", -math.inf)
-    if lag > 0:
-        rest = ev.objective - ev.group_penalty
-        st.stats["gap_without_group_penalty"] = max(0.0, (rest - min(lag, rest)) / lag)
-    return LocationResult(
-        site_of_client=st.assign.astype(np.int32),
-        open_sites=st.open_mask.copy(),
-        units=ev.units,
-        load=ev.load,
-        objective=ev.objective,
-        assignment_cost=ev.assignment_cost,
-        lower_bound=bound,
-        gap=gap,
-        status="optimal" if gap <= 1e-6 else "feasible",
-        stats=st.stats,
-    )
+    return planned_result(ev, st.assign, st.open_mask, st.bound, st.stats)
 
 
 def _lagrangian_heuristic(st: _Search, seen: set[bytes]) -> Callable[[int, B, float], None]:

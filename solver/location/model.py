@@ -9,6 +9,7 @@ every constraint; the solver never returns a plan that it did not pass.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
-    from solver.location.problem import LocationProblem
+    from solver.location.problem import LocationProblem, LocationResult
 
 I64 = NDArray[np.int64]
 I32 = NDArray[np.int32]
@@ -255,4 +256,41 @@ def restrict(inst: Instance, keep: B) -> Instance:
         ptr=ptr,
         key=key[korder],
         key_arc=korder.astype(np.int64),
+    )
+
+
+def planned_result(
+    ev: Evaluation, assign: NDArray[np.integer], open_mask: B, bound: float, stats: dict[str, float]
+) -> LocationResult:
+    """The result of a checked plan ``ev`` against the lower ``bound``: its gap and status.
+
+    Also records in ``stats`` the objective's grid-split part (``group_penalty``) and, since
+    the Lagrangian bound (``stats["lagrangian_bound"]``) ignores that penalty, the gap of the
+    rest of the objective (walking + unserved) alone (``gap_without_group_penalty``).
+    """
+    from solver.location.problem import LocationResult
+
+    bound = min(bound, ev.objective)
+    if ev.objective == 0 and bound == 0:
+        gap = 0.0
+    elif bound <= 0:
+        gap = math.inf
+    else:
+        gap = (ev.objective - bound) / bound
+    stats["group_penalty"] = ev.group_penalty
+    lag = stats.get("lagrangian_bound", -math.inf)
+    if lag > 0:
+        rest = ev.objective - ev.group_penalty
+        stats["gap_without_group_penalty"] = max(0.0, (rest - min(lag, rest)) / lag)
+    return LocationResult(
+        site_of_client=assign.astype(np.int32),
+        open_sites=open_mask.copy(),
+        units=ev.units,
+        load=ev.load,
+        objective=ev.objective,
+        assignment_cost=ev.assignment_cost,
+        lower_bound=bound,
+        gap=gap,
+        status="optimal" if gap <= 1e-6 else "feasible",
+        stats=stats,
     )
