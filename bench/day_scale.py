@@ -9,7 +9,10 @@ district, ≈25 buildings per point (lognormal sizes, a few towers), grids of �
 tables = ceil(load / (rate × window hours)), teams with staggered arrivals 06:30–09:00.
 Prints seconds per stage, overall finish against the capacity lower bound, points whose
 simulated p95 wait exceeds the limit (before and after re-spreading), and the staffing
-shortfall.
+shortfall. Speed targets (they were wall-clock asserts in the unit tests): staffing ≤ 10 s for
+400 points and 150 teams, call timetable ≤ 5 s for 10,000 buildings; checked when the run is
+no larger than that (the default is), exit status 1 if one is missed. Wall-clock figures on a
+shared machine are pessimistic.
 """
 
 from __future__ import annotations
@@ -32,6 +35,13 @@ from solver.day.timetable import TimetableProblem, build_timetable  # noqa: E402
 
 I64 = NDArray[np.int64]
 F64 = NDArray[np.float64]
+
+#: Speed targets: (stage, seconds, points, teams, buildings) - the run must be no larger than
+#: that for the target to apply.
+TARGETS: tuple[tuple[str, float, int, int, int], ...] = (
+    ("staffing", 10.0, 400, 150, 10_000),
+    ("timetable", 5.0, 400, 150, 10_000),
+)
 
 
 @dataclass(frozen=True)
@@ -104,8 +114,28 @@ def make_district(
     )
 
 
-def main() -> None:
-    """Run the three stages and print the figures."""
+def missed_targets(seconds: dict[str, float], points: int, teams: int, buildings: int) -> int:
+    """Print each speed target that applies to this size against its figure; how many missed."""
+    missed = 0
+    for stage, limit, max_points, max_teams, max_buildings in TARGETS:
+        if points > max_points or teams > max_teams or buildings > max_buildings:
+            print(
+                f"target {stage}: not checked (run larger than {max_points} points,"
+                f" {max_teams} teams, {max_buildings:,} buildings)"
+            )
+            continue
+        ok = seconds[stage] <= limit
+        missed += not ok
+        print(
+            f"target {stage}: {seconds[stage]:.2f} s against ≤ {limit:g} s"
+            f" ({max_points} points, {max_teams} teams, {max_buildings:,} buildings):"
+            f" {'met' if ok else 'MISSED'}"
+        )
+    return missed
+
+
+def main() -> int:
+    """Run the three stages, print the figures; 1 if a speed target is missed."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--residents", type=int, default=1_000_000)
     ap.add_argument("--points", type=int, default=400)
@@ -211,7 +241,10 @@ def main() -> None:
         f"(staffing {t2 - t1:.2f}, timetable {t3 - t2:.2f}, simulation {t4 - t3:.2f}, "
         f"repair {t5 - t4:.2f})"
     )
+    seconds = {"staffing": t2 - t1, "timetable": t3 - t2}
+    missed = missed_targets(seconds, d.tables.size, d.team_samplers.size, d.b_point.size)
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -101,8 +101,8 @@ def main() -> None:
     print(f"tubes {s['tubes_total']:,}; late {s['tubes_late']:,} {s['tubes_late_reasons']}")
     if s["tubes_late"]:
         print(
-            f"  more vehicles that make every tube on time: {s['extra_vehicles_needed']}; "
-            f"more lab hours: {s['extra_lab_hours']}"
+            f"  more vehicles so no tube is late for the fleet: {s['extra_vehicles_needed']}; "
+            f"more lab hours so none is late for the labs' hours: {s['extra_lab_hours']}"
         )
     bound = _minutes(s["latest_result_lower_bound"])
     latest = _minutes(s["latest_result_time"])

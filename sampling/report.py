@@ -11,13 +11,17 @@ same way:
 * :func:`percent` — the one way a share becomes text: a part is never rounded up to the whole
   or down to nothing (a coverage of 99.96 % never prints as 100.0 %), and counts are printed
   beside shares ("1,750 of 1,777") rather than instead of them.
+* :func:`fleet_remedy` — what more vehicles would do for the tubes late for the fleet (from
+  ``tubes_late_reasons`` and ``extra_vehicles_needed``): the console's ``late_tubes`` warning
+  says it in English, the index alert box and the map panel in their labels
+  (:func:`fleet_remedy_text`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 ALERT_CODES = (
     "no_plan",
@@ -244,18 +248,52 @@ def stage_text(stage: str, f: Mapping[str, Any]) -> str:
     return ""
 
 
-def _fleet_remedy(summary: Mapping[str, Any]) -> str:
-    """What more vehicles would do for the tubes late for the fleet, in plain words."""
+FleetRemedy = tuple[Literal["more_vehicles", "beyond_double"], int]
+"""``("more_vehicles", n)``: with n more vehicles no tube is late for the fleet (tubes late
+for other reasons may stay late); ``("beyond_double", 0)``: even twice the fleet leaves some
+tubes late for the fleet."""
+
+
+def fleet_remedy(summary: Mapping[str, Any]) -> FleetRemedy | None:
+    """What more vehicles would do for the tubes late for the fleet (``tubes_late_reasons``
+    ``fleet``): the summary's ``extra_vehicles_needed`` when it is a positive count, or
+    ``beyond_double`` when it is ``None`` (no re-plan with up to twice the vehicles made it);
+    ``None`` when no tube is late for the fleet or the figure is missing."""
     reasons = summary.get("tubes_late_reasons")
     if not isinstance(reasons, Mapping) or not _int(reasons, "fleet"):
-        return ""
-    extra = summary.get("extra_vehicles_needed")
+        return None
+    if "extra_vehicles_needed" not in summary:  # a summary of an older natplan
+        return None
+    extra = summary["extra_vehicles_needed"]
     if extra is None:
+        return ("beyond_double", 0)
+    return ("more_vehicles", _as_int(extra)) if _as_int(extra) > 0 else None
+
+
+def fleet_remedy_text(summary: Mapping[str, Any], lab: Mapping[str, str]) -> str:
+    """:func:`fleet_remedy` in the words of a label table (the ``[documents]`` or ``[map]``
+    section: ``late_tubes_more_vehicles``, ``late_tubes_one_more_vehicle``,
+    ``late_tubes_beyond_double``), to append to the ``late_tubes`` alert; empty when none."""
+    remedy = fleet_remedy(summary)
+    if remedy is None:
+        return ""
+    kind, count = remedy
+    key = "one_more_vehicle" if kind == "more_vehicles" and count == 1 else kind
+    return lab[f"late_tubes_{key}"].format(count=f"{count:,}")
+
+
+def _fleet_remedy(summary: Mapping[str, Any]) -> str:
+    """:func:`fleet_remedy` in the console's words."""
+    remedy = fleet_remedy(summary)
+    if remedy is None:
+        return ""
+    kind, count = remedy
+    if kind == "beyond_double":
         return (
             "; even twice the vehicles would leave some late for the fleet: add vehicles and"
             " check the pickup rounds by hand"
         )
-    return f"; {_counted(int(extra), 'more vehicle')} would bring every tube in time"
+    return f"; {_counted(count, 'more vehicle')} would leave no tube late for the fleet"
 
 
 def _runs(summary: Mapping[str, Any]) -> str:

@@ -114,6 +114,34 @@ def test_city_totals_are_the_sums_of_the_districts(first_run: tuple[Path, list[s
     assert len([line for line in lines if line.startswith("[")]) == 4
 
 
+def test_city_coverage_without_walk_in_residents_is_the_districts() -> None:
+    """A district with no walk-in resident has coverage 1.0 in its own summary (nobody is
+    left uncovered); a city of such districts says the same, a city with walk-in residents
+    the share of the summed counts, and a city with nothing planned has none."""
+    from sampling.city.jobs import JobResult
+    from sampling.city.outputs import DistrictOutcome, city_totals
+
+    folder = Path(__file__).resolve().parents[1] / "scenarios" / "tiny"
+    tiny = load_scenario(folder)
+    nobody = tiny.buildings.with_columns(pl.col("residents", "yellow_code", "elderly") * 0)
+    empty = plan_campaign(tiny.replace(buildings=nobody), time_limit=2, seed=0).summary()
+    full = plan_campaign(tiny, time_limit=2, seed=0).summary()
+    assert empty["residents_walk_in"] == 0 and empty["coverage"] == 1.0
+    assert full["residents_walk_in"] > 0
+
+    def outcome(name: str, summary: dict[str, Any] | None, error: str = "") -> DistrictOutcome:
+        job = Job(name, str(folder), name, seed=0, time_limit=2)
+        result = JobResult(name, error_kind="internal" if error else "", error=error)
+        return DistrictOutcome(job, result, summary)
+
+    assert city_totals([outcome("a", empty)])["coverage"] == empty["coverage"]
+    assert city_totals([outcome("a", empty), outcome("b", empty)])["coverage"] == 1.0
+    both = city_totals([outcome("a", empty), outcome("b", full)])
+    assert both["coverage"] == pytest.approx(full["coverage"])  # the empty one adds nobody
+    assert city_totals([])["coverage"] is None
+    assert city_totals([outcome("a", None, error="worker died")])["coverage"] is None
+
+
 def test_broken_district_is_reported_and_the_others_written(
     first_run: tuple[Path, list[str]],
 ) -> None:

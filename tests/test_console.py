@@ -201,19 +201,24 @@ def test_log_records_print_above_running_bars() -> None:
 
 def test_late_tubes_are_an_alert_in_the_summary_console_index_and_map(tmp_path: Path) -> None:
     """One vehicle for three hours cannot take a district's tubes: the summary's
-    ``tubes_late`` is the ``late_tubes`` alert, said by the console, the index and the map."""
+    ``tubes_late`` is the ``late_tubes`` alert, said by the console, the index and the map,
+    each with what more vehicles would do (escaped in the written index and map)."""
+    from markupsafe import escape
+
     from sampling.documents.write import alert_texts
     from sampling.generate import generate_district
-    from sampling.i18n import labels
+    from sampling.i18n import labels, map_labels
     from sampling.output.mapping import map_alerts
-    from sampling.report import alerts, plan_lines
+    from sampling.output.write import write_plan
+    from sampling.report import alerts, fleet_remedy_text, plan_lines
 
     generate_district(4000, 7, tmp_path / "d")
     scenario = load_scenario(tmp_path / "d")
     assert scenario.vehicles is not None
     ends = scenario.header.window.start + 180  # three hours of a district's day
     one = scenario.vehicles.head(1).with_columns(pl.lit(ends, pl.Int32).alias("available_to"))
-    summary = plan_campaign(scenario.replace(vehicles=one), time_limit=3, seed=0).summary()
+    plan = plan_campaign(scenario.replace(vehicles=one), time_limit=3, seed=0)
+    summary = plan.summary()
     late = summary["tubes_late"]
     assert 0 < late < summary["tubes_total"]
     assert {"code": "late_tubes", "count": late} in summary["alerts"]
@@ -224,7 +229,8 @@ def test_late_tubes_are_an_alert_in_the_summary_console_index_and_map(tmp_path: 
         "; even twice the vehicles would leave some late for the fleet: add vehicles and check"
         " the pickup rounds by hand"
         if extra is None
-        else f"; {extra} more vehicle{'s' if extra != 1 else ''} would bring every tube in time"
+        else f"; {extra} more vehicle{'s' if extra != 1 else ''} would leave no tube late for the"
+        " fleet"
     )
     assert [w for w in plan_lines(summary) if "tubes reach no lab" in w] == [
         f"warning: {late:,} of {summary['tubes_total']:,} tubes reach no lab in time or are not"
@@ -233,12 +239,92 @@ def test_late_tubes_are_an_alert_in_the_summary_console_index_and_map(tmp_path: 
     for lang in ("zh", "en"):
         index = dict(alert_texts(summary, labels(lang)))["late_tubes"]
         assert f"{late:,}" in index and f"{summary['tubes_total']:,}" in index
-        assert any(
-            f"{late:,}" in line and "late_tubes" not in line for line in map_alerts(summary, lang)
-        )
+        index_remedy = fleet_remedy_text(summary, labels(lang))
+        assert index_remedy and index.endswith(index_remedy)
+        map_remedy = fleet_remedy_text(summary, map_labels(lang))
+        (line,) = [line for line in map_alerts(summary, lang) if f"{late:,}" in line]
+        assert map_remedy and line.endswith(map_remedy) and "late_tubes" not in line
+        out = write_plan(plan, tmp_path / f"out_{lang}", lang=lang)
+        assert str(escape(index)) in (out / "index.html").read_text(encoding="utf-8")
+        assert str(escape(line)) in (out / "map.html").read_text(encoding="utf-8")
     assert alerts({**summary, "tubes_late": 0}) == [
         a for a in summary["alerts"] if a["code"] != "late_tubes"
     ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "console", "words"),
+    [
+        (
+            3,
+            "; 3 more vehicles would leave no tube late for the fleet",
+            {
+                "en": ("3 more vehicles would leave no tube late", "3 more vehicles: none late"),
+                "zh": ("增派 3 辆车即可不再有样本管因运力不足超时", "增派 3 辆车可消除"),
+            },
+        ),
+        (
+            1,
+            "; 1 more vehicle would leave no tube late for the fleet",
+            {
+                "en": ("1 more vehicle would leave no tube late", "1 more vehicle: none late"),
+                "zh": ("增派 1 辆车即可不再有样本管因运力不足超时", "增派 1 辆车可消除"),
+            },
+        ),
+        (
+            None,
+            "; even twice the vehicles would leave some late for the fleet: add vehicles and"
+            " check the pickup rounds by hand",
+            {
+                "en": ("Even twice the vehicles would leave some", "even twice the vehicles"),
+                "zh": ("即使车辆增加一倍", "车辆加倍仍有运力不足超时"),
+            },
+        ),
+    ],
+)
+def test_late_tubes_remedy_is_said_alike_by_the_console_index_and_map(
+    extra: int | None, console: str, words: dict[str, tuple[str, str]]
+) -> None:
+    """The fleet remedy of ``late_tubes`` (``extra_vehicles_needed``: a count, or ``None``
+    when even twice the fleet leaves tubes late) ends the console line, the index sentence and
+    the map line, in each language, and claims no more than the fleet's tubes (here some are
+    late for the labs' hours); tubes late for other reasons only get none."""
+    from sampling.documents.write import alert_texts
+    from sampling.i18n import labels, map_labels
+    from sampling.output.mapping import map_alerts
+
+    summary: dict[str, object] = {
+        "tubes_total": 1_200,
+        "tubes_late": 40,
+        "tubes_late_reasons": {"too_far": 0, "fleet": 30, "lab_hours": 10},
+        "extra_vehicles_needed": extra,
+    }
+    assert plan_warnings(summary) == [
+        "40 of 1,200 tubes reach no lab in time or are not tested (fleet 30, lab_hours 10;"
+        " transport_tubes.parquet, late_reason)" + console
+    ]
+    for lang, (index_words, map_words) in words.items():
+        index = dict(alert_texts(summary, labels(lang)))["late_tubes"]
+        bare = labels(lang)["alert_late_tubes"].format(count="40", tubes="1,200")
+        assert index.startswith(bare) and index_words in index.removeprefix(bare)
+        (shown,) = map_alerts(summary, lang)
+        bare = map_labels(lang)["alert_late_tubes"].format(count="40")
+        assert shown.startswith(bare) and map_words in shown.removeprefix(bare)
+    # no remedy when no tube is late for the fleet, or no vehicle count is known
+    for other in (
+        {**summary, "tubes_late_reasons": {"too_far": 0, "fleet": 0, "lab_hours": 40}},
+        {k: v for k, v in summary.items() if k != "extra_vehicles_needed"},
+        {**summary, "extra_vehicles_needed": 0},
+    ):
+        (warning,) = plan_warnings(other)
+        assert warning.endswith("transport_tubes.parquet, late_reason)")
+        for lang in ("zh", "en"):
+            assert dict(alert_texts(other, labels(lang)))["late_tubes"] == labels(lang)[
+                "alert_late_tubes"
+            ].format(count="40", tubes="1,200")
+            assert map_alerts(other, lang) == (
+                map_labels(lang)["alert_late_tubes"].format(count="40"),
+            )
 
 
 def test_transport_cut_by_the_wall_clock_counts_and_is_named() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import math
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -202,11 +201,9 @@ def test_cli_generate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["generate", "--residents", "5000", "--seed", "4", str(out)]) == 2
 
 
-def test_one_million_residents_is_fast(tmp_path: Path) -> None:
-    start = time.perf_counter()
+def test_one_million_residents(tmp_path: Path) -> None:
+    """A 1M district has the promised size (its speed: ``generate_s`` of ``bench/scale.py``)."""
     summary = generate_district(1_000_000, 1, tmp_path / "m")
-    elapsed = time.perf_counter() - start
-    assert elapsed < 15.0
     assert summary.residents == 1_000_000
     assert 8_000 <= summary.buildings <= 13_000
     assert summary.max_open_points == 400

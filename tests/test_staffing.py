@@ -155,7 +155,8 @@ def test_team_stays_together() -> None:
     assert res.stats.split_teams == 0
 
 
-def test_scale_400_points_150_teams_fast() -> None:
+def test_scale_400_points_150_teams() -> None:
+    """A district-sized roster keeps every promise (its speed: ``bench/day_scale.py``)."""
     rng = np.random.default_rng(3)
     p, k = 400, 150
     tables = rng.integers(2, 7, p)
@@ -169,7 +170,6 @@ def test_scale_400_points_150_teams_fast() -> None:
     )
     res = solve_staffing(pr, time_limit=10.0)
     check(pr, res)
-    assert res.stats.seconds < 10.0
 
 
 def _on_duty_problem(team_point: list[int], move_penalty_m: float) -> StaffingProblem:

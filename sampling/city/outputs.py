@@ -25,6 +25,7 @@ from sampling.files.atomic import atomic_file
 from sampling.output.mapping import map_alerts
 from sampling.output.write import json_text
 from sampling.report import ALERT_CODES
+from sampling.stages.kpis import coverage_share
 
 ADDITIVE = (
     "residents_total",
@@ -220,8 +221,8 @@ def city_totals(outcomes: Sequence[DistrictOutcome]) -> dict[str, Any]:
     totals: dict[str, Any] = {
         key: sum(_whole(o.summary.get(key)) or 0 for o in planned if o.summary) for key in ADDITIVE
     }
-    walk_in = totals["residents_walk_in"]
-    totals["coverage"] = totals["residents_within_limit"] / walk_in if walk_in else None
+    within, walk_in = totals["residents_within_limit"], totals["residents_walk_in"]
+    totals["coverage"] = coverage_share(within, walk_in) if planned else None  # as a district's
     weighted = sum(
         (_number(o.summary.get("walk_m_mean")) or 0.0)
         * (_whole(o.summary.get("residents_assigned")) or 0)

@@ -48,7 +48,7 @@ from sampling.documents.vehicles import vehicle_links, vehicle_pages
 from sampling.documents.xlsx import workbook_bytes
 from sampling.files.names import file_stems, inside
 from sampling.i18n import kind_label, labels, status_label
-from sampling.report import alerts
+from sampling.report import alerts, fleet_remedy_text
 from sampling.scenario.model import Scenario
 
 __all__ = ["DocumentsSummary", "write_documents"]
@@ -145,7 +145,8 @@ def write_documents(out_dir: Path, scenario: Scenario, *, lang: str = "zh") -> D
 
 def alert_texts(summary: Mapping[str, Any], lab: Mapping[str, str]) -> list[tuple[str, str]]:
     """(code, sentence) of every alert of the plan, in the order of
-    :data:`sampling.report.ALERT_CODES` (the same codes the console and the map use)."""
+    :data:`sampling.report.ALERT_CODES` (the same codes the console and the map use);
+    ``late_tubes`` ends with what more vehicles would do, as the console and the map say."""
     listed = summary.get("alerts")
     found = listed if isinstance(listed, list) else alerts(summary)
     deadline = summary.get("window_end", "")
@@ -171,7 +172,10 @@ def alert_texts(summary: Mapping[str, Any], lab: Mapping[str, str]) -> list[tupl
         if text is None:  # an alert of a newer natplan: show its code and count
             out.append((code, f"{code}: {fmt_int(alert.get('count'))}"))
         else:
-            out.append((code, fill(text, values, count=fmt_int(alert.get("count")))))
+            sentence = fill(text, values, count=fmt_int(alert.get("count")))
+            if code == "late_tubes":
+                sentence += fleet_remedy_text(summary, lab)
+            out.append((code, sentence))
     return out
 
 

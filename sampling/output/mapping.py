@@ -32,7 +32,7 @@ from sampling.documents.vehicles import vehicle_paths
 from sampling.files.names import DocumentPaths, href
 from sampling.i18n import map_labels, reason_labels
 from sampling.output.schemas import OUTPUT_TABLES, read_output
-from sampling.report import alerts, percent
+from sampling.report import alerts, fleet_remedy_text, percent
 from sampling.scenario.model import Scenario
 from sampling.stages.transport import transport_layer
 
@@ -359,7 +359,8 @@ def map_data(
 
 def map_alerts(summary: dict[str, Any], lang: str) -> tuple[str, ...]:
     """The plan's alerts as the map's short lines (the ``[map]`` labels ``alert_<code>``),
-    by the same codes as the console and the index (:func:`sampling.report.alerts`)."""
+    by the same codes as the console and the index (:func:`sampling.report.alerts`);
+    ``late_tubes`` says what more vehicles would do, as the console and the index do."""
     listed = summary.get("alerts")
     found = listed if isinstance(listed, list) else alerts(summary)
     lab = map_labels(lang)
@@ -367,7 +368,8 @@ def map_alerts(summary: dict[str, Any], lang: str) -> tuple[str, ...]:
     for alert in found:
         code, count = str(alert.get("code")), alert.get("count")
         text = lab.get(f"alert_{code}", f"{code}: {{count}}")
-        out.append(text.format(count=f"{count:,}" if isinstance(count, int) else count))
+        line = text.format(count=f"{count:,}" if isinstance(count, int) else count)
+        out.append(line + fleet_remedy_text(summary, lab) if code == "late_tubes" else line)
     return tuple(out)
 
 

@@ -25,6 +25,13 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     return float(values[order][min(index, len(values) - 1)])
 
 
+def coverage_share(within_limit: int, walk_in: int) -> float:
+    """Share of the walk-in residents assigned within the walking limit; 1.0 when there is no
+    walk-in resident (nobody is left uncovered). One rule for a district's summary and the
+    city's totals."""
+    return within_limit / walk_in if walk_in else 1.0
+
+
 def assignment_kpis(plan: AssignmentPlan, header: Header) -> dict[str, float | int | str]:
     """Resident totals (conserved: walk-in + home-visit = total), walking and capacity figures."""
     walk_limit_m = header.walking.limit_m
@@ -58,7 +65,7 @@ def assignment_kpis(plan: AssignmentPlan, header: Header) -> dict[str, float | i
         "residents_beyond_limit": int(served.filter(pl.col("beyond_limit"))["walk_in"].sum()),
         "buildings_total": a.height,
         "buildings_unserved": unserved.height,
-        "coverage": within / walk_in_total if walk_in_total else 1.0,
+        "coverage": coverage_share(within, walk_in_total),
         "walk_m_mean": float((walk * weight).sum() / total_weight) if total_weight else 0.0,
         "walk_m_p95": weighted_quantile(walk, weight, 0.95),
         "walk_m_max": float(walk.max()) if len(walk) else 0.0,
