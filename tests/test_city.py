@@ -114,7 +114,7 @@ def test_city_totals_are_the_sums_of_the_districts(first_run: tuple[Path, list[s
     assert len([line for line in lines if line.startswith("[")]) == 4
 
 
-def test_city_coverage_without_walk_in_residents_is_the_districts() -> None:
+def test_city_coverage_and_walk_without_walk_in_residents_are_the_districts() -> None:
     """A district with no walk-in resident has coverage 1.0 in its own summary (nobody is
     left uncovered); a city of such districts says the same, a city with walk-in residents
     the share of the summed counts, and a city with nothing planned has none."""
@@ -140,6 +140,11 @@ def test_city_coverage_without_walk_in_residents_is_the_districts() -> None:
     assert both["coverage"] == pytest.approx(full["coverage"])  # the empty one adds nobody
     assert city_totals([])["coverage"] is None
     assert city_totals([outcome("a", None, error="worker died")])["coverage"] is None
+    # the mean walk follows the same rule: a district where nobody walks says 0.0
+    assert empty["walk_m_mean"] == 0.0
+    assert city_totals([outcome("a", empty)])["walk_m_mean"] == empty["walk_m_mean"]
+    assert both["walk_m_mean"] == pytest.approx(full["walk_m_mean"])
+    assert city_totals([])["walk_m_mean"] is None
 
 
 def test_broken_district_is_reported_and_the_others_written(

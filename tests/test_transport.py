@@ -477,3 +477,29 @@ def test_loader_checks_labs_and_vehicles(district: Path, tmp_path: Path) -> None
     with pytest.raises(ScenarioError) as error:
         load_scenario(target)
     assert "without a vehicles table" in error.value.report()
+
+
+@pytest.mark.parametrize(("fleet", "expected"), [(1, [2]), (2, [3, 4]), (4, [5, 6, 8])])
+def test_more_vehicles_tries_each_fleet_size_once(
+    monkeypatch: pytest.MonkeyPatch, fleet: int, expected: list[int]
+) -> None:
+    """The extra-vehicle trials (¼, ½ and all of the fleet again) never re-plan the same fleet
+    twice: a one-vehicle fleet rounds every share to one more vehicle, so it is tried once."""
+    from types import SimpleNamespace
+
+    import sampling.stages.transport as stage
+
+    sizes: list[int] = []
+    monkeypatch.setattr(stage, "_problem", lambda _s, _b, _p, more: more.height)
+    monkeypatch.setattr(
+        stage,
+        "solve_transport",
+        lambda size, _params: sizes.append(size) or SimpleNamespace(wall_clock_bound=False),
+    )
+    fleet_late = stage.REASONS.index("fleet")
+    monkeypatch.setattr(stage, "tube_table", lambda _p, _t: {"late_reason": np.array([fleet_late])})
+    scenario = SimpleNamespace(vehicles=pl.DataFrame({"id": [f"V{k}" for k in range(fleet)]}))
+    tubes = {"tubes": np.array([10]), "late_reason": np.array([fleet_late])}
+    extra, cut = stage._more_vehicles(scenario, pl.DataFrame(), [], tubes, None)  # type: ignore[arg-type]
+    assert (extra, cut) == (None, False)
+    assert sizes == expected

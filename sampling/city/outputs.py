@@ -230,7 +230,8 @@ def city_totals(outcomes: Sequence[DistrictOutcome]) -> dict[str, Any]:
         if o.summary
     )
     assigned = totals["residents_assigned"]
-    totals["walk_m_mean"] = weighted / assigned if assigned else None
+    # as a district: 0.0 when nobody walks; None only when no district was planned
+    totals["walk_m_mean"] = weighted / assigned if assigned else (0.0 if planned else None)
     latest = max(
         planned,
         key=lambda o: _clock(o.summary.get("finish_time") if o.summary else None) or -1,

@@ -340,8 +340,12 @@ def _more_vehicles(
     assert scenario.vehicles is not None
     fleet = scenario.vehicles
     cut = False
+    tried: set[int] = set()
     for share in MORE_VEHICLES_TRIES:
         added = max(1, math.ceil(share * fleet.height))
+        if added in tried:  # a small fleet rounds several shares to the same count
+            continue
+        tried.add(added)
         more = pl.concat([fleet, fleet.gather([k % fleet.height for k in range(added)])])
         problem = _problem(scenario, batches, point_ids, more)
         trial = solve_transport(problem, params)
