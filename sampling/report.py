@@ -14,7 +14,8 @@ same way:
 * :func:`fleet_remedy` — what more vehicles would do for the tubes late for the fleet (from
   ``tubes_late_reasons`` and ``extra_vehicles_needed``): the console's ``late_tubes`` warning
   says it in English, the index alert box and the map panel in their labels
-  (:func:`fleet_remedy_text`).
+  (:func:`fleet_remedy_text`); :func:`lab_hours_remedy` the same for longer lab hours
+  (``extra_lab_hours``), and :func:`late_tubes_remedy_text` both.
 """
 
 from __future__ import annotations
@@ -282,18 +283,67 @@ def fleet_remedy_text(summary: Mapping[str, Any], lab: Mapping[str, str]) -> str
     return lab[f"late_tubes_{key}"].format(count=f"{count:,}")
 
 
+LabHoursRemedy = tuple[Literal["lab_hours", "lab_hours_beyond"], int]
+"""``("lab_hours", n)``: with every lab opening n hours earlier and closing n hours later no
+tube is late for the labs' hours; ``("lab_hours_beyond", 0)``: none of the widenings tried
+(up to twice the estimate) makes it."""
+
+
+def lab_hours_remedy(summary: Mapping[str, Any]) -> LabHoursRemedy | None:
+    """What longer lab hours would do for the tubes late for the labs' hours
+    (``tubes_late_reasons`` ``lab_hours``), from the summary's ``extra_lab_hours`` (a count of
+    hours, or ``None`` when no widening tried made it); ``None`` when no tube is late for the
+    labs' hours or the figure is missing."""
+    reasons = summary.get("tubes_late_reasons")
+    if not isinstance(reasons, Mapping) or not _int(reasons, "lab_hours"):
+        return None
+    if "extra_lab_hours" not in summary:  # a summary of an older natplan
+        return None
+    hours = summary["extra_lab_hours"]
+    if hours is None:
+        return ("lab_hours_beyond", 0)
+    return ("lab_hours", _as_int(hours)) if _as_int(hours) > 0 else None
+
+
+def late_tubes_remedy_text(summary: Mapping[str, Any], lab: Mapping[str, str]) -> str:
+    """The ``late_tubes`` alert's remedies in a label table's words: more vehicles
+    (:func:`fleet_remedy_text`) and longer lab hours (``late_tubes_lab_hours``,
+    ``late_tubes_lab_hours_beyond``); empty when neither applies."""
+    text = fleet_remedy_text(summary, lab)
+    remedy = lab_hours_remedy(summary)
+    if remedy is not None:
+        kind, count = remedy
+        text += lab[f"late_tubes_{kind}"].format(count=f"{count:,}")
+    return text
+
+
 def _fleet_remedy(summary: Mapping[str, Any]) -> str:
-    """:func:`fleet_remedy` in the console's words."""
+    """:func:`fleet_remedy` and :func:`lab_hours_remedy` in the console's words."""
+    text = ""
     remedy = fleet_remedy(summary)
-    if remedy is None:
-        return ""
-    kind, count = remedy
-    if kind == "beyond_double":
-        return (
-            "; even twice the vehicles would leave some late for the fleet: add vehicles and"
-            " check the pickup rounds by hand"
-        )
-    return f"; {_counted(count, 'more vehicle')} would leave no tube late for the fleet"
+    if remedy is not None:
+        kind, count = remedy
+        if kind == "beyond_double":
+            text += (
+                "; even twice the vehicles would leave some late for the fleet: add vehicles and"
+                " check the pickup rounds by hand"
+            )
+        else:
+            text += f"; {_counted(count, 'more vehicle')} would leave no tube late for the fleet"
+    hours = lab_hours_remedy(summary)
+    if hours is not None:
+        kind_h, n = hours
+        if kind_h == "lab_hours_beyond":
+            text += (
+                "; even much longer lab hours would leave some late for the labs' hours: check"
+                " the labs' hours and the rides by hand"
+            )
+        else:
+            text += (
+                f"; every lab opening {n} h earlier and closing {n} h later would leave no tube"
+                " late for the labs' hours"
+            )
+    return text
 
 
 def _runs(summary: Mapping[str, Any]) -> str:

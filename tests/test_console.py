@@ -210,7 +210,7 @@ def test_late_tubes_are_an_alert_in_the_summary_console_index_and_map(tmp_path: 
     from sampling.i18n import labels, map_labels
     from sampling.output.mapping import map_alerts
     from sampling.output.write import write_plan
-    from sampling.report import alerts, fleet_remedy_text, plan_lines
+    from sampling.report import alerts, fleet_remedy_text, late_tubes_remedy_text, plan_lines
 
     generate_district(4000, 7, tmp_path / "d")
     scenario = load_scenario(tmp_path / "d")
@@ -239,9 +239,11 @@ def test_late_tubes_are_an_alert_in_the_summary_console_index_and_map(tmp_path: 
     for lang in ("zh", "en"):
         index = dict(alert_texts(summary, labels(lang)))["late_tubes"]
         assert f"{late:,}" in index and f"{summary['tubes_total']:,}" in index
-        index_remedy = fleet_remedy_text(summary, labels(lang))
-        assert index_remedy and index.endswith(index_remedy)
-        map_remedy = fleet_remedy_text(summary, map_labels(lang))
+        assert fleet_remedy_text(summary, labels(lang))
+        index_remedy = late_tubes_remedy_text(summary, labels(lang))
+        assert index_remedy.startswith(fleet_remedy_text(summary, labels(lang)))
+        assert index.endswith(index_remedy)
+        map_remedy = late_tubes_remedy_text(summary, map_labels(lang))
         (line,) = [line for line in map_alerts(summary, lang) if f"{late:,}" in line]
         assert map_remedy and line.endswith(map_remedy) and "late_tubes" not in line
         out = write_plan(plan, tmp_path / f"out_{lang}", lang=lang)
@@ -325,6 +327,68 @@ def test_late_tubes_remedy_is_said_alike_by_the_console_index_and_map(
             assert map_alerts(other, lang) == (
                 map_labels(lang)["alert_late_tubes"].format(count="40"),
             )
+
+
+@pytest.mark.parametrize(
+    ("hours", "console", "words"),
+    [
+        (
+            2,
+            "; every lab opening 2 h earlier and closing 2 h later would leave no tube late for"
+            " the labs' hours",
+            {
+                "en": ("opening 2 h earlier and closing 2 h later", "labs 2 h longer"),
+                "zh": ("提前 2 小时开门、推迟 2 小时关门", "各延长 2 小时"),
+            },
+        ),
+        (
+            None,
+            "; even much longer lab hours would leave some late for the labs' hours: check the"
+            " labs' hours and the rides by hand",
+            {
+                "en": ("Even much longer lab hours", "longer lab hours still leave"),
+                "zh": ("即使大幅延长实验室工作时间", "延长实验室工作时间仍有超时"),
+            },
+        ),
+    ],
+)
+def test_lab_hours_remedy_follows_the_fleet_remedy(
+    hours: int | None, console: str, words: dict[str, tuple[str, str]]
+) -> None:
+    """Tubes late for the labs' hours get the remedy of ``extra_lab_hours`` (hours every lab
+    would open earlier and close later, or ``None`` when no widening tried made it), after the
+    fleet's, alike in the console, the index and the map; none without such tubes or figure."""
+    from sampling.documents.write import alert_texts
+    from sampling.i18n import labels, map_labels
+    from sampling.output.mapping import map_alerts
+
+    summary: dict[str, object] = {
+        "tubes_total": 1_200,
+        "tubes_late": 40,
+        "tubes_late_reasons": {"too_far": 0, "fleet": 30, "lab_hours": 10},
+        "extra_vehicles_needed": 3,
+        "extra_lab_hours": hours,
+    }
+    fleet = "; 3 more vehicles would leave no tube late for the fleet"
+    (warning,) = plan_warnings(summary)
+    assert warning.endswith(fleet + console)
+    for lang, (index_words, map_words) in words.items():
+        index = dict(alert_texts(summary, labels(lang)))["late_tubes"]
+        fleet_words = labels(lang)["late_tubes_more_vehicles"].format(count="3")
+        assert index.index(fleet_words) < index.index(index_words)  # fleet first, then labs
+        (shown,) = map_alerts(summary, lang)
+        map_fleet = map_labels(lang)["late_tubes_more_vehicles"].format(count="3")
+        assert shown.index(map_fleet) < shown.index(map_words)
+    for other in (
+        {**summary, "tubes_late_reasons": {"too_far": 0, "fleet": 30, "lab_hours": 0}},
+        {k: v for k, v in summary.items() if k != "extra_lab_hours"},
+        {**summary, "extra_lab_hours": 0},
+    ):
+        (warning,) = plan_warnings(other)
+        assert warning.endswith(fleet)
+        for lang, (index_words, map_words) in words.items():
+            assert index_words not in dict(alert_texts(other, labels(lang)))["late_tubes"]
+            assert map_words not in map_alerts(other, lang)[0]
 
 
 def test_transport_cut_by_the_wall_clock_counts_and_is_named() -> None:

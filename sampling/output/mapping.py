@@ -32,7 +32,7 @@ from sampling.documents.vehicles import vehicle_paths
 from sampling.files.names import DocumentPaths, href
 from sampling.i18n import map_labels, reason_labels
 from sampling.output.schemas import OUTPUT_TABLES, read_output
-from sampling.report import alerts, fleet_remedy_text, percent
+from sampling.report import alerts, late_tubes_remedy_text, percent
 from sampling.scenario.model import Scenario
 from sampling.stages.transport import transport_layer
 
@@ -369,7 +369,7 @@ def map_alerts(summary: dict[str, Any], lang: str) -> tuple[str, ...]:
         code, count = str(alert.get("code")), alert.get("count")
         text = lab.get(f"alert_{code}", f"{code}: {{count}}")
         line = text.format(count=f"{count:,}" if isinstance(count, int) else count)
-        out.append(line + fleet_remedy_text(summary, lab) if code == "late_tubes" else line)
+        out.append(line + late_tubes_remedy_text(summary, lab) if code == "late_tubes" else line)
     return tuple(out)
 
 
