@@ -35,30 +35,50 @@ from rich.text import Text
 from sampling.progress import StageEvent
 from sampling.report import STAGE_NAMES, stage_line
 
-__all__ = ["ConsoleLogHandler", "StageConsole"]
+__all__ = ["ConsoleLogHandler", "StageConsole", "bar_total", "limit_text"]
 
 BAR_WIDTH = 30
 
 
+def _positive(value: object) -> float | None:
+    """``value`` as a positive number of seconds, else ``None``."""
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+def bar_total(budget_s: object, elapsed: float) -> float | None:
+    """What a stage's bar fills towards: its work budget while the wall clock is inside it
+    (a quiet reference machine ends about then), ``None`` (a pulse) for a stage without one
+    or once the budget has passed on a slower or busier machine. Never the wall-clock safety
+    stop: at 4 × the budget a bar towards it would stay three-quarters empty."""
+    budget = _positive(budget_s)
+    return budget if budget is not None and elapsed < budget else None
+
+
 class _LimitBar(ProgressColumn):
-    """A bar that fills towards the stage's wall-clock stop (``limit_s``), or pulses."""
+    """A bar that fills towards the stage's work budget (:func:`bar_total`), or pulses."""
 
     def render(self, task: Task) -> ProgressBar:
-        limit = task.fields.get("limit_s")
         elapsed = task.elapsed or 0.0
-        if isinstance(limit, (int, float)) and limit > 0:
-            return ProgressBar(total=float(limit), completed=min(elapsed, limit), width=BAR_WIDTH)
+        total = bar_total(task.fields.get("budget_s"), elapsed)
+        if total is not None:
+            return ProgressBar(total=total, completed=elapsed, width=BAR_WIDTH)
         return ProgressBar(total=None, pulse=True, width=BAR_WIDTH, animation_time=elapsed)
 
 
+def limit_text(budget_s: object, limit_s: object) -> str:
+    """``work 30 s · stop 120 s`` beside a bar: the work budget and the wall-clock safety stop,
+    each when the stage has one."""
+    budget, limit = _positive(budget_s), _positive(limit_s)
+    parts = [f"work {budget:g} s" if budget else "", f"stop {limit:g} s" if limit else ""]
+    return " · ".join(part for part in parts if part)
+
+
 class _LimitText(ProgressColumn):
-    """``limit 30 s`` beside a bar that has a wall-clock stop."""
+    """:func:`limit_text` beside the bar."""
 
     def render(self, task: Task) -> Text:
-        limit = task.fields.get("limit_s")
-        if isinstance(limit, (int, float)) and limit > 0:
-            return Text(f"limit {limit:g} s", style="progress.remaining")
-        return Text("")
+        text = limit_text(task.fields.get("budget_s"), task.fields.get("limit_s"))
+        return Text(text, style="progress.remaining")
 
 
 class StageConsole:
@@ -126,7 +146,7 @@ class StageConsole:
             if self._progress is not None:
                 name = STAGE_NAMES.get(event.stage, event.stage)
                 self._tasks[event.stage] = self._progress.add_task(
-                    name, total=None, limit_s=event.limit_s
+                    name, total=None, limit_s=event.limit_s, budget_s=event.budget_s
                 )
             return
         task = self._tasks.pop(event.stage, None)

@@ -27,13 +27,16 @@ and vehicles), then writing the output tables, the map and the documents
 @dataclass(frozen=True)
 class StageEvent:
     """A stage started (``done`` false) or ended (``done`` true, with ``seconds`` and
-    ``figures``). ``limit_s`` is the stage's wall-clock safety stop when it has one."""
+    ``figures``). ``limit_s`` is the stage's wall-clock safety stop when it has one;
+    ``budget_s`` its work budget (seconds of work on the reference machine, ``--time-limit``)
+    when its effort is counted in such work, which on a quiet machine is about when it ends."""
 
     stage: str
     done: bool
     seconds: float = 0.0
     figures: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     limit_s: float | None = None
+    budget_s: float | None = None
 
 
 Progress = Callable[[StageEvent], None]
@@ -42,7 +45,11 @@ Progress = Callable[[StageEvent], None]
 
 @contextmanager
 def stage(
-    progress: Progress | None, name: str, *, limit_s: float | None = None
+    progress: Progress | None,
+    name: str,
+    *,
+    limit_s: float | None = None,
+    budget_s: float | None = None,
 ) -> Iterator[dict[str, object]]:
     """Report the block as stage ``name``: an event at its start and one at its end.
 
@@ -53,7 +60,7 @@ def stage(
     if progress is None:
         yield figures
         return
-    progress(StageEvent(name, done=False, limit_s=limit_s))
+    progress(StageEvent(name, done=False, limit_s=limit_s, budget_s=budget_s))
     started = time.perf_counter()
     yield figures
     progress(
@@ -63,5 +70,6 @@ def stage(
             seconds=time.perf_counter() - started,
             figures=MappingProxyType(dict(figures)),
             limit_s=limit_s,
+            budget_s=budget_s,
         )
     )

@@ -109,7 +109,9 @@ def test_planning_itself_prints_nothing(capsys: pytest.CaptureFixture[str]) -> N
     ]
     ends = [e for e in events if e.done]
     assert ends[0].figures["status"] == "optimal"
-    assert ends[0].limit_s == wall_safety(5)  # the bar fills towards the safety stop
+    assert ends[0].budget_s == 5  # the bar fills towards the work budget …
+    assert ends[0].limit_s == wall_safety(5)  # … and names the safety stop
+    assert ends[2].budget_s is None  # routing has an iteration budget, not seconds of work
     assert ends[1].figures["finish_time"] == "13:30"
     assert ends[2].figures["households_served"] == 2
     assert all(e.seconds >= 0 for e in ends)
@@ -156,7 +158,7 @@ def test_plain_console_prints_lines_only() -> None:
 def test_live_console_draws_a_bar_and_prints_the_line() -> None:
     stream = io.StringIO()
     with StageConsole(stream, live=True) as console:
-        console(StageEvent("assignment", done=False, limit_s=30))
+        console(StageEvent("assignment", done=False, limit_s=120, budget_s=30))
         assert StageConsole.active() is console
         console(StageEvent("assignment", done=True, seconds=2.0, figures={"status": "optimal"}))
     assert StageConsole.active() is None
@@ -164,6 +166,19 @@ def test_live_console_draws_a_bar_and_prints_the_line() -> None:
     assert "\x1b" in text  # drawn for a terminal
     assert stage_line("assignment", 2.0, {"status": "optimal"}) in text
     assert console.lines == [stage_line("assignment", 2.0, {"status": "optimal"})]
+
+
+def test_bar_fills_towards_the_work_budget_not_the_safety_stop() -> None:
+    """A stage with a work budget fills its bar towards it and pulses once past it (a busy
+    machine); one without pulses; the text names both figures it has."""
+    from sampling.console import bar_total, limit_text
+
+    assert bar_total(30, 0.0) == 30 and bar_total(30, 29.9) == 30
+    assert bar_total(30, 30.0) is None and bar_total(30, 95.0) is None
+    assert bar_total(None, 1.0) is None and bar_total(0, 1.0) is None
+    assert limit_text(30, 120) == "work 30 s · stop 120 s"
+    assert limit_text(None, 120) == "stop 120 s"
+    assert limit_text(None, None) == ""
 
 
 def test_quiet_console_prints_nothing() -> None:

@@ -126,7 +126,7 @@ def plan_campaign(
         scenario.buildings.height,
         scenario.points.height,
     )
-    with stage(progress, "assignment", limit_s=wall) as figures:
+    with stage(progress, "assignment", limit_s=wall, budget_s=time_limit) as figures:
         assignment = assign(scenario, time_limit=time_limit, wall_limit=wall, seed=seed)
         figures.update(assignment_kpis(assignment, scenario.header))
     log.info(
