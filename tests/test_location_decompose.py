@@ -1,5 +1,7 @@
 """Regional fix-and-optimise (:mod:`solver.location.decompose`): partitions, whole-problem
-feasibility of the plans, a valid bound and repeatable results.
+feasibility of the plans (never worse than the engine's first plan), a valid bound, repeatable
+results, the regions' limits and order, regions not re-solved without change, the passes'
+region sizes and the engine's work share.
 
 The real thresholds only decompose instances of hundreds of thousands of arcs; the tests
 lower them (``local_thresholds``) so that small, brute-forceable instances take the path.
@@ -16,7 +18,8 @@ from hypothesis import strategies as st
 
 from solver.location import decompose
 from solver.location.engine import LocationProblem, solve
-from solver.location.model import build_instance
+from solver.location.model import BIG_UNITS, build_instance, evaluate, planned_result
+from solver.location.problem import LocationResult
 from solver.location.work import WorkClock
 from tests.test_location import brute_force, check_feasible
 
@@ -127,6 +130,8 @@ def test_decomposed_plan_is_feasible_for_the_whole_and_repeatable(seed: int, opt
         return
     check_feasible(p, r)  # capacities, tables, open limits; unserved only with a cost
     assert r.stats["decompose_regions"] >= 2
+    # the regions only keep improvements: never worse than the engine's first plan
+    assert r.objective <= r.stats["decompose_first_objective"] + 1e-9 * max(1.0, r.objective)
     assert r.stats["lagrangian_bound"] <= r.objective + 1e-6 * max(1.0, r.objective)
     again = solve(p, time_limit=60.0, work_budget=BUDGET, seed=1)
     assert np.array_equal(r.site_of_client, again.site_of_client)
@@ -149,3 +154,132 @@ def test_decomposed_bound_is_below_the_optimum(seed: int, options: int) -> None:
     assert r.objective >= opt - 1e-6 * max(1.0, opt)
     assert r.lower_bound <= opt + 1e-6 * max(1.0, opt)
     assert r.stats["lagrangian_bound"] <= opt + 1e-6 * max(1.0, opt)
+
+
+def _engine_plan(p: LocationProblem) -> decompose._Whole:
+    """The whole problem's engine plan as the decomposition's incumbent (a clock of 10 units)."""
+    r = solve(p, time_limit=60.0, work_budget=BUDGET, seed=0, decompose=False)
+    assert r.status in ("optimal", "feasible")
+    inst = build_instance(p)
+    whole = decompose._Whole(
+        inst,
+        WorkClock.start(10.0, 600.0),
+        r.site_of_client.astype(np.int64),
+        r.open_sites.copy(),
+        r.objective,
+    )
+    return whole
+
+
+@pytest.mark.parametrize("seed", [4, 11])
+def test_regions_split_the_plan_and_leave_the_global_slack(seed: int) -> None:
+    p = local_problem(seed, 150, 20, options=3)
+    whole = _engine_plan(p)
+    inst = whole.inst
+    part = decompose.partition(inst, 4)
+    regions = decompose._regions(whole, part)
+    ev = evaluate(inst, whole.assign.astype(np.int32), whole.open_mask)
+    seen = np.zeros(inst.n, dtype=np.int64)
+    for reg in regions:
+        seen[reg.clients] += 1
+        open_in = int(np.count_nonzero(whole.open_mask[reg.sites]))
+        # a region may open what the rest leaves of the open-site and table limits, no more
+        if inst.p_max < int(inst.usable.sum()):
+            assert reg.p_hi == open_in + inst.p_max - ev.n_open
+        if inst.unit > 0 and inst.units_total < BIG_UNITS:
+            assert reg.units == int(ev.units[reg.sites].sum()) + inst.units_total - int(
+                ev.units.sum()
+            )
+        at = whole.assign[reg.clients]
+        assert np.all(part.site_region[at[at >= 0]] == part.site_region[reg.sites[0]])
+    # every served client is re-solved by exactly one region: the one of its site
+    assert np.all(seen[whole.assign >= 0] == 1)
+    assert len({reg.key for reg in regions}) == part.count
+
+
+def test_regions_solved_without_gain_are_not_solved_again() -> None:
+    p = local_problem(7, 150, 20, options=1)
+    whole = _engine_plan(p)
+    part = decompose.partition(whole.inst, 4)
+    calls: list[int] = []
+
+    def same_plan(sub: LocationProblem, **kw: object) -> LocationResult:
+        """A sub-solver that returns its start unchanged (so no region ever gains)."""
+        calls.append(sub.demand.shape[0])
+        start = kw["start"]
+        assert isinstance(start, tuple)
+        assign, open_mask = np.asarray(start[0], np.int32), np.asarray(start[1], np.bool_)
+        ev = evaluate(build_instance(sub), assign, open_mask)
+        assert ev.feasible  # the region's limits admit the incumbent's part of the plan
+        return planned_result(ev, assign, open_mask, -math.inf, {"work_seconds": 0.1})
+
+    solved: set[bytes] = set()
+    before = whole.objective
+    assert decompose._repair(p, whole, part, 1.0, same_plan, 0, solved) == 0
+    assert whole.objective == before
+    first = len(calls)
+    assert first == len(solved) >= 1
+    # unchanged plan: a second pass over the same regions solves nothing
+    assert decompose._repair(p, whole, part, 1.0, same_plan, 1, solved) == 0
+    assert len(calls) == first
+
+
+@pytest.mark.usefixtures("local_thresholds")
+def test_passes_cycle_through_region_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(decompose, "PASS_SHARE", 0.03)
+    monkeypatch.setattr(decompose, "SCALES", (1.0, 0.5))
+    counts: list[tuple[int, bool]] = []
+    plain = decompose.partition
+
+    def recorded(inst: object, regions: int, *, offset: bool = False) -> decompose.Partition:
+        counts.append((regions, offset))
+        return plain(inst, regions, offset=offset)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(decompose, "partition", recorded)
+    p = local_problem(5, 160, 24, options=2)
+    r = solve(p, time_limit=60.0, work_budget=2 * BUDGET, seed=0)
+    check_feasible(p, r)
+    k = build_instance(p).k
+    base = math.ceil(k / decompose.REGION_ARCS)
+    small = max(2, math.ceil(k / (decompose.REGION_ARCS * 0.5)))
+    assert counts[0] == (base, False)  # the partition that says whether to decompose
+    assert (base, True) in counts and (small, True) in counts and (small, False) in counts
+    assert r.stats["decompose_passes"] >= 4
+
+
+def test_engine_work_grows_with_the_arcs_within_its_shares() -> None:
+    budget = 30.0
+    works = [decompose.engine_work(k, budget) for k in (0, 10**5, 3 * 10**5, 10**6, 10**8)]
+    assert works == sorted(works)
+    assert works[0] == pytest.approx(decompose.ENGINE_MIN_SHARE * budget)
+    assert works[-1] == pytest.approx(decompose.ENGINE_MAX_SHARE * budget)
+    # between the shares: per arc
+    k = round(
+        (decompose.ENGINE_MIN_SHARE + decompose.ENGINE_MAX_SHARE)
+        / 2
+        * budget
+        / decompose.ENGINE_PER_ARC
+    )
+    assert decompose.engine_work(k, budget) == pytest.approx(decompose.ENGINE_PER_ARC * k)
+
+
+def test_room_is_the_walk_beyond_the_cheapest_arcs_per_region() -> None:
+    p = local_problem(3, 150, 20, options=0)
+    whole = _engine_plan(p)
+    inst = whole.inst
+    part = decompose.partition(inst, 4)
+    room = decompose._room(whole, part)
+    served = np.flatnonzero(whole.assign >= 0)
+    now = inst.cost[inst.arc_index(served, whole.assign[served])]
+    beyond = now - inst.cost[inst.ptr[served]]
+    # the regions share out exactly the served clients' walk beyond their cheapest arcs (and
+    # the unserved cost of unserved clients that have an arc)
+    has = inst.ptr[1:] > inst.ptr[:-1]
+    uns = np.flatnonzero((whole.assign < 0) & has)
+    extra = float((inst.unserved[uns] - inst.cost[inst.ptr[uns]]).sum())
+    assert room.shape == (part.count,)
+    assert np.all(room >= -1e-9)
+    assert room.sum() == pytest.approx(float(beyond.sum()) + extra)
+    owner = part.site_region[whole.assign[served]]
+    for r in range(part.count):
+        assert room[r] >= float(beyond[owner == r].sum()) - 1e-6

@@ -14,17 +14,19 @@ the same plan within 0.1 % at 22.5, 30 and 150 work units). This module
    coordinates are needed, so street distances work as well as straight lines; a dense
    instance (clients reach sites across the whole instance, like the capacitated p-median
    benchmarks on all arcs) shows itself by its share of crossing arcs and is left whole;
-2. lets the engine plan the **whole problem** with :data:`ENGINE_SHARE` of the work: its
-   plan, and its Lagrangian bound, which is valid for the whole problem and stays the bound
-   (region bounds do not add up when regions share arcs);
+2. lets the engine plan the **whole problem** with a share of the work that grows with the
+   arcs (:func:`engine_work`): its plan, and its Lagrangian bound, which is valid for the
+   whole problem and stays the bound (region bounds do not add up when regions share arcs);
 3. improves the plan by **fix-and-optimise** over the regions, alternating the partition
-   and an offset one whose borders run through the middle of its regions: each region's
-   sites and the clients they serve (plus unserved clients whose cheapest site is there)
-   are re-solved by the engine from the current plan (``start``), with the rest fixed and
-   the region's limits what the fixed part leaves (open sites, tables), the work shared by
-   arcs; a region's new plan is kept only when the whole plan's objective improves. Regions
-   have disjoint clients and sites and their limits are the global slack, so every kept
-   plan respects every capacity and limit of the whole problem;
+   and an offset one whose borders run through the middle of its regions, and cycling
+   through region sizes (:data:`SCALES`): each region's sites and the clients they serve
+   (plus unserved clients whose cheapest site is there) are re-solved by the engine from the
+   current plan (``start``), with the rest fixed and the region's limits what the fixed
+   part leaves (open sites, tables), the work shared by arcs; a region's new plan is kept
+   only when the whole plan's objective improves. A region solved without gain is not
+   solved again while it, its part of the plan and its limits stay the same (its work goes
+   to the others). Regions have disjoint clients and sites and their limits are the global
+   slack, so every kept plan respects every capacity and limit of the whole problem;
 4. ends with grid consolidation on the whole instance (grids split across borders).
 
 Work is counted on the same work clock (:mod:`solver.location.work`) as the engine's, the
@@ -49,7 +51,14 @@ from solver.location.model import BIG_UNITS, Instance, build_instance, evaluate,
 from solver.location.problem import LocationProblem, LocationResult
 from solver.location.work import WorkClock
 
-__all__ = ["Partition", "choose_partition", "partition", "solve_decomposed", "sub_problem"]
+__all__ = [
+    "Partition",
+    "choose_partition",
+    "engine_work",
+    "partition",
+    "solve_decomposed",
+    "sub_problem",
+]
 
 I32 = NDArray[np.int32]
 I64 = NDArray[np.int64]
@@ -59,11 +68,22 @@ Progress = Callable[[str, float, float], None]
 Solver = Callable[..., LocationResult]
 
 DECOMPOSE_ARCS = 200_000  # decompose only beyond this many arcs (the engine's large path)
-REGION_ARCS = 45_000  # arcs per region (measured on the generated 1M and 5M districts)
+REGION_ARCS = 25_000  # arcs per region (measured on the generated 1M districts, seeds 0 and 1)
 MAX_CUT_SHARE = 0.5  # a local instance: at most this share of arcs crosses region borders
 PARTITION_ARC_PASSES = 20  # estimated cost of a partition, in passes over the arcs
-ENGINE_SHARE = 0.75  # work share of the whole-problem engine's plan and bound
+# Work of the whole-problem engine's plan and bound: its construction and bound make passes
+# over all arcs, so it gets ENGINE_PER_ARC per arc, within these shares of the budget. The 1M
+# districts' engine plans stop improving by about 18 units (263k and 229k arcs: within 0.1 %
+# at 18 and 22.5 units), the 5M district's (1.15M arcs) still gains 1.5 M (0.2 %) per unit
+# between 22.5 and 25.5 units, where the regions gain less than 1 M per unit.
+ENGINE_PER_ARC = 7e-5
+ENGINE_MIN_SHARE = 0.6
+ENGINE_MAX_SHARE = 0.85
 PASS_SHARE = 0.1  # … of each fix-and-optimise pass (alternating partitions, from the plan)
+# Region sizes (× REGION_ARCS) the passes cycle through, each as the offset partition, then the
+# plain one: once a pass at one size finds nothing more, regions of another size cut the plan
+# along other borders and give the sub-solves other neighbourhoods.
+SCALES = (1.0, 0.5, 2.0)
 
 
 @dataclass(frozen=True)
@@ -260,6 +280,76 @@ def _run(
     return res
 
 
+@dataclass(frozen=True)
+class _Region:
+    """Region ``r`` of a partition as the incumbent sees it: its sites, the clients it
+    re-solves (those its sites serve and unserved ones whose cheapest site is there), its
+    limits (what the rest of the plan leaves) and its identity ``key`` with the incumbent's
+    part of it (unchanged, a region solved without gain is not solved again)."""
+
+    sites: I64
+    clients: I64
+    p_hi: int | None
+    p_lo: int
+    units: int | None
+    key: bytes
+
+
+def _regions(whole: _Whole, part: Partition) -> list[_Region]:
+    """Every region of ``part`` against the current incumbent (one evaluation)."""
+    inst = whole.inst
+    a = whole.assign
+    whole.clock.charge(work.EVALUATE_PER_ITEM * inst.n, "decompose")
+    ev = evaluate(inst, a.astype(np.int32), whole.open_mask)
+    owner = np.where(a >= 0, part.site_region[np.maximum(a, 0)], part.client_region)
+    by_site = np.argsort(part.site_region, kind="stable")
+    by_client = np.argsort(owner, kind="stable")
+    s_ptr = np.searchsorted(part.site_region[by_site], np.arange(part.count + 1))
+    c_ptr = np.searchsorted(owner[by_client], np.arange(part.count + 1))
+    limited = inst.p_max < int(inst.usable.sum())
+    tables = inst.unit > 0 and inst.units_total < BIG_UNITS
+    used = int(ev.units.sum())
+    out: list[_Region] = []
+    for r in range(part.count):
+        sites = by_site[s_ptr[r] : s_ptr[r + 1]].astype(np.int64)
+        clients = np.sort(by_client[c_ptr[r] : c_ptr[r + 1]]).astype(np.int64)
+        open_in = int(np.count_nonzero(whole.open_mask[sites]))
+        p_hi = open_in + inst.p_max - ev.n_open if limited else None
+        p_lo = open_in - (ev.n_open - inst.p_min) if limited else 0
+        units = int(ev.units[sites].sum()) + inst.units_total - used if tables else None
+        limits = np.array(
+            [-1 if p_hi is None else p_hi, p_lo, -1 if units is None else units], dtype=np.int64
+        )
+        key = b"|".join(
+            [
+                limits.tobytes(),
+                sites.tobytes(),
+                clients.tobytes(),
+                a[clients].tobytes(),
+                whole.open_mask[sites].tobytes(),
+            ]
+        )
+        out.append(_Region(sites, clients, p_hi, p_lo, units, key))
+    return out
+
+
+def _room(whole: _Whole, part: Partition) -> F64:
+    """Per region, how far its clients are from their cheapest arcs: the walk beyond each
+    served client's cheapest arc, and the unserved cost beyond it for unserved clients with
+    an arc (the most walking and unserved cost that re-solving the region could save)."""
+    inst = whole.inst
+    a = whole.assign
+    has = inst.ptr[1:] > inst.ptr[:-1]
+    cheapest = np.where(has, inst.cost[np.minimum(inst.ptr[:-1], max(inst.k - 1, 0))], 0.0)
+    served = np.flatnonzero(a >= 0)
+    now = np.where(has, inst.unserved, 0.0)
+    now[served] = inst.cost[inst.arc_index(served, a[served])]
+    owner = np.where(a >= 0, part.site_region[np.maximum(a, 0)], part.client_region)
+    mine = owner >= 0
+    excess = np.where(has, now - cheapest, 0.0)
+    return np.bincount(owner[mine], weights=excess[mine], minlength=part.count).astype(np.float64)
+
+
 def _repair(
     problem: LocationProblem,
     whole: _Whole,
@@ -267,40 +357,43 @@ def _repair(
     budget: float,
     solver: Solver,
     seed: int,
+    solved: set[bytes],
 ) -> int:
     """Fix-and-optimise over the regions of ``part``: each region's sites and the clients
     they serve (plus unserved clients whose cheapest site is there) re-solved with the rest
-    fixed; kept when the whole plan improves. Returns the number of regions improved."""
+    fixed; kept when the whole plan improves. Returns the number of regions improved.
+
+    ``solved`` holds the regions (with their part of the plan and their limits) already
+    solved without gain; they are skipped and ``budget`` is shared among the others by arcs.
+    """
     inst = whole.inst
     arcs_in = np.bincount(part.client_region[inst.cli], minlength=part.count).astype(np.float64)
+    regions = _regions(whole, part)
+    gain = _room(whole, part)
+    # most room first: a pass whose regions overrun their shares ends on the least promising
+    todo = [
+        r
+        for r in np.lexsort((np.arange(part.count), -gain)).tolist()
+        if regions[r].key not in solved
+    ]
+    total_arcs = max(float(arcs_in[todo].sum()), 1.0)
     improved = 0
-    for r in range(part.count):
+    stale = False  # the incumbent changed since ``regions`` was computed
+    for r in todo:
         if whole.clock.left() <= 0:
             break
-        in_s = part.site_region == r
-        sites = np.flatnonzero(in_s).astype(np.int64)
-        a = whole.assign
-        mine = (a >= 0) & in_s[np.maximum(a, 0)]
-        mine |= (a < 0) & (part.client_region == r)
-        clients = np.flatnonzero(mine).astype(np.int64)
-        if clients.shape[0] == 0:
+        if stale:
+            regions = _regions(whole, part)
+            stale = False
+        reg = regions[r]
+        if reg.clients.shape[0] == 0 or reg.key in solved:
             continue
-        whole.clock.charge(work.EVALUATE_PER_ITEM * inst.n, "decompose")
-        ev = evaluate(inst, a.astype(np.int32), whole.open_mask)
-        open_in = int(np.count_nonzero(whole.open_mask[sites]))
-        p_hi = None
-        p_lo = 0
-        if inst.p_max < int(inst.usable.sum()):
-            p_hi = open_in + inst.p_max - ev.n_open
-            p_lo = open_in - (ev.n_open - inst.p_min)
-        units = None
-        if inst.unit > 0 and inst.units_total < BIG_UNITS:
-            units = int(ev.units[sites].sum()) + inst.units_total - int(ev.units.sum())
-        sub = sub_problem(problem, inst, clients, sites, p_hi, max(p_lo, 0), units)
-        share = budget * arcs_in[r] / max(float(arcs_in.sum()), 1.0)
+        sites, clients = reg.sites, reg.clients
+        sub = sub_problem(problem, inst, clients, sites, reg.p_hi, max(reg.p_lo, 0), reg.units)
+        share = budget * arcs_in[r] / total_arcs
         s_new = np.full(inst.m, -1, dtype=np.int64)
         s_new[sites] = np.arange(sites.shape[0])
-        now = a[clients]
+        now = whole.assign[clients]
         start = (
             np.where(now >= 0, s_new[np.maximum(now, 0)], -1).astype(np.int32),
             whole.open_mask[sites].copy(),
@@ -316,6 +409,9 @@ def _repair(
         open_mask[sites] = res.open_sites
         if whole.offer(assign, open_mask):
             improved += 1
+            stale = True
+        else:
+            solved.add(reg.key)
     return improved
 
 
@@ -330,6 +426,14 @@ def choose_partition(inst: Instance, clock: WorkClock) -> Partition | None:
     if part.count < 2 or part.cut_arcs > MAX_CUT_SHARE * inst.k:
         return None
     return part
+
+
+def engine_work(arcs: int, budget: float) -> float:
+    """Work of the whole-problem engine's first plan and bound on ``arcs`` arcs: passes over
+    every arc, so :data:`ENGINE_PER_ARC` per arc, within :data:`ENGINE_MIN_SHARE` and
+    :data:`ENGINE_MAX_SHARE` of ``budget`` (the regions get the rest)."""
+    share = min(max(ENGINE_PER_ARC * arcs / max(budget, 1e-9), ENGINE_MIN_SHARE), ENGINE_MAX_SHARE)
+    return share * budget
 
 
 def solve_decomposed(
@@ -363,7 +467,7 @@ def solve_decomposed(
     first = solver(
         problem,
         time_limit=max(clock.wall_deadline - time.perf_counter(), 0.0),
-        work_budget=max(ENGINE_SHARE * budget - clock.spent, 0.0),
+        work_budget=max(engine_work(inst.k, budget) - clock.spent, 0.0),
         seed=seed,
         progress=progress,
         decompose=False,
@@ -381,13 +485,23 @@ def solve_decomposed(
     whole = _Whole(
         inst, clock, first.site_of_client.astype(np.int64), first.open_sites.copy(), first.objective
     )
-    clock.charge(PARTITION_ARC_PASSES * work.ARC_PASS * inst.k, "decompose")
-    offset = partition(inst, part.count, offset=True)
-    passes = improved = 0
-    while clock.left() > 0.5 * PASS_SHARE * budget:
+    parts: dict[tuple[int, bool], Partition] = {(0, False): part} if SCALES[0] == 1.0 else {}
+    solved: set[bytes] = set()  # regions solved without gain (with their part of the plan)
+    passes = improved = idle = 0
+    while clock.left() > 0.5 * PASS_SHARE * budget and idle < 2 * len(SCALES):
+        level, offset = (passes // 2) % len(SCALES), passes % 2 == 0
+        if (level, offset) not in parts:
+            clock.charge(PARTITION_ARC_PASSES * work.ARC_PASS * inst.k, "decompose")
+            count = max(2, math.ceil(inst.k / (REGION_ARCS * SCALES[level])))
+            parts[level, offset] = partition(inst, count, offset=offset)
         share = min(PASS_SHARE * budget, clock.left())
-        on = offset if passes % 2 == 0 else part
-        improved += _repair(problem, whole, on, share, solver, seed + 7919 * (passes + 1))
+        before = len(solved)
+        gained = _repair(
+            problem, whole, parts[level, offset], share, solver, seed + 7919 * (passes + 1), solved
+        )
+        improved += gained
+        # a pass that neither improved nor newly failed anywhere found every region solved
+        idle = idle + 1 if gained == 0 and len(solved) == before else 0
         passes += 1
         if progress is not None:
             progress("regions", whole.objective, first.lower_bound)
