@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from solver.location.bound import arc_bounds, int_knapsack, subgradient, table_choice
+from solver.location.bound import (
+    Lagrangian,
+    _select,
+    arc_bounds,
+    frac_knapsack,
+    int_knapsack,
+    site_ratio_order,
+    subgradient,
+    table_choice,
+)
 from solver.location.engine import solve
-from solver.location.model import build_instance
+from solver.location.model import BIG_UNITS, Instance, build_instance
 from tests.test_location import brute_force, random_problem
 
 
@@ -146,3 +156,112 @@ def test_pruned_swap_search_ends_in_a_flow_local_optimum(seed: int, n: int, m: i
             swapped = end.copy()
             swapped[j], swapped[k] = False, True
             assert flow_cost(inst, swapped, inst.cap) >= value - 1e-9 * max(1.0, abs(value))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ratio=st.lists(
+        st.one_of(st.integers(-6, 0).map(float), st.just(-math.inf), st.floats(-10, 0)),
+        max_size=40,
+    ),
+    sites=st.data(),
+    m=st.integers(1, 5),
+)
+def test_site_ratio_order_is_the_stable_lexsort(
+    ratio: list[float], sites: st.DataObject, m: int
+) -> None:
+    """The fast order equals np.lexsort (site, then ratio, then position), ties included."""
+    r = np.array(ratio, dtype=np.float64)
+    s = np.array(
+        sites.draw(st.lists(st.integers(0, m - 1), min_size=len(ratio), max_size=len(ratio))),
+        dtype=np.int64,
+    )
+    assert np.array_equal(site_ratio_order(s, r, m), np.lexsort((r, s)))
+
+
+def reference_evaluate(
+    inst: Instance, mu: np.ndarray, nu: float
+) -> tuple[float, np.ndarray, float, np.ndarray, np.ndarray]:
+    """The Lagrangian as first written: one pass over all arcs, lexsort, fractional knapsacks."""
+    r = inst.cost - mu[inst.cli]
+    neg = np.flatnonzero(r < 0)
+    s = inst.site[neg].astype(np.int64)
+    w = inst.demand[inst.cli[neg]]
+    rr = r[neg]
+    ratio = np.full(rr.shape[0], -np.inf)
+    np.divide(rr, w, out=ratio, where=w > 0)
+    order = np.lexsort((ratio, s))
+    items = (neg[order], s[order], w[order], rr[order], ratio[order])
+    tables_on = inst.unit > 0 and inst.units_total < BIG_UNITS
+    tables = np.zeros(inst.m, dtype=np.int64)
+    if tables_on:
+        val, tables = table_choice(inst, r, nu, items)
+        fk = frac_knapsack(inst, r, np.minimum(tables * inst.unit, inst.cap), items)
+    else:
+        fk = frac_knapsack(inst, r, None, items)
+        val = fk.value.copy()
+    x_arc = np.zeros(inst.k)
+    x_arc[fk.arcs] = fk.frac
+    sel = _select(inst, val)
+    fin = np.isfinite(inst.unserved)
+    lag = float(mu.sum())
+    u_term = np.where(fin, np.minimum(0.0, inst.unserved - mu), 0.0)
+    lag += float(u_term.sum()) + float(val[sel].sum())
+    cover = np.bincount(inst.cli, weights=x_arc * sel[inst.site], minlength=inst.n)
+    g = 1.0 - cover - (fin & (inst.unserved < mu)).astype(np.float64)
+    g_nu = 0.0
+    if tables_on:
+        g_nu = float(tables[sel].sum()) - inst.units_total
+        lag -= nu * inst.units_total
+    return lag, g, g_nu, val, sel
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 25), m=st.integers(1, 6))
+def test_fast_evaluation_equals_the_full_pass(seed: int, n: int, m: int) -> None:
+    """The binary-search evaluation gives bit-identical values to the pass over all arcs,
+    also with tied ratios (integer multipliers on integer costs) and μ at arc costs."""
+    p = random_problem(seed, n, m)
+    p = replace(p, arc_cost=np.round(p.arc_cost))  # ties
+    inst = build_instance(p)
+    lag = Lagrangian(inst, exact=False)
+    rng = np.random.default_rng(seed)
+    scale = float(inst.cost.max(initial=1.0))
+    for trial in range(6):
+        mu = np.round(rng.uniform(-0.2, 1.2, size=inst.n) * scale)
+        if trial == 0 and inst.k:  # μ equal to some arc costs: c − μ = 0 is not negative
+            mu[inst.cli] = inst.cost
+        nu = float(rng.uniform(0, 3) * scale) if trial % 2 else 0.0
+        got = lag.evaluate(mu, nu)
+        want = reference_evaluate(inst, mu, nu)
+        assert got[0] == want[0]
+        assert np.array_equal(got[1], want[1])
+        assert got[2] == want[2]
+        assert np.array_equal(got[3], want[3])
+        assert np.array_equal(got[4], want[4])
+        neg, cli = lag.negative_arcs(mu)
+        assert np.array_equal(neg, np.flatnonzero(inst.cost - mu[inst.cli] < 0))
+        assert lag.items == neg.shape[0] and np.array_equal(cli, inst.cli[neg])
+    # arcs not sorted by cost within a client: the search would be wrong, the pass is used
+    shuffled = replace(inst, cost=inst.cost[::-1].copy())
+    unsorted = Lagrangian(shuffled, exact=False)
+    mu = rng.uniform(0, 1, size=inst.n) * scale
+    neg, cli = unsorted.negative_arcs(mu)
+    assert np.array_equal(neg, np.flatnonzero(shuffled.cost - mu[inst.cli] < 0))
+    assert np.array_equal(cli, inst.cli[neg])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 7), m=st.integers(1, 3))
+def test_deflected_bound_with_any_target_is_below_the_optimum(seed: int, n: int, m: int) -> None:
+    """Whatever the Polyak target (too low, exact, far too high) and however long the
+    deflected steps run, the bound stays at most the brute-force optimum."""
+    p = random_problem(seed, n, m)
+    opt = brute_force(p)
+    if math.isinf(opt):
+        return
+    inst = build_instance(p)
+    for target in (0.5 * opt, opt, 3.0 * opt + 10.0, math.inf):
+        for exact in (False, True):
+            lr = subgradient(inst, upper=lambda t=target: t, max_iter=400, exact=exact)
+            assert lr.bound <= opt + 1e-6 * max(1.0, opt)

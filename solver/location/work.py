@@ -32,9 +32,14 @@ import time
 from dataclasses import dataclass, field
 
 # seconds per unit of work
-SUBGRADIENT_PER_ARC = 6e-8  # one Lagrangian evaluation, per arc
-SUBGRADIENT_STEP = 1e-3  # one Lagrangian evaluation, fixed part
-DP_PER_CELL = 2.5e-9  # exact knapsack: items × capacity cells
+# one Lagrangian evaluation (solver.location.bound.Lagrangian.work): fixed part, then per client
+# probed by the binary search for its negative arcs and per arc with negative reduced cost;
+# exact knapsacks per items × capacity cell (plus a fixed part per item, in cells). Fit
+# 2026-11 to 200-iteration runs on pmedcap1, SJC, Stefanello and the 1M and 5M districts
+# (process time, load average 7-9 on the 2 cores: pessimistic), × 1.3
+SUBGRADIENT_PER_ARC = 6e-8
+SUBGRADIENT_STEP = 2e-4
+DP_PER_CELL = 1.8e-9
 PLAN_PER_ARC = 1.5e-6  # min-cost flow + single-source repair + table fitting, per (client + arc)
 FLOW_PER_ARC = 1.0e-6  # min-cost flow value only, per arc of the open sites
 SWAP_BOUND_PER_ARC = 3.5e-7  # swap lower bounds for one site's neighbours, per open-site arc
