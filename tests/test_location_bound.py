@@ -255,7 +255,7 @@ def test_fast_evaluation_equals_the_full_pass(seed: int, n: int, m: int) -> None
 @given(seed=st.integers(0, 10_000), n=st.integers(1, 7), m=st.integers(1, 3))
 def test_deflected_bound_with_any_target_is_below_the_optimum(seed: int, n: int, m: int) -> None:
     """Whatever the Polyak target (too low, exact, far too high) and however long the
-    deflected steps run, the bound stays at most the brute-force optimum."""
+    plain or deflected steps run, the bound stays at most the brute-force optimum."""
     p = random_problem(seed, n, m)
     opt = brute_force(p)
     if math.isinf(opt):
@@ -263,5 +263,8 @@ def test_deflected_bound_with_any_target_is_below_the_optimum(seed: int, n: int,
     inst = build_instance(p)
     for target in (0.5 * opt, opt, 3.0 * opt + 10.0, math.inf):
         for exact in (False, True):
-            lr = subgradient(inst, upper=lambda t=target: t, max_iter=400, exact=exact)
-            assert lr.bound <= opt + 1e-6 * max(1.0, opt)
+            for gamma in (0.0, 1.5):
+                lr = subgradient(
+                    inst, upper=lambda t=target: t, max_iter=400, exact=exact, deflection=gamma
+                )
+                assert lr.bound <= opt + 1e-6 * max(1.0, opt)
