@@ -6,6 +6,7 @@ Usage::
     python bench/cpmp.py --all [--time-limit S]                 # pmedcap1 and SJC
     python bench/cpmp.py --set stefanello [--only lin318_100 …]  # the 20 large instances
     python bench/cpmp.py --set every                            # all three sets
+    python bench/cpmp.py --set stefanello --seed 1 --stats      # another seed, work by phase
 
 Default time limits: 5 s (pmedcap1), 30 s (SJC), 60 s (Stefanello). The time limit is the
 engine's work budget (estimated seconds on a quiet 2-core machine, :mod:`solver.location.work`);
@@ -129,14 +130,17 @@ def run(
     k: int | None,
     solution: Path | None,
     wall_limit: float | None = None,
+    seed: int = 0,
+    stats: bool = False,
 ) -> dict[str, object]:
     """Solve one instance with ``time_limit`` seconds of work (the deterministic budget) and
-    ``wall_limit`` (default ``time_limit``) as the wall-clock safety stop."""
+    ``wall_limit`` (default ``time_limit``) as the wall-clock safety stop; ``stats`` adds the
+    engine's work per phase and its counters."""
     name, p, xy, demand, cap, opt, floor = read_instance(path)
     prob = build_problem(xy, demand, cap, p, floor, k)
     t = time.perf_counter()
     wall = time_limit if wall_limit is None else max(wall_limit, time_limit)
-    res = solve(prob, time_limit=wall, seed=0, work_budget=time_limit)
+    res = solve(prob, time_limit=wall, seed=seed, work_budget=time_limit)
     secs = time.perf_counter() - t
     if solution is not None:
         solution.write_text(
@@ -155,7 +159,10 @@ def run(
         "work_seconds": round(res.stats.get("work_seconds", 0.0), 2),
         "status": res.status,
         "wall_clock_bound": int(res.stats.get("wall_clock_bound", 0.0)),
+        "seed": seed,
     }
+    if stats:
+        out["stats"] = {key: round(v, 3) for key, v in sorted(res.stats.items())}
     return out
 
 
@@ -179,6 +186,8 @@ def main() -> None:
         help="run one instance set (every: all three)",
     )
     ap.add_argument("--only", nargs="*", default=None, help="with --set: these instance names")
+    ap.add_argument("--seed", type=int, default=0, help="the engine's random seed")
+    ap.add_argument("--stats", action="store_true", help="add the engine's statistics")
     args = ap.parse_args()
     if args.all or args.set:
         chosen = args.set or "classic"
@@ -194,7 +203,7 @@ def main() -> None:
         rows = []
         for f in files:
             tl = args.time_limit or default_limit(f)
-            r = run(f, tl, args.k, None, args.wall_limit)
+            r = run(f, tl, args.k, None, args.wall_limit, args.seed, args.stats)
             print(json.dumps(r), flush=True)
             rows.append(r)
         stef = ("lin318", "ali535", "u724", "rl1304")
@@ -215,7 +224,11 @@ def main() -> None:
     if args.instance is None:
         ap.error("INSTANCE or --all required")
     tl = args.time_limit or default_limit(args.instance)
-    print(json.dumps(run(args.instance, tl, args.k, args.solution, args.wall_limit)))
+    print(
+        json.dumps(
+            run(args.instance, tl, args.k, args.solution, args.wall_limit, args.seed, args.stats)
+        )
+    )
 
 
 if __name__ == "__main__":

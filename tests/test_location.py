@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from solver.location.engine import LocationProblem, LocationResult, solve
 
-TL = 2.0
+TL = 2.0  # work budget (estimated seconds, solver.location.work): what ends the search
+WALL = 60.0  # wall-clock safety stop only, generous so that a loaded machine gives the same plan
 
 
 def random_problem(seed: int, n: int, m: int, *, full: bool = False) -> LocationProblem:
@@ -169,7 +170,7 @@ def brute_force(p: LocationProblem) -> float:
 def test_reaches_brute_force_optimum(seed: int, n: int, m: int) -> None:
     p = random_problem(seed, n, m)
     opt = brute_force(p)
-    r = solve(p, time_limit=TL, seed=0)
+    r = solve(p, time_limit=WALL, work_budget=TL, seed=0)
     if math.isinf(opt):  # tiny: the MIP over all arcs proves it
         assert r.status == "infeasible" and r.reason
         return
@@ -197,7 +198,7 @@ def test_hand_instance() -> None:
         max_open=2,
         exact_open=True,
     )
-    r = solve(p, time_limit=TL)
+    r = solve(p, time_limit=WALL, work_budget=TL)
     assert r.objective == pytest.approx(6.0)
     assert r.site_of_client.tolist() == [0, 0, 2, 2]
     assert r.status == "optimal"
@@ -219,7 +220,7 @@ def test_grid_penalty_keeps_group_together() -> None:
         group=np.zeros(3, dtype=np.int32),
         group_split_penalty=10.0,
     )
-    r = solve(p, time_limit=TL)
+    r = solve(p, time_limit=WALL, work_budget=TL)
     assert len(set(r.site_of_client.tolist())) == 1
     assert r.objective == pytest.approx(3.2)
 
@@ -234,7 +235,7 @@ def test_required_sites_exceed_max_open_is_infeasible() -> None:
         site_status=np.array([1, 1, 1], dtype=np.int8),
         max_open=2,
     )
-    r = solve(p, time_limit=TL)
+    r = solve(p, time_limit=WALL, work_budget=TL)
     assert r.status == "infeasible"
     assert np.all(r.site_of_client == -1)
 
@@ -248,7 +249,7 @@ def test_client_without_arc_and_no_unserved_cost_is_infeasible() -> None:
         arc_cost=np.array([1.0]),
         site_status=np.zeros(1, dtype=np.int8),
     )
-    assert solve(p, time_limit=TL).status == "infeasible"
+    assert solve(p, time_limit=WALL, work_budget=TL).status == "infeasible"
 
 
 @pytest.mark.parametrize(
@@ -285,7 +286,9 @@ def test_problem_arrays_are_read_only() -> None:
 def test_progress_callback_and_stats() -> None:
     p = random_problem(3, 12, 5, full=True)
     seen: list[str] = []
-    r = solve(p, time_limit=TL, progress=lambda phase, obj, bnd: seen.append(phase))
+    r = solve(
+        p, time_limit=WALL, work_budget=TL, progress=lambda phase, obj, bnd: seen.append(phase)
+    )
     assert "bound" in seen
     assert "seconds_total" in r.stats
 
@@ -357,7 +360,7 @@ def test_small_cpmp_path_reaches_mip_optimum() -> None:
     )
     assert exact is not None and exact.optimal
     assert effort.ran and not effort.wall_cut and effort.nodes >= 1 and effort.work > 0
-    r = solve(prob, time_limit=4.0, seed=0)
+    r = solve(prob, time_limit=WALL, work_budget=4.0, seed=0)
     check_feasible(prob, r)
     assert r.objective == pytest.approx(exact.objective, abs=1e-6)
     assert r.lower_bound <= exact.objective + 1e-6
