@@ -78,6 +78,8 @@ def _inside_convex(ring_xy: np.ndarray, pts_xy: np.ndarray, tol: float = 0.05) -
     for i in range(len(ring_xy)):
         a, b = ring_xy[i], ring_xy[(i + 1) % len(ring_xy)]
         edge = b - a
+        if not np.any(edge):  # a closed ring repeats its first corner: no edge there
+            continue
         cross = edge[0] * (pts_xy[:, 1] - a[1]) - edge[1] * (pts_xy[:, 0] - a[0])
         if np.any(cross / np.linalg.norm(edge) < -tol):
             return False
