@@ -28,9 +28,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from district_plans import district_problem  # noqa: E402  (bench/ is the script's folder)
+
 from solver.location.model import Instance  # noqa: E402
 
 CACHE = Path(tempfile.gettempdir()) / "natplan-bound"
+CACHE.mkdir(parents=True, exist_ok=True)
 
 
 def instance_path(residents: int, seed: int) -> Path:
@@ -38,32 +41,17 @@ def instance_path(residents: int, seed: int) -> Path:
     return CACHE / f"district-{residents}-{seed}.pkl"
 
 
-def problem_path(residents: int, seed: int) -> Path:
-    """Where the pickled location problem of a generated district is cached."""
-    return CACHE / f"problem-{residents}-{seed}.pkl"
-
-
 def build(residents: int, seed: int) -> Instance:
-    """Generate the district, build its location problem and instance and cache both."""
-    from sampling.generate import generate_district
-    from sampling.scenario.loader import load_scenario
-    from sampling.stages.assignment import build_problem
+    """The district's location instance (cached), built from its cached location problem
+    (:func:`district_plans.district_problem`, shared with ``bench/district_plans.py``)."""
     from solver.location.model import build_instance
 
     path = instance_path(residents, seed)
-    if path.exists() and problem_path(residents, seed).exists():
+    if path.exists():
         with path.open("rb") as fh:
             inst: Instance = pickle.load(fh)
         return inst
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "district"
-        generate_district(residents, seed, folder, fmt="parquet")
-        scenario = load_scenario(folder)
-        problem = build_problem(scenario)[0]
-    inst = build_instance(problem)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with problem_path(residents, seed).open("wb") as fh:
-        pickle.dump(problem, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    inst = build_instance(district_problem(residents, seed, CACHE))
     with path.open("wb") as fh:
         pickle.dump(inst, fh, protocol=pickle.HIGHEST_PROTOCOL)
     return inst
@@ -291,8 +279,7 @@ def solve_district(residents: int, seed: int, budget: float, wall: float) -> dic
     (before levelling): objective, bound and gaps, and the bound's figures."""
     from solver.location import solve
 
-    with problem_path(residents, seed).open("rb") as fh:
-        problem = pickle.load(fh)
+    problem = district_problem(residents, seed, CACHE)
     t = time.perf_counter()
     res = solve(problem, time_limit=wall, work_budget=budget, seed=seed)
     stats = res.stats
