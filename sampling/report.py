@@ -249,6 +249,19 @@ def stage_text(stage: str, f: Mapping[str, Any]) -> str:
     return ""
 
 
+def _late_remedy(summary: Mapping[str, Any], reason: str, figure: str) -> int | None:
+    """The summary's remedy ``figure`` for the tubes late for ``reason``: its positive count,
+    0 when it is ``None`` (no re-plan tried made it), ``None`` when no tube is late for that
+    reason, the figure is missing (a summary of an older natplan) or it is 0."""
+    reasons = summary.get("tubes_late_reasons")
+    if not isinstance(reasons, Mapping) or not _int(reasons, reason) or figure not in summary:
+        return None
+    value = summary[figure]
+    if value is None:
+        return 0
+    return _as_int(value) if _as_int(value) > 0 else None
+
+
 FleetRemedy = tuple[Literal["more_vehicles", "beyond_double"], int]
 """``("more_vehicles", n)``: with n more vehicles no tube is late for the fleet (tubes late
 for other reasons may stay late); ``("beyond_double", 0)``: even twice the fleet leaves some
@@ -260,15 +273,10 @@ def fleet_remedy(summary: Mapping[str, Any]) -> FleetRemedy | None:
     ``fleet``): the summary's ``extra_vehicles_needed`` when it is a positive count, or
     ``beyond_double`` when it is ``None`` (no re-plan with up to twice the vehicles made it);
     ``None`` when no tube is late for the fleet or the figure is missing."""
-    reasons = summary.get("tubes_late_reasons")
-    if not isinstance(reasons, Mapping) or not _int(reasons, "fleet"):
+    found = _late_remedy(summary, "fleet", "extra_vehicles_needed")
+    if found is None:
         return None
-    if "extra_vehicles_needed" not in summary:  # a summary of an older natplan
-        return None
-    extra = summary["extra_vehicles_needed"]
-    if extra is None:
-        return ("beyond_double", 0)
-    return ("more_vehicles", _as_int(extra)) if _as_int(extra) > 0 else None
+    return ("more_vehicles", found) if found > 0 else ("beyond_double", 0)
 
 
 def fleet_remedy_text(summary: Mapping[str, Any], lab: Mapping[str, str]) -> str:
@@ -294,15 +302,10 @@ def lab_hours_remedy(summary: Mapping[str, Any]) -> LabHoursRemedy | None:
     (``tubes_late_reasons`` ``lab_hours``), from the summary's ``extra_lab_hours`` (a count of
     hours, or ``None`` when no widening tried made it); ``None`` when no tube is late for the
     labs' hours or the figure is missing."""
-    reasons = summary.get("tubes_late_reasons")
-    if not isinstance(reasons, Mapping) or not _int(reasons, "lab_hours"):
+    found = _late_remedy(summary, "lab_hours", "extra_lab_hours")
+    if found is None:
         return None
-    if "extra_lab_hours" not in summary:  # a summary of an older natplan
-        return None
-    hours = summary["extra_lab_hours"]
-    if hours is None:
-        return ("lab_hours_beyond", 0)
-    return ("lab_hours", _as_int(hours)) if _as_int(hours) > 0 else None
+    return ("lab_hours", found) if found > 0 else ("lab_hours_beyond", 0)
 
 
 def late_tubes_remedy_text(summary: Mapping[str, Any], lab: Mapping[str, str]) -> str:
@@ -317,7 +320,7 @@ def late_tubes_remedy_text(summary: Mapping[str, Any], lab: Mapping[str, str]) -
     return text
 
 
-def _fleet_remedy(summary: Mapping[str, Any]) -> str:
+def _late_tubes_remedy(summary: Mapping[str, Any]) -> str:
     """:func:`fleet_remedy` and :func:`lab_hours_remedy` in the console's words."""
     text = ""
     remedy = fleet_remedy(summary)
@@ -461,7 +464,7 @@ def _warning(code: str, n: int, s: Mapping[str, Any]) -> list[str]:
         return [
             f"{n:,} of {_int(s, 'tubes_total'):,} tubes reach no lab in time or are not tested"
             f" ({_reasons(s.get('tubes_late_reasons'))}; transport_tubes.parquet, late_reason)"
-            + _fleet_remedy(s)
+            + _late_tubes_remedy(s)
         ]
     if code == "wall_clock":
         stages = [stage for key, stage in _WALL_CLOCK_KEYS.items() if _int(s, key)] or ["solver"]
