@@ -315,3 +315,19 @@ def test_transport_sheets(yuci: Path) -> None:
         assert cell is not None and cell.value == value, key
     cell = figures["latest_result_time"]
     assert cell is not None and cell.number_format == TIME_FORMAT
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_summary_rows_say_when_no_remedy_tried_made_it(lang: str) -> None:
+    """A remedy figure of ``None`` with tubes late for its reason reads as words, not as an
+    empty cell ("none needed"); without late tubes it stays empty."""
+    lab = labels(lang)
+    late = {"tubes_late_reasons": {"fleet": 3, "lab_hours": 2}}
+    rows = summary_rows({**late, "extra_vehicles_needed": None, "extra_lab_hours": None}, lang)
+    values = {key: value for key, _, value in rows}
+    assert values["extra_vehicles_needed"] == lab["xlsx_remedy_beyond_double"]
+    assert values["extra_lab_hours"] == lab["xlsx_remedy_lab_hours_beyond"]
+    counted = summary_rows({**late, "extra_vehicles_needed": 2, "extra_lab_hours": 1}, lang)
+    assert {k: v for k, _, v in counted}["extra_vehicles_needed"] == 2
+    on_time = summary_rows({"tubes_late_reasons": {}, "extra_vehicles_needed": None}, lang)
+    assert {k: v for k, _, v in on_time}["extra_vehicles_needed"] is None

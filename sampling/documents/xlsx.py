@@ -36,7 +36,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from sampling.documents.data import SHEET_ORDER
 from sampling.i18n import kind_label, kpi_label, labels, reason_label, status_label
-from sampling.report import percent
+from sampling.report import fleet_remedy, lab_hours_remedy, percent
 
 MAX_WIDTH = 48
 EXCEL_CELL_CHARS = 32_767
@@ -377,8 +377,23 @@ def summary_rows(
         elif isinstance(value, (list, tuple)):
             rows.append((dotted, label, "; ".join(_item(v) for v in value)))
         else:
-            rows.append((dotted, label, value))
+            rows.append((dotted, label, _remedy_words(summary, dotted, value, lab)))
     return rows
+
+
+def _remedy_words(
+    summary: Mapping[str, Any], key: str, value: object, lab: Mapping[str, str]
+) -> object:
+    """A remedy figure that is ``None`` because no re-plan tried made it, as words: an empty
+    cell would read as "none needed" while tubes are late (``extra_vehicles_needed``,
+    ``extra_lab_hours``); every other value unchanged."""
+    if value is not None:
+        return value
+    if key == "extra_vehicles_needed" and fleet_remedy(summary) == ("beyond_double", 0):
+        return lab["xlsx_remedy_beyond_double"]
+    if key == "extra_lab_hours" and lab_hours_remedy(summary) == ("lab_hours_beyond", 0):
+        return lab["xlsx_remedy_lab_hours_beyond"]
+    return value
 
 
 def _summary_sheet(
