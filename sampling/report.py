@@ -213,7 +213,7 @@ def stage_text(stage: str, f: Mapping[str, Any]) -> str:
         return (
             f"last swab {f.get('finish_time', '?')} (simulated p95"
             f" {f.get('sim_finish_p95', '?')} over {_runs(f)});"
-            f" staffing {f.get('staffing_status', '?')}, {_int(f, 'samplers_used'):,} of"
+            f" {_staffing_words(f.get('staffing_status'))}, {_int(f, 'samplers_used'):,} of"
             f" {_int(f, 'samplers_available'):,} samplers"
         )
     if stage == "home_visits":
@@ -381,9 +381,20 @@ def plan_lines(summary: Mapping[str, Any]) -> list[str]:
         f" {summary.get('window_end', '?')} (simulated p95"
         f" {summary.get('sim_finish_p95', summary.get('sim_finish_time', '?'))} over"
         f" {_runs(summary)});"
-        f" staffing {summary.get('staffing_status', '?')}",
+        f" {_staffing_words(summary.get('staffing_status'))}",
     ]
     return lines + [f"warning: {w}" for w in plan_warnings(summary)]
+
+
+def _staffing_words(status: object) -> str:
+    """``staffing_status`` in plain words: ``covered`` only says the tables the plan opened
+    have a sampler in every block, not that the staff swab everyone in the window (the
+    deficit has its own warning), so the console says exactly that."""
+    if status == "covered":
+        return "every opened table staffed"
+    if status == "shortfall":
+        return "staffing shortfall"
+    return f"staffing {status or '?'}"
 
 
 def plan_warnings(summary: Mapping[str, Any]) -> list[str]:

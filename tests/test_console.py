@@ -418,3 +418,24 @@ def test_transport_cut_by_the_wall_clock_counts_and_is_named() -> None:
     assert "cut short by the wall clock" in stage_text(
         "transport", {"tubes_total": 9, "transport_wall_clock_bound": 1}
     )
+
+
+def test_day_line_says_what_covered_staffing_means() -> None:
+    """``staffing_status = covered`` next to a deficit must not read as "everyone is swabbed":
+    the plan line says the opened tables are staffed, and the deficit warning stays."""
+    from sampling.report import plan_lines
+
+    summary = {
+        "staffing_status": "covered",
+        "capacity_deficit_residents": 500,
+        "alerts": [{"code": "deficit", "count": 500}],
+    }
+    lines = plan_lines(summary)
+    day = next(line for line in lines if line.startswith("day:"))
+    assert day.endswith("every opened table staffed")
+    assert "covered" not in day
+    assert any("500" in line for line in lines if line.startswith("warning:"))
+    short = next(
+        line for line in plan_lines({"staffing_status": "shortfall"}) if line.startswith("day:")
+    )
+    assert short.endswith("staffing shortfall")
