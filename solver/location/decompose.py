@@ -27,7 +27,10 @@ the same plan within 0.1 % at 22.5, 30 and 150 work units). This module
    solved again while it, its part of the plan and its limits stay the same (its work goes
    to the others). Regions have disjoint clients and sites and their limits are the global
    slack, so every kept plan respects every capacity and limit of the whole problem;
-4. ends with grid consolidation on the whole instance (grids split across borders).
+4. ends with grid consolidation on the whole instance (grids split across borders) and a
+   grid-aware reallocation of the whole plan for its open sites
+   (:mod:`solver.location.reallocate`; the passes leave it the work of a few rounds,
+   :func:`~solver.location.reallocate.reserve_work`).
 
 Work is counted on the same work clock (:mod:`solver.location.work`) as the engine's, the
 wall clock only a hard stop; the same input gives the same plan.
@@ -49,6 +52,7 @@ from solver.location import work
 from solver.location.groups import consolidate_groups
 from solver.location.model import BIG_UNITS, Instance, build_instance, evaluate, planned_result
 from solver.location.problem import LocationProblem, LocationResult
+from solver.location.reallocate import reallocate_on_clock, reserve_work
 from solver.location.work import WorkClock
 
 __all__ = [
@@ -488,13 +492,15 @@ def solve_decomposed(
     parts: dict[tuple[int, bool], Partition] = {(0, False): part} if SCALES[0] == 1.0 else {}
     solved: set[bytes] = set()  # regions solved without gain (with their part of the plan)
     passes = improved = idle = 0
-    while clock.left() > 0.5 * PASS_SHARE * budget and idle < 2 * len(SCALES):
+    # grid-aware reallocation of the final plan: its work, out of what the engine left
+    reserve = min(reserve_work(inst.k, budget), max(clock.left(), 0.0))
+    while clock.left() > 0.5 * PASS_SHARE * budget + reserve and idle < 2 * len(SCALES):
         level, offset = (passes // 2) % len(SCALES), passes % 2 == 0
         if (level, offset) not in parts:
             clock.charge(PARTITION_ARC_PASSES * work.ARC_PASS * inst.k, "decompose")
             count = max(2, math.ceil(inst.k / (REGION_ARCS * SCALES[level])))
             parts[level, offset] = partition(inst, count, offset=offset)
-        share = min(PASS_SHARE * budget, clock.left())
+        share = min(PASS_SHARE * budget, clock.left() - reserve)
         before = len(solved)
         gained = _repair(
             problem, whole, parts[level, offset], share, solver, seed + 7919 * (passes + 1), solved
@@ -512,6 +518,11 @@ def solve_decomposed(
         clock.charge(work.ARC_PASS * inst.k, "groups")
         merged = consolidate_groups(inst, whole.assign.astype(np.int32), whole.open_mask)
         whole.offer(merged.astype(np.int64), whole.open_mask)
+    # its reserve even where the regions overran, and whatever they left
+    moved = reallocate_on_clock(
+        inst, whole.assign, whole.open_mask, clock, max(clock.left(), reserve)
+    )
+    whole.offer(moved.astype(np.int64), whole.open_mask)
     ev = evaluate(inst, whole.assign.astype(np.int32), whole.open_mask)
     # the engine's Lagrangian bound is valid for the whole problem, whatever the plan
     lag = float(first.stats.get("lagrangian_bound", -math.inf))
