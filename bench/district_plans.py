@@ -10,8 +10,9 @@ its :class:`~solver.location.problem.LocationProblem` pickled under ``--cache`` 
 :func:`solver.location.engine.solve` with the same work budget and wall-clock safety stop as
 the assignment stage. Prints one JSON line per run: the objective with and without the grid
 penalty, the first whole-district plan's objective (before the regions), the bound, both
-gaps, work by phase and wall seconds. ``--region-arcs`` and ``--engine-share`` (a fixed share) override the
-decomposition's constants (``--scales``: the region sizes of the passes; to check that they do not fit one instance only).
+gaps, work by phase (also the engine's) and wall seconds. ``--region-arcs`` (a fixed region
+size) and ``--engine-share`` override the
+decomposition's rules (``--scales``: the region sizes of the passes; to check that they do not fit one instance only).
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ def run(problem: LocationProblem, seed: int, time_limit: float) -> dict[str, obj
         "wall_clock_bound": bool(r.stats.get("wall_clock_bound", 0.0)),
         "seconds": round(seconds, 1),
         "work": {k[5:]: round(float(v), 2) for k, v in r.stats.items() if k.startswith("work_")},
+        # the whole-problem engine's work by phase (its construction, bound and neighbourhoods)
+        "engine_work": {
+            k[12:]: round(float(v), 2)
+            for k, v in r.stats.items()
+            if k.startswith("engine_work_") and k != "engine_work_seconds"
+        },
         "decompose": {
             k: round(float(v), 4)
             for k, v in r.stats.items()
@@ -98,7 +105,7 @@ def main() -> None:
     )
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()))
     args = parser.parse_args()
-    region_arcs = args.region_arcs or [decompose.REGION_ARCS]
+    region_arcs: list[int | None] = list(args.region_arcs) or [None]
     shares: list[float | None] = list(args.engine_share) or [None]
     if args.scales:
         decompose.SCALES = tuple(args.scales)
@@ -110,14 +117,14 @@ def main() -> None:
             problem = district_problem(residents, seed, args.cache)
             for arcs in region_arcs:
                 for share in shares:
-                    decompose.REGION_ARCS = arcs
+                    if arcs is not None:  # a fixed region size instead of region_arcs' rule
+                        decompose.MIN_REGION_ARCS = decompose.MAX_REGION_ARCS = arcs
                     if share is not None:  # a fixed share instead of engine_work's rule
                         decompose.ENGINE_MIN_SHARE = decompose.ENGINE_MAX_SHARE = share
                     figures = {
                         "residents": residents,
                         "seed": seed,
                         "arcs": int(problem.arc_client.shape[0]),
-                        "region_arcs": arcs,
                         "engine_share": round(
                             decompose.engine_work(problem.arc_client.shape[0], args.time_limit)
                             / args.time_limit,

@@ -1,7 +1,8 @@
 """Regional fix-and-optimise (:mod:`solver.location.decompose`): partitions, whole-problem
 feasibility of the plans (never worse than the engine's first plan), a valid bound, repeatable
-results, the regions' limits and order, regions not re-solved without change, the passes'
-region sizes and the engine's work share.
+results, the regions' limits and order, region plans judged on the region as a whole
+evaluation would, regions not re-solved without change, the passes' region sizes and the
+rule for the region size.
 
 The real thresholds only decompose instances of hundreds of thousands of arcs; the tests
 lower them (``local_thresholds``) so that small, brute-forceable instances take the path.
@@ -66,7 +67,9 @@ def local_problem(
 def local_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
     """Decompose every instance into regions of a few dozen arcs."""
     monkeypatch.setattr(decompose, "DECOMPOSE_ARCS", 0)
-    monkeypatch.setattr(decompose, "REGION_ARCS", 40)
+    monkeypatch.setattr(decompose, "MIN_REGION_ARCS", 40)
+    monkeypatch.setattr(decompose, "MAX_REGION_ARCS", 40)
+    monkeypatch.setattr(decompose, "LOCAL_ARCS", 40)
     monkeypatch.setattr(decompose, "MAX_CUT_SHARE", 1.0)
 
 
@@ -104,7 +107,7 @@ def test_offset_partition_moves_the_borders() -> None:
 
 def test_dense_instance_is_left_to_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(decompose, "DECOMPOSE_ARCS", 0)
-    monkeypatch.setattr(decompose, "REGION_ARCS", 40)
+    monkeypatch.setattr(decompose, "LOCAL_ARCS", 40)
     p = local_problem(1, 60, 12, radius=1e9, options=0)  # every client reaches every site
     inst = build_instance(p)
     assert decompose.choose_partition(inst, WorkClock.start(10.0)) is None
@@ -226,41 +229,51 @@ def test_regions_solved_without_gain_are_not_solved_again() -> None:
 
 @pytest.mark.usefixtures("local_thresholds")
 def test_passes_cycle_through_region_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(decompose, "PASS_SHARE", 0.03)
+    monkeypatch.setattr(decompose, "PASS_WORK_PER_ARC", 0.03 * 2 * BUDGET / 600)
     monkeypatch.setattr(decompose, "SCALES", (1.0, 0.5))
     counts: list[tuple[int, bool]] = []
     plain = decompose.partition
 
-    def recorded(inst: object, regions: int, *, offset: bool = False) -> decompose.Partition:
+    def recorded(
+        inst: object, regions: int, *, offset: bool = False, graph: object = None
+    ) -> decompose.Partition:
         counts.append((regions, offset))
-        return plain(inst, regions, offset=offset)  # type: ignore[arg-type]
+        return plain(inst, regions, offset=offset, graph=graph)  # type: ignore[arg-type]
 
     monkeypatch.setattr(decompose, "partition", recorded)
     p = local_problem(5, 160, 24, options=2)
     r = solve(p, time_limit=60.0, work_budget=2 * BUDGET, seed=0)
     check_feasible(p, r)
     k = build_instance(p).k
-    base = math.ceil(k / decompose.REGION_ARCS)
-    small = max(2, math.ceil(k / (decompose.REGION_ARCS * 0.5)))
+    base = math.ceil(k / 40)
+    small = max(2, math.ceil(k / (40 * 0.5)))
     assert counts[0] == (base, False)  # the partition that says whether to decompose
     assert (base, True) in counts and (small, True) in counts and (small, False) in counts
     assert r.stats["decompose_passes"] >= 4
 
 
-def test_engine_work_grows_with_the_arcs_within_its_shares() -> None:
-    budget = 30.0
-    works = [decompose.engine_work(k, budget) for k in (0, 10**5, 3 * 10**5, 10**6, 10**8)]
-    assert works == sorted(works)
-    assert works[0] == pytest.approx(decompose.ENGINE_MIN_SHARE * budget)
-    assert works[-1] == pytest.approx(decompose.ENGINE_MAX_SHARE * budget)
-    # between the shares: per arc
-    k = round(
-        (decompose.ENGINE_MIN_SHARE + decompose.ENGINE_MAX_SHARE)
-        / 2
-        * budget
-        / decompose.ENGINE_PER_ARC
-    )
-    assert decompose.engine_work(k, budget) == pytest.approx(decompose.ENGINE_PER_ARC * k)
+def test_region_size_grows_with_the_engines_work_per_arc_within_its_bounds() -> None:
+    sizes = [decompose.region_arcs(10**6, w) for w in (0.0, 5.0, 15.0, 30.0, 60.0, 600.0)]
+    assert sizes == sorted(sizes)
+    assert sizes[0] == decompose.MIN_REGION_ARCS and sizes[-1] == decompose.MAX_REGION_ARCS
+    # between the bounds: proportional to the work per arc
+    mid = (decompose.MIN_REGION_ARCS + decompose.MAX_REGION_ARCS) / 2
+    w = mid / decompose.REGION_ARCS_PER_WORK * 10**6
+    assert decompose.region_arcs(10**6, w) == pytest.approx(mid, abs=1)
+    # the same work on more arcs: smaller regions
+    assert decompose.region_arcs(4 * 10**5, 10.0) > decompose.region_arcs(2 * 10**6, 10.0)
+
+
+def test_partition_of_a_given_site_graph_is_the_same_partition() -> None:
+    inst = build_instance(local_problem(6, 300, 40, options=0))
+    first = decompose.partition(inst, 3)
+    assert first.graph is not None
+    for count, offset in ((5, True), (4, False)):
+        fresh = decompose.partition(inst, count, offset=offset)
+        reused = decompose.partition(inst, count, offset=offset, graph=first.graph)
+        assert np.array_equal(fresh.site_region, reused.site_region)
+        assert np.array_equal(fresh.client_region, reused.client_region)
+        assert fresh.cut_arcs == reused.cut_arcs
 
 
 def test_room_is_the_walk_beyond_the_cheapest_arcs_per_region() -> None:
@@ -283,3 +296,104 @@ def test_room_is_the_walk_beyond_the_cheapest_arcs_per_region() -> None:
     owner = part.site_region[whole.assign[served]]
     for r in range(part.count):
         assert room[r] >= float(beyond[owner == r].sum()) - 1e-6
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), options=st.integers(1, 3))
+def test_region_plans_are_checked_and_counted_like_whole_plans(seed: int, options: int) -> None:
+    """A region's new plan is judged on the region alone (its loads, the whole plan's open
+    and table counts, the grids it touches); what it keeps must be what a whole evaluation
+    says, and what breaks a global limit must be refused."""
+    p = local_problem(seed, 150, 20, options=options)
+    r = solve(p, time_limit=60.0, work_budget=BUDGET, seed=0, decompose=False)
+    if r.status not in ("optimal", "feasible"):
+        return
+    inst = build_instance(p)
+    whole = decompose._Whole(
+        inst,
+        WorkClock.start(10.0, 600.0),
+        r.site_of_client.astype(np.int64),
+        r.open_sites.copy(),
+        r.objective,
+    )
+    part = decompose.partition(inst, 3)
+    rng = np.random.default_rng(seed)
+    for reg in decompose._regions(whole, part):
+        if reg.clients.shape[0] == 0:
+            continue
+        sub = decompose.sub_problem(
+            p, inst, reg.clients, reg.sites, reg.p_hi, max(reg.p_lo, 0), reg.units
+        )
+        res = solve(sub.problem, time_limit=60.0, work_budget=0.3, seed=1, decompose=False)
+        for site_of, opened in (
+            (res.site_of_client, res.open_sites),
+            # a region plan that ignores the limits: every usable site open, each client at
+            # a random site it reaches (or unserved)
+            (_random_plan(sub.problem, rng), build_instance(sub.problem).usable.copy()),
+        ):
+            if not np.all(np.isfinite(np.asarray(site_of))):
+                continue
+            before = (whole.assign.copy(), whole.open_mask.copy(), whole.objective)
+            assign = whole.assign.copy()
+            assign[reg.clients] = np.where(site_of >= 0, reg.sites[np.maximum(site_of, 0)], -1)
+            open_mask = whole.open_mask.copy()
+            open_mask[reg.sites] = opened
+            ev = evaluate(inst, assign.astype(np.int32), open_mask)
+            kept = whole.offer_region(reg.clients, reg.sites, np.asarray(site_of), opened)
+            assert kept == (ev.feasible and ev.objective < before[2] - 1e-9 * max(1.0, before[2]))
+            if kept:
+                assert whole.objective == pytest.approx(ev.objective, rel=1e-9)
+                assert np.array_equal(whole.assign, assign)
+            else:
+                assert np.array_equal(whole.assign, before[0]) and whole.objective == before[2]
+            # what the incumbent tracks is what a whole evaluation gives
+            now = evaluate(inst, whole.assign.astype(np.int32), whole.open_mask)
+            assert now.feasible
+            assert np.array_equal(whole.units, now.units) and whole.n_open == now.n_open
+            assert np.array_equal(whole.load, now.load)
+
+
+def _random_plan(p: LocationProblem, rng: np.random.Generator) -> np.ndarray:
+    """Each client at a random site it has an arc to, or unserved (−1)."""
+    site = np.full(p.demand.shape[0], -1, dtype=np.int64)
+    for i in range(p.demand.shape[0]):
+        mine = np.asarray(p.arc_site)[np.asarray(p.arc_client) == i]
+        if mine.shape[0] and rng.random() < 0.9:
+            site[i] = int(rng.choice(mine))
+    return site
+
+
+def test_engine_work_grows_with_the_arcs_within_its_shares() -> None:
+    budget = 30.0
+    works = [decompose.engine_work(k, budget) for k in (0, 10**5, 270_000, 10**6, 10**8)]
+    assert works == sorted(works)
+    assert works[0] == pytest.approx(decompose.ENGINE_MIN_SHARE * budget)
+    assert works[-1] == pytest.approx(decompose.ENGINE_MAX_SHARE * budget)
+    # between the shares: per arc
+    k = round(
+        (decompose.ENGINE_MIN_SHARE + decompose.ENGINE_MAX_SHARE)
+        / 2
+        * budget
+        / decompose.ENGINE_PER_ARC
+    )
+    assert decompose.engine_work(k, budget) == pytest.approx(decompose.ENGINE_PER_ARC * k)
+
+
+@pytest.mark.usefixtures("local_thresholds")
+def test_a_region_plan_that_breaks_a_limit_never_reaches_the_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Even if a region's check let through a plan that opens too many sites, the whole plan
+    is evaluated at the end and the engine's first plan returned instead."""
+
+    def careless(self: decompose._Whole, clients: object, sites: object, *_: object) -> bool:
+        self.open_mask = self.inst.usable.copy()  # every usable site: more than max_open
+        return True
+
+    monkeypatch.setattr(decompose._Whole, "offer_region", careless)
+    p = local_problem(11, 150, 20, options=3)
+    assert p.max_open is not None and p.max_open < int((np.asarray(p.site_status) >= 0).sum())
+    r = solve(p, time_limit=60.0, work_budget=BUDGET, seed=0)
+    check_feasible(p, r)
+    assert r.stats["decompose_rejected"] == 1.0
+    assert r.objective == pytest.approx(r.stats["decompose_first_objective"])

@@ -6,27 +6,34 @@ budget on construction, the bound and a few neighbourhoods around single sites; 
 district its plan stops improving long before the budget ends (the generated 1M district:
 the same plan within 0.1 % at 22.5, 30 and 150 work units). This module
 
-1. **partitions** the sites into regions of about :data:`REGION_ARCS` arcs by recursive
-   bisection of the site graph (two sites are adjacent when a client reaches both; the edge
-   weight is that client's walk to both per resident). Each cut follows the level sets of
-   the graph distance from a pseudo-peripheral site, so regions are compact bands and few
-   arcs cross their borders. A client belongs to the region of its cheapest site. No
-   coordinates are needed, so street distances work as well as straight lines; a dense
-   instance (clients reach sites across the whole instance, like the capacitated p-median
-   benchmarks on all arcs) shows itself by its share of crossing arcs and is left whole;
+1. **partitions** the sites into regions by recursive bisection of the site graph (two
+   sites are adjacent when a client reaches both; the edge weight is that client's walk to
+   both per resident). Each cut follows the level sets of the graph distance from a
+   pseudo-peripheral site, so regions are compact bands and few arcs cross their borders. A
+   client belongs to the region of its cheapest site. No coordinates are needed, so street
+   distances work as well as straight lines; a dense instance (clients reach sites across
+   the whole instance, like the capacitated p-median benchmarks on all arcs) shows itself
+   by its share of arcs crossing the borders of regions of :data:`LOCAL_ARCS` arcs and is
+   left whole;
 2. lets the engine plan the **whole problem** with a share of the work that grows with the
    arcs (:func:`engine_work`): its plan, and its Lagrangian bound, which is valid for the
    whole problem and stays the bound (region bounds do not add up when regions share arcs);
 3. improves the plan by **fix-and-optimise** over the regions, alternating the partition
    and an offset one whose borders run through the middle of its regions, and cycling
-   through region sizes (:data:`SCALES`): each region's sites and the clients they serve
-   (plus unserved clients whose cheapest site is there) are re-solved by the engine from the
-   current plan (``start``), with the rest fixed and the region's limits what the fixed
-   part leaves (open sites, tables), the work shared by arcs; a region's new plan is kept
-   only when the whole plan's objective improves. A region solved without gain is not
-   solved again while it, its part of the plan and its limits stay the same (its work goes
-   to the others). Regions have disjoint clients and sites and their limits are the global
-   slack, so every kept plan respects every capacity and limit of the whole problem;
+   through region sizes (:data:`SCALES` × :func:`region_arcs`: small regions where the
+   engine had little work per arc, so its plan is rough and small neighbourhoods still pay,
+   large ones where its own neighbourhoods have polished it): each region's sites and the
+   clients they serve (plus unserved clients whose cheapest site is there) are re-solved by
+   the engine from the current plan (``start``), with the rest fixed and the region's limits
+   what the fixed part leaves (open sites, tables), with :data:`PASS_WORK_PER_ARC` per arc
+   and pass, regions with most walking beyond their clients' cheapest sites first. A
+   region's new plan is kept only when the whole plan's objective improves, which is
+   checked on the region alone (its sites serve only its clients; the open-site and table
+   counts and the grid penalty are kept up to date), so a pass over hundreds of regions
+   does not evaluate the whole plan after each. A region solved without gain is not solved
+   again while it, its part of the plan and its limits stay the same (its work goes to the
+   others). Regions have disjoint clients and sites and their limits are the global slack,
+   so every kept plan respects every capacity and limit of the whole problem;
 4. ends with grid consolidation on the whole instance (grids split across borders) and a
    grid-aware reallocation of the whole plan for its open sites
    (:mod:`solver.location.reallocate`; the passes leave it the work of a few rounds,
@@ -41,7 +48,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,7 +57,15 @@ from scipy.sparse.csgraph import dijkstra
 
 from solver.location import work
 from solver.location.groups import consolidate_groups
-from solver.location.model import BIG_UNITS, Instance, build_instance, evaluate, planned_result
+from solver.location.model import (
+    BIG_UNITS,
+    Instance,
+    build_instance,
+    evaluate,
+    expand_ranges,
+    planned_result,
+    units_of,
+)
 from solver.location.problem import LocationProblem, LocationResult
 from solver.location.reallocate import reallocate_on_clock, reserve_work
 from solver.location.work import WorkClock
@@ -60,6 +75,7 @@ __all__ = [
     "choose_partition",
     "engine_work",
     "partition",
+    "region_arcs",
     "solve_decomposed",
     "sub_problem",
 ]
@@ -72,21 +88,40 @@ Progress = Callable[[str, float, float], None]
 Solver = Callable[..., LocationResult]
 
 DECOMPOSE_ARCS = 200_000  # decompose only beyond this many arcs (the engine's large path)
-REGION_ARCS = 25_000  # arcs per region (measured on the generated 1M districts, seeds 0 and 1)
-MAX_CUT_SHARE = 0.5  # a local instance: at most this share of arcs crosses region borders
-PARTITION_ARC_PASSES = 20  # estimated cost of a partition, in passes over the arcs
+LOCAL_ARCS = 25_000  # regions of this many arcs tell whether an instance is local …
+MAX_CUT_SHARE = 0.5  # … at most this share of their arcs crosses region borders
+PARTITION_ARC_PASSES = 20  # estimated cost of a partition, in passes over the arcs …
+# … of a further one of the same site graph, in passes over its edges per level of bisection
+# (5M district: the site graph takes 0.65-0.88 s, cutting it into 231 regions 0.09 s)
+BISECT_EDGE_PASSES = 2
 # Work of the whole-problem engine's plan and bound: its construction and bound make passes
 # over all arcs, so it gets ENGINE_PER_ARC per arc, within these shares of the budget. The 1M
 # districts' engine plans stop improving by about 18 units (263k and 229k arcs: within 0.1 %
-# at 18 and 22.5 units), the 5M district's (1.15M arcs) still gains 1.5 M (0.2 %) per unit
-# between 22.5 and 25.5 units, where the regions gain less than 1 M per unit.
+# at 18 and 22.5 units). On the 5M districts (1.15M and 1.33M arcs) the construction (bound,
+# drop, p-median) needs about 16 units; beyond it the engine's neighbourhoods gain about
+# 0.2 M per unit where regions of a few thousand arcs gain 2 M (gap without grids, seeds
+# 0 / 1, with such regions: share 0.5: 20.0 / 20.9 %, 0.6: 9.3 / 18.2 %, 0.7: 9.2 / 17.9 %,
+# 0.85: 11.0 / 19.0 %).
 ENGINE_PER_ARC = 7e-5
 ENGINE_MIN_SHARE = 0.6
-ENGINE_MAX_SHARE = 0.85
-PASS_SHARE = 0.1  # … of each fix-and-optimise pass (alternating partitions, from the plan)
-# Region sizes (× REGION_ARCS) the passes cycle through, each as the offset partition, then the
-# plain one: once a pass at one size finds nothing more, regions of another size cut the plan
-# along other borders and give the sub-solves other neighbourhoods.
+ENGINE_MAX_SHARE = 0.7
+# Region size: the more work per arc the engine had, the more its own neighbourhoods (a few
+# sites each) have polished the plan, and the larger the regions must be to find more. On
+# the 1M districts (engine 6.6-7.6e-5 units per arc) regions of 25k arcs beat 5k (gap without
+# grids, seed 0 / 1: 4.9 / 3.5 % against 5.3 / 4.6 %); on the 5M ones (1.2-1.4e-5 per arc, a
+# plan straight from the construction) regions of 5k arcs gained 3.3 M per unit, of 10k
+# 3.4 M, of 2.5k 2.3 M and of 25k 0.4 M (seed 1, the same work per arc).
+REGION_ARCS_PER_WORK = 4e8  # region arcs per unit of the engine's work per arc …
+MIN_REGION_ARCS = 5_000  # … within these
+MAX_REGION_ARCS = 25_000
+# Work of a fix-and-optimise pass per arc of the instance, shared among its regions by their
+# arcs: the 1M districts' passes had 3 units (1.1-1.3e-5 per arc) and gain less with 1e-5;
+# on the 5M districts what the engine leaves (about 11 units) is less than one pass, which
+# gives regions of 5k arcs about 0.05 units (0.05, 0.1 and 0.2 gained about as much per unit).
+PASS_WORK_PER_ARC = 1.3e-5
+# Region sizes (× :func:`region_arcs`) the passes cycle through, each as the offset
+# partition, then the plain one: once a pass at one size finds nothing more, regions of
+# another size cut the plan along other borders and give the sub-solves other neighbourhoods.
 SCALES = (1.0, 0.5, 2.0)
 
 
@@ -101,6 +136,7 @@ class Partition:
     client_region: I64
     count: int
     cut_arcs: int  # arcs whose client and site lie in different regions
+    graph: csr_matrix | None = None  # the site graph it was cut from (for further partitions)
 
 
 def _site_graph(inst: Instance) -> csr_matrix:
@@ -156,7 +192,9 @@ def _bisect(graph: csr_matrix, verts: I64, weight: F64, sizes: list[float]) -> l
     return _bisect(graph, left, weight, sizes[:half]) + _bisect(graph, right, weight, sizes[half:])
 
 
-def partition(inst: Instance, regions: int, *, offset: bool = False) -> Partition:
+def partition(
+    inst: Instance, regions: int, *, offset: bool = False, graph: csr_matrix | None = None
+) -> Partition:
     """Partition ``inst`` into ``regions`` regions of about equal arc counts.
 
     With ``offset`` the regions at both ends of every cut sequence are half the size (one
@@ -171,7 +209,7 @@ def partition(inst: Instance, regions: int, *, offset: bool = False) -> Partitio
     sizes = [1.0] * regions
     if offset and regions >= 2:
         sizes = [0.5] + [1.0] * (regions - 1) + [0.5]
-    graph = _site_graph(inst)
+    graph = _site_graph(inst) if graph is None else graph
     parts = _bisect(graph, np.arange(inst.m, dtype=np.int64), weight, sizes)
     parts = [p for p in parts if p.shape[0]]
     site_region = np.zeros(inst.m, dtype=np.int64)
@@ -179,7 +217,7 @@ def partition(inst: Instance, regions: int, *, offset: bool = False) -> Partitio
         site_region[p] = r
     client_region = np.where(home >= 0, site_region[np.maximum(home, 0)], -1)
     cut = int(np.count_nonzero(site_region[inst.site] != client_region[inst.cli]))
-    return Partition(site_region, client_region, len(parts), cut)
+    return Partition(site_region, client_region, len(parts), cut, graph)
 
 
 @dataclass(frozen=True)
@@ -233,28 +271,129 @@ def sub_problem(
 
 @dataclass
 class _Whole:
-    """The whole problem's incumbent while regions are solved and repaired."""
+    """The whole problem's incumbent while regions are solved and repaired, with what a
+    region's limits and a region plan's objective need: load and tables per site, the
+    open-site count and each client's cost (walk, or unserved cost), kept up to date as
+    region plans are taken over (:meth:`offer_region`)."""
 
     inst: Instance
     clock: WorkClock
     assign: I64
     open_mask: B
     objective: float = math.inf
-    stats: dict[str, float] | None = None
+    load: I64 = field(init=False)
+    units: I64 = field(init=False)
+    n_open: int = field(init=False)
+    paid: F64 = field(init=False)
+    members: tuple[I64, I64] | None = field(init=False)  # grid members: order, pointers
+    solves: int = field(default=0, init=False)  # region sub-solves run
 
-    def evaluate(self, assign: I64, open_mask: B) -> tuple[bool, float]:
-        """Feasibility and objective of a whole plan, charged to the clock."""
+    def __post_init__(self) -> None:
+        inst = self.inst
+        self.members = None
+        if inst.group is not None and inst.n_groups > 0 and inst.lam > 0:
+            order = np.argsort(inst.group, kind="stable").astype(np.int64)
+            ptr = np.searchsorted(inst.group[order], np.arange(inst.n_groups + 1)).astype(np.int64)
+            self.members = (order, ptr)
+        self._track()
+
+    def _track(self) -> None:
+        """Load, tables, open count and client costs of the incumbent (one evaluation)."""
         self.clock.charge(work.EVALUATE_PER_ITEM * self.inst.n, "decompose")
-        ev = evaluate(self.inst, assign.astype(np.int32), open_mask)
-        return ev.feasible, ev.objective
+        ev = evaluate(self.inst, self.assign.astype(np.int32), self.open_mask)
+        self.load, self.units, self.n_open = ev.load.copy(), ev.units.copy(), ev.n_open
+        self.paid = _client_costs(self.inst, np.arange(self.inst.n), self.assign)
 
     def offer(self, assign: I64, open_mask: B) -> bool:
-        """Keep the plan if it is feasible and better."""
-        ok, obj = self.evaluate(assign, open_mask)
-        if ok and obj < self.objective - 1e-9 * max(1.0, abs(self.objective)):
-            self.assign, self.open_mask, self.objective = assign.copy(), open_mask.copy(), obj
+        """Keep the whole plan if it is feasible and better (one evaluation)."""
+        self.clock.charge(work.EVALUATE_PER_ITEM * self.inst.n, "decompose")
+        ev = evaluate(self.inst, assign.astype(np.int32), open_mask)
+        if ev.feasible and ev.objective < self.objective - 1e-9 * max(1.0, abs(self.objective)):
+            self.assign, self.open_mask, self.objective = (
+                assign.copy(),
+                open_mask.copy(),
+                ev.objective,
+            )
+            self._track()
             return True
         return False
+
+    def offer_region(self, clients: I64, sites: I64, site_of: I32 | I64, opened: B) -> bool:
+        """Keep a region's new plan (``site_of``: index into ``sites`` per client of
+        ``clients``, −1 unserved; ``opened``: per site) if the whole plan stays feasible and
+        improves. Checked on the region alone: its sites serve only its clients, so their
+        loads are the region's, and the open-site and table counts are the whole plan's
+        with the region's part replaced; the grid penalty is recounted over every member of
+        the grids the region's clients belong to. Falls back to a whole evaluation when some
+        site of the region serves a client outside it."""
+        inst = self.inst
+        old = self.assign[clients]
+        new = np.where(site_of >= 0, sites[np.maximum(site_of, 0)], -1).astype(np.int64)
+        assign = self.assign.copy()
+        assign[clients] = new
+        open_mask = self.open_mask.copy()
+        open_mask[sites] = opened
+        pos = np.full(inst.m, -1, dtype=np.int64)
+        pos[sites] = np.arange(sites.shape[0])
+        was = old >= 0
+        before = np.bincount(
+            pos[old[was]], weights=inst.demand[clients[was]], minlength=sites.shape[0]
+        )
+        if np.any(pos[old[was]] < 0) or not np.array_equal(
+            before.astype(np.int64), self.load[sites]
+        ):
+            return self.offer(assign, open_mask)  # the region does not own its sites' loads
+        self.clock.charge(work.EVALUATE_PER_ITEM * (clients.shape[0] + sites.shape[0]), "decompose")
+        served = new >= 0
+        load = np.bincount(
+            site_of[served], weights=inst.demand[clients[served]], minlength=sites.shape[0]
+        ).astype(np.int64)
+        units = units_of(inst, load, opened)
+        n_open = self.n_open - int(np.count_nonzero(self.open_mask[sites])) + int(opened.sum())
+        ok = (
+            bool(np.all(inst.arc_index(clients[served], new[served]) >= 0))
+            and bool(np.all(opened[site_of[served]]))
+            and not np.any(opened & ~inst.usable[sites])
+            and not np.any(inst.required[sites] & ~opened)
+            and not np.any(load > inst.cap[sites])
+            and inst.p_min <= n_open <= inst.p_max
+            and int(self.units.sum() - self.units[sites].sum() + units.sum()) <= inst.units_total
+            and bool(np.all(np.isfinite(inst.unserved[clients[~served]])))
+        )
+        if not ok:
+            return False
+        paid = _client_costs(inst, clients, new)
+        delta = float(paid.sum() - self.paid[clients].sum())
+        if self.members is not None and inst.group is not None:
+            order, ptr = self.members
+            groups = np.unique(inst.group[clients]).astype(np.int64)
+            mem = order[expand_ranges(ptr[groups], ptr[groups + 1] - ptr[groups])]
+            delta += inst.lam * (_splits(inst, mem, assign) - _splits(inst, mem, self.assign))
+        objective = self.objective + delta
+        if objective >= self.objective - 1e-9 * max(1.0, abs(self.objective)):
+            return False
+        self.assign, self.open_mask, self.objective = assign, open_mask, objective
+        self.load[sites], self.units[sites], self.n_open = load, units, n_open
+        self.paid[clients] = paid
+        return True
+
+
+def _client_costs(inst: Instance, clients: I64, assign: I64) -> F64:
+    """Each client's cost in a plan: its walk, or its unserved cost (``assign`` per client)."""
+    served = assign >= 0
+    out = np.asarray(inst.unserved[clients], dtype=np.float64).copy()
+    out[served] = inst.cost[inst.arc_index(clients[served], assign[served])]
+    return out
+
+
+def _splits(inst: Instance, members: I64, assign: I64) -> int:
+    """Σ over the grids of ``members`` (every member of each) of the sites used beyond one."""
+    assert inst.group is not None
+    a = assign[members]
+    served = a >= 0
+    pairs = np.unique(inst.group[members[served]].astype(np.int64) * inst.m + a[served])
+    groups = np.unique(pairs // inst.m)
+    return int(pairs.shape[0] - groups.shape[0])
 
 
 def _run(
@@ -276,6 +415,7 @@ def _run(
     res = solver(
         sub.problem, time_limit=wall, work_budget=share, seed=seed, decompose=False, start=start
     )
+    whole.solves += 1
     whole.clock.charge(float(res.stats.get("work_seconds", share)), "regions")
     if res.stats.get("wall_clock_bound", 0.0):
         whole.clock.wall_cut()
@@ -299,42 +439,62 @@ class _Region:
     key: bytes
 
 
-def _regions(whole: _Whole, part: Partition) -> list[_Region]:
-    """Every region of ``part`` against the current incumbent (one evaluation)."""
-    inst = whole.inst
+@dataclass(frozen=True)
+class _Members:
+    """Sites and clients of every region of a partition against the incumbent (CSR)."""
+
+    sites: I64
+    s_ptr: I64
+    clients: I64
+    c_ptr: I64
+
+
+def _members(whole: _Whole, part: Partition) -> _Members:
+    """Which sites and clients each region holds: a client belongs to the region of its
+    site, an unserved one to that of its cheapest site (a pass over the clients)."""
+    whole.clock.charge(work.ARC_PASS * (whole.inst.n + whole.inst.m), "decompose")
     a = whole.assign
-    whole.clock.charge(work.EVALUATE_PER_ITEM * inst.n, "decompose")
-    ev = evaluate(inst, a.astype(np.int32), whole.open_mask)
     owner = np.where(a >= 0, part.site_region[np.maximum(a, 0)], part.client_region)
-    by_site = np.argsort(part.site_region, kind="stable")
-    by_client = np.argsort(owner, kind="stable")
+    by_site = np.argsort(part.site_region, kind="stable").astype(np.int64)
+    by_client = np.argsort(owner, kind="stable").astype(np.int64)
     s_ptr = np.searchsorted(part.site_region[by_site], np.arange(part.count + 1))
     c_ptr = np.searchsorted(owner[by_client], np.arange(part.count + 1))
+    return _Members(by_site, s_ptr.astype(np.int64), by_client, c_ptr.astype(np.int64))
+
+
+def _region(whole: _Whole, members: _Members, r: int) -> _Region:
+    """Region ``r`` with its limits: what the rest of the incumbent leaves of the open-site
+    and table limits."""
+    inst = whole.inst
+    sites = members.sites[members.s_ptr[r] : members.s_ptr[r + 1]]
+    clients = np.sort(members.clients[members.c_ptr[r] : members.c_ptr[r + 1]])
+    whole.clock.charge(work.ARC_PASS * (sites.shape[0] + clients.shape[0]), "decompose")
     limited = inst.p_max < int(inst.usable.sum())
     tables = inst.unit > 0 and inst.units_total < BIG_UNITS
-    used = int(ev.units.sum())
-    out: list[_Region] = []
-    for r in range(part.count):
-        sites = by_site[s_ptr[r] : s_ptr[r + 1]].astype(np.int64)
-        clients = np.sort(by_client[c_ptr[r] : c_ptr[r + 1]]).astype(np.int64)
-        open_in = int(np.count_nonzero(whole.open_mask[sites]))
-        p_hi = open_in + inst.p_max - ev.n_open if limited else None
-        p_lo = open_in - (ev.n_open - inst.p_min) if limited else 0
-        units = int(ev.units[sites].sum()) + inst.units_total - used if tables else None
-        limits = np.array(
-            [-1 if p_hi is None else p_hi, p_lo, -1 if units is None else units], dtype=np.int64
-        )
-        key = b"|".join(
-            [
-                limits.tobytes(),
-                sites.tobytes(),
-                clients.tobytes(),
-                a[clients].tobytes(),
-                whole.open_mask[sites].tobytes(),
-            ]
-        )
-        out.append(_Region(sites, clients, p_hi, p_lo, units, key))
-    return out
+    open_in = int(np.count_nonzero(whole.open_mask[sites]))
+    p_hi = open_in + inst.p_max - whole.n_open if limited else None
+    p_lo = open_in - (whole.n_open - inst.p_min) if limited else 0
+    used = int(whole.units.sum())
+    units = int(whole.units[sites].sum()) + inst.units_total - used if tables else None
+    limits = np.array(
+        [-1 if p_hi is None else p_hi, p_lo, -1 if units is None else units], dtype=np.int64
+    )
+    key = b"|".join(
+        [
+            limits.tobytes(),
+            sites.tobytes(),
+            clients.tobytes(),
+            whole.assign[clients].tobytes(),
+            whole.open_mask[sites].tobytes(),
+        ]
+    )
+    return _Region(sites, clients, p_hi, p_lo, units, key)
+
+
+def _regions(whole: _Whole, part: Partition) -> list[_Region]:
+    """Every region of ``part`` against the current incumbent."""
+    members = _members(whole, part)
+    return [_region(whole, members, r) for r in range(part.count)]
 
 
 def _room(whole: _Whole, part: Partition) -> F64:
@@ -362,6 +522,7 @@ def _repair(
     solver: Solver,
     seed: int,
     solved: set[bytes],
+    keep: float = 0.0,
 ) -> int:
     """Fix-and-optimise over the regions of ``part``: each region's sites and the clients
     they serve (plus unserved clients whose cheapest site is there) re-solved with the rest
@@ -369,27 +530,21 @@ def _repair(
 
     ``solved`` holds the regions (with their part of the plan and their limits) already
     solved without gain; they are skipped and ``budget`` is shared among the others by arcs.
+    No region starts once the clock has only ``keep`` left (the work kept for later steps).
     """
     inst = whole.inst
     arcs_in = np.bincount(part.client_region[inst.cli], minlength=part.count).astype(np.float64)
-    regions = _regions(whole, part)
+    members = _members(whole, part)
     gain = _room(whole, part)
     # most room first: a pass whose regions overrun their shares ends on the least promising
-    todo = [
-        r
-        for r in np.lexsort((np.arange(part.count), -gain)).tolist()
-        if regions[r].key not in solved
-    ]
+    order = np.lexsort((np.arange(part.count), -gain)).tolist()
+    todo = [r for r in order if _region(whole, members, r).key not in solved]
     total_arcs = max(float(arcs_in[todo].sum()), 1.0)
     improved = 0
-    stale = False  # the incumbent changed since ``regions`` was computed
     for r in todo:
-        if whole.clock.left() <= 0:
+        if whole.clock.left() <= keep:
             break
-        if stale:
-            regions = _regions(whole, part)
-            stale = False
-        reg = regions[r]
+        reg = _region(whole, members, r)
         if reg.clients.shape[0] == 0 or reg.key in solved:
             continue
         sites, clients = reg.sites, reg.clients
@@ -405,28 +560,22 @@ def _repair(
         res = _run(whole, sub, solver, share, seed + r, start)
         if res is None:
             continue
-        assign = whole.assign.copy()
-        assign[clients] = np.where(
-            res.site_of_client >= 0, sites[np.maximum(res.site_of_client, 0)], -1
-        )
-        open_mask = whole.open_mask.copy()
-        open_mask[sites] = res.open_sites
-        if whole.offer(assign, open_mask):
+        if whole.offer_region(clients, sites, res.site_of_client, res.open_sites):
             improved += 1
-            stale = True
+            members = _members(whole, part)  # unserved clients may change region
         else:
             solved.add(reg.key)
     return improved
 
 
 def choose_partition(inst: Instance, clock: WorkClock) -> Partition | None:
-    """Regions of about :data:`REGION_ARCS` arcs; None for instances of at most
+    """Regions of about :data:`LOCAL_ARCS` arcs; None for instances of at most
     :data:`DECOMPOSE_ARCS` arcs or that are not local (more than :data:`MAX_CUT_SHARE` of
     the arcs cross the region borders: clients reach sites across the whole instance)."""
     if inst.k <= DECOMPOSE_ARCS or inst.k > MAX_CUT_SHARE * inst.n * inst.m:
         return None  # small, or dense (arcs for most client–site pairs): no partition needed
     clock.charge(PARTITION_ARC_PASSES * work.ARC_PASS * inst.k, "decompose")
-    part = partition(inst, math.ceil(inst.k / REGION_ARCS))
+    part = partition(inst, math.ceil(inst.k / LOCAL_ARCS))
     if part.count < 2 or part.cut_arcs > MAX_CUT_SHARE * inst.k:
         return None
     return part
@@ -438,6 +587,14 @@ def engine_work(arcs: int, budget: float) -> float:
     :data:`ENGINE_MAX_SHARE` of ``budget`` (the regions get the rest)."""
     share = min(max(ENGINE_PER_ARC * arcs / max(budget, 1e-9), ENGINE_MIN_SHARE), ENGINE_MAX_SHARE)
     return share * budget
+
+
+def region_arcs(arcs: int, engine_spent: float) -> int:
+    """Arcs per region after an engine plan that took ``engine_spent`` units on ``arcs`` arcs:
+    :data:`REGION_ARCS_PER_WORK` × its work per arc, within :data:`MIN_REGION_ARCS` and
+    :data:`MAX_REGION_ARCS`."""
+    size = REGION_ARCS_PER_WORK * engine_spent / max(arcs, 1)
+    return int(min(max(size, MIN_REGION_ARCS), MAX_REGION_ARCS))
 
 
 def solve_decomposed(
@@ -489,21 +646,37 @@ def solve_decomposed(
     whole = _Whole(
         inst, clock, first.site_of_client.astype(np.int64), first.open_sites.copy(), first.objective
     )
-    parts: dict[tuple[int, bool], Partition] = {(0, False): part} if SCALES[0] == 1.0 else {}
+    size = region_arcs(inst.k, float(first.stats.get("work_seconds", 0.0)))
+    stats["decompose_region_arcs"] = float(size)
+    parts: dict[tuple[int, bool], Partition] = {}
+    if math.ceil(inst.k / (size * SCALES[0])) == math.ceil(inst.k / LOCAL_ARCS):
+        parts[0, False] = part
     solved: set[bytes] = set()  # regions solved without gain (with their part of the plan)
     passes = improved = idle = 0
     # grid-aware reallocation of the final plan: its work, out of what the engine left
     reserve = min(reserve_work(inst.k, budget), max(clock.left(), 0.0))
-    while clock.left() > 0.5 * PASS_SHARE * budget + reserve and idle < 2 * len(SCALES):
+    while clock.left() > PASS_WORK_PER_ARC * size + reserve and idle < 2 * len(SCALES):
         level, offset = (passes // 2) % len(SCALES), passes % 2 == 0
         if (level, offset) not in parts:
-            clock.charge(PARTITION_ARC_PASSES * work.ARC_PASS * inst.k, "decompose")
-            count = max(2, math.ceil(inst.k / (REGION_ARCS * SCALES[level])))
-            parts[level, offset] = partition(inst, count, offset=offset)
-        share = min(PASS_SHARE * budget, clock.left() - reserve)
+            count = max(2, math.ceil(inst.k / (size * SCALES[level])))
+            if part.graph is None:
+                clock.charge(PARTITION_ARC_PASSES * work.ARC_PASS * inst.k, "decompose")
+            else:
+                levels = math.ceil(math.log2(count + 1))
+                cut = BISECT_EDGE_PASSES * work.ARC_PASS * part.graph.nnz * levels
+                clock.charge(cut, "decompose")
+            parts[level, offset] = partition(inst, count, offset=offset, graph=part.graph)
+        share = min(PASS_WORK_PER_ARC * inst.k, clock.left() - reserve)
         before = len(solved)
         gained = _repair(
-            problem, whole, parts[level, offset], share, solver, seed + 7919 * (passes + 1), solved
+            problem,
+            whole,
+            parts[level, offset],
+            share,
+            solver,
+            seed + 7919 * (passes + 1),
+            solved,
+            keep=reserve,
         )
         improved += gained
         # a pass that neither improved nor newly failed anywhere found every region solved
@@ -513,6 +686,7 @@ def solve_decomposed(
             progress("regions", whole.objective, first.lower_bound)
     stats["decompose_passes"] = float(passes)
     stats["decompose_improved"] = float(improved)
+    stats["decompose_solves"] = float(whole.solves)
     # grids split across region borders (each region's solve consolidates its own)
     if inst.group is not None:
         clock.charge(work.ARC_PASS * inst.k, "groups")
@@ -524,6 +698,10 @@ def solve_decomposed(
     )
     whole.offer(moved.astype(np.int64), whole.open_mask)
     ev = evaluate(inst, whole.assign.astype(np.int32), whole.open_mask)
+    if not ev.feasible:  # region plans are checked on the region: never trust that blindly
+        stats["decompose_rejected"] = 1.0
+        whole.assign, whole.open_mask = first.site_of_client.astype(np.int64), first.open_sites
+        ev = evaluate(inst, whole.assign.astype(np.int32), whole.open_mask)
     # the engine's Lagrangian bound is valid for the whole problem, whatever the plan
     lag = float(first.stats.get("lagrangian_bound", -math.inf))
     if progress is not None:
