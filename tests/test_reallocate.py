@@ -165,3 +165,21 @@ def test_reserve_covers_rounds_within_a_share_of_the_budget() -> None:
         inst, first.site_of_client, first.open_sites, work_limit=reserve_work(inst.k, 1e9)
     )
     assert res.rounds > 0 and res.work <= reserve_work(inst.k, 1e9)
+
+
+def test_the_engine_ends_with_it_within_its_budget() -> None:
+    """A call that owns its final plan (``decompose``) with grids ends with the reallocation
+    on work kept from the start, so the whole stays within the budget; the decomposition's
+    own calls (``decompose=False``) leave it to their caller."""
+    p = local_problem(5, 300, 30, options=2)
+    budget = 0.5
+    owned = solve(p, time_limit=60.0, work_budget=budget, seed=5)
+    assert owned.status in ("optimal", "feasible")
+    check_feasible(p, owned)
+    assert owned.stats["work_reallocate"] > 0.0
+    assert owned.stats["work_seconds"] <= budget + 0.05
+    inner = solve(p, time_limit=60.0, work_budget=budget, seed=5, decompose=False)
+    assert "work_reallocate" not in inner.stats
+    # what it gets is kept out of the search: the search alone spends the budget less it
+    reserve = reserve_work(build_instance(p).k, budget)
+    assert owned.stats["work_seconds"] - owned.stats["work_reallocate"] <= budget - reserve + 0.05

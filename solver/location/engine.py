@@ -77,6 +77,9 @@ Method
 6. **Grid consolidation** (:mod:`solver.location.groups`): a grid's buildings at one site move
    together to another site the grid already uses when capacity and the table limit allow and
    the extra walking costs less than λ; kept only if :func:`evaluate` confirms a better plan.
+7. **Grid-aware reallocation** (:mod:`solver.location.reallocate`; a call that owns its final
+   plan, with grids): building and grid-piece moves, swaps, chains and table trades for the
+   open sites, on work kept for it from the start.
 
 No plan from the construction: the largest sites open with a flow plan, then the trivial
 plan (every client unserved, the required sites open, filled up to ``p_min``; it exists
@@ -137,6 +140,7 @@ from solver.location.model import (
 )
 from solver.location.pmedian import pmedian_search
 from solver.location.problem import LocationProblem, LocationResult
+from solver.location.reallocate import reallocate_on_clock, reserve_work
 from solver.location.search import (
     SiteArcs,
     SwapBounds,
@@ -315,7 +319,10 @@ def solve(
     ``work_budget``: estimated seconds of work (:mod:`solver.location.work`) that end the
     search, default ``time_limit``; ``time_limit`` is the wall-clock hard stop. With
     ``decompose``, large local instances are solved by regions
-    (:mod:`solver.location.decompose`); the regions themselves are solved whole. ``start``
+    (:mod:`solver.location.decompose`); the regions themselves are solved whole. A call with
+    ``decompose`` owns its final plan: with grids, its assignment ends with the grid-aware
+    reallocation (:mod:`solver.location.reallocate`, on work kept for it from the start);
+    ``decompose=False`` (the decomposition's own calls) leaves that to the caller. ``start``
     (site per client, open sites): a plan to improve on, kept as the first incumbent if
     feasible (the decomposition's fix-and-optimise passes hand each region its current plan).
     """
@@ -331,8 +338,11 @@ def solve(
         if by_regions is not None:
             return by_regions
     t0 = time.perf_counter()
-    clock = WorkClock.start(time_limit if work_budget is None else work_budget, time_limit)
     inst = build_instance(problem)
+    budget = time_limit if work_budget is None else work_budget
+    # the final reallocation's work, kept out of the search's budget
+    keep = reserve_work(inst.k, budget) if decompose and inst.group is not None else 0.0
+    clock = WorkClock.start(budget - keep, time_limit)
     st = _Search(inst=inst, clock=clock, progress=progress, seed=seed)
     st.charge(10 * work.ARC_PASS * inst.k, "preprocess")
     st.stats["arcs"] = float(inst.k)
@@ -365,6 +375,11 @@ def solve(
         st.charge(work.ARC_PASS * inst.k, "groups")
         st.offer(consolidate_groups(inst, st.assign, st.open_mask), st.open_mask, "groups")
         st.stats["seconds_groups"] = time.perf_counter() - t3
+    if st.assign is not None and st.open_mask is not None and keep > 0:
+        # 4. Grid-aware reallocation for the open sites, on the work kept for it.
+        clock.budget += keep
+        moved = reallocate_on_clock(inst, st.assign, st.open_mask, clock, clock.left())
+        st.offer(moved, st.open_mask, "reallocate")
     st.stats["seconds_total"] = time.perf_counter() - t0
     st.stats["work_seconds"] = clock.spent
     st.stats["wall_clock_bound"] = float(clock.wall_bound)
