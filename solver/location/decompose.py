@@ -101,10 +101,15 @@ BISECT_EDGE_PASSES = 2
 # drop, p-median) needs about 16 units; beyond it the engine's neighbourhoods gain about
 # 0.2 M per unit where regions of a few thousand arcs gain 2 M (gap without grids, seeds
 # 0 / 1, with such regions: share 0.5: 20.0 / 20.9 %, 0.6: 9.3 / 18.2 %, 0.7: 9.2 / 17.9 %,
-# 0.85: 11.0 / 19.0 %).
+# 0.85: 11.0 / 19.0 %). With the engine's p-median run to its end and no drop construction
+# on whole districts, its construction ends by about 16-17.5 units there and its few
+# neighbourhoods after it gain less than the regions (seeds 0 / 1: 0.7: 6.1 / 10.3 %,
+# 0.65: 5.5 / 9.6 %, 0.62: 5.3 / 9.8 %; with no relaxation sets planned in the engine's
+# bound refinement: 0.65: 5.5 / 9.3 %, 0.62: 5.3 / 9.6 %); the 1M districts (0.6, 0.614)
+# are below the cap.
 ENGINE_PER_ARC = 7e-5
 ENGINE_MIN_SHARE = 0.6
-ENGINE_MAX_SHARE = 0.7
+ENGINE_MAX_SHARE = 0.65
 # Region size: the more work per arc the engine had, the more its own neighbourhoods (a few
 # sites each) have polished the plan, and the larger the regions must be to find more. On
 # the 1M districts (engine 6.6-7.6e-5 units per arc) regions of 25k arcs beat 5k (gap without

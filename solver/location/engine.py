@@ -42,12 +42,17 @@ Method
    so no cheap bound sees it).
 2. **Construction**: Lagrangian heuristic — the relaxation's site sets, assignment by
    min-cost flow plus single-source repair and table fitting (:mod:`solver.location.assign`);
-   on large instances also a drop heuristic (all sites open, close the lowest-regret ones).
+   on large instances also a drop heuristic (all sites open, close the lowest-regret ones),
+   except on whole districts (:func:`_district`): on the generated ones its plan never beat
+   the Lagrangian one and took 6–7 of the 5M engine's 19 units.
 3. **Capacity-ignoring p-median interchange** (:mod:`solver.location.pmedian`): Whitaker's
    fast interchange over the sparse arcs from the incumbent's sites (vectorised, batches of
    independent swaps), then min-cost flow, table fitting and client moves for capacities.
+   Whole districts run it to its end (:data:`PMEDIAN_SHARE` only a safety), the others
+   for at most 15 % of the work left.
 4. **Bound refinement**: the subgradient resumes with the incumbent as its Polyak target (the
-   first pass had none), planning the relaxation's site sets on the way.
+   first pass had none), planning the relaxation's site sets on the way (not on whole
+   districts, see :func:`_refine_bound`).
 5. **Improvement**: instances without grids with up to 200k arcs or up to 5,000 clients
    (e.g. the capacitated p-median benchmarks) first run swap local search on site sets from
    many random spread-out starts (first improvement, min-cost-flow proxy; the best sets
@@ -173,6 +178,11 @@ DENSE_BOUND_SHARE = 0.1  # dense instances: work share of each subgradient pass
 REDUCED_SHARE = 0.15  # dense path: work share of the site search on the nearest arcs
 REDUCED_SPREAD_STARTS = 10_000  # … and its random spread-out starts (until they repeat)
 REDUCED_MAX_FRACTION = 0.25  # … also where the nearest arcs are at most this part of all arcs
+# Whole districts: the p-median interchange's cap, as a share of the work left. Cut at
+# 15 % the generated 5M districts stopped after 20-30 of the 83-89 rounds it needs to end
+# (about 9-10.5 units of the engine's 19; gap without grids, seeds 0 / 1: 8.9 / 12.2 % cut,
+# 6.1 / 10.3 % run (nearly) to the end); the 1M ones end within 17-26 rounds either way.
+PMEDIAN_SHARE = 0.9
 
 
 @dataclass
@@ -457,7 +467,13 @@ def _bound_phase(st: _Search) -> LagrangeResult:
 
 def _refine_bound(st: _Search, lr: LagrangeResult, share: float) -> LagrangeResult:
     """Resume the subgradient with the incumbent as Polyak target (a far better step size than
-    the first pass had), planning the relaxation's site sets on the way."""
+    the first pass had), planning the relaxation's site sets on the way.
+
+    Whole districts (:func:`_district`) plan none here: after the p-median no such plan beat the
+    incumbent on the generated 1M and 5M districts (seeds 0 and 1), and each cost a flow on
+    all arcs (3 of the 1M engine's 17 units); the work goes to iterations and the
+    neighbourhoods (gap without grids 4.39 / 3.38 % → 4.30 / 3.34 % at 1M, 9.60 → 9.31 % on
+    5M seed 1, seed 0 unchanged: it had no work for a plan there)."""
     inst = st.inst
     if st.left() < 1.0:
         return lr
@@ -466,7 +482,7 @@ def _refine_bound(st: _Search, lr: LagrangeResult, share: float) -> LagrangeResu
     more = subgradient(
         inst,
         upper=lambda: st.relaxed_upper,
-        on_iter=_lagrangian_heuristic(st, set()),
+        on_iter=None if _district(inst) else _lagrangian_heuristic(st, set()),
         max_iter=600,
         exact=True,
         deadline_ok=lambda: st.left() > stop_at,
@@ -502,7 +518,7 @@ def _improve(st: _Search, lr: LagrangeResult) -> None:
     if near is not None:
         st.charge(work.ARC_PASS * inst.k, "reduced")
         st.stats["reduced_arcs"] = float(on.k)
-    if inst.k > 200_000 and st.left() > 1.0:
+    if inst.k > SMALL_ARCS and not _district(inst) and st.left() > 1.0:
         t = time.perf_counter()
         _drop_start(st, on)
         st.stats["seconds_drop"] = time.perf_counter() - t
@@ -522,6 +538,14 @@ def _improve(st: _Search, lr: LagrangeResult) -> None:
     if st.left() > 1.0:
         _global_mip(st, lf, share=0.6)
     _lns(st)
+
+
+def _district(inst: Instance) -> bool:
+    """A whole district: grids and more than :data:`SMALL_ARCS` arcs (the decomposition's
+    first plan; its regions and smaller districts take the general path). Its construction
+    has no drop heuristic, runs the p-median to its end and its bound refinement plans no
+    relaxation sets (:func:`_refine_bound`)."""
+    return inst.group is not None and inst.k > SMALL_ARCS
 
 
 def _dense(inst: Instance) -> bool:
@@ -764,13 +788,19 @@ def _pmedian_starts(st: _Search, on: Instance) -> None:
     if st.open_mask is None or st.left() < 1.0:
         return
     t = time.perf_counter()
-    stop_at = st.left() * 0.85
+    # whole districts: the interchange runs to its end (the cap is only a safety)
+    share = PMEDIAN_SHARE if _district(inst) else 0.15
+    stop_at = st.left() * (1.0 - share)
+    rounds = 0
 
     def pmedian_round() -> bool:
+        nonlocal rounds
+        rounds += 1
         st.charge(work.PMEDIAN_PER_ARC * on.k, "pmedian")
         return st.left() > stop_at
 
     sites = pmedian_search(on, st.open_mask, keep_going=pmedian_round)
+    st.stats["pmedian_rounds"] = float(rounds)
     plan = st.plan(sites, "pmedian")
     if plan is not None:
         st.offer(plan, sites, "pmedian")
