@@ -107,3 +107,83 @@ def test_neighbourhood_mips_are_capped_and_keep_the_plan_feasible(
     ev = evaluate(inst, s.assign, s.open_mask)
     assert ev.feasible and ev.objective == pytest.approx(s.objective)
     assert s.objective <= start
+
+
+def test_cluster_neighbourhood_frees_every_site_of_nearby_medians() -> None:
+    # Gnägi & Baumann's local subproblem: w open sites with all their clients, every open
+    # site free to close and closed sites near those clients free to open (no fixed ring);
+    # the incumbent stays a solution of it, and solving it never makes the plan worse
+    from solver.location import engine, exact
+    from solver.location.mip import solve_sub_mip
+    from solver.location.work import WorkClock
+
+    prob = _complete_problem(40, 8)
+    inst = build_instance(prob)
+    s = engine._Search(inst=inst, clock=WorkClock.start(5.0, 600.0), progress=None, seed=0)
+    sites = np.zeros(inst.m, dtype=np.bool_)
+    sites[np.arange(0, 40, 5)] = True
+    plan = s.plan(sites, "test")
+    assert plan is not None and s.offer(plan, sites, "test")
+    assert s.assign is not None and s.open_mask is not None
+    keep = np.ones(inst.k, dtype=np.bool_)
+    make_sub, apply = engine._sub_functions(s)
+    for nth, w in [(0, 1), (1, 3), (2, 4)]:
+        seed_site = int(np.flatnonzero(s.open_mask)[nth])  # a cluster may move its medians
+        sub = exact._cluster(s, keep, seed_site, w, make_sub)
+        assert sub is not None and sub.fixed_open is None
+        open_in = sub.sites[s.open_mask[sub.sites]]
+        assert seed_site in open_in and open_in.shape[0] == w
+        # every client of the cluster's open sites is free, nobody else
+        assert np.array_equal(sub.clients, np.flatnonzero(np.isin(s.assign, open_in)))
+        closed = sub.sites.shape[0] - w
+        assert 0 < closed <= sub.clients.shape[0]
+        # the incumbent's arcs are in it, and only arcs from its clients to its sites
+        own = inst.arc_index(sub.clients, s.assign[sub.clients])
+        assert np.all(np.isin(own, sub.arcs))
+        assert np.all(np.isin(inst.cli[sub.arcs], sub.clients))
+        assert np.all(np.isin(inst.site[sub.arcs], sub.sites))
+        assert sub.count_lo == sub.count_hi == w  # exactly p open: the cluster keeps w
+        before = s.objective
+        res, _ = solve_sub_mip(
+            inst,
+            sub,
+            hint_assign=s.assign,
+            hint_open=s.open_mask,
+            time_limit=60.0,
+            node_limit=10_000,
+            seed=0,
+        )
+        assert res is not None and res.objective <= before + 1e-6
+        apply(sub, res, "test")
+        ev = evaluate(inst, s.assign, s.open_mask)
+        assert ev.feasible and s.objective <= before
+        assert int(s.open_mask.sum()) == 8
+
+
+@pytest.mark.parametrize(("n", "n_open"), [(50, 5), (318, 70), (535, 100), (724, 200), (1304, 300)])
+def test_lns_levels_alternate_rings_and_growing_clusters(n: int, n_open: int) -> None:
+    from solver.location import exact
+
+    levels = exact.lns_levels(n, n_open)
+    assert len(set(levels)) == len(levels)
+    rings = [lv for lv in levels if not lv[2]]
+    clusters = [lv[0] for lv in levels if lv[2]]
+    assert rings and clusters
+    assert all(w + r <= n_open for w, r, _ in rings)
+    assert all(1 <= c <= n_open for c in clusters)
+    assert clusters == sorted(clusters)  # clusters grow with the levels
+    assert not levels[0][2]  # the cheap ring neighbourhoods come first
+    # the first cluster holds about half the clients of the first ring level (or more)
+    per_site = n / n_open
+    assert clusters[0] == n_open or clusters[0] * per_site >= 0.4 * exact.LNS_CLIENTS
+    assert clusters[0] * per_site <= exact.CLUSTER_MAX_CLIENTS
+
+
+@pytest.mark.parametrize(("n", "n_open"), [(535, 5), (1304, 10), (318, 15)])
+def test_no_clusters_where_few_medians_serve_many_clients(n: int, n_open: int) -> None:
+    # a cluster of three open sites would hold hundreds of clients with every site free
+    from solver.location import exact
+
+    levels = exact.lns_levels(n, n_open)
+    assert levels and not any(cluster for _, _, cluster in levels)
+    assert levels[0] == (exact.LEVELS[0][0], exact.LEVELS[0][1], False)

@@ -62,7 +62,9 @@ Method
    neighbourhood MIPs from the incumbent and from the next-best distinct plans, one MIP over
    the union of the best sets' sites, and whole-problem MIPs restricted to the arcs the
    Lagrangian cannot exclude (work they leave goes back to the neighbourhoods). Neighbourhoods
-   grow with the number of open sites per client (:func:`solver.location.exact.level_scale`);
+   grow with the number of open sites per client (:func:`solver.location.exact.level_scale`)
+   and alternate between a few free sites in a ring of fixed open ones and clusters of nearby
+   open sites in which every site is free (:func:`solver.location.exact.lns_levels`);
    where that scale exceeds 1 (an open site serves only a few clients) the incumbent's
    neighbourhoods get half the work before the whole-problem MIPs, not a tenth;
    beyond 200k arcs the first bound pass plans no relaxation sets, the bound is refined with

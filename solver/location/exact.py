@@ -6,16 +6,20 @@ arcs can be dropped from *every* improving search, not just from a global MIP. O
 capacitated p-median benchmarks this leaves a few percent of the n² arcs once the incumbent is
 within ~1 % of the optimum, and the set shrinks with each improvement.
 
-:func:`reduced_lns` solves neighbourhood MIPs on the surviving arcs. A neighbourhood has free
-sites F (a seed open site and the open sites its clients reach most), a ring R of further open
-sites that stay open, the clients of F ∪ R (all free to move: with tight capacities an
+:func:`reduced_lns` solves neighbourhood MIPs on the surviving arcs. A ring neighbourhood has
+free sites F (a seed open site and the open sites its clients reach most), a ring R of further
+open sites that stay open, the clients of F ∪ R (all free to move: with tight capacities an
 improvement often needs a chain of moves through R), and closed candidate sites near F's
 clients. Levels (|F|, |R|) — multiplied by :func:`level_scale` when each open site serves
 only a few clients, so a neighbourhood holds about :data:`LNS_CLIENTS` clients or more (on
 lin318 with p = 100 this took the 60 s gap from 8.9 % to 1.4 %) — grow when a full pass over the
 seeds finds nothing and restart after
-an improvement; a neighbourhood solved to optimality without gain is not tried again while it
-and its part of the incumbent are unchanged. Each call may use :data:`LNS_CALL_WORK`; with
+an improvement. After each ring level comes a cluster level (:func:`_cluster`, the local
+phase of Gnägi & Baumann 2021 and the subproblems of Stefanello et al. 2015): a few nearby
+open sites with all their clients, every site free, so that a median may move to any of its
+clients' nearby sites — where a ring neighbourhood keeps most medians in place and offers
+only a few candidates per free site. A neighbourhood solved to optimality without gain is
+not tried again while it and its part of the incumbent are unchanged. Each call may use :data:`LNS_CALL_WORK`; with
 many medians (level scale above 1) at most an even share per open site of the work the search
 has, so that a whole pass over the seeds fits (the rare neighbourhoods that search many nodes
 improved least per unit of work).
@@ -58,6 +62,7 @@ SMALL_ARCS = 200_000  # instances up to this many arcs take the small-instance p
 EXACT_PATH_CLIENTS = 5_000  # … and so do larger ones without grids up to this many clients
 CANDIDATES_PER_FREE = 5  # closed candidate sites per free open site
 CHEAP_ARCS = 12  # candidates come from each client's this many cheapest surviving arcs
+CLUSTER_ARCS = 24  # a cluster neighbourhood's clients keep this many cheapest surviving arcs
 LNS_NODES = 3000  # node limit of one neighbourhood MIP
 # Work limit of one neighbourhood MIP (estimated seconds; the node limit it affords binds).
 # A neighbourhood is a cheap move: most take 0.02-0.5 units, but under tight capacities with
@@ -71,6 +76,7 @@ MIN_WALL_SECONDS = 0.05  # no SCIP call with less wall time than this before the
 NEAR_MIN = 16  # nearest_arcs: at least this many arcs per client …
 NEAR_PER_SHARE = 4.0  # … or this many times the clients per open site
 LNS_CLIENTS = 30  # clients the first neighbourhood level should hold (see level_scale)
+CLUSTER_MAX_CLIENTS = 2 * LNS_CLIENTS  # no cluster levels where the first holds more clients
 # (free sites, ring sites) per level, tried in this order (× level_scale)
 LEVELS = [(1, 2), (2, 2), (2, 3), (3, 3), (4, 3)]
 
@@ -274,6 +280,48 @@ def _neighbourhood(
     return replace(sub, fixed_open=ring[sites])
 
 
+def _cluster(
+    st: SearchState, keep: B, seed_site: int, w: int, make_sub: MakeSub
+) -> SubProblem | None:
+    """Gnägi & Baumann's local subproblem: w nearby open sites with their clients, every site
+    in it free.
+
+    The cluster grows from the seed by the open site its clients reach most (a compact group
+    of medians). Every open site of it may close, and the closed sites among its clients'
+    :data:`CHEAP_ARCS` cheapest surviving arcs (those most of them see first, up to one per
+    client: in a capacitated p-median every client's own location) may open, so a median can
+    move anywhere inside its cluster — where a ring neighbourhood keeps most medians in place
+    and offers only a few candidates per free site. Clients use their :data:`CLUSTER_ARCS`
+    cheapest surviving arcs into the cluster (and their current one).
+    """
+    inst = st.inst
+    assert st.assign is not None and st.open_mask is not None
+    group = np.zeros(inst.m, dtype=np.bool_)
+    group[seed_site] = True
+    for _ in range(w - 1):
+        nxt = _reach(st, keep, _clients_of(st, keep, group), group)
+        if nxt.shape[0] == 0:
+            break
+        group[nxt[0]] = True
+    clients = _clients_of(st, keep, group)
+    if clients.shape[0] == 0:
+        return None
+    ca = inst.arcs_of(clients)
+    ca = ca[keep[ca]]
+    rank = np.arange(ca.shape[0]) - np.searchsorted(inst.cli[ca], inst.cli[ca])
+    cand = inst.site[ca[rank < CHEAP_ARCS]]
+    cand = cand[inst.usable[cand] & ~st.open_mask[cand]]
+    in_n = group.copy()
+    if cand.shape[0]:
+        ids, cnt = np.unique(cand, return_counts=True)
+        in_n[ids[np.argsort(-cnt, kind="stable")][: clients.shape[0]]] = True
+    own = np.zeros(ca.shape[0], dtype=np.bool_)
+    served = st.assign[inst.cli[ca]]
+    own[served == inst.site[ca]] = True
+    arcs = ca[in_n[inst.site[ca]] & ((rank < CLUSTER_ARCS) | own)]
+    return make_sub(clients, np.flatnonzero(in_n).astype(np.int64), arcs)
+
+
 def level_scale(n: int, n_open: int) -> int:
     """Factor on the sites of every neighbourhood level: 1 while an open site serves about
     :data:`LNS_CLIENTS` ÷ 3 clients or more (the first level, three open sites, then holds
@@ -281,6 +329,43 @@ def level_scale(n: int, n_open: int) -> int:
     a neighbourhood MIP still moves enough clients to find chains of moves."""
     per_site = n / max(1, n_open)
     return max(1, round(LNS_CLIENTS / (3.0 * max(per_site, 1e-9))))
+
+
+def cluster_scale(n: int, n_open: int) -> float:
+    """Factor on the open sites of a cluster level: 1 while an open site serves about
+    :data:`LNS_CLIENTS` ÷ 6 clients or more, so that the first cluster (three open sites)
+    holds about half the clients of a first ring level or more. Every site of a cluster is
+    free, so its MIP is harder than a ring one of the same clients: on ali535 with p = 100
+    (about 5 clients per open site) clusters of six open sites took 0.47 units a call for
+    7 improvements in 67 calls, clusters of three 0.03 units."""
+    per_site = n / max(1, n_open)
+    return max(1.0, LNS_CLIENTS / (6.0 * max(per_site, 1e-9)))
+
+
+def lns_levels(n: int, n_open: int) -> list[tuple[int, int, bool]]:
+    """Neighbourhood levels (free open sites, ring sites, cluster?) in the order tried.
+
+    Each ring level (w, r) of :data:`LEVELS` (× :func:`level_scale`) is followed by a cluster
+    level (:func:`_cluster`) of (w + r) × :func:`cluster_scale` open sites: when moving a few
+    medians among fixed neighbours finds nothing, medians move anywhere inside a group of
+    neighbours. With few open sites both shrink to what there is; repeated levels are
+    dropped. No clusters where the first would hold more than :data:`CLUSTER_MAX_CLIENTS`
+    clients (few medians: a cluster is then a whole region with every site free, and its
+    root node alone outlasts a call's allowance — ali535 with p = 5, about 107 clients per
+    open site: 6 cluster MIPs took 52 of 60 units).
+    """
+    scale, c_scale = level_scale(n, n_open), cluster_scale(n, n_open)
+    first = round(sum(LEVELS[0]) * c_scale)
+    clusters = first * n / max(1, n_open) <= CLUSTER_MAX_CLIENTS
+    levels: list[tuple[int, int, bool]] = []
+    for w0, r0 in LEVELS:
+        w, r = min(w0 * scale, n_open), r0 * scale
+        ring = (w, max(0, min(r, n_open - w)), False)
+        cluster = (min(round((w0 + r0) * c_scale), n_open), 0, True)
+        for lv in (ring, cluster) if clusters else (ring,):
+            if lv not in levels:
+                levels.append(lv)
+    return levels
 
 
 def reduced_lns(
@@ -294,21 +379,17 @@ def reduced_lns(
 ) -> None:
     """Neighbourhood MIPs on the surviving arcs until the levels are exhausted or ``reserve`` s left.
 
-    Levels (free sites, ring sites) grow when a full pass over all seeds finds nothing and
-    restart at the smallest after a pass with an improvement. ``solved``: signatures of
-    neighbourhoods already solved to optimality without gain (shared between calls).
+    Levels (:func:`lns_levels`: ring neighbourhoods and clusters) grow when a full pass over
+    all seeds finds nothing and restart at the smallest after a pass with an improvement.
+    ``solved``: signatures of neighbourhoods already solved to optimality without gain
+    (shared between calls).
     """
     assert st.assign is not None and st.open_mask is not None
     rng = np.random.default_rng(st.seed)
     solved = set() if solved is None else solved
     n_open = int(np.count_nonzero(st.open_mask))
     scale = level_scale(st.inst.n, n_open)
-    levels: list[tuple[int, int]] = []
-    for w0, r0 in LEVELS:  # few open sites: the ring shrinks to what is left
-        w, r = w0 * scale, r0 * scale
-        lv = (min(w, n_open), max(0, min(r, n_open - w)))
-        if lv not in levels:
-            levels.append(lv)
+    levels = lns_levels(st.inst.n, n_open)
     level = 0
     iters = 0
     call_work = LNS_CALL_WORK
@@ -323,7 +404,8 @@ def reduced_lns(
     keep = surviving_arcs(st, lf, near)
     while st.left() > reserve + 0.2:
         assert st.assign is not None and st.open_mask is not None
-        w, r = levels[level]
+        w, r, cluster = levels[level]
+        phase = "lns_cluster" if cluster else "lns"
         seeds = np.flatnonzero(st.open_mask)
         seeds = seeds[rng.permutation(seeds.shape[0])]
         improved = False
@@ -333,7 +415,11 @@ def reduced_lns(
             assert st.assign is not None and st.open_mask is not None
             if not st.open_mask[s]:
                 continue
-            sub = _neighbourhood(st, keep, s, w, r, make_sub)
+            sub = (
+                _cluster(st, keep, s, w, make_sub)
+                if cluster
+                else _neighbourhood(st, keep, s, w, r, make_sub)
+            )
             if sub is None:
                 continue
             key = signature(sub, st.assign, st.open_mask)
@@ -346,11 +432,11 @@ def reduced_lns(
                 work_limit=min(call_work, st.left() - reserve - 0.1),
                 node_limit=LNS_NODES,
                 seed=st.seed + iters,
-                phase="lns",
+                phase=phase,
             )
             if res is None:
                 continue
-            if apply(sub, res, "lns"):
+            if apply(sub, res, phase):
                 improved = True
                 keep = surviving_arcs(st, lf, near)
             elif res.optimal:
