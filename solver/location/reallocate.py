@@ -405,16 +405,7 @@ def _swaps(plan: _Plan, mv: _Moves, rnd: _Round, max_checks: int) -> None:
         & (plan.load[s] - net <= inst.cap[s])
         & (_table_change(plan, s, t, net) <= plan.spare)
     )
-    idx = np.flatnonzero(good)
-    idx = idx[np.argsort(est[idx], kind="stable")]
-    for k in idx.tolist():
-        if rnd.checks >= max_checks:
-            return
-        a1, b1 = int(m1[k]), int(m2[k])
-        cl1, ar1 = mv.members(a1)
-        cl2, ar2 = mv.members(b1)
-        tg = [int(mv.tgt[a1])] * len(cl1) + [int(mv.tgt[b1])] * len(cl2)
-        rnd.run(plan, "swap", cl1 + cl2, tg, ar1 + ar2)
+    _run_pairs(plan, mv, rnd, m1[good], m2[good], est[good], "swap", max_checks)
 
 
 def _chains(plan: _Plan, mv: _Moves, rnd: _Round, max_checks: int) -> None:
@@ -452,16 +443,29 @@ def _chains(plan: _Plan, mv: _Moves, rnd: _Round, max_checks: int) -> None:
             + np.where(s >= 0, -(-(plan.load[ss] - mv.dem[m1]) // unit) - plan.units[ss], 0)
         )
         good &= du <= plan.spare
-    idx = np.flatnonzero(good)
-    idx = idx[np.argsort(est[idx], kind="stable")]
-    for k in idx.tolist():
+    _run_pairs(plan, mv, rnd, m1[good], m2[good], est[good], "chain", max_checks)
+
+
+def _run_pairs(
+    plan: _Plan,
+    mv: _Moves,
+    rnd: _Round,
+    first: I64,
+    second: I64,
+    est: F64,
+    kind: str,
+    max_checks: int,
+) -> None:
+    """Apply pairs of moves (``first[k]`` with ``second[k]``) best estimate first, each
+    re-checked exactly against the current plan, until ``max_checks`` checks are spent."""
+    for k in np.argsort(est, kind="stable").tolist():
         if rnd.checks >= max_checks:
             return
-        a1, b1 = int(m1[k]), int(m2[k])
+        a1, b1 = int(first[k]), int(second[k])
         cl1, ar1 = mv.members(a1)
         cl2, ar2 = mv.members(b1)
         tg = [int(mv.tgt[a1])] * len(cl1) + [int(mv.tgt[b1])] * len(cl2)
-        rnd.run(plan, "chain", cl1 + cl2, tg, ar1 + ar2)
+        rnd.run(plan, kind, cl1 + cl2, tg, ar1 + ar2)
 
 
 def _trades(plan: _Plan, mv: _Moves, rnd: _Round, max_checks: int) -> None:
