@@ -259,10 +259,8 @@ def _neighbourhood(
     clients = _clients_of(st, keep, in_n)
     if clients.shape[0] == 0:
         return None
-    ca = inst.arcs_of(clients)
-    ca = ca[keep[ca]]
+    ca, rank = _ranked_arcs(st, keep, clients)
     # closed candidates per free site: among the cheapest surviving arcs of its clients
-    rank = np.arange(ca.shape[0]) - np.searchsorted(inst.cli[ca], inst.cli[ca])
     cheap = ca[rank < CHEAP_ARCS]
     owner = st.assign[inst.cli[cheap]]
     cand = inst.site[cheap]
@@ -278,6 +276,15 @@ def _neighbourhood(
     arcs = ca[in_n[inst.site[ca]]]
     sub = make_sub(clients, sites, arcs)
     return replace(sub, fixed_open=ring[sites])
+
+
+def _ranked_arcs(st: SearchState, keep: B, clients: I64) -> tuple[I64, I64]:
+    """The surviving arcs of ``clients`` (each client's in cost order) and each arc's rank
+    among its client's (0: the cheapest)."""
+    inst = st.inst
+    ca = inst.arcs_of(clients)
+    ca = ca[keep[ca]]
+    return ca, np.arange(ca.shape[0]) - np.searchsorted(inst.cli[ca], inst.cli[ca])
 
 
 def _cluster(
@@ -306,9 +313,7 @@ def _cluster(
     clients = _clients_of(st, keep, group)
     if clients.shape[0] == 0:
         return None
-    ca = inst.arcs_of(clients)
-    ca = ca[keep[ca]]
-    rank = np.arange(ca.shape[0]) - np.searchsorted(inst.cli[ca], inst.cli[ca])
+    ca, rank = _ranked_arcs(st, keep, clients)
     cand = inst.site[ca[rank < CHEAP_ARCS]]
     cand = cand[inst.usable[cand] & ~st.open_mask[cand]]
     in_n = group.copy()

@@ -249,17 +249,18 @@ def _count(keys: I64, vals: I64, q: I64) -> I64:
     return np.where(keys[pos] == q, vals[pos], 0).astype(np.int64)
 
 
+def _tables_delta(plan: _Plan, site: I64, dem: I64) -> I64:
+    """Change of the tables at ``site`` when its load changes by ``dem`` residents."""
+    return np.asarray(-(-(plan.load[site] + dem) // plan.inst.unit) - plan.units[site])
+
+
 def _table_change(plan: _Plan, src: I64, tgt: I64, dem: I64) -> I64:
     """Change of Σ tables when ``dem`` residents move from ``src`` (−1: unserved) to ``tgt``."""
     if not plan.tables:
         return np.zeros(src.shape, dtype=np.int64)
-    u = plan.inst.unit
-    lt = plan.load[tgt]
-    gain = -(-(lt + dem) // u) - plan.units[tgt]
     ss = np.maximum(src, 0)
-    ls = plan.load[ss]
-    free = np.where(src >= 0, plan.units[ss] - (-(-(ls - dem) // u)), 0)
-    return np.asarray(gain - free, dtype=np.int64)
+    freed = np.where(src >= 0, _tables_delta(plan, ss, -dem), 0)
+    return np.asarray(_tables_delta(plan, tgt, dem) + freed, dtype=np.int64)
 
 
 def _candidates(plan: _Plan) -> _Moves:
@@ -385,17 +386,9 @@ def _swaps(plan: _Plan, mv: _Moves, rnd: _Round, max_checks: int) -> None:
     skey = mv.src[order] * inst.m + mv.tgt[order]
     first = np.flatnonzero((mv.change < -EPS) & (mv.src >= 0))
     rev = mv.tgt[first] * inst.m + mv.src[first]
-    lo = np.searchsorted(skey, rev, side="left")
-    hi = np.searchsorted(skey, rev, side="right")
-    cnt = hi - lo
-    if int(cnt.sum()) > MAX_SWAP_PAIRS:
-        keep = np.argsort(mv.change[first], kind="stable")
-        keep = keep[np.cumsum(cnt[keep]) <= MAX_SWAP_PAIRS]
-        first, lo, cnt = first[keep], lo[keep], cnt[keep]
-    if int(cnt.sum()) == 0:
+    m1, m2 = _pair_up(mv, first, order, skey, rev)
+    if m1.shape[0] == 0:
         return
-    m1 = np.repeat(first, cnt)
-    m2 = order[np.repeat(lo, cnt) + _ranges(cnt)]
     est = mv.change[m1] + mv.change[m2]
     s, t = mv.src[m1], mv.tgt[m1]
     net = mv.dem[m1] - mv.dem[m2]  # residents moving from s to t
@@ -418,32 +411,33 @@ def _chains(plan: _Plan, mv: _Moves, rnd: _Round, max_checks: int) -> None:
         return
     out = np.flatnonzero(mv.src >= 0)
     out = out[np.argsort(mv.src[out], kind="stable")]
-    ssrc = mv.src[out]
-    lo = np.searchsorted(ssrc, mv.tgt[blocked], side="left")
-    cnt = np.searchsorted(ssrc, mv.tgt[blocked], side="right") - lo
-    if int(cnt.sum()) > MAX_SWAP_PAIRS:
-        keep = np.argsort(mv.change[blocked], kind="stable")
-        keep = keep[np.cumsum(cnt[keep]) <= MAX_SWAP_PAIRS]
-        blocked, lo, cnt = blocked[keep], lo[keep], cnt[keep]
-    if int(cnt.sum()) == 0:
+    m1, m2 = _pair_up(mv, blocked, out, mv.src[out], mv.tgt[blocked])
+    if m1.shape[0] == 0:
         return
-    m1 = np.repeat(blocked, cnt)
-    m2 = out[np.repeat(lo, cnt) + _ranges(cnt)]
     est = mv.change[m1] + mv.change[m2]
     s, t, u = mv.src[m1], mv.tgt[m1], mv.tgt[m2]
     net_t = mv.dem[m1] - mv.dem[m2]
     good = (est < -EPS) & (u != s) & (plan.load[t] + net_t <= inst.cap[t]) & mv.fits[m2]
     if plan.tables:
-        unit = inst.unit
-        ss = np.maximum(s, 0)
         du = (
-            -(-(plan.load[t] + net_t) // unit)
-            - plan.units[t]
-            + (-(-(plan.load[u] + mv.dem[m2]) // unit) - plan.units[u])
-            + np.where(s >= 0, -(-(plan.load[ss] - mv.dem[m1]) // unit) - plan.units[ss], 0)
+            _tables_delta(plan, t, net_t)
+            + _tables_delta(plan, u, mv.dem[m2])
+            + np.where(s >= 0, _tables_delta(plan, np.maximum(s, 0), -mv.dem[m1]), 0)
         )
         good &= du <= plan.spare
     _run_pairs(plan, mv, rnd, m1[good], m2[good], est[good], "chain", max_checks)
+
+
+def _pair_up(mv: _Moves, first: I64, partners: I64, partner_key: I64, want: I64) -> tuple[I64, I64]:
+    """Every move of ``first`` with each partner whose key (``partner_key``, sorted) equals
+    its ``want``; beyond :data:`MAX_SWAP_PAIRS` pairs only the best first moves keep theirs."""
+    lo = np.searchsorted(partner_key, want, side="left")
+    cnt = np.searchsorted(partner_key, want, side="right") - lo
+    if int(cnt.sum()) > MAX_SWAP_PAIRS:
+        keep = np.argsort(mv.change[first], kind="stable")
+        keep = keep[np.cumsum(cnt[keep]) <= MAX_SWAP_PAIRS]
+        first, lo, cnt = first[keep], lo[keep], cnt[keep]
+    return np.repeat(first, cnt), partners[np.repeat(lo, cnt) + _ranges(cnt)]
 
 
 def _run_pairs(
