@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from urllib.parse import unquote
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -30,6 +31,7 @@ from sampling.replan.costs import ChangeCosts
 from sampling.replan.events import Event, EventKind, read_events
 from sampling.replan.pipeline import ReplanResult, run_replan
 from sampling.replan.progress import Progress, read_progress
+from sampling.replan.reassign import _revert
 from sampling.replan.saved import read_saved_plan
 from sampling.replan.write import write_replan
 from sampling.stages.planning import plan_campaign
@@ -770,3 +772,28 @@ def test_staff_rebalance_weighs_the_calls_it_moves(district: tuple[Path, Path]) 
         > 0
     )
     _check_conservation(dear)
+
+
+def _revert_case(grid: list[int]) -> tuple[int, list[int]]:
+    """Two buildings of 10 residents, both at point 0 in the morning; the engine moved both
+    to point 1 (1 m walk at point 0, 5 m at point 1), and point 0 now has room for one."""
+    site = np.array([1, 1], dtype=np.int64)
+    reverted = _revert(
+        site,
+        old=np.array([0, 0], dtype=np.int64),
+        demand=np.array([10, 10], dtype=np.int64),
+        cost=np.array([1.0, 5.0, 1.0, 5.0]),
+        arc_of=lambda i, j: i * 2 + j,
+        capacity=np.array([10, 100], dtype=np.int64),
+        opened=np.array([True, True]),
+        grid=np.array(grid, dtype=np.int32),
+    )
+    return reverted, site.tolist()
+
+
+def test_revert_never_splits_a_grid_the_engine_kept_together() -> None:
+    """One grid: sending one building back would put it at two points where the morning plan
+    and the engine's plan both used one, so nothing goes back. Two grids: each is at one point
+    either way, and the building with room goes back."""
+    assert _revert_case([0, 0]) == (0, [1, 1])
+    assert _revert_case([0, 1]) == (1, [0, 1])

@@ -178,7 +178,7 @@ def reassign(
         key = ai * (len(pid) + 1) + aj
         return np.searchsorted(key, i * (len(pid) + 1) + j).astype(np.int64)
 
-    reverted = 0 if catchup else _revert(site, old, demand, cost, arc_of, capacity, opened)
+    reverted = 0 if catchup else _revert(site, old, demand, cost, arc_of, capacity, opened, grid)
     overtime = header.assignment.overflow == "overtime"
     lost = np.flatnonzero(site < 0)
     if overtime and len(lost):
@@ -255,23 +255,48 @@ def _revert(
     arc_of: Any,
     capacity: NDArray[np.int64],
     opened: NDArray[np.bool_],
+    grid: NDArray[np.int32],
 ) -> int:
     """Send moved buildings back to their point where it has room and staying costs less,
-    the largest saving first (in place); returns how many went back."""
+    the largest saving first (in place); returns how many went back.
+
+    A building goes back only if its grid then uses no more points than it did in the
+    morning plan or does in the engine's plan, whichever is more: the engine may have moved
+    a whole grid to keep it at one point, and sending one of its buildings back would split
+    it again, while a grid split in the morning may be restored as it was."""
     moved = np.flatnonzero((old >= 0) & (site >= 0) & (site != old) & opened[np.maximum(old, 0)])
     if not len(moved):
         return 0
     load = np.zeros(capacity.shape[0], dtype=np.int64)
     np.add.at(load, site[site >= 0], demand[site >= 0])
+    morning = _points_per_grid(grid, old)
+    uses: dict[tuple[int, int], int] = {}
+    for g, j in zip(grid[site >= 0].tolist(), site[site >= 0].tolist(), strict=True):
+        uses[(g, j)] = uses.get((g, j), 0) + 1
+    points = _points_per_grid(grid, site)
     saving = cost[arc_of(moved, site[moved])] - cost[arc_of(moved, old[moved])]
     back = 0
     for k in np.lexsort((moved, -saving)).tolist():
         i, s = int(moved[k]), float(saving[k])
-        j = int(old[i])
+        j, now, g = int(old[i]), int(site[i]), int(grid[i])
         if s <= 0 or load[j] + demand[i] > capacity[j]:
             continue
-        load[site[i]] -= demand[i]
+        after = points[g] - (uses[(g, now)] == 1) + (uses.get((g, j), 0) == 0)
+        if after > max(points[g], morning.get(g, 0)):
+            continue
+        load[now] -= demand[i]
         load[j] += demand[i]
+        uses[(g, now)] -= 1
+        uses[(g, j)] = uses.get((g, j), 0) + 1
+        points[g] = after
         site[i] = j
         back += 1
     return back
+
+
+def _points_per_grid(grid: NDArray[np.int32], site: NDArray[np.int64]) -> dict[int, int]:
+    """How many distinct points each grid's placed buildings use."""
+    placed = site >= 0
+    pairs = np.unique(np.stack([grid[placed].astype(np.int64), site[placed]]), axis=1)
+    gids, counts = np.unique(pairs[0], return_counts=True)
+    return dict(zip(gids.tolist(), counts.tolist(), strict=True))
