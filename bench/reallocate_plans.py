@@ -59,9 +59,9 @@ def engine_plan(residents: int, seed: int, budget: float, cache: Path) -> Plan:
 
     problem = district_problem(residents, seed, cache)
     # imported there, not exported: patched by name
-    saved = {name: getattr(decompose, name) for name in ("reserve_work", "reallocate_on_clock")}
+    saved = {name: getattr(decompose, name) for name in ("reserve_work", "improve_on_clock")}
     setattr(decompose, "reserve_work", lambda arcs, budget: 0.0)  # noqa: B010
-    setattr(decompose, "reallocate_on_clock", lambda inst, a, o, clock, limit: a)  # noqa: B010
+    setattr(decompose, "improve_on_clock", lambda inst, a, o, clock, limit: (a, o))  # noqa: B010
     try:
         r = solve(problem, time_limit=wall_safety(budget), work_budget=budget, seed=seed)
     finally:

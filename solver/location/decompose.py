@@ -34,10 +34,12 @@ the same plan within 0.1 % at 22.5, 30 and 150 work units). This module
    again while it, its part of the plan and its limits stay the same (its work goes to the
    others). Regions have disjoint clients and sites and their limits are the global slack,
    so every kept plan respects every capacity and limit of the whole problem;
-4. ends with grid consolidation on the whole instance (grids split across borders) and a
-   grid-aware reallocation of the whole plan for its open sites
-   (:mod:`solver.location.reallocate`; the passes leave it the work of a few rounds,
-   :func:`~solver.location.reallocate.reserve_work`).
+4. ends with grid consolidation on the whole instance (grids split across borders), then
+   rounds of a grid-aware reallocation for the open sites (:mod:`solver.location.reallocate`)
+   and of site moves priced with their reassignment (:mod:`solver.location.reopen`), each
+   round to the kind that gained more per unit of work in its last round; the passes leave
+   them their work (:func:`~solver.location.reopen.reserve_work`), and they get no more
+   than the budget has left.
 
 Work is counted on the same work clock (:mod:`solver.location.work`) as the engine's, the
 wall clock only a hard stop; the same input gives the same plan.
@@ -67,7 +69,7 @@ from solver.location.model import (
     units_of,
 )
 from solver.location.problem import LocationProblem, LocationResult
-from solver.location.reallocate import reallocate_on_clock, reserve_work
+from solver.location.reopen import improve_on_clock, reserve_work
 from solver.location.work import WorkClock
 
 __all__ = [
@@ -658,8 +660,10 @@ def solve_decomposed(
         parts[0, False] = part
     solved: set[bytes] = set()  # regions solved without gain (with their part of the plan)
     passes = improved = idle = 0
-    # grid-aware reallocation of the final plan: its work, out of what the engine left
-    reserve = min(reserve_work(inst.k, budget), max(clock.left(), 0.0))
+    # the final plan's grid consolidation (one pass over the arcs) and its site moves and
+    # reallocation (solver.location.reopen): their work, out of what the engine left
+    final = reserve_work(inst.k, budget) + (work.ARC_PASS * inst.k if inst.group is not None else 0)
+    reserve = min(final, max(clock.left(), 0.0))
     while clock.left() > PASS_WORK_PER_ARC * size + reserve and idle < 2 * len(SCALES):
         level, offset = (passes // 2) % len(SCALES), passes % 2 == 0
         if (level, offset) not in parts:
@@ -697,11 +701,12 @@ def solve_decomposed(
         clock.charge(work.ARC_PASS * inst.k, "groups")
         merged = consolidate_groups(inst, whole.assign.astype(np.int32), whole.open_mask)
         whole.offer(merged.astype(np.int64), whole.open_mask)
-    # its reserve even where the regions overran, and whatever they left
-    moved = reallocate_on_clock(
-        inst, whole.assign, whole.open_mask, clock, max(clock.left(), reserve)
+    # what the budget has left (the reserve, unless a region solve overran it): rounds of
+    # the reallocation and of site moves with their reassignment (solver.location.reopen)
+    moved, opened = improve_on_clock(
+        inst, whole.assign, whole.open_mask, clock, max(clock.left(), 0.0)
     )
-    whole.offer(moved.astype(np.int64), whole.open_mask)
+    whole.offer(moved.astype(np.int64), opened)
     ev = evaluate(inst, whole.assign.astype(np.int32), whole.open_mask)
     if not ev.feasible:  # region plans are checked on the region: never trust that blindly
         stats["decompose_rejected"] = 1.0

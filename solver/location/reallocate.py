@@ -79,7 +79,7 @@ class Reallocation:
 
 
 @dataclass
-class _Plan:
+class PlanState:
     """An assignment with loads, tables and the sites each grid uses kept in sync."""
 
     inst: Instance
@@ -95,7 +95,7 @@ class _Plan:
     grid: bool
 
     @classmethod
-    def of(cls, inst: Instance, assign: NDArray[np.integer], open_mask: B) -> _Plan:
+    def of(cls, inst: Instance, assign: NDArray[np.integer], open_mask: B) -> PlanState:
         """State of the plan ``assign`` with sites ``open_mask``."""
         a = np.asarray(assign, dtype=np.int64).copy()
         served = np.flatnonzero(a >= 0)
@@ -174,32 +174,39 @@ class _Plan:
 
     def apply(self, clients: list[int], targets: list[int], arcs: list[int]) -> None:
         """Move ``clients`` to ``targets`` (checked by :meth:`delta` first)."""
-        inst = self.inst
         for i, t, arc in zip(clients, targets, arcs, strict=True):
-            s = int(self.a[i])
-            d = int(inst.demand[i])
-            for site, dd in ((s, -d), (t, d)):
-                if site < 0:
-                    continue
-                self.load[site] += dd
-                new_units = self._units(int(self.load[site]))
-                self.spare -= new_units - int(self.units[site])
-                self.units[site] = new_units
-            if self.grid:
-                g = int(inst.group[i])  # type: ignore[index]
-                if s >= 0:
-                    key = g * inst.m + s
-                    self.gcnt[key] -= 1
-                    if self.gcnt[key] == 0:
-                        del self.gcnt[key]
-                        self.gsites[g] -= 1
+            self.put(i, t, float(self.inst.cost[arc]))
+
+    def put(self, i: int, t: int, cost: float) -> None:
+        """Serve client ``i`` at open site ``t`` at ``cost`` (or leave it unserved: ``t`` −1
+        and its unserved cost), keeping loads, tables and grid counts in sync; unchecked
+        (callers check by :meth:`delta`, or undo such a step)."""
+        inst = self.inst
+        s = int(self.a[i])
+        d = int(inst.demand[i])
+        for site, dd in ((s, -d), (t, d)):
+            if site < 0:
+                continue
+            self.load[site] += dd
+            new_units = self._units(int(self.load[site]))
+            self.spare -= new_units - int(self.units[site])
+            self.units[site] = new_units
+        if self.grid:
+            g = int(inst.group[i])  # type: ignore[index]
+            if s >= 0:
+                key = g * inst.m + s
+                self.gcnt[key] -= 1
+                if self.gcnt[key] == 0:
+                    del self.gcnt[key]
+                    self.gsites[g] -= 1
+            if t >= 0:
                 key = g * inst.m + t
                 before = self.gcnt.get(key, 0)
                 self.gcnt[key] = before + 1
                 if before == 0:
                     self.gsites[g] += 1
-            self.a[i] = t
-            self.cc[i] = float(inst.cost[arc])
+        self.a[i] = t
+        self.cc[i] = cost
 
     def try_move(self, clients: list[int], targets: list[int], arcs: list[int]) -> float:
         """Apply the compound move if it lowers the objective; its change (0 if not applied)."""
@@ -231,7 +238,7 @@ class _Moves:
         return self.cli[lo:hi].tolist(), self.arc[lo:hi].tolist()
 
 
-def _group_lookup(plan: _Plan) -> tuple[I64, I64]:
+def _group_lookup(plan: PlanState) -> tuple[I64, I64]:
     """The grid counts as sorted keys and counts (vectorised look-ups for one round)."""
     if not plan.gcnt:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
@@ -249,12 +256,12 @@ def _count(keys: I64, vals: I64, q: I64) -> I64:
     return np.where(keys[pos] == q, vals[pos], 0).astype(np.int64)
 
 
-def _tables_delta(plan: _Plan, site: I64, dem: I64) -> I64:
+def _tables_delta(plan: PlanState, site: I64, dem: I64) -> I64:
     """Change of the tables at ``site`` when its load changes by ``dem`` residents."""
     return np.asarray(-(-(plan.load[site] + dem) // plan.inst.unit) - plan.units[site])
 
 
-def _table_change(plan: _Plan, src: I64, tgt: I64, dem: I64) -> I64:
+def _table_change(plan: PlanState, src: I64, tgt: I64, dem: I64) -> I64:
     """Change of Σ tables when ``dem`` residents move from ``src`` (−1: unserved) to ``tgt``."""
     if not plan.tables:
         return np.zeros(src.shape, dtype=np.int64)
@@ -263,7 +270,7 @@ def _table_change(plan: _Plan, src: I64, tgt: I64, dem: I64) -> I64:
     return np.asarray(_tables_delta(plan, tgt, dem) + freed, dtype=np.int64)
 
 
-def _candidates(plan: _Plan) -> _Moves:
+def _candidates(plan: PlanState) -> _Moves:
     """Every single-client move and every whole-piece move to another open site."""
     inst = plan.inst
     a = plan.a
@@ -356,7 +363,7 @@ class _Round:
     gain: float = 0.0
     applied: dict[str, int] = field(default_factory=dict)
 
-    def run(self, plan: _Plan, kind: str, cl: list[int], tg: list[int], ar: list[int]) -> bool:
+    def run(self, plan: PlanState, kind: str, cl: list[int], tg: list[int], ar: list[int]) -> bool:
         """Check (and apply if improving) one compound move."""
         self.checks += 1
         change = plan.try_move(cl, tg, ar)
@@ -367,7 +374,7 @@ class _Round:
         return False
 
 
-def _direct(plan: _Plan, mv: _Moves, rnd: _Round, max_checks: int) -> None:
+def _direct(plan: PlanState, mv: _Moves, rnd: _Round, max_checks: int) -> None:
     """Improving moves that fit as they are, best first."""
     idx = np.flatnonzero((mv.change < -EPS) & mv.fits & (mv.units <= plan.spare))
     for k in idx[np.argsort(mv.change[idx], kind="stable")].tolist():
@@ -377,7 +384,7 @@ def _direct(plan: _Plan, mv: _Moves, rnd: _Round, max_checks: int) -> None:
         rnd.run(plan, "move", cl, [int(mv.tgt[k])] * len(cl), ar)
 
 
-def _swaps(plan: _Plan, mv: _Moves, rnd: _Round, max_checks: int) -> None:
+def _swaps(plan: PlanState, mv: _Moves, rnd: _Round, max_checks: int) -> None:
     """Pairs of moves in opposite directions between two sites, best estimate first."""
     inst = plan.inst
     both = np.flatnonzero(mv.src >= 0)
@@ -401,7 +408,7 @@ def _swaps(plan: _Plan, mv: _Moves, rnd: _Round, max_checks: int) -> None:
     _run_pairs(plan, mv, rnd, m1[good], m2[good], est[good], "swap", max_checks)
 
 
-def _chains(plan: _Plan, mv: _Moves, rnd: _Round, max_checks: int) -> None:
+def _chains(plan: PlanState, mv: _Moves, rnd: _Round, max_checks: int) -> None:
     """Improving moves blocked at their target (capacity or tables), each with a move out of
     that target to a third site that makes room (ejection chains of two), best estimate
     first."""
@@ -441,7 +448,7 @@ def _pair_up(mv: _Moves, first: I64, partners: I64, partner_key: I64, want: I64)
 
 
 def _run_pairs(
-    plan: _Plan,
+    plan: PlanState,
     mv: _Moves,
     rnd: _Round,
     first: I64,
@@ -462,7 +469,7 @@ def _run_pairs(
         rnd.run(plan, kind, cl1 + cl2, tg, ar1 + ar2)
 
 
-def _trades(plan: _Plan, mv: _Moves, rnd: _Round, max_checks: int) -> None:
+def _trades(plan: PlanState, mv: _Moves, rnd: _Round, max_checks: int) -> None:
     """Improving moves short of tables, each paired with the cheapest move elsewhere that
     frees enough tables, when the pair together improves."""
     if not plan.tables:
@@ -491,7 +498,7 @@ def _trades(plan: _Plan, mv: _Moves, rnd: _Round, max_checks: int) -> None:
                 break
 
 
-def _inflows(plan: _Plan, mv: _Moves, dirty: B) -> dict[int, tuple[float, list[int]]]:
+def _inflows(plan: PlanState, mv: _Moves, dirty: B) -> dict[int, tuple[float, list[int]]]:
     """Per open site t: the improving moves into t that one more table there admits (best
     first, disjoint clients, within its capacity), with their estimated change."""
     inst = plan.inst
@@ -521,7 +528,7 @@ def _inflows(plan: _Plan, mv: _Moves, dirty: B) -> dict[int, tuple[float, list[i
     return out
 
 
-def _outflows(plan: _Plan, mv: _Moves, dirty: B) -> dict[int, tuple[float, list[int]]]:
+def _outflows(plan: PlanState, mv: _Moves, dirty: B) -> dict[int, tuple[float, list[int]]]:
     """Per open site s: the cheapest moves out of s that empty its last table, each into a
     target with room inside its tables (no new table anywhere), with their estimated change."""
     inst = plan.inst
@@ -574,7 +581,7 @@ def _outflows(plan: _Plan, mv: _Moves, dirty: B) -> dict[int, tuple[float, list[
     return out
 
 
-def _transfers(plan: _Plan, mv: _Moves, rnd: _Round, max_checks: int) -> None:
+def _transfers(plan: PlanState, mv: _Moves, rnd: _Round, max_checks: int) -> None:
     """Move one table from site s to site t: the moves that empty s's last table plus the
     improving moves into t that the extra table admits, when together they improve."""
     if not plan.tables:
@@ -627,7 +634,7 @@ def reallocate(
     limit; the open sites do not change. The rounds stop when one applies nothing, after
     ``max_rounds``, or when the estimated work would exceed ``work_limit``.
     """
-    plan = _Plan.of(inst, assign, open_mask)
+    plan = PlanState.of(inst, assign, open_mask)
     round_work = ROUND_ARC_PASSES * work.ARC_PASS * max(inst.k, 1)
     spent = 0.0
     applied: dict[str, int] = {}
