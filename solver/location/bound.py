@@ -50,7 +50,10 @@ TARGET_CAP = 1.0  # Polyak target at most (1 + this) × the best bound
 # of 286,225 arcs kept against 23,495), which cost 2.3 % on ali535_005 and 1.7 % on ali535_025
 # and, at district scale, moved the plans as much as the bound (1M gaps 4.42 / 5.78 % against
 # 4.22 / 5.89 %), so plain steps stay the default until the reduction uses better multipliers.
+# Whole districts deflect their bound refinement only, whose multipliers neither plan nor
+# exclude arcs (:data:`solver.location.engine.DISTRICT_DEFLECTION`).
 DEFLECTION = 0.0
+PATIENCE = 20  # non-improving iterations before θ halves
 
 
 @dataclass
@@ -472,6 +475,7 @@ def subgradient(
     theta0: float = 1.0,
     charge: Callable[[float], None] | None = None,
     deflection: float = DEFLECTION,
+    patience: int = PATIENCE,
 ) -> LagrangeResult:
     """Maximise L(μ, ν) by deflected subgradient steps ``θ (UB − L) d / |d|²`` with θ halving.
 
@@ -485,7 +489,8 @@ def subgradient(
     walking + unserved cost of any plan found (inf if none). The grid penalty is not in the
     relaxation, so a plan's full objective would overshoot every step. ``on_iter`` sees each
     iteration's site set (for Lagrangian heuristics); ``charge`` is told the estimated cost
-    of each iteration (:mod:`solver.location.work`). ``mu0``, ``nu0`` and ``theta0`` resume a run.
+    of each iteration (:mod:`solver.location.work`). ``mu0``, ``nu0`` and ``theta0`` resume a run;
+    θ halves after ``patience`` iterations in a row without a better bound.
     """
     lag = Lagrangian(inst, exact)
     if mu0 is not None:
@@ -497,7 +502,6 @@ def subgradient(
     best = -np.inf
     best_state: tuple[F64, float, F64, NDArray[np.bool_]] | None = None
     stall = 0
-    patience = 20
     it = 0
     d: F64 | None = None  # deflected direction (μ part, ν part)
     d_nu = 0.0
@@ -537,6 +541,8 @@ def subgradient(
             dot = float(np.sum(g * d)) + g_nu * d_nu
             beta = max(0.0, -deflection * dot / (float(np.sum(d * d)) + d_nu * d_nu))
             d, d_nu = g + beta * d, g_nu + beta * d_nu
+            if float(np.sum(d * d)) + d_nu * d_nu <= 1e-12 * norm:
+                d, d_nu = g, g_nu  # γ = 1 and g = −d_prev cancel: no direction left
         step = theta * (target - val_l) / (float(np.sum(d * d)) + d_nu * d_nu)
         mu = mu + step * d
         if lag.tables:
