@@ -12,8 +12,11 @@ The model is assembled as one sparse matrix from numpy arrays and handed to OR-T
 neighbourhood MIPs per second stay cheap. SCIP (one thread, fixed seed) is deterministic: its
 node limit is the limit that counts, and the call reports its nodes and LP iterations
 (:class:`MipEffort`) so that the caller charges its work clock by counts, not by the time
-SCIP happened to take (:func:`solver.location.work.mip_work`). The time limit only guards
-the caller's overall deadline; when it stops SCIP, ``MipEffort.wall_cut`` says so.
+SCIP happened to take (:func:`solver.location.work.mip_work`). SCIP has no limit on a call's
+total LP iterations, so what a node limit cannot bound is capped by parameters: no single LP
+may take more iterations than the call's allowance pays for, and a whole-problem MIP that
+improves a given plan runs without LP dives (:func:`_effort_caps`). The time limit only
+guards the caller's overall deadline; when it stops SCIP, ``MipEffort.wall_cut`` says so.
 """
 
 from __future__ import annotations
@@ -187,6 +190,43 @@ def _load(model: mbh.ModelBuilderHelper) -> pywraplp.Solver:
     return solver
 
 
+# SCIP's heuristics that dive in the LP (and the feasibility pump, which also solves LPs in
+# diving mode). Their LP iterations count in the call's total (and so in its charge), but no
+# node limit bounds them and their quotas do not either: SCIP lets every dive take at least
+# 10,000 LP iterations, whatever its heuristic's quota (``MINLPITER`` in SCIP's
+# heuristics.c). On the whole lin318_040 problem (8,268 columns, 36 nodes allowed by a
+# 39-unit share) they took 172,000 of the call's 199,000 LP iterations — 114 units charged
+# for 39 — and found no solution.
+LP_DIVES = (
+    "actconsdiving",
+    "adaptivediving",
+    "coefdiving",
+    "conflictdiving",
+    "distributiondiving",
+    "farkasdiving",
+    "feaspump",
+    "fracdiving",
+    "guideddiving",
+    "indicatordiving",
+    "intdiving",
+    "linesearchdiving",
+    "objpscostdiving",
+    "pscostdiving",
+    "rootsoldiving",
+    "veclendiving",
+)
+
+
+def _effort_caps(lp_iterations: int, lp_dives: bool) -> str:
+    """SCIP parameters that keep a call's LP iterations within what its work allowance pays
+    for, where the node limit cannot: no single LP (root or node) may take more than
+    ``lp_iterations``; without ``lp_dives`` no LP diving heuristic runs."""
+    caps = f"lp/iterlim = {lp_iterations}\nlp/rootiterlim = {lp_iterations}\n"
+    if not lp_dives:
+        caps += "".join(f"heuristics/{name}/freq = -1\n" for name in LP_DIVES)
+    return caps
+
+
 def solve_sub_mip(
     inst: Instance,
     sub: SubProblem,
@@ -199,6 +239,7 @@ def solve_sub_mip(
     work_limit: float = math.inf,
     root_iterations: float = work.MIP_ROOT_ITERATIONS,
     start_limit: float = 0.0,
+    lp_dives: bool | None = None,
 ) -> tuple[SubResult | None, MipEffort]:
     """Build and solve the neighbourhood MIP with SCIP.
 
@@ -209,6 +250,13 @@ def solve_sub_mip(
     iterations per column) affords fewer; when it does not afford the root node, SCIP runs
     the root node alone if that fits ``start_limit`` (the work left overall), else not at all. ``time_limit`` is only the wall-clock safety stop
     (``MipEffort.wall_cut`` says when it ended the call).
+
+    ``lp_dives``: whether SCIP's LP diving heuristics run (:data:`LP_DIVES`). By default
+    they do, except in a whole-problem MIP (recognised by its hard root, ``root_iterations``
+    ≥ :data:`solver.location.work.MIP_WHOLE_ROOT_ITERATIONS`) that starts from a hinted plan:
+    there they would take most of the call's LP iterations, beyond what its node limit
+    affords, and the plan they look for first is already there. A whole-problem MIP without
+    a plan (the rescue) keeps them: finding one matters more than its work there.
     """
     clients, sites, arcs = sub.clients, sub.sites, sub.arcs
     nc, ns, na = clients.shape[0], sites.shape[0], arcs.shape[0]
@@ -305,8 +353,14 @@ def solve_sub_mip(
         for v, val in zip(np.r_[x0 + ar, y0 + sr].tolist(), np.r_[hx, hy].tolist(), strict=True):
             model.add_hint(v, val)
     solver = _load(model)
+    if lp_dives is None:
+        hinted = hint_assign is not None and hint_open is not None
+        lp_dives = not hinted or root_iterations < work.MIP_WHOLE_ROOT_ITERATIONS
     ok = solver.SetSolverSpecificParametersAsString(
-        f"limits/nodes = {nodes_allowed}\n"
+        _effort_caps(
+            work.mip_lp_iteration_cap(max(work_limit, start_limit), mdl.nonzeros), lp_dives
+        )
+        + f"limits/nodes = {nodes_allowed}\n"
         # The caller is charged by LP iterations and nodes, so the effort must follow them: no
         # restarts (a restart re-runs presolve and the cut loop, far beyond its count), and
         # strong branching tied to the LP iterations (SCIP allows 100,000 iterations on top of

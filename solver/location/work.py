@@ -123,6 +123,16 @@ def mip_work(nonzeros: int, nodes: int, lp_iterations: int) -> float:
     )
 
 
+def mip_lp_iteration_cap(work: float, nonzeros: int) -> int:
+    """LP iterations that ``work`` estimated seconds pay for in a SCIP call on a model of
+    ``nonzeros`` coefficients (what :func:`mip_work` charges per iteration; at least 1): no
+    single LP of the call may take more, whatever the node limit (SCIP's ``lp/iterlim``)."""
+    if not math.isfinite(work):
+        return 1 << 62
+    per_iteration = MIP_PER_ITERATION * math.sqrt(max(1, nonzeros))
+    return max(1, min(1 << 62, math.ceil(work / per_iteration)))
+
+
 def mip_root_work(columns: int, nonzeros: int, per_column: float = MIP_ROOT_ITERATIONS) -> float:
     """Estimated seconds of a SCIP call that stops after its root node, taking ``per_column``
     LP iterations per column."""

@@ -1,0 +1,99 @@
+"""SCIP calls keep to the work they are given (solver.location.mip, issue 14)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from solver.location import work
+from solver.location.mip import SubProblem, solve_sub_mip
+from solver.location.model import Instance, build_instance, evaluate
+from solver.location.problem import LocationProblem
+
+
+def _tight_cpmp(n: int, p: int, seed: int, slack: float) -> Instance:
+    """A capacitated p-median on all n² arcs whose capacities leave ``slack`` over demand
+    (tight: SCIP's root does not close the gap, so the node limit and the caps decide)."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 100, size=(n, 2))
+    dist = np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1))
+    demand = rng.integers(1, 20, size=n)
+    cli, site = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
+    return build_instance(
+        LocationProblem(
+            demand=demand,
+            capacity=np.full(n, int(demand.sum() * slack / p)),
+            arc_client=cli.astype(np.int32),
+            arc_site=site.astype(np.int32),
+            arc_cost=dist[cli, site],
+            site_status=np.zeros(n, dtype=np.int8),
+            max_open=p,
+            exact_open=True,
+        )
+    )
+
+
+def test_whole_problem_mip_charges_within_its_share() -> None:
+    """A whole-problem MIP that improves a plan, given a small work share, is charged at most
+    that share (its node limit and the LP caps bound it; with SCIP's LP dives the same call
+    took 22,333 LP iterations, 8.8 units charged for 6), returns a feasible plan no worse than
+    the one it was given, and repeats exactly."""
+    inst = _tight_cpmp(60, 8, seed=11, slack=1.03)
+    whole = SubProblem(np.arange(inst.n), np.arange(inst.m), np.arange(inst.k), 8, 8, 1 << 40, {})
+    # a plan to improve: the root node alone, without a hint
+    first, _ = solve_sub_mip(
+        inst,
+        whole,
+        hint_assign=None,
+        hint_open=None,
+        time_limit=120,
+        node_limit=1,
+        seed=0,
+        lp_dives=False,
+    )
+    assert first is not None
+    hint_assign = first.site_of_client.astype(np.int32)
+    hint_open = first.open_sites.copy()
+    start = evaluate(inst, hint_assign, hint_open)
+    assert start.feasible
+    share = 6.0
+    runs = [
+        solve_sub_mip(
+            inst,
+            whole,
+            hint_assign=hint_assign,
+            hint_open=hint_open,
+            time_limit=120,
+            node_limit=10**6,
+            seed=0,
+            work_limit=share,
+            root_iterations=work.MIP_WHOLE_ROOT_ITERATIONS,
+        )
+        for _ in range(2)
+    ]
+    (res, effort), (res2, effort2) = runs
+    assert effort.ran and not effort.wall_cut
+    assert effort.nodes > 1  # the share paid for a search, not only a root
+    assert effort.work <= share
+    assert effort == effort2
+    assert res is not None and res2 is not None
+    assert np.array_equal(res.site_of_client, res2.site_of_client)
+    ev = evaluate(inst, res.site_of_client, res.open_sites)
+    assert ev.feasible
+    assert ev.objective == pytest.approx(res.objective, rel=1e-9, abs=1e-6)
+    assert ev.objective <= start.objective + 1e-6
+
+
+@pytest.mark.parametrize("nonzeros", [1, 900, 40_000])
+@pytest.mark.parametrize("allowance", [1e-6, 0.3, 12.0])
+def test_lp_iteration_cap_is_what_the_allowance_pays_for(nonzeros: int, allowance: float) -> None:
+    """The per-LP iteration cap is the most iterations the allowance pays for at the charge
+    per iteration (and at least one); an unlimited allowance sets no cap."""
+    cap = work.mip_lp_iteration_cap(allowance, nonzeros)
+    per_iteration = work.MIP_PER_ITERATION * math.sqrt(nonzeros)
+    assert cap >= 1
+    assert cap == 1 or (cap - 1) * per_iteration < allowance
+    assert cap * per_iteration >= allowance
+    assert work.mip_lp_iteration_cap(math.inf, nonzeros) >= 1 << 62
