@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -187,3 +188,38 @@ def test_no_clusters_where_few_medians_serve_many_clients(n: int, n_open: int) -
     levels = exact.lns_levels(n, n_open)
     assert levels and not any(cluster for _, _, cluster in levels)
     assert levels[0] == (exact.LEVELS[0][0], exact.LEVELS[0][1], False)
+
+
+def test_a_neighbourhood_tried_without_gain_is_not_solved_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a neighbourhood MIP that ends without gain — here every call is reported as cut by
+    # its allowance (not proven) — is skipped while it and its part of the incumbent are
+    # unchanged, also in the passes that follow an improvement elsewhere
+    from solver.location import engine, exact
+    from solver.location.mip import signature
+    from solver.location.work import WorkClock
+
+    prob = _complete_problem(40, 8)
+    inst = build_instance(prob)
+    s = engine._Search(inst=inst, clock=WorkClock.start(20.0, 600.0), progress=None, seed=0)
+    sites = np.zeros(inst.m, dtype=np.bool_)
+    sites[np.arange(0, 40, 5)] = True
+    plan = s.plan(sites, "test")
+    assert plan is not None and s.offer(plan, sites, "test")
+    start = s.objective
+    keys: list[bytes] = []
+    real = exact.run_mip
+
+    def unproven(st: Any, sub: Any, **kwargs: Any) -> Any:
+        assert st.assign is not None and st.open_mask is not None
+        keys.append(signature(sub, st.assign, st.open_mask))
+        res = real(st, sub, **kwargs)
+        return None if res is None else replace(res, optimal=False)
+
+    monkeypatch.setattr(exact, "run_mip", unproven)
+    exact.reduced_lns(s, np.zeros(inst.k), *engine._sub_functions(s), reserve=0.0)
+    assert s.objective < start  # some neighbourhood improved, and passes went on after it
+    assert s.stats.get("improvements_lns", 0) + s.stats.get("improvements_lns_cluster", 0) >= 1
+    assert len(keys) > len(exact.lns_levels(inst.n, 8))
+    assert len(set(keys)) == len(keys), "a neighbourhood tried without gain was solved again"

@@ -18,8 +18,9 @@ an improvement. After each ring level comes a cluster level (:func:`_cluster`, t
 phase of Gnägi & Baumann 2021 and the subproblems of Stefanello et al. 2015): a few nearby
 open sites with all their clients, every site free, so that a median may move to any of its
 clients' nearby sites — where a ring neighbourhood keeps most medians in place and offers
-only a few candidates per free site. A neighbourhood solved to optimality without gain is
-not tried again while it and its part of the incumbent are unchanged. Each call may use :data:`LNS_CALL_WORK`; with
+only a few candidates per free site. A neighbourhood whose MIP ended without gain (solved to
+optimality, or its allowance spent) is not tried again while it and its part of the
+incumbent are unchanged. Each call may use :data:`LNS_CALL_WORK`; with
 many medians (level scale above 1) at most an even share per open site of the work the search
 has, so that a whole pass over the seeds fits (the rare neighbourhoods that search many nodes
 improved least per unit of work).
@@ -386,7 +387,7 @@ def reduced_lns(
 
     Levels (:func:`lns_levels`: ring neighbourhoods and clusters) grow when a full pass over
     all seeds finds nothing and restart at the smallest after a pass with an improvement.
-    ``solved``: signatures of neighbourhoods already solved to optimality without gain
+    ``solved``: signatures of neighbourhoods already tried without gain
     (shared between calls).
     """
     assert st.assign is not None and st.open_mask is not None
@@ -444,7 +445,12 @@ def reduced_lns(
             if apply(sub, res, phase):
                 improved = True
                 keep = surviving_arcs(st, lf, near)
-            elif res.optimal:
+            else:
+                # no gain: proven (optimal), or the call's allowance ended first. A repeat
+                # with the same allowance rarely ends otherwise: on rl1304 with p = 300
+                # (seed 0) 15 repeats of unproven neighbourhoods again ended unproven without
+                # gain and took 4.4 of the LNS's 42 units; skipped, the 60-unit gap went
+                # 5.77 -> 5.05 % (seed 1: 5.91 -> 5.35 %)
                 solved.add(key)
         if improved:
             level = 0
