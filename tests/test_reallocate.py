@@ -4,6 +4,8 @@ and it finds the compound moves it is built for (a grid's whole piece, a table t
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,16 +24,18 @@ from tests.test_location import check_feasible, objective_of
 from tests.test_location_decompose import local_problem
 
 
-def _problem(
+def small_problem(
     demand: list[int],
     capacity: list[int],
     arcs: list[tuple[int, int, float]],
     *,
+    max_open: int | None = None,
     unit: int | None = None,
     tables: int | None = None,
     group: list[int] | None = None,
     lam: float = 0.0,
 ) -> LocationProblem:
+    """A hand-built problem from its arcs ``(client, site, cost)``."""
     cli, site, cost = zip(*arcs, strict=True)
     return LocationProblem(
         demand=np.array(demand),
@@ -40,6 +44,7 @@ def _problem(
         arc_site=np.array(site, dtype=np.int32),
         arc_cost=np.array(cost, dtype=np.float64),
         site_status=np.zeros(len(capacity), dtype=np.int8),
+        max_open=max_open,
         unit_capacity=unit,
         max_units_total=tables,
         group=None if group is None else np.array(group, dtype=np.int32),
@@ -51,7 +56,7 @@ def test_a_grid_piece_moves_whole_when_no_single_building_gains() -> None:
     # grid 0 = clients 0, 1 (at site 0) and 2 (only reaches site 1): split, λ = 50. Moving
     # client 0 or 1 alone to site 1 walks 10 more and keeps the split; moving both (the
     # piece) walks 20 more and removes the split: −30.
-    p = _problem(
+    p = small_problem(
         [1, 1, 1],
         [10, 10],
         [(0, 0, 1.0), (0, 1, 11.0), (1, 0, 1.0), (1, 1, 11.0), (2, 1, 1.0)],
@@ -73,7 +78,7 @@ def test_a_table_trade_pays_for_a_blocked_move() -> None:
     # tables of 10, at most 5 in all, all in use: client 0 (5 at site 0, walks 100) would
     # walk 10 at site 1, whose one table is full (client 1); client 2 (1 at site 2, whose
     # second table holds only it) can move to site 3 for 2 more, freeing that table.
-    p = _problem(
+    p = small_problem(
         [5, 10, 1, 10, 5, 5],
         [30, 30, 30, 30],
         [
@@ -102,15 +107,36 @@ def test_a_table_trade_pays_for_a_blocked_move() -> None:
     assert int(after.units.sum()) <= 5
 
 
-def _start(p: LocationProblem, seed: int) -> LocationResult:
+def start_plan(p: LocationProblem, seed: int) -> LocationResult:
+    """A rough first plan (the engine alone on a small work budget)."""
     return solve(p, time_limit=60.0, work_budget=0.05, seed=seed, decompose=False)
+
+
+def check_from_raw(
+    p: LocationProblem, assign: np.ndarray, open_mask: np.ndarray, after: Any
+) -> None:
+    """The plan checked from the raw problem (arcs, capacities, tables, open sites) and its
+    objective recounted from it agrees with ``after`` (an evaluation)."""
+    as_result = LocationResult(
+        site_of_client=assign,
+        open_sites=open_mask.copy(),
+        units=after.units,
+        load=after.load,
+        objective=after.objective,
+        assignment_cost=after.assignment_cost,
+        lower_bound=-np.inf,
+        gap=np.inf,
+        status="feasible",
+    )
+    check_feasible(p, as_result)
+    assert abs(objective_of(p, assign) - after.objective) <= 1e-6 * max(1.0, after.objective)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), options=st.integers(0, 3))
 def test_never_worse_feasible_and_repeatable(seed: int, options: int) -> None:
     p = local_problem(seed, 90, 14, options=options)
-    first = _start(p, seed)
+    first = start_plan(p, seed)
     if first.status not in ("optimal", "feasible"):
         return
     inst = build_instance(p)
@@ -123,25 +149,12 @@ def test_never_worse_feasible_and_repeatable(seed: int, options: int) -> None:
     # the same plan and allowance give the same result
     again = reallocate(inst, first.site_of_client, first.open_sites, work_limit=0.5)
     assert np.array_equal(again.assign, res.assign) and again.work == res.work
-    # checked from the raw problem: arcs, capacities, tables, open sites (unchanged)
-    as_result = LocationResult(
-        site_of_client=res.assign,
-        open_sites=first.open_sites.copy(),
-        units=after.units,
-        load=after.load,
-        objective=after.objective,
-        assignment_cost=after.assignment_cost,
-        lower_bound=-np.inf,
-        gap=np.inf,
-        status="feasible",
-    )
-    check_feasible(p, as_result)
-    assert abs(objective_of(p, res.assign) - after.objective) <= 1e-6 * max(1.0, after.objective)
+    check_from_raw(p, res.assign, first.open_sites, after)  # open sites unchanged
 
 
 def test_work_limit_is_respected_and_charged() -> None:
     p = local_problem(7, 300, 30, options=2)
-    first = _start(p, 7)
+    first = start_plan(p, 7)
     inst = build_instance(p)
     none = reallocate(inst, first.site_of_client, first.open_sites, work_limit=0.0)
     assert none.work == 0.0 and none.rounds == 0
@@ -159,7 +172,7 @@ def test_reserve_covers_rounds_within_a_share_of_the_budget() -> None:
     assert reserve_work(10**9, 30.0) == RESERVE_MAX_SHARE * 30.0
     # what it keeps pays for the rounds it is meant for on the plans that need them
     p = local_problem(11, 300, 30, options=2)
-    first = _start(p, 11)
+    first = start_plan(p, 11)
     inst = build_instance(p)
     res = reallocate(
         inst, first.site_of_client, first.open_sites, work_limit=reserve_work(inst.k, 1e9)

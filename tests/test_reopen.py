@@ -13,9 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from solver.location import reopen
-from solver.location.engine import LocationProblem, solve
+from solver.location.engine import LocationProblem
 from solver.location.model import build_instance, evaluate
-from solver.location.problem import LocationResult
 from solver.location.reallocate import reallocate
 from solver.location.reopen import (
     REALLOCATE,
@@ -26,39 +25,12 @@ from solver.location.reopen import (
     reserve_work,
 )
 from solver.location.work import WorkClock
-from tests.test_location import check_feasible, objective_of
 from tests.test_location_decompose import local_problem
-
-
-def _problem(
-    demand: list[int],
-    capacity: list[int],
-    arcs: list[tuple[int, int, float]],
-    *,
-    max_open: int,
-    unit: int | None = None,
-    tables: int | None = None,
-    group: list[int] | None = None,
-    lam: float = 0.0,
-) -> LocationProblem:
-    cli, site, cost = zip(*arcs, strict=True)
-    return LocationProblem(
-        demand=np.array(demand),
-        capacity=np.array(capacity),
-        arc_client=np.array(cli, dtype=np.int32),
-        arc_site=np.array(site, dtype=np.int32),
-        arc_cost=np.array(cost, dtype=np.float64),
-        site_status=np.zeros(len(capacity), dtype=np.int8),
-        max_open=max_open,
-        unit_capacity=unit,
-        max_units_total=tables,
-        group=None if group is None else np.array(group, dtype=np.int32),
-        group_split_penalty=lam,
-    )
+from tests.test_reallocate import check_from_raw, small_problem, start_plan
 
 
 def _pair_instance() -> LocationProblem:
-    return _problem(
+    return small_problem(
         [2, 2, 2],
         [10, 10, 10],
         [
@@ -103,7 +75,7 @@ def test_a_closed_sites_table_goes_to_the_opened_site() -> None:
     # clients 0 and 1 (5 residents each, walking 20 each); the closed site 3 would serve
     # them for 1 each but needs a table. Moved one by one, the first would need a fourth
     # table; closing 0 frees its table for site 3: −38.
-    p = _problem(
+    p = small_problem(
         [5, 5, 9, 9],
         [20, 20, 20, 20],
         [
@@ -135,7 +107,7 @@ def test_a_closed_sites_table_goes_to_the_opened_site() -> None:
 def test_an_unused_open_site_is_traded_for_a_useful_one() -> None:
     # p_max = 2 and site 0 is open but serves nobody; the closed site 2 would save client 1
     # 9 of its walk at site 1: close 0, open 2.
-    p = _problem(
+    p = small_problem(
         [1, 1],
         [5, 5, 5],
         [(0, 1, 1.0), (1, 1, 10.0), (1, 2, 1.0), (0, 0, 50.0)],
@@ -148,15 +120,11 @@ def test_an_unused_open_site_is_traded_for_a_useful_one() -> None:
     assert res.assign.tolist() == [1, 2] and res.gain == 9.0
 
 
-def _start(p: LocationProblem, seed: int) -> LocationResult:
-    return solve(p, time_limit=60.0, work_budget=0.05, seed=seed, decompose=False)
-
-
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), options=st.integers(0, 3))
 def test_never_worse_feasible_and_repeatable(seed: int, options: int) -> None:
     p = local_problem(seed, 90, 14, options=options)
-    first = _start(p, seed)
+    first = start_plan(p, seed)
     if first.status not in ("optimal", "feasible"):
         return
     inst = build_instance(p)
@@ -171,25 +139,12 @@ def test_never_worse_feasible_and_repeatable(seed: int, options: int) -> None:
     again = improve_sites(inst, first.site_of_client, first.open_sites, work_limit=0.5)
     assert np.array_equal(again.assign, res.assign) and again.work == res.work
     assert np.array_equal(again.open_mask, res.open_mask)
-    # checked from the raw problem: arcs, capacities, tables, open-site count
-    as_result = LocationResult(
-        site_of_client=res.assign,
-        open_sites=res.open_mask.copy(),
-        units=after.units,
-        load=after.load,
-        objective=after.objective,
-        assignment_cost=after.assignment_cost,
-        lower_bound=-np.inf,
-        gap=np.inf,
-        status="feasible",
-    )
-    check_feasible(p, as_result)
-    assert abs(objective_of(p, res.assign) - after.objective) <= 1e-6 * max(1.0, after.objective)
+    check_from_raw(p, res.assign, res.open_mask, after)
 
 
 def test_work_limit_is_respected_and_charged() -> None:
     p = local_problem(7, 300, 30, options=3)
-    first = _start(p, 7)
+    first = start_plan(p, 7)
     inst = build_instance(p)
     none = improve_sites(inst, first.site_of_client, first.open_sites, work_limit=0.0)
     assert none.rounds == 0 and none.tried == 0
@@ -266,7 +221,7 @@ def test_the_schedule_is_never_worse_within_its_work_and_repeatable(
     seed: int, options: int
 ) -> None:
     p = local_problem(seed, 120, 16, options=options)
-    first = _start(p, seed)
+    first = start_plan(p, seed)
     if first.status not in ("optimal", "feasible"):
         return
     inst = build_instance(p)
