@@ -70,6 +70,7 @@ def test_whole_problem_mip_charges_within_its_share() -> None:
             seed=0,
             work_limit=share,
             root_iterations=work.MIP_WHOLE_ROOT_ITERATIONS,
+            lp_dives=False,
         )
         for _ in range(2)
     ]

@@ -58,7 +58,7 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from solver.location import work
-from solver.location.groups import consolidate_groups
+from solver.location.groups import consolidate_groups, group_members
 from solver.location.model import (
     BIG_UNITS,
     Instance,
@@ -299,9 +299,7 @@ class _Whole:
         inst = self.inst
         self.members = None
         if inst.group is not None and inst.n_groups > 0 and inst.lam > 0:
-            order = np.argsort(inst.group, kind="stable").astype(np.int64)
-            ptr = np.searchsorted(inst.group[order], np.arange(inst.n_groups + 1)).astype(np.int64)
-            self.members = (order, ptr)
+            self.members = group_members(inst)
         self._track()
 
     def _track(self) -> None:

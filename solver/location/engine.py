@@ -1280,6 +1280,8 @@ def _global_mip(st: _Search, lf: NDArray[np.float64], share: float = 1.0) -> Non
         seed=st.seed,
         phase="global_mip",
         root_iterations=work.MIP_WHOLE_ROOT_ITERATIONS,
+        # from the incumbent, no LP dives; without one (the rescue) they look for a plan
+        lp_dives=st.assign is None or st.open_mask is None,
     )
     st.stats["seconds_global_mip"] = time.perf_counter() - t
     if res is None:

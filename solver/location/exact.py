@@ -131,12 +131,13 @@ def run_mip(
     hint: tuple[I32 | None, B | None] | None = None,
     root_iterations: float = work.MIP_ROOT_ITERATIONS,
     on_infeasible: Callable[[], None] | None = None,
+    lp_dives: bool = True,
 ) -> SubResult | None:
     """One SCIP call on the work clock: at most ``work_limit`` estimated seconds by its node
     limit (the root node alone if only the work left overall affords it, not started if not
     even that; ``root_iterations`` per column estimate the root by the kind of model),
     charged by its counts; hinted with ``hint`` (assignment and open sites; default the
-    incumbent's).
+    incumbent's); ``lp_dives`` as in :func:`~solver.location.mip.solve_sub_mip`.
 
     Too little wall time left for a call, or a call stopped by the wall clock, marks the run
     as cut by the wall clock. ``on_infeasible`` is called when SCIP proves the model has no
@@ -158,6 +159,7 @@ def run_mip(
         work_limit=work_limit,
         root_iterations=root_iterations,
         start_limit=st.left(),
+        lp_dives=lp_dives,
     )
     st.charge(effort.work, phase)
     # CPU seconds next to the charge, to check the work clock's calibration (reported only)
@@ -520,6 +522,7 @@ def solve_on_arcs(
         seed=st.seed,
         phase=phase,
         root_iterations=work.MIP_WHOLE_ROOT_ITERATIONS if whole else work.MIP_ROOT_ITERATIONS,
+        lp_dives=not whole,  # sites free, from the incumbent: no LP dives (mip.LP_DIVES)
     )
     if res is None:
         return None

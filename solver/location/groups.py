@@ -10,8 +10,19 @@ re-checks the result with :func:`solver.location.model.evaluate` before keeping 
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from solver.location.model import I32, B, Instance, units_of
+
+
+def group_members(inst: Instance) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Clients sorted by grid and the pointers ``ptr`` (grid g's members are
+    ``order[ptr[g]:ptr[g + 1]]``); empty when the instance has no grids."""
+    if inst.group is None:
+        return np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64)
+    order = np.argsort(inst.group, kind="stable").astype(np.int64)
+    ptr = np.searchsorted(inst.group[order], np.arange(inst.n_groups + 1)).astype(np.int64)
+    return order, ptr
 
 
 def consolidate_groups(inst: Instance, assign: I32, open_mask: B) -> I32:

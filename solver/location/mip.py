@@ -239,7 +239,7 @@ def solve_sub_mip(
     work_limit: float = math.inf,
     root_iterations: float = work.MIP_ROOT_ITERATIONS,
     start_limit: float = 0.0,
-    lp_dives: bool | None = None,
+    lp_dives: bool = True,
 ) -> tuple[SubResult | None, MipEffort]:
     """Build and solve the neighbourhood MIP with SCIP.
 
@@ -251,12 +251,11 @@ def solve_sub_mip(
     the root node alone if that fits ``start_limit`` (the work left overall), else not at all. ``time_limit`` is only the wall-clock safety stop
     (``MipEffort.wall_cut`` says when it ended the call).
 
-    ``lp_dives``: whether SCIP's LP diving heuristics run (:data:`LP_DIVES`). By default
-    they do, except in a whole-problem MIP (recognised by its hard root, ``root_iterations``
-    ≥ :data:`solver.location.work.MIP_WHOLE_ROOT_ITERATIONS`) that starts from a hinted plan:
-    there they would take most of the call's LP iterations, beyond what its node limit
-    affords, and the plan they look for first is already there. A whole-problem MIP without
-    a plan (the rescue) keeps them: finding one matters more than its work there.
+    ``lp_dives``: whether SCIP's LP diving heuristics run (:data:`LP_DIVES`). A
+    whole-problem MIP that starts from a plan should turn them off: there they take most of
+    the call's LP iterations, beyond what its node limit affords, and the plan they look for
+    first is already there. A MIP without a plan (the rescue) keeps them: finding one
+    matters more than its work there.
     """
     clients, sites, arcs = sub.clients, sub.sites, sub.arcs
     nc, ns, na = clients.shape[0], sites.shape[0], arcs.shape[0]
@@ -353,9 +352,6 @@ def solve_sub_mip(
         for v, val in zip(np.r_[x0 + ar, y0 + sr].tolist(), np.r_[hx, hy].tolist(), strict=True):
             model.add_hint(v, val)
     solver = _load(model)
-    if lp_dives is None:
-        hinted = hint_assign is not None and hint_open is not None
-        lp_dives = not hinted or root_iterations < work.MIP_WHOLE_ROOT_ITERATIONS
     ok = solver.SetSolverSpecificParametersAsString(
         _effort_caps(
             work.mip_lp_iteration_cap(max(work_limit, start_limit), mdl.nonzeros), lp_dives

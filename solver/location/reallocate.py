@@ -42,7 +42,15 @@ from solver.location import work
 from solver.location.model import BIG_UNITS, Instance, units_of
 from solver.location.work import WorkClock
 
-__all__ = ["Reallocation", "reallocate", "reallocate_on_clock", "reserve_work"]
+__all__ = [
+    "PlanState",
+    "Reallocation",
+    "candidate_moves",
+    "reallocate",
+    "reallocate_on_clock",
+    "reserve_work",
+    "table_outflows",
+]
 
 I64 = NDArray[np.int64]
 F64 = NDArray[np.float64]
@@ -270,7 +278,7 @@ def _table_change(plan: PlanState, src: I64, tgt: I64, dem: I64) -> I64:
     return np.asarray(_tables_delta(plan, tgt, dem) + freed, dtype=np.int64)
 
 
-def _candidates(plan: PlanState) -> _Moves:
+def candidate_moves(plan: PlanState) -> _Moves:
     """Every single-client move and every whole-piece move to another open site."""
     inst = plan.inst
     a = plan.a
@@ -528,7 +536,7 @@ def _inflows(plan: PlanState, mv: _Moves, dirty: B) -> dict[int, tuple[float, li
     return out
 
 
-def _outflows(plan: PlanState, mv: _Moves, dirty: B) -> dict[int, tuple[float, list[int]]]:
+def table_outflows(plan: PlanState, mv: _Moves, dirty: B) -> dict[int, tuple[float, list[int]]]:
     """Per open site s: the cheapest moves out of s that empty its last table, each into a
     target with room inside its tables (no new table anywhere), with their estimated change."""
     inst = plan.inst
@@ -589,7 +597,7 @@ def _transfers(plan: PlanState, mv: _Moves, rnd: _Round, max_checks: int) -> Non
     inst = plan.inst
     dirty = np.zeros(inst.m, dtype=np.bool_)
     buy = _inflows(plan, mv, dirty)
-    sell = _outflows(plan, mv, dirty)
+    sell = table_outflows(plan, mv, dirty)
     if not buy or not sell:
         return
     b_sites = sorted(buy, key=lambda t: (buy[t][0], t))
@@ -644,18 +652,18 @@ def reallocate(
         rounds += 1
         spent += round_work
         max_checks = int((work_limit - spent) // CHECK_SECONDS)
-        mv = _candidates(plan)
+        mv = candidate_moves(plan)
         rnd = _Round()
         _direct(plan, mv, rnd, max_checks)
         if rnd.checks < max_checks:
-            mv = _candidates(plan) if rnd.applied else mv
+            mv = candidate_moves(plan) if rnd.applied else mv
             _swaps(plan, mv, rnd, max_checks)
         if rnd.checks < max_checks:
             _chains(plan, mv, rnd, max_checks)
         if rnd.checks < max_checks:
             _trades(plan, mv, rnd, max_checks)
         if rnd.checks < max_checks:
-            mv = _candidates(plan) if rnd.applied else mv
+            mv = candidate_moves(plan) if rnd.applied else mv
             _transfers(plan, mv, rnd, max_checks)
         spent += rnd.checks * CHECK_SECONDS
         gain += rnd.gain

@@ -57,8 +57,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from solver.location import reallocate, work
+from solver.location.groups import group_members
 from solver.location.model import Instance
-from solver.location.reallocate import EPS, PlanState, _candidates, _outflows
+from solver.location.reallocate import EPS, PlanState, candidate_moves, table_outflows
+from solver.location.search import site_arcs
 from solver.location.work import WorkClock
 
 __all__ = [
@@ -169,8 +171,8 @@ def _sellers(plan: PlanState) -> list[_Seller]:
     table-transfer outflows)."""
     if not plan.tables:
         return []
-    mv = _candidates(plan)
-    out = _outflows(plan, mv, np.zeros(plan.inst.m, dtype=np.bool_))
+    mv = candidate_moves(plan)
+    out = table_outflows(plan, mv, np.zeros(plan.inst.m, dtype=np.bool_))
     sellers = []
     for site, (cost, moves) in out.items():
         cl: list[int] = []
@@ -202,16 +204,10 @@ class _Search:
     @classmethod
     def of(cls, plan: PlanState) -> _Search:
         """Index ``plan``'s instance by site and grid."""
-        inst = plan.inst
-        order = np.argsort(inst.site, kind="stable").astype(np.int64)
-        ptr = np.searchsorted(inst.site[order], np.arange(inst.m + 1)).astype(np.int64)
-        if inst.group is not None:
-            members = np.argsort(inst.group, kind="stable").astype(np.int64)
-            gptr = np.searchsorted(inst.group[members], np.arange(inst.n_groups + 1))
-        else:
-            members, gptr = np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64)
+        arcs = site_arcs(plan.inst)
+        members, ptr = group_members(plan.inst)
         n_open = int(np.count_nonzero(plan.open_mask))
-        return cls(plan, n_open, order, ptr, members, gptr.astype(np.int64))
+        return cls(plan, n_open, arcs.by_site, arcs.ptr, members, ptr)
 
     def clients_at(self, s: int) -> I64:
         """Clients served at site ``s`` (all have an arc to it)."""
