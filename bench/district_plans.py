@@ -82,6 +82,11 @@ def run(problem: LocationProblem, seed: int, time_limit: float) -> dict[str, obj
             for k, v in r.stats.items()
             if k.startswith("engine_work_") and k != "engine_work_seconds"
         },
+        # process seconds by phase, to compare with the work charged (work.WorkClock)
+        "cpu": {k[4:]: round(float(v), 2) for k, v in r.stats.items() if k.startswith("cpu_")},
+        "engine_cpu": {
+            k[11:]: round(float(v), 2) for k, v in r.stats.items() if k.startswith("engine_cpu_")
+        },
         "decompose": {
             k: round(float(v), 4)
             for k, v in r.stats.items()

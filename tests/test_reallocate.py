@@ -163,6 +163,9 @@ def test_work_limit_is_respected_and_charged() -> None:
     limit = 1e-3
     moved = reallocate_on_clock(inst, first.site_of_client, first.open_sites, clock, limit)
     assert 0.0 < clock.by_phase["reallocate"] <= limit + 1e-4  # + the clock's fixed step
+    # the clock also measures what the charged steps cost on this machine, by the same phases
+    assert set(clock.cpu_by_phase) == set(clock.by_phase)
+    assert all(seconds >= 0.0 for seconds in clock.cpu_by_phase.values())
     assert evaluate(inst, moved, first.open_sites).feasible
 
 

@@ -720,4 +720,6 @@ def solve_decomposed(
     stats["wall_clock_bound"] = float(clock.wall_bound)
     for phase, spent in sorted(clock.by_phase.items()):
         stats[f"work_{phase}"] = spent
+    for phase, cpu in sorted(clock.cpu_by_phase.items()):
+        stats[f"cpu_{phase}"] = cpu
     return planned_result(ev, whole.assign, whole.open_mask, first.lower_bound, stats)

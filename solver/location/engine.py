@@ -399,6 +399,8 @@ def solve(
     st.stats["wall_clock_bound"] = float(clock.wall_bound)
     for phase, spent in sorted(clock.by_phase.items()):
         st.stats[f"work_{phase}"] = spent
+    for phase, cpu in sorted(clock.cpu_by_phase.items()):
+        st.stats[f"cpu_{phase}"] = cpu
     if st.assign is None or st.open_mask is None:
         if st.proof:
             return _empty_result(inst, st.proof, st.stats, math.inf, proven=True)

@@ -77,6 +77,10 @@ class WorkClock:
     spent: float = 0.0
     wall_bound: bool = False
     by_phase: dict[str, float] = field(default_factory=dict)
+    cpu_by_phase: dict[str, float] = field(default_factory=dict)
+    """Process seconds between each charge and the one before, by the later charge's phase:
+    what the estimates cost on this machine (to check and refit the constants above)."""
+    _cpu_mark: float = field(default_factory=time.process_time, repr=False)
 
     @classmethod
     def start(cls, seconds: float, wall_seconds: float | None = None) -> WorkClock:
@@ -92,6 +96,9 @@ class WorkClock:
         """Count ``seconds`` of estimated work."""
         self.spent += seconds + STEP
         self.by_phase[phase] = self.by_phase.get(phase, 0.0) + seconds + STEP
+        now = time.process_time()
+        self.cpu_by_phase[phase] = self.cpu_by_phase.get(phase, 0.0) + now - self._cpu_mark
+        self._cpu_mark = now
 
     def left(self) -> float:
         """Work left; 0 once the wall clock has passed its deadline (then the run is cut
