@@ -98,3 +98,46 @@ def test_lp_iteration_cap_is_what_the_allowance_pays_for(nonzeros: int, allowanc
     assert cap == 1 or (cap - 1) * per_iteration < allowance
     assert cap * per_iteration >= allowance
     assert work.mip_lp_iteration_cap(math.inf, nonzeros) >= 1 << 62
+
+
+def test_root_alone_on_the_work_left_spends_about_its_estimate() -> None:
+    """A call whose own allowance does not pay for its root node runs the root alone when the
+    work left overall does, and then spends about the root's estimate, not what is left
+    (each LP's iteration cap follows the estimate: with a cap from the work left the same
+    root took 2,726 LP iterations, 3.2 × its estimate; a 120k-resident district's
+    fixed-site model 31,000, 29 units with 10 left)."""
+    inst = _tight_cpmp(60, 8, seed=11, slack=1.03)
+    whole = SubProblem(np.arange(inst.n), np.arange(inst.m), np.arange(inst.k), 8, 8, 1 << 40, {})
+    res, effort = solve_sub_mip(
+        inst,
+        whole,
+        hint_assign=None,
+        hint_open=None,
+        time_limit=120,
+        node_limit=10**6,
+        seed=0,
+        work_limit=1e-3,  # not even the root
+        root_iterations=work.MIP_FIXED_ROOT_ITERATIONS,
+        start_limit=1000.0,  # but plenty left overall
+        lp_dives=False,
+    )
+    estimate = work.mip_root_work(effort.cols, effort.nonzeros, work.MIP_FIXED_ROOT_ITERATIONS)
+    assert effort.ran and effort.nodes <= 1
+    assert effort.work <= 2.0 * estimate
+    assert res is not None and evaluate(inst, res.site_of_client, res.open_sites).feasible
+    # and a call that cannot afford its root from the work left either is not started (it is
+    # charged the model's building only)
+    none, skipped = solve_sub_mip(
+        inst,
+        whole,
+        hint_assign=None,
+        hint_open=None,
+        time_limit=120,
+        node_limit=10**6,
+        seed=0,
+        work_limit=1e-3,
+        root_iterations=work.MIP_FIXED_ROOT_ITERATIONS,
+        start_limit=0.5 * estimate,
+    )
+    assert none is None and not skipped.ran and skipped.lp_iterations == 0
+    assert skipped.work == work.mip_build_work(skipped.nonzeros)

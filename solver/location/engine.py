@@ -86,9 +86,14 @@ Method
 6. **Grid consolidation** (:mod:`solver.location.groups`): a grid's buildings at one site move
    together to another site the grid already uses when capacity and the table limit allow and
    the extra walking costs less than λ; kept only if :func:`evaluate` confirms a better plan.
-7. **Grid-aware reallocation** (:mod:`solver.location.reallocate`; a call that owns its final
-   plan, with grids): building and grid-piece moves, swaps, chains and table trades for the
-   open sites, on work kept for it from the start.
+7. **Grid-aware reallocation and site moves** (a call that owns its final plan, with grids;
+   :func:`solver.location.reopen.improve_on_clock`, the final step of a decomposed district
+   too): rounds of building and grid-piece moves, swaps, chains and table trades for the open
+   sites (:mod:`solver.location.reallocate`) and of close–open site moves priced with their
+   reassignment, each round to the kind that gained more per unit of work, on work kept from
+   the start. With the reallocation alone, a generated 120k-resident district (30,694 arcs,
+   seed 0) ended 7.0 % above its bound without grids, with the site moves 6.4 %; the other
+   mid-size districts measured (40k-300k residents, seeds 0 and 1) were unchanged or better.
 
 No plan from the construction: the largest sites open with a flow plan, then the trivial
 plan (every client unserved, the required sites open, filled up to ``p_min``; it exists
@@ -149,7 +154,7 @@ from solver.location.model import (
 )
 from solver.location.pmedian import pmedian_search
 from solver.location.problem import LocationProblem, LocationResult
-from solver.location.reallocate import reallocate_on_clock, reserve_work
+from solver.location.reopen import improve_on_clock, reserve_work
 from solver.location.search import (
     SiteArcs,
     SwapBounds,
@@ -334,8 +339,9 @@ def solve(
     search, default ``time_limit``; ``time_limit`` is the wall-clock hard stop. With
     ``decompose``, large local instances are solved by regions
     (:mod:`solver.location.decompose`); the regions themselves are solved whole. A call with
-    ``decompose`` owns its final plan: with grids, its assignment ends with the grid-aware
-    reallocation (:mod:`solver.location.reallocate`, on work kept for it from the start);
+    ``decompose`` owns its final plan: with grids, it ends with the grid-aware reallocation
+    and site moves (:func:`solver.location.reopen.improve_on_clock`, on work kept for them
+    from the start);
     ``decompose=False`` (the decomposition's own calls) leaves that to the caller. ``start``
     (site per client, open sites): a plan to improve on, kept as the first incumbent if
     feasible (the decomposition's fix-and-optimise passes hand each region its current plan).
@@ -354,7 +360,7 @@ def solve(
     t0 = time.perf_counter()
     inst = build_instance(problem)
     budget = time_limit if work_budget is None else work_budget
-    # the final reallocation's work, kept out of the search's budget
+    # the final step's work (reallocation and site moves), kept out of the search's budget
     keep = reserve_work(inst.k, budget) if decompose and inst.group is not None else 0.0
     clock = WorkClock.start(budget - keep, time_limit)
     st = _Search(inst=inst, clock=clock, progress=progress, seed=seed)
@@ -390,10 +396,11 @@ def solve(
         st.offer(consolidate_groups(inst, st.assign, st.open_mask), st.open_mask, "groups")
         st.stats["seconds_groups"] = time.perf_counter() - t3
     if st.assign is not None and st.open_mask is not None and keep > 0:
-        # 4. Grid-aware reallocation for the open sites, on the work kept for it.
+        # 4. Grid-aware reallocation and site moves (as a decomposed district's final step),
+        # on the work kept for them.
         clock.budget += keep
-        moved = reallocate_on_clock(inst, st.assign, st.open_mask, clock, clock.left())
-        st.offer(moved, st.open_mask, "reallocate")
+        moved, opened = improve_on_clock(inst, st.assign, st.open_mask, clock, clock.left())
+        st.offer(moved, opened, "reallocate")
     st.stats["seconds_total"] = time.perf_counter() - t0
     st.stats["work_seconds"] = clock.spent
     st.stats["wall_clock_bound"] = float(clock.wall_bound)
