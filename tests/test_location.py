@@ -11,6 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from solver.location.engine import LocationProblem, LocationResult, solve
+from solver.location.model import build_instance
+from solver.location.reopen import reserve_work as final_reserve
 
 TL = 2.0  # work budget (estimated seconds, solver.location.work): what ends the search
 WALL = 60.0  # wall-clock safety stop only, generous so that a loaded machine gives the same plan
@@ -323,7 +325,11 @@ def test_same_plan_when_the_work_budget_ends_the_search() -> None:
     runs = [solve(p, time_limit=120.0, seed=5, work_budget=2.0) for _ in range(2)]
     assert not any(r.stats["wall_clock_bound"] for r in runs)
     assert runs[0].status == "feasible"  # the budget, not optimality, ended the search
-    assert runs[0].stats["work_seconds"] >= 1.4  # phases keep back half a second
+    # the search spends its budget less the final step's reserve (phases keep back half a
+    # second); the final step may end early, once it finds nothing more
+    stats = runs[0].stats
+    search = stats["work_seconds"] - stats["work_reallocate"] - stats.get("work_site_moves", 0.0)
+    assert search >= 2.0 - final_reserve(build_instance(p).k, 2.0) - 0.5
     assert np.array_equal(runs[0].site_of_client, runs[1].site_of_client)
     assert runs[0].objective == runs[1].objective
     assert runs[0].lower_bound == runs[1].lower_bound

@@ -478,7 +478,10 @@ def _estimates(plan: PlanState, n_open: int) -> list[tuple[float, int, int]]:
     alt = np.where(np.isfinite(inst.unserved), inst.unserved, NO_SITE)
     alt[cli[first]] = inst.cost[first]
     closable = plan.open_mask & ~inst.required
-    close_cost = np.bincount(a[served], weights=alt[served] - cc[served], minlength=inst.m)
+    # (float even when no client is served: bincount of nothing is an integer array)
+    close_cost = np.bincount(a[served], weights=alt[served] - cc[served], minlength=inst.m).astype(
+        np.float64
+    )
     close_cost[~closable] = np.inf
     # opening b: the savings of its arcs over the clients' current costs, within capacity
     openable = inst.usable & ~plan.open_mask
@@ -491,7 +494,9 @@ def _estimates(plan: PlanState, n_open: int) -> list[tuple[float, int, int]]:
     starts = np.flatnonzero(np.r_[True, site[ia][1:] != site[ia][:-1]]) if ia.shape[0] else ia
     base = np.repeat(cum[starts] - dem[starts], np.diff(np.r_[starts, ia.shape[0]]))
     within = (cum - base) <= inst.cap[site[ia]]
-    open_gain = np.bincount(site[ia][within], weights=sav[ia][within], minlength=inst.m)
+    open_gain = np.bincount(site[ia][within], weights=sav[ia][within], minlength=inst.m).astype(
+        np.float64
+    )
     out: dict[tuple[int, int], float] = {}
     if n_open <= inst.p_max and np.any(openable):
         # pairs sharing clients: client i of a with an arc to b counts once
@@ -503,7 +508,7 @@ def _estimates(plan: PlanState, n_open: int) -> list[tuple[float, int, int]]:
         corr = np.minimum(alt[ci], c_ib) - alt[ci] + np.maximum(0.0, cc[ci] - c_ib)
         keys = src[ip] * inst.m + site[ip]
         uk, inv = np.unique(keys, return_inverse=True)
-        tot = np.bincount(inv, weights=corr, minlength=uk.shape[0])
+        tot = np.bincount(inv, weights=corr, minlength=uk.shape[0]).astype(np.float64)
         ka, kb = uk // inst.m, uk % inst.m
         est = close_cost[ka] - open_gain[kb] + tot
         for x, y, e in zip(ka.tolist(), kb.tolist(), est.tolist(), strict=True):
