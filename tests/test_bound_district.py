@@ -48,8 +48,8 @@ def test_district_bound_is_below_the_optimum(seed: int, n: int, m: int) -> None:
 def test_the_plan_does_not_depend_on_the_refinement_steps(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Plain refinement steps against deflected ones (deflection forced on, whatever the
-    allowance): the same plan, work and arc bounds; both bounds below the plan."""
+    """Plain refinement steps against deflected ones (with the long allowance's θ patience,
+    whatever the allowance): the same plan, work and arc bounds; both bounds below the plan."""
     monkeypatch.setattr(engine, "SMALL_ARCS", 0)
     monkeypatch.setattr(engine, "DEFLECT_MIN_STEPS", 0)
     p = local_problem(seed, 300, 40, options=2)

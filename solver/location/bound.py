@@ -16,7 +16,7 @@ knapsacks of the sites that can enter S are solved exactly by dynamic programmin
 is stronger than the LP. An evaluation touches only the arcs with negative reduced cost (a
 binary search per client, :class:`Lagrangian`), so it costs far less than a pass over all arcs
 on large districts. Multipliers come from subgradient optimisation with Polyak steps
-(deflected on request, :data:`DEFLECTION`),
+(deflected on request, :data:`DEFLECTION`; variable-metric on request, :func:`client_metric`),
 started from the aggregate relaxation (:func:`scarcity_start`): when the staffed tables cannot
 take every resident in reach, the first evaluation already charges the residents every plan
 must leave unserved, so the gap of a short-staffed district measures the plan, not the bound.
@@ -50,8 +50,8 @@ TARGET_CAP = 1.0  # Polyak target at most (1 + this) × the best bound
 # of 286,225 arcs kept against 23,495), which cost 2.3 % on ali535_005 and 1.7 % on ali535_025
 # and, at district scale, moved the plans as much as the bound (1M gaps 4.42 / 5.78 % against
 # 4.22 / 5.89 %), so plain steps stay the default until the reduction uses better multipliers.
-# Whole districts deflect their bound refinement only, whose multipliers neither plan nor
-# exclude arcs (:data:`solver.location.engine.DISTRICT_DEFLECTION`).
+# Whole districts deflect both bound passes, in the demand metric (:func:`client_metric`;
+# :data:`solver.location.engine.DISTRICT_METRIC`); no benchmark takes that path.
 DEFLECTION = 0.0
 PATIENCE = 20  # non-improving iterations before θ halves
 
@@ -462,6 +462,24 @@ def scarcity_start(inst: Instance) -> tuple[F64, float]:
     return mu, price * inst.unit
 
 
+def client_metric(inst: Instance) -> F64:
+    """Per-client weights ``D_i`` (mean 1) for variable-metric subgradient steps: the
+    client's demand (at least the smallest positive demand, so no multiplier is frozen).
+
+    A client enters each site's knapsack at the ratio ``(c_ij − μ_i) / d_i``: a step of δ in
+    μ_i moves that ratio by δ / d_i. Plain steps move every multiplier by the same amount
+    (the subgradient's entries are coverage shortfalls, between −1 and 1, whatever the
+    demand), so they barely move a large building's ratio and throw a small one's far; steps
+    ``Δμ_i ∝ d_i g_i`` move every client's ratio alike. The bound is valid whatever the
+    metric.
+    """
+    d = inst.demand.astype(np.float64)
+    positive = d[d > 0]
+    floor = float(positive.min()) if positive.shape[0] else 1.0
+    weight = np.maximum(d, floor)
+    return np.asarray(weight / weight.mean(), dtype=np.float64)
+
+
 def subgradient(
     inst: Instance,
     *,
@@ -476,6 +494,7 @@ def subgradient(
     charge: Callable[[float], None] | None = None,
     deflection: float = DEFLECTION,
     patience: int = PATIENCE,
+    metric: F64 | None = None,
 ) -> LagrangeResult:
     """Maximise L(μ, ν) by deflected subgradient steps ``θ (UB − L) d / |d|²`` with θ halving.
 
@@ -490,7 +509,10 @@ def subgradient(
     relaxation, so a plan's full objective would overshoot every step. ``on_iter`` sees each
     iteration's site set (for Lagrangian heuristics); ``charge`` is told the estimated cost
     of each iteration (:mod:`solver.location.work`). ``mu0``, ``nu0`` and ``theta0`` resume a run;
-    θ halves after ``patience`` iterations in a row without a better bound.
+    θ halves after ``patience`` iterations in a row without a better bound. ``metric`` (one
+    positive weight per client, :func:`client_metric`) makes the steps variable-metric:
+    ``μ += θ (UB − L) D h / |h|²`` with ``h`` the direction built from ``D^½ g``, i.e. plain
+    or deflected steps in the coordinates ``μ_i / √D_i``; None keeps the plain metric.
     """
     lag = Lagrangian(inst, exact)
     if mu0 is not None:
@@ -499,6 +521,7 @@ def subgradient(
     else:
         mu, nu = scarcity_start(inst)
     theta = theta0
+    root = None if metric is None else np.sqrt(metric)
     best = -np.inf
     best_state: tuple[F64, float, F64, NDArray[np.bool_]] | None = None
     stall = 0
@@ -507,6 +530,8 @@ def subgradient(
     d_nu = 0.0
     for it in range(1, max_iter + 1):
         val_l, g, g_nu, val, sel = lag.evaluate(mu, nu)
+        if root is not None:
+            g = root * g  # the subgradient in the coordinates μ_i / √D_i
         if charge is not None:
             charge(lag.work())
         if best_state is None or val_l > best + 1e-9 * max(1.0, abs(best)):
@@ -544,7 +569,7 @@ def subgradient(
             if float(np.sum(d * d)) + d_nu * d_nu <= 1e-12 * norm:
                 d, d_nu = g, g_nu  # γ = 1 and g = −d_prev cancel: no direction left
         step = theta * (target - val_l) / (float(np.sum(d * d)) + d_nu * d_nu)
-        mu = mu + step * d
+        mu = mu + step * (d if root is None else root * d)
         if lag.tables:
             nu = max(0.0, nu + step * d_nu)
     assert best_state is not None

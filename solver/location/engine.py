@@ -53,35 +53,39 @@ Method
 4. **Bound refinement**: the subgradient resumes with the incumbent as its Polyak target (the
    first pass had none), planning the relaxation's site sets on the way. Whole districts
    plan none; they get a work allowance fixed in advance, keep the first pass's multipliers
-   for the arc bounds and report the refined bound only, and deflect their steps when the
-   allowance holds enough of them (:func:`_refine_bound`).
+   for the arc bounds and report the refined bound only (:func:`_refine_bound`). Both of
+   their passes take deflected steps in the demand metric (:data:`DISTRICT_METRIC`).
 5. **Improvement**: instances without grids with up to 200k arcs or up to 5,000 clients
    (e.g. the capacitated p-median benchmarks) first run swap local search on site sets from
    many random spread-out starts (first improvement, min-cost-flow proxy; the best sets
-   re-searched with swaps
-   scored by the single-source plan, then exact assignments), because under tight capacities
-   good plans sit in basins several swaps apart. Then :mod:`solver.location.exact`: SCIP
-   neighbourhood MIPs from the incumbent and from the next-best distinct plans, one MIP over
-   the union of the best sets' sites, and whole-problem MIPs restricted to the arcs the
-   Lagrangian cannot exclude (work they leave goes back to the neighbourhoods). Neighbourhoods
-   grow with the number of open sites per client (:func:`solver.location.exact.level_scale`)
-   and alternate between a few free sites in a ring of fixed open ones and clusters of nearby
-   open sites in which every site is free (:func:`solver.location.exact.lns_levels`);
-   where that scale exceeds 1 (an open site serves only a few clients) the incumbent's
-   neighbourhoods get half the work before the whole-problem MIPs, not a tenth;
-   beyond 200k arcs the first bound pass plans no relaxation sets, the bound is refined with
-   the incumbent as target, and every MIP is a neighbourhood MIP (a whole-problem root would
-   outlast the budget); where site sets are too large for a site search on all arcs, the
-   drop and p-median constructions and a site search run on the size-reduced problem of each client's nearest arcs (:func:`_reduced_state`; a flow
-   there costs a few percent of one on all arcs), their site sets planned on all arcs, before
-   the neighbourhood MIPs get the rest. The site search also moves to the nearest arcs
-   wherever they are at most a quarter of all arcs (:func:`_reduced_search_pays`: mid-to-high
-   p), and work the neighbourhood MIPs leave (every level exhausted) goes to further site
-   searches from the incumbent with fresh random starts, each followed by the neighbourhoods.
-   Otherwise swap
-   local search on site sets with a min-cost-flow proxy (mid-size), the whole problem as one
-   SCIP MIP on the surviving arcs (small; :mod:`solver.location.mip`), then neighbourhoods of
-   a few nearby open sites with their clients and nearby closed sites solved exactly by CP-SAT
+   re-searched with swaps scored by the single-source plan, then exact assignments),
+   because under tight capacities good plans sit in basins several swaps apart. The site
+   search's plan then gets close–open site moves priced with the reassignment they cause,
+   and reallocation rounds (:func:`_reduced_site_moves`, :mod:`solver.location.reopen`):
+   the site search ranks sets by their flow, these moves price the single-source plan
+   itself (with hundreds of medians they start the neighbourhood MIPs several percent
+   lower). Then :mod:`solver.location.exact`: SCIP neighbourhood MIPs from the incumbent and
+   from the next-best distinct plans, one MIP over the union of the best sets' sites, and
+   whole-problem MIPs restricted to the arcs the Lagrangian cannot exclude (work they leave
+   goes back to the neighbourhoods). Neighbourhoods grow with the number of open sites per
+   client (:func:`solver.location.exact.level_scale`) and alternate between a few free
+   sites in a ring of fixed open ones and clusters of nearby open sites in which every site
+   is free (:func:`solver.location.exact.lns_levels`); where that scale exceeds 1 (an open
+   site serves only a few clients) the incumbent's neighbourhoods get half the work before
+   the whole-problem MIPs, not a tenth; beyond 200k arcs the first bound pass plans no
+   relaxation sets, the bound is refined with the incumbent as target, and every MIP is a
+   neighbourhood MIP (a whole-problem root would outlast the budget); where site sets are
+   too large for a site search on all arcs, the drop and p-median constructions and a site
+   search run on the size-reduced problem of each client's nearest arcs
+   (:func:`_reduced_state`; a flow there costs a few percent of one on all arcs), their site
+   sets planned on all arcs, then the site moves, before the neighbourhood MIPs get the
+   rest. The site search also moves to the nearest arcs wherever they are at most a quarter
+   of all arcs (:func:`_reduced_search_pays`: mid-to-high p), and work the neighbourhood
+   MIPs leave (every level exhausted) goes to further site searches from the incumbent with
+   fresh random starts, each followed by the neighbourhoods. Otherwise swap local search on
+   site sets with a min-cost-flow proxy (mid-size), the whole problem as one SCIP MIP on the
+   surviving arcs (small; :mod:`solver.location.mip`), then neighbourhoods of a few nearby
+   open sites with their clients and nearby closed sites solved exactly by CP-SAT
    (:mod:`solver.location.cpsat`), grid penalties included (large neighbourhood search).
 6. **Grid consolidation** (:mod:`solver.location.groups`): a grid's buildings at one site move
    together to another site the grid already uses when capacity and the table limit allow and
@@ -122,7 +126,14 @@ from numpy.typing import NDArray
 
 from solver.location import work
 from solver.location.assign import assign_flow, fit_tables, flow_cost, flow_prices
-from solver.location.bound import DEFLECTION, PATIENCE, LagrangeResult, arc_bounds, subgradient
+from solver.location.bound import (
+    DEFLECTION,
+    PATIENCE,
+    LagrangeResult,
+    arc_bounds,
+    client_metric,
+    subgradient,
+)
 from solver.location.cpsat import solve_sub_cpsat
 from solver.location.decompose import solve_decomposed
 from solver.location.exact import (
@@ -192,6 +203,10 @@ REDUCED_MAX_FRACTION = 0.25  # … also where the nearest arcs are at most this 
 # (about 9-10.5 units of the engine's 19; gap without grids, seeds 0 / 1: 8.9 / 12.2 % cut,
 # 6.1 / 10.3 % run (nearly) to the end); the 1M ones end within 17-26 rounds either way.
 PMEDIAN_SHARE = 0.9
+# Cap of the site moves after the site search (:func:`_reduced_site_moves`), as a share of the
+# work left: they end by themselves when neither kind of round finds anything (ali535 with
+# p = 100, seed 0: 2.2 of the 37 units left), the cap keeps most of the work for the MIPs.
+SITE_MOVES_SHARE = 0.1
 
 
 @dataclass
@@ -450,20 +465,36 @@ def _lagrangian_heuristic(st: _Search, seen: set[bytes]) -> Callable[[int, B, fl
     return on_iter
 
 
-# Whole districts (:func:`_district`): the bound refinement's steps and work. Its multipliers
-# plan nothing there and the arc bounds keep the first pass's, so it is deflected
-# (Camerini-Fratta-Maffioli, γ = 1) where that pays. From the same start and on the same work
-# (600 steps, 1M seeds 0 / 1: 113.58 / 109.40 M with plain steps), deflected steps reach
-# 113.95 / 109.64 M, and 114.10 / 109.64 M or 114.25 / 109.67 M when θ halves only after 35 or
-# 50 steps without a better bound (so 50). Deflected steps trail plain ones at first (1M
-# seed 1 from the start: 108.77 against 108.95 M after 150 steps, 109.53 against 109.35 M
-# after 300), and on 5M's 40-70 steps they won or lost by up to 0.3 % by chance (550.9 / 573.5
-# against 552.4 / 571.6 M); so only an allowance of at least :data:`DEFLECT_MIN_STEPS` steps
-# is deflected (5M keeps plain steps).
+# Whole districts (:func:`_district`): both bound passes take deflected steps
+# (Camerini-Fratta-Maffioli, γ = :data:`DISTRICT_FIRST_DEFLECTION` in the first pass,
+# :data:`DISTRICT_DEFLECTION` in the refinement) in the demand metric
+# (:func:`~solver.location.bound.client_metric`, :data:`DISTRICT_METRIC`). With the first
+# pass's target (no plan yet: the best bound + 5 %), 150 steps from the scarcity start reach
+# 556.5 / 579.0 M on the generated 5M districts (seeds 0 / 1) and 113.76 / 109.41 M on the 1M
+# ones; plain steps 550.9 / 570.1 and 112.68 / 108.38 M, plain steps in the demand metric
+# 553.3 / 569.7 and 113.05 / 109.14 M (``bench/bound_ceiling.py ceiling --steps 150
+# --from-start --upper inf``). The refinement resumes the same steps; θ halves after
+# :data:`DISTRICT_PATIENCE` steps without a better bound when its allowance holds
+# :data:`DEFLECT_MIN_STEPS` steps (1M), after :data:`~solver.location.bound.PATIENCE` on
+# shorter ones (5M: 40-70 steps). Its multipliers plan nothing and the arc bounds keep the
+# first pass's, so the refinement never changes the plan; the first pass's multipliers do
+# (its site set is the first plan).
+DISTRICT_FIRST_DEFLECTION = 1.0
 DISTRICT_DEFLECTION = 1.0
 DISTRICT_PATIENCE = 50
 DEFLECT_MIN_STEPS = 300
+DISTRICT_METRIC = True
 REFINE_ITERATIONS = 600  # refinement steps (districts: its allowance, at the first pass's cost)
+
+
+def _district_metric(st: _Search) -> NDArray[np.float64] | None:
+    """A whole district's subgradient metric (:data:`DISTRICT_METRIC`), charged as a pass over
+    the clients; None for plain steps."""
+    st.stats["lagrangian_metric"] = float(DISTRICT_METRIC)
+    if not DISTRICT_METRIC:
+        return None
+    st.charge(work.ARC_PASS * st.inst.n, "bound")
+    return client_metric(st.inst)
 
 
 def _bound_phase(st: _Search) -> LagrangeResult:
@@ -480,6 +511,9 @@ def _bound_phase(st: _Search) -> LagrangeResult:
     # into a better plan faster than the subgradient turns it into a better bound.
     share = 0.25 if small else (DENSE_BOUND_SHARE if _dense(inst) else 0.2)
     budget = st.left()
+    deflection, metric = DEFLECTION, None
+    if _district(inst):
+        deflection, metric = DISTRICT_FIRST_DEFLECTION, _district_metric(st)
     lr = subgradient(
         inst,
         upper=lambda: st.relaxed_upper,
@@ -488,6 +522,8 @@ def _bound_phase(st: _Search) -> LagrangeResult:
         exact=True,
         deadline_ok=lambda: st.left() > (1.0 - share) * budget,
         charge=lambda w: st.charge(w, "bound"),
+        deflection=deflection,
+        metric=metric,
     )
     st.stats["lagrangian_first_work"] = st.clock.spent - spent
     open_mask = _complete_open(inst, lr.selected, lr.site_value)
@@ -509,10 +545,10 @@ def _refine_bound(st: _Search, lr: LagrangeResult, share: float) -> LagrangeResu
     neighbourhoods (gap without grids 4.39 / 3.38 % → 4.30 / 3.34 % at 1M, 9.60 → 9.31 % on
     5M seed 1, seed 0 unchanged: it had no work for a plan there).
 
-    A district's steps are deflected (:data:`DISTRICT_DEFLECTION`, θ patience
-    :data:`DISTRICT_PATIENCE`) when its allowance holds :data:`DEFLECT_MIN_STEPS` steps, and
-    only their bound is kept: the arc bounds still come from the first pass's multipliers
-    (``lr`` is returned). The allowance is fixed before the first step: :data:`REFINE_ITERATIONS`
+    A district's steps are deflected (:data:`DISTRICT_DEFLECTION`; θ patience
+    :data:`DISTRICT_PATIENCE` when its allowance holds :data:`DEFLECT_MIN_STEPS` steps) in the
+    demand metric, as its first pass's, and only their bound is kept: the arc bounds still
+    come from the first pass's multipliers (``lr`` is returned). The allowance is fixed before the first step: :data:`REFINE_ITERATIONS`
     steps at the first pass's mean cost, within ``share`` of the work left (plus the one step
     that may end past it, as before), charged whole (its unused rest is less than a step). So
     the plan side sees the same clock (up to rounding) and arc bounds whatever these steps
@@ -525,12 +561,14 @@ def _refine_bound(st: _Search, lr: LagrangeResult, share: float) -> LagrangeResu
     stop_at = st.left() * (1.0 - share)
     end = math.inf  # districts: the clock's reading when the allowance is used up
     deflection, patience = DEFLECTION, PATIENCE
+    metric = None
     if district:
         per_step = st.stats.get("lagrangian_first_work", 0.0) / max(lr.iterations, 1)
         allowance = min(share * st.left() + per_step, REFINE_ITERATIONS * per_step)
         end = st.clock.spent + allowance
+        deflection, metric = DISTRICT_DEFLECTION, _district_metric(st)
         if allowance >= DEFLECT_MIN_STEPS * per_step:
-            deflection, patience = DISTRICT_DEFLECTION, DISTRICT_PATIENCE
+            patience = DISTRICT_PATIENCE
         st.stats["lagrangian_refine_deflection"] = deflection
     dearest = [0.0]  # the dearest step so far: a district steps while one more fits
 
@@ -556,6 +594,7 @@ def _refine_bound(st: _Search, lr: LagrangeResult, share: float) -> LagrangeResu
         theta0=max(lr.theta, 0.25),
         deflection=deflection,
         patience=patience,
+        metric=metric,
     )
     if 0.0 < end - st.clock.spent <= dearest[0]:
         # the allowance's rest, so the clock reads ``end`` whatever the steps reached
@@ -720,6 +759,9 @@ def _improve_small(st: _Search, lf: NDArray[np.float64]) -> None:
             t = time.perf_counter()
             _reduced_site_search(st, lf, share=REDUCED_SHARE)
             st.stats["seconds_reduced_site_search"] = time.perf_counter() - t
+            t = time.perf_counter()
+            _reduced_site_moves(st, lf, SITE_MOVES_SHARE * st.left())
+            st.stats["seconds_site_moves"] = time.perf_counter() - t
         t = time.perf_counter()
         done: set[bytes] = set()  # neighbourhoods solved without gain
         reduced_lns(st, lf, *_sub_functions(st), reserve=0.0, solved=done)
@@ -740,6 +782,9 @@ def _improve_small(st: _Search, lf: NDArray[np.float64]) -> None:
         st.stats["seconds_lns"] = time.perf_counter() - t
         return
 
+    t = time.perf_counter()
+    _reduced_site_moves(st, lf, SITE_MOVES_SHARE * st.left())
+    st.stats["seconds_site_moves"] = time.perf_counter() - t
     t = time.perf_counter()
     # LNS from the incumbent, then from the next-best distinct site sets (other basins)
     incumbent_sites = st.open_mask
@@ -805,6 +850,32 @@ def _reduced_site_search(st: _Search, lf: NDArray[np.float64], share: float) -> 
         neighbour_sets=0,
     )
     _adopt(st, sub, "reduced_site_search")
+
+
+def _reduced_site_moves(st: _Search, lf: NDArray[np.float64], limit: float) -> None:
+    """Close–open site moves priced with the reassignment they cause, and reallocation rounds
+    (:func:`solver.location.reopen.improve_on_clock`), on the size-reduced problem
+    (:func:`_reduced_state`: the nearest arcs where there are many, the arcs that survive the
+    Lagrangian arc bounds) within ``limit`` of work; the plan is kept if better.
+
+    The site search ranks site sets by their transportation cost (demand may split) and plans
+    only the sets it ends in; a site move is priced on the single-source plan itself, a
+    median moving together with the clients that follow it and the reallocation's chains
+    making room. It is a cheap start for the neighbourhood MIPs where medians are many: on
+    ali535 with p = 100 (seed 0) the site search's plan was 12.2 % above the best known, the
+    moves took it to 3.9 % for 2.2 units, where the MIPs alone had needed about 27 units to
+    reach 5.6 % (the 60-unit result went from 3.58 to 0.59 %).
+    """
+    if st.assign is None or st.left() < 1.0:
+        return
+    sub = _reduced_state(st, lf)
+    if sub.assign is None or sub.open_mask is None:
+        return
+    before = st.objective
+    assign, open_mask = improve_on_clock(sub.inst, sub.assign, sub.open_mask, st.clock, limit)
+    sub.offer(assign, open_mask, "site_moves")
+    _adopt(st, sub, "site_moves")
+    st.stats["site_moves_gain"] = st.stats.get("site_moves_gain", 0.0) + before - st.objective
 
 
 def _sub_functions(
