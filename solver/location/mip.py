@@ -338,11 +338,11 @@ def solve_sub_mip(
             np.full(ng, np.inf),
         )
     affordable = work.mip_node_limit(work_limit, mdl.n_cols, mdl.nonzeros, root_iterations)
-    # the work each LP's iteration cap follows: the work left overall, but for the root node
-    # alone on the work left only the root's estimate (with a cap from the work left, one
-    # hard root of a 120k-resident district's fixed-site model took 31,000 LP iterations,
-    # 29 units, with 10 left)
-    allowance = max(work_limit, start_limit)
+    # the work each LP's iteration cap follows: the call's allowance, and for the root node
+    # alone on the work left the root's estimate (with a cap from the work left, one hard root
+    # of a 120k-resident district's fixed-site model took 31,000 LP iterations, 29 units with
+    # 10 left; another call on it, within its node limit, 49 units)
+    allowance = work_limit
     root_work = work.mip_root_work(mdl.n_cols, mdl.nonzeros, root_iterations)
     if affordable < 1 and root_work <= start_limit:
         affordable, allowance = 1, root_work
