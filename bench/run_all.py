@@ -19,6 +19,13 @@ RUNS: dict[str, list[str]] = {
     "cpmp": ["cpmp.py", "--all"],  # pmedcap1 (5 s each) and SJC (30 s each) vs known optima
     "vrptw": ["vrptw.py", "--all", "--time-limit", "10"],  # 56 Solomon vs DIMACS best-known
     "stefanello": ["cpmp.py", "--set", "stefanello"],  # 20 large CPMPs, 60 units each (issue 14)
+    # the engine on generated districts, mid-size (not decomposed) to 5M (issue 14)
+    "districts": [
+        "district_plans.py",
+        "--residents",
+        *("40000", "120000", "300000", "1000000", "5000000"),
+        *("--seed", "0", "1"),
+    ],
     # the default work budget (30 s per stage), as a planner runs it
     "scale": ["scale.py", "--residents", "10000", "100000", "1000000"],
     "location_scale": ["location_scale.py", "--clients", "10000", "--sites", "1200"],
