@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from solver.location import work
-from solver.location.mip import SubProblem, solve_sub_mip
+from solver.location.mip import MipEffort, SubProblem, SubResult, solve_sub_mip
 from solver.location.model import Instance, build_instance, evaluate
 from solver.location.problem import LocationProblem
 
@@ -108,36 +108,30 @@ def test_root_alone_on_the_work_left_spends_about_its_estimate() -> None:
     fixed-site model 31,000, 29 units with 10 left)."""
     inst = _tight_cpmp(60, 8, seed=11, slack=1.03)
     whole = SubProblem(np.arange(inst.n), np.arange(inst.m), np.arange(inst.k), 8, 8, 1 << 40, {})
-    res, effort = solve_sub_mip(
-        inst,
-        whole,
-        hint_assign=None,
-        hint_open=None,
-        time_limit=120,
-        node_limit=10**6,
-        seed=0,
-        work_limit=1e-3,  # not even the root
-        root_iterations=work.MIP_FIXED_ROOT_ITERATIONS,
-        start_limit=1000.0,  # but plenty left overall
-        lp_dives=False,
-    )
+
+    def root_alone(start_limit: float) -> tuple[SubResult | None, MipEffort]:
+        """The call with an allowance that pays for not even the root node."""
+        return solve_sub_mip(
+            inst,
+            whole,
+            hint_assign=None,
+            hint_open=None,
+            time_limit=120,
+            node_limit=10**6,
+            seed=0,
+            work_limit=1e-3,
+            root_iterations=work.MIP_FIXED_ROOT_ITERATIONS,
+            start_limit=start_limit,
+            lp_dives=False,
+        )
+
+    res, effort = root_alone(1000.0)  # plenty left overall
     estimate = work.mip_root_work(effort.cols, effort.nonzeros, work.MIP_FIXED_ROOT_ITERATIONS)
     assert effort.ran and effort.nodes <= 1
     assert effort.work <= 2.0 * estimate
     assert res is not None and evaluate(inst, res.site_of_client, res.open_sites).feasible
     # and a call that cannot afford its root from the work left either is not started (it is
     # charged the model's building only)
-    none, skipped = solve_sub_mip(
-        inst,
-        whole,
-        hint_assign=None,
-        hint_open=None,
-        time_limit=120,
-        node_limit=10**6,
-        seed=0,
-        work_limit=1e-3,
-        root_iterations=work.MIP_FIXED_ROOT_ITERATIONS,
-        start_limit=0.5 * estimate,
-    )
+    none, skipped = root_alone(0.5 * estimate)
     assert none is None and not skipped.ran and skipped.lp_iterations == 0
     assert skipped.work == work.mip_build_work(skipped.nonzeros)

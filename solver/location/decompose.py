@@ -716,10 +716,5 @@ def solve_decomposed(
         progress("bound", ev.objective, lag)
     stats["lagrangian_bound"] = lag
     stats["seconds_total"] = time.perf_counter() - t0
-    stats["work_seconds"] = clock.spent
-    stats["wall_clock_bound"] = float(clock.wall_bound)
-    for phase, spent in sorted(clock.by_phase.items()):
-        stats[f"work_{phase}"] = spent
-    for phase, cpu in sorted(clock.cpu_by_phase.items()):
-        stats[f"cpu_{phase}"] = cpu
+    stats.update(clock.stats())
     return planned_result(ev, whole.assign, whole.open_mask, first.lower_bound, stats)

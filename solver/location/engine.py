@@ -417,12 +417,7 @@ def solve(
         moved, opened = improve_on_clock(inst, st.assign, st.open_mask, clock, clock.left())
         st.offer(moved, opened, "reallocate")
     st.stats["seconds_total"] = time.perf_counter() - t0
-    st.stats["work_seconds"] = clock.spent
-    st.stats["wall_clock_bound"] = float(clock.wall_bound)
-    for phase, spent in sorted(clock.by_phase.items()):
-        st.stats[f"work_{phase}"] = spent
-    for phase, cpu in sorted(clock.cpu_by_phase.items()):
-        st.stats[f"cpu_{phase}"] = cpu
+    st.stats.update(clock.stats())
     if st.assign is None or st.open_mask is None:
         if st.proof:
             return _empty_result(inst, st.proof, st.stats, math.inf, proven=True)

@@ -248,7 +248,8 @@ def solve_sub_mip(
     limit is the node limit: ``node_limit``, or fewer if ``work_limit`` (estimated seconds,
     :func:`solver.location.work.mip_node_limit`, with a root node of ``root_iterations`` LP
     iterations per column) affords fewer; when it does not afford the root node, SCIP runs
-    the root node alone if that fits ``start_limit`` (the work left overall), else not at all. ``time_limit`` is only the wall-clock safety stop
+    the root node alone if that fits ``start_limit`` (the work left overall; each LP then
+    capped by the root's estimate), else not at all. ``time_limit`` is only the wall-clock safety stop
     (``MipEffort.wall_cut`` says when it ended the call).
 
     ``lp_dives``: whether SCIP's LP diving heuristics run (:data:`LP_DIVES`). A

@@ -108,6 +108,14 @@ class WorkClock:
             return 0.0
         return self.budget - self.spent
 
+    def stats(self) -> dict[str, float]:
+        """What a solve reports of its clock: the work spent, whether the wall clock cut it,
+        and the work (``work_<phase>``) and process seconds (``cpu_<phase>``) by phase."""
+        out = {"work_seconds": self.spent, "wall_clock_bound": float(self.wall_bound)}
+        out.update((f"work_{phase}", w) for phase, w in sorted(self.by_phase.items()))
+        out.update((f"cpu_{phase}", c) for phase, c in sorted(self.cpu_by_phase.items()))
+        return out
+
     def wall_cut(self) -> None:
         """Record that the wall clock, not the work count, decided something (a solver stopped
         by its wall-clock safety limit, a step skipped for lack of wall time)."""
