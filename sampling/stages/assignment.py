@@ -42,6 +42,7 @@ from sampling.stages.limits import wall_safety
 from sampling.stages.overflow import Arcs, Levelled, level
 from solver.location.candidates import Pairs, nearest, pairs_within
 from solver.location.engine import LocationProblem, LocationResult, solve
+from solver.location.model import gap_without_group_penalty
 
 STATUS_CODE = {"candidate": 0, "required": 1, "closed": -1}
 UNSERVED_COST_FACTOR = 10.0  # an unserved resident costs 10 × the walking limit in metres
@@ -466,10 +467,11 @@ def _levelled_result(
         )
         grid = stats.get("group_penalty", 0.0) + levelled.delta_grid
         stats["group_penalty"] = grid
-        bound = result.lower_bound
-        if math.isfinite(bound) and bound > 0:
-            rest = objective - grid
-            stats["gap_without_group_penalty"] = max(0.0, (rest - min(bound, rest)) / bound)
+        walking_gap = gap_without_group_penalty(
+            objective, grid, result.lower_bound, stats.get("lagrangian_bound", -math.inf)
+        )
+        if walking_gap is not None:
+            stats["gap_without_group_penalty"] = walking_gap
     bound = result.lower_bound
     gap = result.gap
     if levelled.changed and math.isfinite(bound) and bound > 0:

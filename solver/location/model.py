@@ -259,14 +259,35 @@ def restrict(inst: Instance, keep: B) -> Instance:
     )
 
 
+def gap_without_group_penalty(
+    objective: float, group_penalty: float, bound: float, lagrangian: float
+) -> float | None:
+    """The gap of a plan's walking + unserved part (its ``objective`` less its
+    ``group_penalty``) against a bound on that part, or None without a positive bound.
+
+    The bound is the larger of two bounds on the walking + unserved cost of every plan that
+    splits grids no more than this one: the Lagrangian (``lagrangian``, which ignores grid
+    splits, so it bounds every plan) and the full objective's ``bound`` less this plan's grid
+    penalty (a plan P' with penalty(P') ≤ penalty(P) has walk(P') ≥ bound − penalty(P')).
+    So the walking part's absolute gap is never above the full objective's: a MIP that proves
+    a plan optimal also proves its walking part (without the second bound a 40k district
+    read 1.82 % here against a full gap of 0.005 %).
+    """
+    walking_bound = max(lagrangian, bound - group_penalty)
+    if not math.isfinite(walking_bound) or walking_bound <= 0:
+        return None
+    rest = objective - group_penalty
+    return max(0.0, (rest - min(walking_bound, rest)) / walking_bound)
+
+
 def planned_result(
     ev: Evaluation, assign: NDArray[np.integer], open_mask: B, bound: float, stats: dict[str, float]
 ) -> LocationResult:
     """The result of a checked plan ``ev`` against the lower ``bound``: its gap and status.
 
-    Also records in ``stats`` the objective's grid-split part (``group_penalty``) and, since
-    the Lagrangian bound (``stats["lagrangian_bound"]``) ignores that penalty, the gap of the
-    rest of the objective (walking + unserved) alone (``gap_without_group_penalty``).
+    Also records in ``stats`` the objective's grid-split part (``group_penalty``) and the gap
+    of the rest of the objective (walking + unserved) alone (``gap_without_group_penalty``,
+    :func:`gap_without_group_penalty`).
     """
     from solver.location.problem import LocationResult
 
@@ -278,10 +299,11 @@ def planned_result(
     else:
         gap = (ev.objective - bound) / bound
     stats["group_penalty"] = ev.group_penalty
-    lag = stats.get("lagrangian_bound", -math.inf)
-    if lag > 0:
-        rest = ev.objective - ev.group_penalty
-        stats["gap_without_group_penalty"] = max(0.0, (rest - min(lag, rest)) / lag)
+    walking_gap = gap_without_group_penalty(
+        ev.objective, ev.group_penalty, bound, stats.get("lagrangian_bound", -math.inf)
+    )
+    if walking_gap is not None:
+        stats["gap_without_group_penalty"] = walking_gap
     return LocationResult(
         site_of_client=assign.astype(np.int32),
         open_sites=open_mask.copy(),
