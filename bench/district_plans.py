@@ -125,7 +125,8 @@ def main() -> None:
                     if arcs is not None:  # a fixed region size instead of region_arcs' rule
                         decompose.MIN_REGION_ARCS = decompose.MAX_REGION_ARCS = arcs
                     if share is not None:  # a fixed share instead of engine_work's rule
-                        decompose.ENGINE_MIN_SHARE = decompose.ENGINE_MAX_SHARE = share
+                        decompose.ENGINE_PER_ARC = 0.0
+                        decompose.ENGINE_SEARCH_SHARE = decompose.ENGINE_MAX_SHARE = share
                     figures = {
                         "residents": residents,
                         "seed": seed,

@@ -367,16 +367,18 @@ def test_engine_work_grows_with_the_arcs_within_its_shares() -> None:
     budget = 30.0
     works = [decompose.engine_work(k, budget) for k in (0, 10**5, 270_000, 10**6, 10**8)]
     assert works == sorted(works)
-    assert works[0] == pytest.approx(decompose.ENGINE_MIN_SHARE * budget)
+    assert works[0] == pytest.approx(decompose.ENGINE_SEARCH_SHARE * budget)
     assert works[-1] == pytest.approx(decompose.ENGINE_MAX_SHARE * budget)
-    # between the shares: per arc
-    k = round(
-        (decompose.ENGINE_MIN_SHARE + decompose.ENGINE_MAX_SHARE)
-        / 2
-        * budget
-        / decompose.ENGINE_PER_ARC
+    # below the cap: the construction per arc on top of the neighbourhoods' share
+    k = 100_000
+    assert decompose.engine_work(k, budget) < decompose.ENGINE_MAX_SHARE * budget
+    assert decompose.engine_work(k, budget) == pytest.approx(
+        decompose.ENGINE_PER_ARC * k + decompose.ENGINE_SEARCH_SHARE * budget
     )
-    assert decompose.engine_work(k, budget) == pytest.approx(decompose.ENGINE_PER_ARC * k)
+    # twice the budget: the same construction, twice the neighbourhoods
+    assert decompose.engine_work(k, 2 * budget) - decompose.engine_work(k, budget) == (
+        pytest.approx(decompose.ENGINE_SEARCH_SHARE * budget)
+    )
 
 
 @pytest.mark.usefixtures("local_thresholds")

@@ -96,21 +96,20 @@ PARTITION_ARC_PASSES = 20  # estimated cost of a partition, in passes over the a
 # … of a further one of the same site graph, in passes over its edges per level of bisection
 # (5M district: the site graph takes 0.65-0.88 s, cutting it into 231 regions 0.09 s)
 BISECT_EDGE_PASSES = 2
-# Work of the whole-problem engine's plan and bound: its construction and bound make passes
-# over all arcs, so it gets ENGINE_PER_ARC per arc, within these shares of the budget. The 1M
-# districts' engine plans stop improving by about 18 units (263k and 229k arcs: within 0.1 %
-# at 18 and 22.5 units). On the 5M districts (1.15M and 1.33M arcs) the construction (bound,
-# drop, p-median) needs about 16 units; beyond it the engine's neighbourhoods gain about
-# 0.2 M per unit where regions of a few thousand arcs gain 2 M (gap without grids, seeds
-# 0 / 1, with such regions: share 0.5: 20.0 / 20.9 %, 0.6: 9.3 / 18.2 %, 0.7: 9.2 / 17.9 %,
-# 0.85: 11.0 / 19.0 %). With the engine's p-median run to its end and no drop construction
-# on whole districts, its construction ends by about 16-17.5 units there and its few
-# neighbourhoods after it gain less than the regions (seeds 0 / 1: 0.7: 6.1 / 10.3 %,
-# 0.65: 5.5 / 9.6 %, 0.62: 5.3 / 9.8 %; with no relaxation sets planned in the engine's
-# bound refinement: 0.65: 5.5 / 9.3 %, 0.62: 5.3 / 9.6 %); the 1M districts (0.6, 0.614)
-# are below the cap.
-ENGINE_PER_ARC = 7e-5
-ENGINE_MIN_SHARE = 0.6
+# Work of the whole-problem engine's plan and bound: its construction (bound, p-median) makes
+# passes over all arcs and is run to its end on whole districts, so it gets ENGINE_PER_ARC
+# per arc; its neighbourhoods (a few sites each) after it get ENGINE_SEARCH_SHARE of the
+# budget; at most ENGINE_MAX_SHARE in all (the regions get the rest). Measured constructions
+# (work units): the 1M districts 4.5 (229k and 263k arcs, 2.0e-5 per arc), the 5M ones 15.6
+# (1.15M arcs, 1.4e-5). Beyond the construction, regions gain more per unit than the engine's
+# own neighbourhoods at 1M: gap without grids, seeds 0 / 1, by the engine's share of 30
+# units: 0.6 (the former floor) 3.313 / 2.815 %, 0.5 3.272 / 2.724, 0.4 2.885 / 2.701,
+# 0.3 3.024 / 2.565, 0.2 (the construction and 2.5 units of neighbourhoods) 3.079 / 2.694.
+# The 5M districts' construction needs 16 units, so they stay at the cap (their regions
+# gained 3.3 M per unit beside 0.2 M for the engine's neighbourhoods; seeds 0 / 1 at 0.7:
+# 6.1 / 10.3 %, 0.65: 5.5 / 9.6 %, 0.62: 5.3 / 9.8 % before the p-median ran to its end).
+ENGINE_PER_ARC = 2e-5
+ENGINE_SEARCH_SHARE = 0.2
 ENGINE_MAX_SHARE = 0.65
 # Region size: the more work per arc the engine had, the more its own neighbourhoods (a few
 # sites each) have polished the plan, and the larger the regions must be to find more. On
@@ -587,11 +586,11 @@ def choose_partition(inst: Instance, clock: WorkClock) -> Partition | None:
 
 
 def engine_work(arcs: int, budget: float) -> float:
-    """Work of the whole-problem engine's first plan and bound on ``arcs`` arcs: passes over
-    every arc, so :data:`ENGINE_PER_ARC` per arc, within :data:`ENGINE_MIN_SHARE` and
+    """Work of the whole-problem engine's first plan and bound on ``arcs`` arcs: its
+    construction makes passes over every arc, so :data:`ENGINE_PER_ARC` per arc, and its
+    neighbourhoods :data:`ENGINE_SEARCH_SHARE` of ``budget``; at most
     :data:`ENGINE_MAX_SHARE` of ``budget`` (the regions get the rest)."""
-    share = min(max(ENGINE_PER_ARC * arcs / max(budget, 1e-9), ENGINE_MIN_SHARE), ENGINE_MAX_SHARE)
-    return share * budget
+    return min(ENGINE_PER_ARC * arcs + ENGINE_SEARCH_SHARE * budget, ENGINE_MAX_SHARE * budget)
 
 
 def region_arcs(arcs: int, engine_spent: float) -> int:
