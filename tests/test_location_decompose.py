@@ -252,6 +252,33 @@ def test_passes_cycle_through_region_sizes(monkeypatch: pytest.MonkeyPatch) -> N
     assert r.stats["decompose_passes"] >= 4
 
 
+@pytest.mark.usefixtures("local_thresholds")
+def test_no_region_pass_when_the_budget_cannot_reach_every_region(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pass costs more than the work left: no region is solved, the final rounds get the
+    work, and the plan is still checked and never worse than the engine's."""
+    p = local_problem(5, 160, 24, options=2)
+    k = build_instance(p).k
+    monkeypatch.setattr(decompose, "PASS_WORK_PER_ARC", 2 * BUDGET / k)
+    r = solve(p, time_limit=60.0, work_budget=BUDGET, seed=0)
+    check_feasible(p, r)
+    assert r.stats["decompose_whole_pass"] == 0.0
+    assert r.stats["decompose_passes"] == 0 and r.stats["decompose_solves"] == 0
+    assert "work_regions" not in r.stats
+    assert r.objective <= r.stats["decompose_first_objective"] + 1e-9 * max(1.0, r.objective)
+    assert r.stats["work_seconds"] <= BUDGET * 1.05
+    # with the usual pass work the same instance is solved by regions
+    monkeypatch.undo()
+    monkeypatch.setattr(decompose, "DECOMPOSE_ARCS", 0)
+    monkeypatch.setattr(decompose, "MIN_REGION_ARCS", 40)
+    monkeypatch.setattr(decompose, "MAX_REGION_ARCS", 40)
+    monkeypatch.setattr(decompose, "LOCAL_ARCS", 40)
+    monkeypatch.setattr(decompose, "MAX_CUT_SHARE", 1.0)
+    again = solve(p, time_limit=60.0, work_budget=BUDGET, seed=0)
+    assert again.stats["decompose_whole_pass"] == 1.0 and again.stats["decompose_solves"] > 0
+
+
 def test_region_size_grows_with_the_engines_work_per_arc_within_its_bounds() -> None:
     sizes = [decompose.region_arcs(10**6, w) for w in (0.0, 5.0, 15.0, 30.0, 60.0, 600.0)]
     assert sizes == sorted(sizes)

@@ -661,7 +661,13 @@ def solve_decomposed(
     # reallocation (solver.location.reopen): their work, out of what the engine left
     final = reserve_work(inst.k, budget) + (work.ARC_PASS * inst.k if inst.group is not None else 0)
     reserve = min(final, max(clock.left(), 0.0))
-    while clock.left() > PASS_WORK_PER_ARC * size + reserve and idle < 2 * len(SCALES):
+    # a pass that cannot reach every region leaves most of the plan as the engine made it;
+    # the final rounds (whole-plan reallocation and site moves) reach all of it
+    whole_pass = clock.left() - reserve >= PASS_WORK_PER_ARC * inst.k
+    stats["decompose_whole_pass"] = float(whole_pass)
+    while (
+        whole_pass and clock.left() > PASS_WORK_PER_ARC * size + reserve and idle < 2 * len(SCALES)
+    ):
         level, offset = (passes // 2) % len(SCALES), passes % 2 == 0
         if (level, offset) not in parts:
             count = max(2, math.ceil(inst.k / (size * SCALES[level])))
