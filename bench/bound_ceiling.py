@@ -3,6 +3,7 @@
     python bench/bound_ceiling.py capture --residents 1000000 --seed 0      # engine run, state
     python bench/bound_ceiling.py replay --residents 1000000 --seed 0       # refinement only
     python bench/bound_ceiling.py ceiling --residents 1000000 --seed 0 --steps 5000
+    python bench/bound_ceiling.py ceiling --residents 1000000 --steps 3000 --integer-steps 600
     python bench/bound_ceiling.py lp --residents 1000000 --seed 0           # LP (HiGHS)
 
 Works on the cached location problems of ``bench/district_plans.py`` (``--cache``, default
@@ -10,12 +11,12 @@ Works on the cached location problems of ``bench/district_plans.py`` (``--cache`
 keeps, under ``--cache``, the state the whole-district bound refinement
 (:func:`solver.location.engine._refine_bound`) started from: the first pass's multipliers,
 the incumbent's walking + unserved cost (its Polyak target), the work left and spent, and the
-final plan's walking + unserved cost. ``replay`` runs that refinement again on the captured
-state with the code as it is now (``--set module.NAME=VALUE`` overrides a constant of
+final plan's walking + unserved cost. ``replay`` runs that refinement (its fractional steps,
+then those with exact site knapsacks) again on the captured state with the code as it is now (``--set module.NAME=VALUE`` overrides a constant of
 :mod:`solver.location.engine` or :mod:`solver.location.bound`), so a change to the refinement
 is judged on exactly the engine's allowance. ``ceiling`` runs many subgradient steps with the
 final plan's cost as the Polyak target and prints the bound at checkpoints: how high this
-relaxation goes. ``lp`` solves the LP relaxation (continuous tables; ``bench/bound.py``).
+relaxation goes (``--integer-steps``: then with exact site knapsacks). ``lp`` solves the LP relaxation (continuous tables; ``bench/bound.py``).
 Times are ``time.process_time`` of this process on a shared machine: pessimistic.
 """
 
@@ -118,6 +119,10 @@ def replay(inst: Instance, state: dict[str, Any]) -> dict[str, float]:
         "captured_work": state["refine_work"],
         "cpu_s": time.process_time() - t,
         "deflection": float(st.stats.get("lagrangian_refine_deflection", -1.0)),
+        # the allowance's steps with exact site knapsacks (engine.INTEGER_SHARE)
+        "integer_bound": float(st.stats.get("lagrangian_integer_bound", math.nan)),
+        "integer_steps": float(st.stats.get("lagrangian_integer_iterations", 0.0)),
+        "integer_work": float(st.stats.get("lagrangian_integer_work", 0.0)),
     }
 
 
@@ -130,10 +135,13 @@ def ceiling(
     from_start: bool,
     upper: float,
     metric: bool,
+    integer_steps: int = 0,
 ) -> dict[str, Any]:
     """``steps`` subgradient steps (deflection ``gamma``, θ halving after ``patience``
     stalls; ``metric``: :func:`~solver.location.bound.client_metric` steps) towards ``upper`` (default the final plan's walking + unserved cost), from the
-    scarcity start or from the captured first pass; the best bound at checkpoints."""
+    scarcity start or from the captured first pass; the best bound at checkpoints. Then
+    ``integer_steps`` more with exact site knapsacks (``integer``, the same settings) from
+    the best multipliers: how high the bound with whole buildings goes."""
     target = state["final_relaxed"] if math.isnan(upper) else upper
     marks = {150, 300, 600, 1000, 1500, 2000, 3000, 4000, 5000, 7500, 10000}
     trace: dict[str, float] = {}
@@ -159,7 +167,7 @@ def ceiling(
         patience=patience,
         metric=bound.client_metric(inst) if metric else None,
     )
-    return {
+    out: dict[str, Any] = {
         "target": target,
         "bound": lr.bound,
         "iterations": lr.iterations,
@@ -168,6 +176,32 @@ def ceiling(
         "trace": trace,
         "gap_at_bound_pct": round(100 * (target - lr.bound) / lr.bound, 3),
     }
+    if integer_steps > 0:
+        marks = {1, 10, 50, 100, 200, 400, 600, 1000, 1500, 2000}
+        trace = out["integer_trace"] = {}
+        best[0] = -math.inf
+        t = time.process_time()
+        li = bound.subgradient(
+            inst,
+            upper=lambda: target,
+            on_iter=on_iter,
+            max_iter=integer_steps,
+            exact=True,
+            integer=True,
+            mu0=lr.mu,
+            nu0=lr.nu,
+            theta0=max(lr.theta, engine.INTEGER_THETA),
+            deflection=gamma,
+            patience=patience,
+            metric=bound.client_metric(inst) if metric else None,
+        )
+        out.update(
+            integer_bound=li.bound,
+            integer_iterations=li.iterations,
+            integer_cpu_s=round(time.process_time() - t, 1),
+            gap_at_integer_bound_pct=round(100 * (target - li.bound) / li.bound, 3),
+        )
+    return out
 
 
 def demand_metric(power: float) -> Any:
@@ -195,6 +229,9 @@ def main() -> None:
     parser.add_argument("--demand-power", type=float, default=math.nan, help="metric d^p")
     parser.add_argument("--metric", action="store_true", help="ceiling: client_metric steps")
     parser.add_argument("--upper", type=float, default=math.nan, help="ceiling: Polyak target")
+    parser.add_argument(
+        "--integer-steps", type=int, default=0, help="ceiling: then steps with exact knapsacks"
+    )
     parser.add_argument("--set", nargs="*", default=[], metavar="MODULE.NAME=VALUE")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()))
     args = parser.parse_args()
@@ -235,6 +272,7 @@ def main() -> None:
                             args.from_start,
                             args.upper,
                             args.metric,
+                            args.integer_steps,
                         )
                     )
             print(json.dumps(out, default=float), flush=True)

@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 
 from solver.location import work
 from solver.location.model import BIG_UNITS, Instance, expand_ranges
+from solver.location.table_knapsack import table_knapsacks
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -54,6 +55,10 @@ TARGET_CAP = 1.0  # Polyak target at most (1 + this) × the best bound
 # :data:`solver.location.engine.DISTRICT_METRIC`); no benchmark takes that path.
 DEFLECTION = 0.0
 PATIENCE = 20  # non-improving iterations before θ halves
+THETA_MIN = 1e-4  # the steps stop once θ is below this
+# Exact knapsacks beyond DP_MAX_CAPACITY (``integer``): the first batch solves the best set's
+# size and this share of it more; further batches of that share until no site can enter.
+INTEGER_MARGIN = 0.1
 
 
 @dataclass
@@ -226,6 +231,13 @@ def int_knapsack(
     return value, take, tables
 
 
+def beyond_exact_dp(inst: Instance) -> bool:
+    """Some site capacity is beyond :data:`DP_MAX_CAPACITY`: the per-site dynamic programme
+    is off and site knapsacks are fractional unless exact ones are asked for (``integer``,
+    solved by their cores: :mod:`solver.location.table_knapsack`)."""
+    return int(inst.cap.max(initial=0)) > DP_MAX_CAPACITY
+
+
 @dataclass
 class LagrangeResult:
     """Best multipliers and what they imply."""
@@ -265,9 +277,15 @@ class Lagrangian:
     instead of a pass over all arcs: an evaluation costs O(n log(k/n) + items log items).
     """
 
-    def __init__(self, inst: Instance, exact: bool) -> None:
+    def __init__(self, inst: Instance, exact: bool, integer: bool = False) -> None:
         self.inst = inst
-        self.exact = exact and int(inst.cap.max(initial=0)) <= DP_MAX_CAPACITY
+        self.exact = exact and not beyond_exact_dp(inst)
+        # capacities beyond DP_MAX_CAPACITY: exact knapsacks on request, by their cores
+        self.integer = integer and not self.exact
+        self.int_calls = 0  # core-knapsack work since the caller last reset it: calls …
+        self.int_items = 0  # … items examined over (site, table count) pairs …
+        self.int_rounds = 0  # … rounds of the dynamic programme …
+        self.int_cells = 0  # … and its cells
         self.demand_arc = inst.demand[inst.cli].astype(np.int64)
         self.tables = inst.unit > 0 and inst.units_total < BIG_UNITS
         self.finite_u = np.isfinite(inst.unserved)
@@ -309,11 +327,19 @@ class Lagrangian:
         counts: clients probed by the binary search, arcs with negative reduced cost, and the
         exact knapsacks' items and cells since the last call (then reset)."""
         dp = self.dp_cells + DP_ITEM_CELLS * self.dp_items
+        core = (
+            work.CORE_KNAPSACK_CALL * self.int_calls
+            + work.CORE_KNAPSACK_PER_ITEM * self.int_items
+            + work.CORE_KNAPSACK_ROUND * self.int_rounds
+            + work.CORE_KNAPSACK_PER_CELL * self.int_cells
+        )
         self.dp_cells = self.dp_items = 0
+        self.int_calls = self.int_items = self.int_rounds = self.int_cells = 0
         return (
             work.SUBGRADIENT_STEP
             + work.SUBGRADIENT_PER_ARC * (self.searched + self.items)
             + work.DP_PER_CELL * dp
+            + core
         )
 
     def reduced(self, mu: F64, nu: float) -> F64:
@@ -341,6 +367,8 @@ class Lagrangian:
         x_item = fk.frac.copy()
         if self.exact:
             sel, val = self._exact_select(items, val, x_item, nu, tables)
+        elif self.integer:
+            sel, val = self._integer_select(items, val, x_item, nu, tables)
         else:
             sel = _select(inst, val)
         lag = float(mu.sum())
@@ -397,6 +425,51 @@ class Lagrangian:
             solve_site(int(j))
             best.append(float(val[j]))
             best.sort()
+        return _select(inst, val), val
+
+    def _integer_select(
+        self, items: Items, val: F64, x_item: F64, nu: float, tables: I64
+    ) -> tuple[NDArray[np.bool_], F64]:
+        """Exact knapsacks (:func:`~solver.location.table_knapsack.table_knapsacks`) for the
+        required sites and the candidates that can enter the best set, in batches.
+
+        The candidates are taken in order of their fractional value, a lower bound on the
+        exact one, so once the next one's fractional value is no better than the best set's
+        worst exact value, no later site can enter. The first batch holds the set's size and
+        :data:`INTEGER_MARGIN` of it more. ``val``, ``x_item`` and ``tables`` are updated in
+        place for every site solved.
+        """
+        inst = self.inst
+        _, s, w, rr, _ = items
+        starts = np.searchsorted(s, np.arange(inst.m + 1)).astype(np.int64)
+        unit = inst.unit if self.tables else 0
+        n_req = int(inst.required.sum())
+        hi = max(inst.p_max - n_req, 0)
+        cand = np.flatnonzero(inst.status == 0)
+        order = cand[np.argsort(val[cand], kind="stable")]
+        n_neg = int(np.count_nonzero(val[order] < 0)) if hi else 0
+        batch = max(1, math.ceil(hi * INTEGER_MARGIN))
+        todo = np.r_[np.flatnonzero(inst.required), order[: min(n_neg, hi + batch)]]
+        done = min(n_neg, hi + batch)
+        while todo.shape[0]:
+            ks = table_knapsacks(
+                w, rr, starts, todo.astype(np.int64), inst.cap, inst.units_max, unit, nu
+            )
+            self.int_calls += 1
+            self.int_cells += ks.cells
+            self.int_items += ks.pair_items
+            self.int_rounds += ks.rounds
+            val[todo] = ks.value
+            tables[todo] = ks.tables
+            seg = expand_ranges(starts[todo], starts[todo + 1] - starts[todo])
+            x_item[seg] = ks.taken[seg]
+            if done >= n_neg:
+                break
+            worst = float(np.partition(val[order[:done]], hi - 1)[hi - 1])
+            if float(val[order[done]]) >= worst:
+                break  # v_int ≥ v_frac: no later site can enter the best set
+            todo = order[done : min(n_neg, done + batch)]
+            done = min(n_neg, done + batch)
         return _select(inst, val), val
 
 
@@ -495,6 +568,7 @@ def subgradient(
     deflection: float = DEFLECTION,
     patience: int = PATIENCE,
     metric: F64 | None = None,
+    integer: bool = False,
 ) -> LagrangeResult:
     """Maximise L(μ, ν) by deflected subgradient steps ``θ (UB − L) d / |d|²`` with θ halving.
 
@@ -514,7 +588,7 @@ def subgradient(
     ``μ += θ (UB − L) D h / |h|²`` with ``h`` the direction built from ``D^½ g``, i.e. plain
     or deflected steps in the coordinates ``μ_i / √D_i``; None keeps the plain metric.
     """
-    lag = Lagrangian(inst, exact)
+    lag = Lagrangian(inst, exact, integer)
     if mu0 is not None:
         mu = mu0.copy()
         nu = nu0
@@ -556,7 +630,7 @@ def subgradient(
         # machine, more than the evaluation) and its summation order depends on the CPU
         g_nu = g_nu if g_nu > 0 or nu > 0 else 0.0  # ν ≥ 0 stays at 0: projected subgradient
         norm = float(np.sum(g * g)) + g_nu * g_nu
-        if norm < 1e-12 or theta < 1e-4 or not deadline_ok():
+        if norm < 1e-12 or theta < THETA_MIN or not deadline_ok():
             break
         if np.isfinite(ub) and best >= ub - 1e-9 * max(1.0, abs(ub)):
             break

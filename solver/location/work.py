@@ -40,6 +40,14 @@ from dataclasses import dataclass, field
 SUBGRADIENT_PER_ARC = 6e-8
 SUBGRADIENT_STEP = 2e-4
 DP_PER_CELL = 1.8e-9
+# exact knapsacks by their cores (solver.location.table_knapsack), many sites at once: per
+# call (a batch of sites), per item examined over the (site, table count) pairs, per round of
+# the dynamic programme and per cell. Fit 2026-11 to 300 calls on the generated 40k-5M
+# districts (process time, load average 3-4 on the 2 cores), × 1.3
+CORE_KNAPSACK_CALL = 2e-4
+CORE_KNAPSACK_PER_ITEM = 3e-7
+CORE_KNAPSACK_ROUND = 2e-5
+CORE_KNAPSACK_PER_CELL = 7.5e-9
 PLAN_PER_ARC = 1.5e-6  # min-cost flow + single-source repair + table fitting, per (client + arc)
 FLOW_PER_ARC = 1.0e-6  # min-cost flow value only, per arc of the open sites
 SWAP_BOUND_PER_ARC = 3.5e-7  # swap lower bounds for one site's neighbours, per open-site arc
