@@ -384,13 +384,16 @@ def reduced_lns(
     *,
     reserve: float,
     solved: set[bytes] | None = None,
+    between: Callable[[], bool] | None = None,
 ) -> None:
     """Neighbourhood MIPs on the surviving arcs until the levels are exhausted or ``reserve`` s left.
 
     Levels (:func:`lns_levels`: ring neighbourhoods and clusters) grow when a full pass over
     all seeds finds nothing and restart at the smallest after a pass with an improvement.
     ``solved``: signatures of neighbourhoods already tried without gain
-    (shared between calls).
+    (shared between calls). ``between``: another improvement step run after each pass over
+    the seeds (True when it improved the incumbent: the levels restart as after an
+    improving pass).
     """
     assert st.assign is not None and st.open_mask is not None
     rng = np.random.default_rng(st.seed)
@@ -454,6 +457,9 @@ def reduced_lns(
                 # gain and took 4.4 of the LNS's 42 units; skipped, the 60-unit gap went
                 # 5.77 -> 5.05 % (seed 1: 5.91 -> 5.35 %)
                 solved.add(key)
+        if between is not None and st.left() > reserve + 0.2 and between():
+            improved = True
+            keep = surviving_arcs(st, lf, near)
         if improved:
             level = 0
         elif level + 1 < len(levels):
