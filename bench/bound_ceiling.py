@@ -237,7 +237,9 @@ def main() -> None:
     args = parser.parse_args()
     modules = {"engine": engine, "bound": bound}
     if not math.isnan(args.demand_power):
-        engine.client_metric = bound.client_metric = demand_metric(args.demand_power)
+        metric = demand_metric(args.demand_power)
+        bound.client_metric = metric
+        setattr(engine, "client_metric", metric)  # noqa: B010 (the engine's imported name)
     for item in args.set:
         name, value = item.split("=", 1)
         mod, attr = name.split(".", 1)
