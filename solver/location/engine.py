@@ -165,6 +165,7 @@ from solver.location.exact import (
     is_small,
     level_scale,
     nearest_arcs,
+    ranked_arcs,
     reduced_lns,
     run_mip,
     solve_on_arcs,
@@ -649,13 +650,19 @@ def _refine_bound(st: _Search, lr: LagrangeResult, share: float) -> LagrangeResu
         st.charge(end - st.clock.spent, "bound")
     st.stats["seconds_bound_refine"] = time.perf_counter() - t
     if best.bound > lr.bound:
-        st.bound = max(st.bound, best.bound)
-        st.stats["lagrangian_bound"] = best.bound
-        if st.progress is not None:
-            st.progress("bound", st.objective, st.bound)
-        st.lagrange = best
+        _record_bound(st, best)
         return lr if district else best
     return lr
+
+
+def _record_bound(st: _Search, lr: LagrangeResult) -> None:
+    """``lr`` is the best Lagrangian bound so far: the search's bound, its figure and its
+    multipliers (for later steps) follow it, and the progress callback is told."""
+    st.bound = max(st.bound, lr.bound)
+    st.stats["lagrangian_bound"] = lr.bound
+    st.lagrange = lr
+    if st.progress is not None:
+        st.progress("bound", st.objective, st.bound)
 
 
 # Share of a whole district's refinement allowance (:func:`_refine_bound`) for steps with exact
@@ -735,10 +742,7 @@ def _finish_bound(st: _Search) -> None:
     end = st.clock.spent + st.left()
     best = _integer_steps(st, lr, end, deflection, PATIENCE, metric)[0]
     if best.bound > st.stats.get("lagrangian_bound", -math.inf):
-        st.bound = max(st.bound, best.bound)
-        st.stats["lagrangian_bound"] = best.bound
-        if st.progress is not None:
-            st.progress("bound", st.objective, st.bound)
+        _record_bound(st, best)
 
 
 def _improve(st: _Search, lr: LagrangeResult) -> None:
@@ -1148,10 +1152,9 @@ def _open_site_assignment(st: _Search, lf: NDArray[np.float64], limit: float) ->
     if st.assign is None or st.open_mask is None or limit < ASSIGN_MIN_WORK:
         return
     keep = surviving_arcs(st, lf) & st.open_mask[inst.site]
-    idx = np.flatnonzero(keep)
-    rank = np.arange(idx.shape[0]) - np.searchsorted(inst.cli[idx], inst.cli[idx])
+    ca, rank = ranked_arcs(st, keep, np.arange(inst.n, dtype=np.int64))
     sel = np.zeros(inst.k, dtype=np.bool_)
-    sel[idx[rank < ASSIGN_ARCS]] = True
+    sel[ca[rank < ASSIGN_ARCS]] = True
     served = np.flatnonzero(st.assign >= 0)
     sel[inst.arc_index(served, st.assign[served])] = True
     st.charge(work.ARC_PASS * inst.k, "open_site_assignment")

@@ -262,7 +262,7 @@ def _neighbourhood(
     clients = _clients_of(st, keep, in_n)
     if clients.shape[0] == 0:
         return None
-    ca, rank = _ranked_arcs(st, keep, clients)
+    ca, rank = ranked_arcs(st, keep, clients)
     # closed candidates per free site: among the cheapest surviving arcs of its clients
     cheap = ca[rank < CHEAP_ARCS]
     owner = st.assign[inst.cli[cheap]]
@@ -281,7 +281,7 @@ def _neighbourhood(
     return replace(sub, fixed_open=ring[sites])
 
 
-def _ranked_arcs(st: SearchState, keep: B, clients: I64) -> tuple[I64, I64]:
+def ranked_arcs(st: SearchState, keep: B, clients: I64) -> tuple[I64, I64]:
     """The surviving arcs of ``clients`` (each client's in cost order) and each arc's rank
     among its client's (0: the cheapest)."""
     inst = st.inst
@@ -316,7 +316,7 @@ def _cluster(
     clients = _clients_of(st, keep, group)
     if clients.shape[0] == 0:
         return None
-    ca, rank = _ranked_arcs(st, keep, clients)
+    ca, rank = ranked_arcs(st, keep, clients)
     cand = inst.site[ca[rank < CHEAP_ARCS]]
     cand = cand[inst.usable[cand] & ~st.open_mask[cand]]
     in_n = group.copy()
