@@ -49,12 +49,14 @@ Method
 3. **Capacity-ignoring p-median interchange** (:mod:`solver.location.pmedian`): Whitaker's
    fast interchange over the sparse arcs from the incumbent's sites (vectorised, batches of
    independent swaps), then min-cost flow, table fitting and client moves for capacities.
-   Whole districts run it to its end (:data:`PMEDIAN_SHARE` only a safety), the others
-   for at most 15 % of the work left.
+   Whole districts run it to its end (:data:`PMEDIAN_SHARE` only a safety), with
+   :data:`PMEDIAN_FREE_PAIRS` distant swaps offered per round; the others for at most 15 %
+   of the work left.
 4. **Bound refinement**: the subgradient resumes with the incumbent as its Polyak target (the
    first pass had none), planning the relaxation's site sets on the way. Whole districts
    plan none; they get a work allowance fixed in advance, keep the first pass's multipliers
-   for the arc bounds and report the refined bound only (:func:`_refine_bound`). Both of
+   for the arc bounds and report the refined bound only (:func:`_refine_bound`); the
+   decomposition's first plan gives it :data:`DISTRICT_REFINE_SHARE` of the work left. Both of
    their passes take deflected steps in the demand metric (:data:`DISTRICT_METRIC`); where
    capacities are beyond the per-site DP, the allowance ends with steps with exact site
    knapsacks (:data:`INTEGER_SHARE`, :func:`_integer_steps`).
@@ -226,6 +228,14 @@ REDUCED_MAX_FRACTION = 0.25  # … also where the nearest arcs are at most this 
 # (about 9-10.5 units of the engine's 19; gap without grids, seeds 0 / 1: 8.9 / 12.2 % cut,
 # 6.1 / 10.3 % run (nearly) to the end); the 1M ones end within 17-26 rounds either way.
 PMEDIAN_SHARE = 0.9
+# Whole districts: pairs of a large gain and a small loss offered per interchange round
+# (:func:`~solver.location.pmedian.pmedian_search`; as many as a round applies swaps). With one
+# per round the generated 5M districts' interchange ended in a tail of one distant move per
+# round (seed 1: 89 rounds, 8.2 units); with 16, 18 rounds (1.7 units) to a local optimum as
+# good (capacity-ignoring cost 573.66 vs 573.71 M; 1M seed 0: 21 → 11 rounds, the same optimum).
+# Other instances keep one: their interchange is capped (15 % of the work left) and their
+# benchmarks were not re-measured with more.
+PMEDIAN_FREE_PAIRS = 16
 # Cap of the site moves after the site search (:func:`_reduced_site_moves`), as a share of the
 # work left: they end by themselves when neither kind of round finds anything (ali535 with
 # p = 100, seed 0: 2.2 of the 37 units left), the cap keeps most of the work for the MIPs.
@@ -522,6 +532,17 @@ DISTRICT_PATIENCE = 50
 DEFLECT_MIN_STEPS = 300
 DISTRICT_METRIC = True
 REFINE_ITERATIONS = 600  # refinement steps (districts: its allowance, at the first pass's cost)
+# The refinement's share of the work the construction leaves in a whole district whose plan the
+# caller improves further (the decomposition's first plan; the allowance is at most
+# REFINE_ITERATIONS steps; 0.3 elsewhere beyond 200k arcs). The engine's neighbourhoods after
+# it add little to the decomposition's final plan (its whole-plan rounds end in the same local
+# optimum): on the generated 5M district (seed 1) 4.6 more units of them moved the engine's
+# plan by 2 M (0.3 %) and the final plan by nothing measurable, while 3.3 more units of
+# refinement (0.3 → 0.6) raised the bound 0.42 M (gap without grids 5.683 → 5.571 %, seed 0
+# 2.912 → 2.804 %). The 1M districts' refinements reach REFINE_ITERATIONS steps with either
+# share (plans and bounds unchanged). A district that owns its final plan keeps 0.3: there the
+# neighbourhoods shape the plan.
+DISTRICT_REFINE_SHARE = 0.6
 
 
 def _district_metric(st: _Search) -> NDArray[np.float64] | None:
@@ -768,6 +789,8 @@ def _improve(st: _Search, lr: LagrangeResult) -> None:
     _pmedian_starts(st, on)
     if not is_small(inst) or inst.k > SMALL_ARCS:  # the first pass had no heuristics
         refine = DENSE_BOUND_SHARE if dense else (0.3 if inst.k > 200_000 else 0.15)
+        if _district(inst) and not st.owns_grid_plan:  # the decomposition's first plan
+            refine = DISTRICT_REFINE_SHARE
         lr = _refine_bound(st, lr, share=refine)
     st.charge(work.ARC_PASS * inst.k, "bound")
     lf = arc_bounds(inst, lr)
@@ -1269,7 +1292,8 @@ def _pmedian_starts(st: _Search, on: Instance) -> None:
         st.charge(work.PMEDIAN_PER_ARC * on.k, "pmedian")
         return st.left() > stop_at
 
-    sites = pmedian_search(on, st.open_mask, keep_going=pmedian_round)
+    free_pairs = PMEDIAN_FREE_PAIRS if _district(inst) else 1
+    sites = pmedian_search(on, st.open_mask, keep_going=pmedian_round, free_pairs=free_pairs)
     st.stats["pmedian_rounds"] = float(rounds)
     plan = st.plan(sites, "pmedian")
     if plan is not None:

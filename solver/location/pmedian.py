@@ -13,14 +13,22 @@ fast interchange)
 
     \\text{extra}(k, j) = \\sum_{i: s_{1i} = j,\\, c_{ik} < d_{2i}} (d_{2i} - \\max(c_{ik}, d_{1i})).
 
-All three are bincounts over arcs; the best swap over all pairs is the best sparse pair or the
-best gain with the smallest loss. A batch of swaps whose sites share no client is applied per
-round. Capacities and tables are left to the min-cost-flow assignment afterwards.
+All three are bincounts over arcs; the best swap over all pairs is the best sparse pair or a
+pair of a large gain and a small loss. For sites that share no client, gain(k) − loss(j) is
+the swap's exact value (and a lower bound on any pair's), so besides the best sparse pairs each
+round can offer the largest gains paired in order with the smallest losses (``free_pairs``).
+A batch of swaps whose sites share no client is applied per round: their values add up
+exactly, since a swap changes the cost of no client outside its two sites' arcs. Offering only
+the single best such free pair (as before) ended the generated 5M-resident district's search
+(seed 1) with one distant move per round: 89 rounds instead of 18 for the same local optimum
+(capacity-ignoring cost 573.71 vs 573.66 M). Capacities and tables are left to the
+min-cost-flow assignment afterwards.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -70,14 +78,37 @@ def pmedian_cost(inst: Instance, open_mask: B) -> float:
     return float(d1.sum())
 
 
+def _free_pairs(
+    gain: NDArray[Any], loss: NDArray[Any], addable: B, dropable: B, count: int, tol: float
+) -> list[tuple[float, int, int]]:
+    """Up to ``count`` swaps (value, open k, close j): the largest gains paired in order with
+    the smallest losses, valued gain(k) − loss(j) (exact when k and j share no client, a lower
+    bound otherwise), those above ``tol``."""
+    ks = np.flatnonzero(addable)
+    ks = ks[np.argsort(-gain[ks], kind="stable")][:count]
+    js = np.flatnonzero(dropable)
+    js = js[np.argsort(loss[js], kind="stable")][:count]
+    size = min(ks.shape[0], js.shape[0])
+    value = gain[ks[:size]] - loss[js[:size]]
+    return [
+        (float(v), int(k), int(j))
+        for v, k, j in zip(value, ks[:size], js[:size], strict=True)
+        if v > tol
+    ]
+
+
 def pmedian_search(
     inst: Instance,
     open_mask: B,
     keep_going: Callable[[], bool],
     max_rounds: int = 2000,
     batch: int = 16,
+    free_pairs: int = 1,
 ) -> B:
-    """Improve ``open_mask`` by capacity-ignoring swaps until none helps (or time runs out)."""
+    """Improve ``open_mask`` by capacity-ignoring swaps until none helps (or time runs out).
+
+    Each round offers the best sparse pairs and ``free_pairs`` pairs of large gains with small
+    losses (:func:`_free_pairs`) and applies up to ``batch`` of them that share no client."""
     cur = open_mask.copy()
     fb = _fallback(inst)
     m = inst.m
@@ -85,6 +116,10 @@ def pmedian_search(
     cand_add = inst.usable & movable
     cli = inst.cli.astype(np.int64)
     site = inst.site.astype(np.int64)
+    # the clients of each site's arcs (CSR by site): who a swap touches, without a pass over
+    # all arcs per candidate
+    by_site = cli[np.argsort(site, kind="stable")]
+    site_ptr = np.r_[0, np.cumsum(np.bincount(site, minlength=m))]
     for _ in range(max_rounds):
         if not keep_going():
             break
@@ -109,19 +144,13 @@ def pmedian_search(
         ext = np.bincount(inv, weights=e_v, minlength=uk.shape[0])
         pk, pj = uk // m, uk % m
         prof = gain[pk] - loss[pj] + ext
-        # the best pair without shared clients
-        gk = np.where(addable, gain, -np.inf)
-        lj = np.where(dropable, loss, np.inf)
-        kb, jb = int(np.argmax(gk)), int(np.argmin(lj))
-        free_best = float(gk[kb] - lj[jb])
         tol = 1e-9 * max(1.0, float(d1.sum()))
         order = np.argsort(-prof, kind="stable")
         cands: list[tuple[float, int, int]] = [
             (float(prof[t]), int(pk[t]), int(pj[t])) for t in order[: 4 * batch] if prof[t] > tol
         ]
-        if free_best > tol:
-            cands.append((free_best, kb, jb))
-            cands.sort(key=lambda x: -x[0])
+        cands += _free_pairs(gain, loss, addable, dropable, free_pairs, tol)
+        cands.sort(key=lambda x: -x[0])
         if not cands:
             break
         touched_cli = np.zeros(inst.n, dtype=np.bool_)
@@ -132,7 +161,9 @@ def pmedian_search(
             if used_site[k] or used_site[j]:
                 continue
             # clients whose cost or swap value may change: arcs to k or to j
-            near = np.r_[cli[site == k], cli[site == j]]
+            near = np.r_[
+                by_site[site_ptr[k] : site_ptr[k + 1]], by_site[site_ptr[j] : site_ptr[j + 1]]
+            ]
             if first is not None and np.any(touched_cli[near]):
                 continue
             touched_cli[near] = True
