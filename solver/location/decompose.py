@@ -26,7 +26,9 @@ the same plan within 0.1 % at 22.5, 30 and 150 work units). This module
    clients they serve (plus unserved clients whose cheapest site is there) are re-solved by
    the engine from the current plan (``start``), with the rest fixed and the region's limits
    what the fixed part leaves (open sites, tables), with :data:`PASS_WORK_PER_ARC` per arc
-   and pass, regions with most walking beyond their clients' cheapest sites first. A
+   and pass, regions with most walking beyond their clients' cheapest sites first. Each
+   region solve's plan is polished on the region alone (grid-aware reallocation and site
+   moves, :func:`_polish`, :data:`POLISH_SHARE` of its work) before it is offered. A
    region's new plan is kept only when the whole plan's objective improves, which is
    checked on the region alone (its sites serve only its clients; the open-site and table
    counts and the grid penalty are kept up to date), so a pass over hundreds of regions
@@ -39,7 +41,11 @@ the same plan within 0.1 % at 22.5, 30 and 150 work units). This module
    and of site moves priced with their reassignment (:mod:`solver.location.reopen`), each
    round to the kind that gained more per unit of work in its last round; the passes leave
    them their work (:func:`~solver.location.reopen.reserve_work`), and they get no more
-   than the budget has left.
+   than the budget has left;
+5. ends with the bound's last steps (:func:`_finish_bound`): subgradient steps with exact
+   site knapsacks from the engine's best multipliers, aimed at the final plan, on
+   :data:`BOUND_SHARE` of the budget taken out of the passes (none when no pass fits) and
+   whatever the final rounds leave. They never change the plan.
 
 Work is counted on the same work clock (:mod:`solver.location.work`) as the engine's, the
 wall clock only a hard stop; the same input gives the same plan.
@@ -58,6 +64,7 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from solver.location import work
+from solver.location.bound import PATIENCE, THETA_MIN, beyond_exact_dp, client_metric, subgradient
 from solver.location.groups import consolidate_groups, group_members
 from solver.location.model import (
     BIG_UNITS,
@@ -129,6 +136,38 @@ PASS_WORK_PER_ARC = 1.3e-5
 # partition, then the plain one: once a pass at one size finds nothing more, regions of
 # another size cut the plan along other borders and give the sub-solves other neighbourhoods.
 SCALES = (1.0, 0.5, 2.0)
+# Share of the budget for the bound's last steps (:func:`_finish_bound`), taken out of the
+# region passes only: on the generated 1M districts 60 more units of passes and final rounds
+# gained 0.2 M (seed 0: 121.45 → 121.23 M at 90 units), where 1 / 2 / 4 units of these steps
+# (resumed at the engine's θ) raised the bound by 0.09 / 0.13 / 0.18 M (seed 1: 0.04 / 0.06 /
+# 0.08 M). Gap without grids, seeds 0 / 1, by share: 0.05 2.425 / 2.276 %, 0.1 2.385 / 2.254,
+# 0.15 2.355 / 2.259 (a plan 0.1 % dearer). Districts whose work cannot pay a region pass
+# keep all of it for the final rounds (the 5M ones gain 7 M per unit of them when their
+# budget ends; 3 units of these steps raised 5M seed 1's bound by 0.9 M).
+BOUND_SHARE = 0.1
+# Share of a region solve's work for polishing its plan (:func:`_polish`) on top of it: the
+# engine's region plans mostly lose to the incumbent as they are (the 1M districts: 6 of 28
+# kept, seed 0) and win once polished (24 of 26). Gap without grids, seeds 0 / 1, with
+# BOUND_SHARE 0.1: no polishing 2.420 / 2.314 %, 0.1 2.448 / 2.300, 0.3 2.385 / 2.254,
+# 1.0 2.385 / 2.283.
+POLISH_SHARE = 0.3
+PREPROCESS_ARC_PASSES = 10  # a region's instance built for its polishing (as the engine's)
+# The last steps' subgradient (as the engine's district refinement): deflected (γ), θ halved
+# after BOUND_PATIENCE steps without a better bound, at most MAX_BOUND_STEPS steps. Their
+# Polyak target is the final plan, far below the engine's; when their work holds at least
+# RESTART_MIN_STEPS steps (θ can halve twice on the way) θ restarts at least at
+# RESTART_THETA, as the engine's refinement does when it resumes with its incumbent as the
+# target; fewer steps resume at the engine's θ. 3 units of steps (about 130) on the 1M
+# districts (seeds 0 / 1, θ left by the engine 0.031 / 0.008): resumed 115.190 / 110.047 M;
+# restarted at 0.1 115.208 / 110.084, 0.2 115.224 / 110.081, 0.5 115.242 / 110.093, 1.0
+# 115.220 / 110.104 M; patience 50 instead of 20 (θ 0.5) 115.098 / 110.045 M. The 5M seed 0
+# district's 6 steps on what its final rounds leave: resumed 558.27 M, restarted at 0.25
+# 557.75 M (no better step).
+BOUND_DEFLECTION = 1.0
+BOUND_PATIENCE = PATIENCE
+RESTART_THETA = 0.25
+RESTART_MIN_STEPS = 3 * PATIENCE
+MAX_BOUND_STEPS = 600
 
 
 @dataclass(frozen=True)
@@ -564,12 +603,81 @@ def _repair(
         res = _run(whole, sub, solver, share, seed + r, start)
         if res is None:
             continue
-        if whole.offer_region(clients, sites, res.site_of_client, res.open_sites):
+        got_a, got_m = _polish(whole, sub, res, POLISH_SHARE * share)
+        if whole.offer_region(clients, sites, got_a, got_m):
             improved += 1
             members = _members(whole, part)  # unserved clients may change region
         else:
             solved.add(reg.key)
     return improved
+
+
+def _polish(whole: _Whole, sub: _Sub, res: LocationResult, limit: float) -> tuple[I32, B]:
+    """A region solve's plan after rounds of the grid-aware reallocation and site moves on
+    the region alone (:func:`~solver.location.reopen.improve_on_clock`, ``limit`` of work,
+    phase ``region_polish``): the engine's region plans leave the assignment rough (grids,
+    table trades), and most of them lose to the incumbent as they are."""
+    if limit <= 0:
+        return res.site_of_client, res.open_sites
+    inst = build_instance(sub.problem)
+    own = WorkClock(budget=limit, wall_deadline=whole.clock.wall_deadline)
+    own.charge(PREPROCESS_ARC_PASSES * work.ARC_PASS * inst.k, "preprocess")
+    assign, opened = improve_on_clock(inst, res.site_of_client, res.open_sites, own, own.left())
+    whole.clock.charge(own.spent, "region_polish")
+    if own.wall_bound:
+        whole.clock.wall_cut()
+    return assign, opened
+
+
+def _finish_bound(
+    inst: Instance, first: LocationResult, walking: float, clock: WorkClock, limit: float
+) -> tuple[float, int]:
+    """The bound's last steps: subgradient steps with exact site knapsacks from the engine's
+    best multipliers (``first.multipliers``) within ``limit`` of work (phase ``bound``), with
+    the final plan's walking and unserved cost ``walking`` as the Polyak target (the engine's
+    steps aimed at its own, dearer plan), θ restarted (:data:`RESTART_THETA`) when the work
+    holds :data:`RESTART_MIN_STEPS` steps at the cost of the engine's own. None when
+    the sites' knapsacks are exact anyway (:func:`~solver.location.bound.beyond_exact_dp`
+    false: the engine's steps were already exact). The steps never change the plan.
+    Returns the best Lagrangian bound (the engine's when they find none better) and the
+    steps taken."""
+    lr = first.multipliers
+    lag = float(first.stats.get("lagrangian_bound", -math.inf))
+    if lr is None or limit <= 0 or not beyond_exact_dp(inst):
+        return lag, 0
+    end = clock.spent + limit
+    clock.charge(work.ARC_PASS * inst.n, "bound")
+    # the engine's own exact-knapsack steps tell what one costs
+    steps = first.stats.get("lagrangian_integer_iterations", 0.0)
+    per_step = first.stats.get("lagrangian_integer_work", 0.0) / max(steps, 1.0)
+    theta = lr.theta if lr.theta >= THETA_MIN else RESTART_THETA
+    if steps > 0 and limit >= RESTART_MIN_STEPS * per_step:
+        theta = max(theta, RESTART_THETA)
+    dearest = [0.0]
+
+    def charge(w: float) -> None:
+        dearest[0] = max(dearest[0], w)
+        clock.charge(w, "bound")
+
+    def go_on() -> bool:
+        return clock.left() > 0.0 and clock.spent + dearest[0] <= end
+
+    out = subgradient(
+        inst,
+        upper=lambda: walking,
+        max_iter=MAX_BOUND_STEPS,
+        exact=True,
+        integer=True,
+        deadline_ok=go_on,
+        charge=charge,
+        mu0=lr.mu,
+        nu0=lr.nu,
+        theta0=theta,
+        deflection=BOUND_DEFLECTION,
+        patience=BOUND_PATIENCE,
+        metric=client_metric(inst),
+    )
+    return max(lag, out.bound), out.iterations
 
 
 def choose_partition(inst: Instance, clock: WorkClock) -> Partition | None:
@@ -665,6 +773,11 @@ def solve_decomposed(
     # the final rounds (whole-plan reallocation and site moves) reach all of it
     whole_pass = clock.left() - reserve >= PASS_WORK_PER_ARC * inst.k
     stats["decompose_whole_pass"] = float(whole_pass)
+    # the bound's last steps: out of the passes' work, when there are passes
+    bound_work = 0.0
+    if whole_pass and first.multipliers is not None and beyond_exact_dp(inst):
+        bound_work = min(BOUND_SHARE * budget, max(clock.left() - reserve, 0.0))
+    reserve += bound_work
     while (
         whole_pass and clock.left() > PASS_WORK_PER_ARC * size + reserve and idle < 2 * len(SCALES)
     ):
@@ -706,20 +819,24 @@ def solve_decomposed(
         whole.offer(merged.astype(np.int64), whole.open_mask)
     # what the budget has left (the reserve, unless a region solve overran it): rounds of
     # the reallocation and of site moves with their reassignment (solver.location.reopen)
-    moved, opened = improve_on_clock(
-        inst, whole.assign, whole.open_mask, clock, max(clock.left(), 0.0)
-    )
+    # (a region solve that overran the reserve takes it from the bound's steps first)
+    left = max(clock.left(), 0.0)
+    rounds = max(left - bound_work, min(left, final))
+    moved, opened = improve_on_clock(inst, whole.assign, whole.open_mask, clock, rounds)
     whole.offer(moved.astype(np.int64), opened)
     ev = evaluate(inst, whole.assign.astype(np.int32), whole.open_mask)
     if not ev.feasible:  # region plans are checked on the region: never trust that blindly
         stats["decompose_rejected"] = 1.0
         whole.assign, whole.open_mask = first.site_of_client.astype(np.int64), first.open_sites
         ev = evaluate(inst, whole.assign.astype(np.int32), whole.open_mask)
-    # the engine's Lagrangian bound is valid for the whole problem, whatever the plan
-    lag = float(first.stats.get("lagrangian_bound", -math.inf))
+    # the engine's Lagrangian bound is valid for the whole problem, whatever the plan; its
+    # last steps (with what the final rounds left) may raise it
+    walking = ev.objective - ev.group_penalty
+    lag, steps = _finish_bound(inst, first, walking, clock, max(clock.left(), 0.0))
+    stats["decompose_bound_steps"] = float(steps)
     if progress is not None:
         progress("bound", ev.objective, lag)
     stats["lagrangian_bound"] = lag
     stats["seconds_total"] = time.perf_counter() - t0
     stats.update(clock.stats())
-    return planned_result(ev, whole.assign, whole.open_mask, first.lower_bound, stats)
+    return planned_result(ev, whole.assign, whole.open_mask, max(first.lower_bound, lag), stats)

@@ -479,7 +479,8 @@ def solve(
         return _empty_result(inst, reason, st.stats, st.bound, proven=False)
     ev = evaluate(inst, st.assign, st.open_mask)
     assert ev.feasible, ev.reason
-    return planned_result(ev, st.assign, st.open_mask, st.bound, st.stats)
+    result = planned_result(ev, st.assign, st.open_mask, st.bound, st.stats)
+    return replace(result, multipliers=st.lagrange)
 
 
 def _lagrangian_heuristic(st: _Search, seen: set[bytes]) -> Callable[[int, B, float], None]:

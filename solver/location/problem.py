@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from solver.location.bound import LagrangeResult
 
 __all__ = ["LocationProblem", "LocationResult"]
 
@@ -131,3 +135,6 @@ class LocationResult:
     status: str
     stats: dict[str, float] = field(default_factory=dict)
     reason: str = ""
+    # the multipliers of the best Lagrangian bound the engine reached (None without one), so
+    # a caller can resume its steps (the decomposition's last steps, after the final plan)
+    multipliers: LagrangeResult | None = None
