@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 from solver.location import work
 from solver.location.model import BIG_UNITS, Instance, expand_ranges
 from solver.location.table_knapsack import table_knapsacks
+from solver.location.work import WorkClock
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -684,3 +685,47 @@ def arc_bounds(inst: Instance, lr: LagrangeResult) -> F64:
         swap_in = lr.bound + forced - (worst if full else 0.0)
     out = np.where(j_in, lr.bound + forced - val[inst.site], swap_in)
     return np.asarray(out, dtype=np.float64)
+
+
+def exact_steps_until(
+    inst: Instance,
+    clock: WorkClock,
+    end: float,
+    start: LagrangeResult,
+    *,
+    upper: Callable[[], float],
+    theta0: float,
+    max_iter: int,
+    deflection: float,
+    patience: int,
+    metric: F64 | None,
+) -> tuple[LagrangeResult, float]:
+    """Subgradient steps with exact site knapsacks (:func:`subgradient` with ``integer``) from
+    ``start``'s multipliers, charged to ``clock`` (phase ``bound``), while the next step — as
+    dear as the dearest so far — still fits before the clock reads ``end``. Returns their
+    best and the dearest step (what one more would cost)."""
+    dearest = [0.0]
+
+    def charge(w: float) -> None:
+        dearest[0] = max(dearest[0], w)
+        clock.charge(w, "bound")
+
+    def go_on() -> bool:
+        return clock.left() > 0.0 and clock.spent + dearest[0] <= end
+
+    out = subgradient(
+        inst,
+        upper=upper,
+        max_iter=max_iter,
+        exact=True,
+        integer=True,
+        deadline_ok=go_on,
+        charge=charge,
+        mu0=start.mu,
+        nu0=start.nu,
+        theta0=theta0,
+        deflection=deflection,
+        patience=patience,
+        metric=metric,
+    )
+    return out, dearest[0]

@@ -64,7 +64,13 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from solver.location import work
-from solver.location.bound import PATIENCE, THETA_MIN, beyond_exact_dp, client_metric, subgradient
+from solver.location.bound import (
+    PATIENCE,
+    THETA_MIN,
+    beyond_exact_dp,
+    client_metric,
+    exact_steps_until,
+)
 from solver.location.groups import consolidate_groups, group_members
 from solver.location.model import (
     BIG_UNITS,
@@ -653,30 +659,18 @@ def _finish_bound(
     theta = lr.theta if lr.theta >= THETA_MIN else RESTART_THETA
     if steps > 0 and limit >= RESTART_MIN_STEPS * per_step:
         theta = max(theta, RESTART_THETA)
-    dearest = [0.0]
-
-    def charge(w: float) -> None:
-        dearest[0] = max(dearest[0], w)
-        clock.charge(w, "bound")
-
-    def go_on() -> bool:
-        return clock.left() > 0.0 and clock.spent + dearest[0] <= end
-
-    out = subgradient(
+    out = exact_steps_until(
         inst,
+        clock,
+        end,
+        lr,
         upper=lambda: walking,
-        max_iter=MAX_BOUND_STEPS,
-        exact=True,
-        integer=True,
-        deadline_ok=go_on,
-        charge=charge,
-        mu0=lr.mu,
-        nu0=lr.nu,
         theta0=theta,
+        max_iter=MAX_BOUND_STEPS,
         deflection=BOUND_DEFLECTION,
         patience=BOUND_PATIENCE,
         metric=client_metric(inst),
-    )
+    )[0]
     return max(lag, out.bound), out.iterations
 
 

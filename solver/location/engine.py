@@ -152,6 +152,7 @@ from solver.location.bound import (
     arc_bounds,
     beyond_exact_dp,
     client_metric,
+    exact_steps_until,
     subgradient,
 )
 from solver.location.cpsat import solve_sub_cpsat
@@ -712,27 +713,15 @@ def _integer_steps(
     the next step (as dear as the dearest so far) fits before the clock reads ``end``; returns
     the better of ``lr`` and their best, and the dearest step. Records their bound and steps
     (``lagrangian_integer_*``); the plan never sees these multipliers."""
-    dearest = [0.0]
-
-    def charge(w: float) -> None:
-        dearest[0] = max(dearest[0], w)
-        st.charge(w, "bound")
-
-    def go_on() -> bool:
-        return st.left() > 0.0 and st.clock.spent + dearest[0] <= end
-
     spent = st.clock.spent
-    out = subgradient(
+    out, dearest = exact_steps_until(
         st.inst,
+        st.clock,
+        end,
+        lr,
         upper=lambda: st.relaxed_upper,
-        max_iter=INTEGER_ITERATIONS,
-        exact=True,
-        integer=True,
-        deadline_ok=go_on,
-        charge=charge,
-        mu0=lr.mu,
-        nu0=lr.nu,
         theta0=lr.theta if lr.theta >= THETA_MIN else INTEGER_THETA,
+        max_iter=INTEGER_ITERATIONS,
         deflection=deflection,
         patience=patience,
         metric=metric,
@@ -741,7 +730,7 @@ def _integer_steps(
     st.stats["lagrangian_integer_iterations"] = float(out.iterations)
     st.stats["lagrangian_integer_work"] = st.clock.spent - spent
     st.stats["lagrangian_iterations"] = st.stats.get("lagrangian_iterations", 0) + out.iterations
-    return (out if out.bound > lr.bound else lr), dearest[0]
+    return (out if out.bound > lr.bound else lr), dearest
 
 
 # Share of a grid district's budget (solved whole, capacities beyond the per-site DP) kept
