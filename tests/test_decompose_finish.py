@@ -147,13 +147,13 @@ def test_theta_restarts_only_when_the_work_holds_many_steps(
     stats["lagrangian_integer_work"] = 10 * per_step
     engine_run = replace(first, multipliers=lr, stats=stats)
     seen: list[float] = []
-    real = bound.subgradient
+    real = bound.exact_steps_until
 
     def spy(*args: object, **kwargs: object) -> object:
         seen.append(float(kwargs["theta0"]))  # type: ignore[arg-type]
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(decompose, "subgradient", spy)
+    monkeypatch.setattr(decompose, "exact_steps_until", spy)
     room = decompose.RESTART_MIN_STEPS * per_step
     for limit in (2 * room, room / 2):
         decompose._finish_bound(inst, engine_run, first.objective, WorkClock.start(9, 600), limit)
