@@ -157,6 +157,7 @@ class MipEffort:
     rows: int
     cols: int
     nonzeros: int
+    sites: int  # the model's sites (what an LP iteration's cost follows)
     nodes: int
     lp_iterations: int
     wall_cut: bool
@@ -168,7 +169,7 @@ class MipEffort:
         """Estimated seconds to charge (:func:`solver.location.work.mip_work`)."""
         if not self.ran:
             return work.mip_build_work(self.nonzeros)
-        return work.mip_work(self.nonzeros, max(1, self.nodes), self.lp_iterations)
+        return work.mip_work(self.nonzeros, max(1, self.nodes), self.lp_iterations, self.sites)
 
 
 def _load(model: mbh.ModelBuilderHelper) -> pywraplp.Solver:
@@ -338,18 +339,18 @@ def solve_sub_mip(
             out - 1.0,
             np.full(ng, np.inf),
         )
-    affordable = work.mip_node_limit(work_limit, mdl.n_cols, mdl.nonzeros, root_iterations)
+    affordable = work.mip_node_limit(work_limit, mdl.n_cols, mdl.nonzeros, ns, root_iterations)
     # the work each LP's iteration cap follows: the call's allowance, and for the root node
     # alone on the work left the root's estimate (with a cap from the work left, one hard root
     # of a 120k-resident district's fixed-site model took 31,000 LP iterations, 29 units with
     # 10 left; another call on it, within its node limit, 49 units)
     allowance = work_limit
-    root_work = work.mip_root_work(mdl.n_cols, mdl.nonzeros, root_iterations)
+    root_work = work.mip_root_work(mdl.n_cols, mdl.nonzeros, ns, root_iterations)
     if affordable < 1 and root_work <= start_limit:
         affordable, allowance = 1, root_work
     nodes_allowed = min(int(node_limit), affordable)
     if nodes_allowed < 1:
-        return None, MipEffort(mdl.n_rows, mdl.n_cols, mdl.nonzeros, 0, 0, False, ran=False)
+        return None, MipEffort(mdl.n_rows, mdl.n_cols, mdl.nonzeros, ns, 0, 0, False, ran=False)
     model = mdl.build()
     if hint_assign is not None and hint_open is not None:
         hx = (hint_assign[inst.cli[arcs]] == inst.site[arcs]).astype(np.float64)
@@ -358,7 +359,7 @@ def solve_sub_mip(
             model.add_hint(v, val)
     solver = _load(model)
     ok = solver.SetSolverSpecificParametersAsString(
-        _effort_caps(work.mip_lp_iteration_cap(allowance, mdl.nonzeros), lp_dives)
+        _effort_caps(work.mip_lp_iteration_cap(allowance, ns), lp_dives)
         + f"limits/nodes = {nodes_allowed}\n"
         # The caller is charged by LP iterations and nodes, so the effort must follow them: no
         # restarts (a restart re-runs presolve and the cut loop, far beyond its count), and
@@ -379,6 +380,7 @@ def solve_sub_mip(
         rows=mdl.n_rows,
         cols=mdl.n_cols,
         nonzeros=mdl.nonzeros,
+        sites=ns,
         nodes=int(solver.nodes()),
         lp_iterations=int(solver.iterations()),
         # a call that neither finished nor used its nodes was stopped by the wall clock

@@ -19,10 +19,10 @@ not fit.
 
 The figures come from ``time.process_time`` measurements on a 1,000,000-resident district
 (263k arcs), a 100,000-resident one and the SJC and pmedcap1 benchmarks: the per-step ones
-times about 1.3; the SCIP ones are a fit to 1,100 calls on the benchmarks (least squares on
-the logarithm, so the typical call costs its estimate) times 1.3. Single calls vary: a root
-node whose cut loop runs long costs twice its estimate and more; a run's SCIP calls together
-cost 0.6–1.5 × their charge on the SJC and pmedcap1 benchmarks.
+times about 1.3. The SCIP ones (per LP iteration and per node) are a least-squares fit of the
+summed process time of 3,200 calls on eight Stefanello runs (p from 10 to 300), so that a
+run's SCIP calls together cost what they are charged; single calls vary (a typical one
+costs about 0.65 of its estimate, a root node whose cut loop runs long twice its estimate).
 """
 
 from __future__ import annotations
@@ -58,12 +58,21 @@ ARC_PASS = 5e-8  # one vectorised pass over the arcs (arc bounds, neighbour list
 CPSAT_PER_DTIME = 2.0  # CP-SAT deterministic time → seconds
 CPSAT_PER_ARC = 3e-5  # building a CP-SAT neighbourhood model, per arc
 # SCIP (solver.location.mip): a call costs MIP_CALL + MIP_BUILD_PER_NONZERO × coefficients
-# + MIP_PER_ITERATION × LP iterations × √coefficients + MIP_PER_NODE × nodes × coefficients
-# (with restarts off and strong branching tied to the LP iterations, see solve_sub_mip)
+# + MIP_PER_ITERATION × LP iterations × √sites + MIP_PER_NODE × nodes × coefficients
+# (with restarts off and strong branching tied to the LP iterations, see solve_sub_mip).
+# An LP iteration's cost follows the model's sites (its capacity rows, where the cut loop
+# separates), not its coefficients: at about 25,000 coefficients a neighbourhood of 14 sites
+# and 540 clients (rl1304, p = 10) took 1.6e-4 s per iteration, the assignment to 150 open
+# sites (ali535, p = 150) 7e-4 s. Charged by √coefficients (until 2026-11-29) a run's SCIP
+# calls cost 0.32 (rl1304 and u724 with p = 10) to 1.28 (ali535 with p = 150) × their
+# charge; by √sites 0.55-0.91 (fit 2026-11-29, load average 1-2 on the 2 cores), and
+# 0.31-0.99 on all 20 Stefanello instances × seeds 0 and 1 with at least 9 units of SCIP
+# (ali535 and lin318 0.55-0.99, u724 and rl1304 with p = 30 to 300 lowest: what √sites
+# leaves unexplained there is still charged, not undercharged)
 MIP_CALL = 0.007  # fixed part of a call (model transfer, presolve, the root's set-up)
 MIP_BUILD_PER_NONZERO = 1e-6  # building the model, per matrix coefficient
-MIP_PER_ITERATION = 3.1e-6  # per LP iteration, × √(matrix coefficients)
-MIP_PER_NODE = 2.6e-6  # per branch-and-bound node, × matrix coefficients
+MIP_PER_ITERATION = 5.05e-5  # per LP iteration, × √(sites of the model)
+MIP_PER_NODE = 7.9e-7  # per branch-and-bound node, × matrix coefficients
 # LP iterations per column of a root node (measured medians by kind of model):
 MIP_ROOT_ITERATIONS = 0.5  # a neighbourhood: a few free sites and their clients
 MIP_FIXED_ROOT_ITERATIONS = 0.2  # a fixed site set: only the assignment is free
@@ -135,35 +144,45 @@ def mip_build_work(nonzeros: int) -> float:
     return MIP_BUILD_PER_NONZERO * nonzeros
 
 
-def mip_work(nonzeros: int, nodes: int, lp_iterations: int) -> float:
-    """Estimated seconds of a SCIP call from its model size and what it did (deterministic)."""
-    root = math.sqrt(max(1, nonzeros))
+def mip_work(nonzeros: int, nodes: int, lp_iterations: int, sites: int) -> float:
+    """Estimated seconds of a SCIP call from its model size (matrix coefficients, sites) and
+    what it did (deterministic)."""
     return (
         MIP_CALL
         + mip_build_work(nonzeros)
-        + MIP_PER_ITERATION * lp_iterations * root
+        + mip_iteration_work(sites) * lp_iterations
         + MIP_PER_NODE * nodes * nonzeros
     )
 
 
-def mip_lp_iteration_cap(work: float, nonzeros: int) -> int:
+def mip_iteration_work(sites: int) -> float:
+    """Estimated seconds of one LP iteration in a SCIP call on a model of ``sites`` sites."""
+    return MIP_PER_ITERATION * math.sqrt(max(1, sites))
+
+
+def mip_lp_iteration_cap(work: float, sites: int) -> int:
     """LP iterations that ``work`` estimated seconds pay for in a SCIP call on a model of
-    ``nonzeros`` coefficients (what :func:`mip_work` charges per iteration; at least 1): no
-    single LP of the call may take more, whatever the node limit (SCIP's ``lp/iterlim``)."""
+    ``sites`` sites (what :func:`mip_work` charges per iteration; at least 1): no single LP
+    of the call may take more, whatever the node limit (SCIP's ``lp/iterlim``)."""
     if not math.isfinite(work):
         return 1 << 62
-    per_iteration = MIP_PER_ITERATION * math.sqrt(max(1, nonzeros))
-    return max(1, min(1 << 62, math.ceil(work / per_iteration)))
+    return max(1, min(1 << 62, math.ceil(work / mip_iteration_work(sites))))
 
 
-def mip_root_work(columns: int, nonzeros: int, per_column: float = MIP_ROOT_ITERATIONS) -> float:
+def mip_root_work(
+    columns: int, nonzeros: int, sites: int, per_column: float = MIP_ROOT_ITERATIONS
+) -> float:
     """Estimated seconds of a SCIP call that stops after its root node, taking ``per_column``
     LP iterations per column."""
-    return mip_work(nonzeros, 1, math.ceil(per_column * columns))
+    return mip_work(nonzeros, 1, math.ceil(per_column * columns), sites)
 
 
 def mip_node_limit(
-    work: float, columns: int, nonzeros: int, root_iterations: float = MIP_ROOT_ITERATIONS
+    work: float,
+    columns: int,
+    nonzeros: int,
+    sites: int,
+    root_iterations: float = MIP_ROOT_ITERATIONS,
 ) -> int:
     """Nodes a SCIP call can afford within ``work`` estimated seconds: the root (of
     ``root_iterations`` LP iterations per column) plus as many further nodes as the rest
@@ -174,10 +193,8 @@ def mip_node_limit(
     """
     if not math.isfinite(work):
         return 1 << 40
-    rest = work - mip_root_work(columns, nonzeros, root_iterations)
+    rest = work - mip_root_work(columns, nonzeros, sites, root_iterations)
     if rest < 0:
         return 0
-    per_node = MIP_PER_NODE * nonzeros + MIP_PER_ITERATION * MIP_NODE_ITERATIONS * columns * (
-        math.sqrt(max(1, nonzeros))
-    )
+    per_node = MIP_PER_NODE * nonzeros + mip_iteration_work(sites) * MIP_NODE_ITERATIONS * columns
     return 1 + int(rest // max(per_node, 1e-9))
