@@ -32,37 +32,39 @@ def _solve(p: LocationProblem, seed: int, *, decompose: bool) -> LocationResult:
     return res
 
 
+def _by_share(
+    seed: int, shares: tuple[float, float], monkeypatch: pytest.MonkeyPatch, *, decompose: bool
+) -> tuple[LocationResult, LocationResult]:
+    """The same small district taken as a whole district, solved with each refinement share."""
+    monkeypatch.setattr(engine, "SMALL_ARCS", 0)
+    p = local_problem(seed, 120, 30, options=2)
+    runs = []
+    for share in shares:
+        monkeypatch.setattr(engine, "DISTRICT_REFINE_SHARE", share)
+        runs.append(_solve(p, seed, decompose=decompose))
+    return runs[0], runs[1]
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_decompositions_first_plan_refines_its_bound_on_the_district_share(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine, "SMALL_ARCS", 0)
-    p = local_problem(seed, 120, 30, options=2)
-    runs: dict[float, LocationResult] = {}
-    for share in (0.3, 0.6):
-        monkeypatch.setattr(engine, "DISTRICT_REFINE_SHARE", share)
-        runs[share] = _solve(p, seed, decompose=False)
-    low, high = runs[0.3].stats, runs[0.6].stats
+    low_run, high_run = _by_share(seed, (0.3, 0.6), monkeypatch, decompose=False)
+    low, high = low_run.stats, high_run.stats
     # more refinement steps from the same multipliers: the best bound can only rise
     assert high["lagrangian_iterations"] > low["lagrangian_iterations"]
     assert high["lagrangian_bound"] >= low["lagrangian_bound"] - 1e-9
     assert high["work_bound"] > low["work_bound"]
-    assert runs[0.6].lower_bound <= runs[0.6].objective + 1e-6
+    assert high_run.lower_bound <= high_run.objective + 1e-6
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_a_district_that_owns_its_plan_keeps_the_general_refinement(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine, "SMALL_ARCS", 0)
-    p = local_problem(seed, 120, 30, options=2)
-    runs: dict[float, LocationResult] = {}
-    for share in (0.3, 0.9):
-        monkeypatch.setattr(engine, "DISTRICT_REFINE_SHARE", share)
-        # too small to decompose: solved whole, with its own final step
-        runs[share] = _solve(p, seed, decompose=True)
-        assert "decompose_regions" not in runs[share].stats
-    a, b = runs[0.3], runs[0.9]
+    # too small to decompose: solved whole, with its own final step
+    a, b = _by_share(seed, (0.3, 0.9), monkeypatch, decompose=True)
+    assert "decompose_regions" not in a.stats and "decompose_regions" not in b.stats
     assert a.stats["lagrangian_iterations"] == b.stats["lagrangian_iterations"]
     assert a.objective == b.objective
     assert a.lower_bound == b.lower_bound
