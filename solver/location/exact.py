@@ -390,6 +390,7 @@ def reduced_lns(
     reserve: float,
     solved: set[bytes] | None = None,
     between: Callable[[], bool] | None = None,
+    kick: Callable[[], bool] | None = None,
 ) -> None:
     """Neighbourhood MIPs on the surviving arcs until the levels are exhausted or ``reserve`` s left.
 
@@ -400,7 +401,10 @@ def reduced_lns(
     the seeds (True when it improved the incumbent: the levels restart as after an
     improving pass); with many medians (:func:`level_scale` > 1) and :data:`BETWEEN_PARTS`
     also after each part of a pass that improved the incumbent, a part holding as many
-    seeds as a pass at scale 1 (the open sites ÷ the scale).
+    seeds as a pass at scale 1 (the open sites ÷ the scale). ``kick``: a perturbation step
+    tried when a pass and its ``between`` step found nothing, before the levels grow, and
+    after each part of a pass that found nothing (True when it improved the incumbent: the
+    levels restart).
     """
     assert st.assign is not None and st.open_mask is not None
     rng = np.random.default_rng(st.seed)
@@ -433,9 +437,13 @@ def reduced_lns(
         for done_seeds, s in enumerate(seeds.tolist()):
             if st.left() <= reserve + 0.2:
                 break
-            if part and part_gain and done_seeds % part == 0 and between is not None:
-                part_gain = False
-                if between():
+            if part and done_seeds and done_seeds % part == 0:
+                if part_gain and between is not None:
+                    part_gain = False
+                    if between():
+                        keep = surviving_arcs(st, lf, near)
+                elif not part_gain and kick is not None and kick():
+                    improved = True
                     keep = surviving_arcs(st, lf, near)
             assert st.assign is not None and st.open_mask is not None
             if not st.open_mask[s]:
@@ -472,6 +480,9 @@ def reduced_lns(
                 # 5.77 -> 5.05 % (seed 1: 5.91 -> 5.35 %)
                 solved.add(key)
         if between is not None and st.left() > reserve + 0.2 and between():
+            improved = True
+            keep = surviving_arcs(st, lf, near)
+        if not improved and kick is not None and st.left() > reserve + 0.2 and kick():
             improved = True
             keep = surviving_arcs(st, lf, near)
         if improved:

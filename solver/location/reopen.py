@@ -68,6 +68,7 @@ __all__ = [
     "REALLOCATE",
     "SITE_MOVES",
     "SiteMoves",
+    "force_moves",
     "improve_on_clock",
     "improve_sites",
     "next_kind",
@@ -697,6 +698,37 @@ def improve_sites(
         calls,
         wall_cut,
     )
+
+
+def force_moves(
+    inst: Instance, assign: NDArray[np.integer], open_mask: B, pairs: list[tuple[int, int]]
+) -> tuple[NDArray[np.int32], B, float]:
+    """Close ``a`` and open ``b`` for each pair with the repair (module docstring), kept
+    whenever feasible even when it costs: the perturbation of an iterated local search,
+    which the site moves and an assignment MIP then descend from. Pairs whose ``a`` is closed,
+    whose ``b`` is open or whose clients cannot all be placed are skipped. Returns the plan
+    and the work (the site index plus the client checks and look-ups made)."""
+    plan = PlanState.of(inst, np.asarray(assign, dtype=np.int32).copy(), open_mask.copy())
+    search = _Search.of(plan)  # no blocked moves or table sellers: a kick buys no tables
+    spent = _round_work(inst) / 2
+    for a, b in pairs:
+        if not plan.open_mask[a] or plan.open_mask[b] or not inst.usable[b]:
+            continue
+        best, best_order = math.inf, False
+        for b_first in ORDERS:
+            trial = search._run(a, b, b_first)
+            spent += trial.clients * CLIENT_CHECK_SECONDS + trial.calls * CALL_SECONDS
+            if trial.change < best:
+                best, best_order = trial.change, b_first
+            trial.undo()
+            plan.open_mask[a], plan.open_mask[b] = True, False
+        if math.isfinite(best):
+            trial = search._run(a, b, best_order)
+            spent += trial.clients * CLIENT_CHECK_SECONDS + trial.calls * CALL_SECONDS
+            if not math.isfinite(trial.change):  # (the same steps again: never expected)
+                trial.undo()
+                plan.open_mask[a], plan.open_mask[b] = True, False
+    return plan.a.astype(np.int32), plan.open_mask.copy(), spent
 
 
 def reserve_work(arcs: int, budget: float) -> float:
