@@ -1243,9 +1243,10 @@ def _kick_pairs(st: _Search, rng: np.random.Generator, k: int) -> list[tuple[int
     opened = np.flatnonzero(st.open_mask & ~inst.required)
     if opened.shape[0] == 0:
         return []
+    every_arc = np.ones(inst.k, dtype=np.bool_)
     a0 = int(opened[rng.integers(opened.shape[0])])
     group = [a0]
-    ca, _ = ranked_arcs(st, np.ones(inst.k, dtype=np.bool_), np.flatnonzero(st.assign == a0))
+    ca, _ = ranked_arcs(st, every_arc, np.flatnonzero(st.assign == a0))
     looked += ca.shape[0]
     near = inst.site[ca].astype(np.int64)
     near = near[st.open_mask[near] & ~inst.required[near] & (near != a0)]
@@ -1255,7 +1256,7 @@ def _kick_pairs(st: _Search, rng: np.random.Generator, k: int) -> list[tuple[int
     taken = np.zeros(inst.m, dtype=np.bool_)
     pairs: list[tuple[int, int]] = []
     for a in group:
-        ca, rank = ranked_arcs(st, np.ones(inst.k, dtype=np.bool_), np.flatnonzero(st.assign == a))
+        ca, rank = ranked_arcs(st, every_arc, np.flatnonzero(st.assign == a))
         looked += ca.shape[0]
         cand = inst.site[ca[rank < CHEAP_ARCS]].astype(np.int64)
         cand = cand[inst.usable[cand] & ~st.open_mask[cand] & ~taken[cand]]
