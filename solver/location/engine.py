@@ -1288,7 +1288,7 @@ def _site_kick(st: _Search, lf: NDArray[np.float64]) -> Callable[[], bool]:
     def run() -> bool:
         if st.assign is None or st.open_mask is None or st.left() < 1.0:
             return False
-        start = st.objective
+        start, spent_before = st.objective, st.clock.spent
         k = max(2, level_scale(st.inst.n, int(np.count_nonzero(st.open_mask))))
         sub = _reduced_state(st, lf)
         assert sub.assign is not None and sub.open_mask is not None
@@ -1318,6 +1318,8 @@ def _site_kick(st: _Search, lf: NDArray[np.float64]) -> Callable[[], bool]:
         pct = 100.0 * (cur.objective - start) / max(1e-9, abs(start))
         st.stats["kick_excess_sum"] = st.stats.get("kick_excess_sum", 0.0) + pct
         st.stats["kick_excess_min"] = min(st.stats.get("kick_excess_min", math.inf), pct)
+        # the work of the kicks with their descents (to weigh them against the LNS's)
+        st.stats["kick_work"] = st.stats.get("kick_work", 0.0) + st.clock.spent - spent_before
         return better
 
     return run

@@ -402,14 +402,15 @@ class _Search:
                 tries += 1
                 trial.step(cl, [t] * len(cl), ar, True)
 
-    def attempt(self, a: int, b: int) -> _Trial:
+    def attempt(self, a: int, b: int, accept: float = 0.0) -> _Trial:
         """Close ``a`` (−1: none) and open ``b`` (−1: none) with the repair, in both orders
-        of steps 1 and 2 when there are both; the better is kept when it improves, else
-        the plan is left as it was."""
+        of steps 1 and 2 when there are both; the better is kept when its change is below
+        ``accept`` (0: it improves; inf: any feasible move, a kick's), else the plan is left
+        as it was."""
         plan = self.plan
         mask_before = plan.open_mask.copy()
         orders = ORDERS if a >= 0 and b >= 0 else (False,)
-        best, best_order = 0.0, None
+        best, best_order = accept, None
         clients = calls = 0
         trial = _Trial(plan)
         for n, b_first in enumerate(orders):
@@ -425,7 +426,7 @@ class _Search:
             if best_order is not None:  # an earlier order was better: again
                 trial = self._run(a, b, best_order)
                 clients, calls = clients + trial.clients, calls + trial.calls
-                if not trial.change < -EPS:  # (the same steps again: never expected)
+                if not trial.change < accept - EPS:  # (the same steps: never expected)
                     trial.undo()
                     plan.open_mask[:] = mask_before
                     best_order = None
@@ -706,28 +707,17 @@ def force_moves(
     """Close ``a`` and open ``b`` for each pair with the repair (module docstring), kept
     whenever feasible even when it costs: the perturbation of an iterated local search,
     which the site moves and an assignment MIP then descend from. Pairs whose ``a`` is closed,
-    whose ``b`` is open or whose clients cannot all be placed are skipped. Returns the plan
-    and the work (the site index plus the client checks and look-ups made)."""
+    whose ``b`` is open or whose clients cannot all be placed are skipped (each pair is one
+    :meth:`_Search.attempt` that accepts any feasible change). Returns the plan and the work
+    (the site index plus the client checks and look-ups made)."""
     plan = PlanState.of(inst, np.asarray(assign, dtype=np.int32).copy(), open_mask.copy())
     search = _Search.of(plan)  # no blocked moves or table sellers: a kick buys no tables
     spent = _round_work(inst) / 2
     for a, b in pairs:
         if not plan.open_mask[a] or plan.open_mask[b] or not inst.usable[b]:
             continue
-        best, best_order = math.inf, False
-        for b_first in ORDERS:
-            trial = search._run(a, b, b_first)
-            spent += trial.clients * CLIENT_CHECK_SECONDS + trial.calls * CALL_SECONDS
-            if trial.change < best:
-                best, best_order = trial.change, b_first
-            trial.undo()
-            plan.open_mask[a], plan.open_mask[b] = True, False
-        if math.isfinite(best):
-            trial = search._run(a, b, best_order)
-            spent += trial.clients * CLIENT_CHECK_SECONDS + trial.calls * CALL_SECONDS
-            if not math.isfinite(trial.change):  # (the same steps again: never expected)
-                trial.undo()
-                plan.open_mask[a], plan.open_mask[b] = True, False
+        trial = search.attempt(a, b, accept=math.inf)
+        spent += trial.clients * CLIENT_CHECK_SECONDS + trial.calls * CALL_SECONDS
     return plan.a.astype(np.int32), plan.open_mask.copy(), spent
 
 
