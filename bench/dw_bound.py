@@ -180,6 +180,26 @@ class Master:
         self.site_of.append(site)
         return True
 
+    def integer(self, seconds: float) -> dict[str, Any]:
+        """Solve the master over the columns found as an integer program (patterns and
+        sites 0/1; price-and-branch): is there a plan cheaper than the engine's among them?
+        HiGHS's time limit is the only stop (a study, not a product figure)."""
+        h, n = self.h, self.inst.n
+        cols = np.arange(n, h.getNumCol(), dtype=np.int32)
+        h.setOptionValue("solver", "choose")
+        h.setOptionValue("run_crossover", "on")
+        h.changeColsIntegrality(cols.shape[0], cols, np.ones(cols.shape[0], dtype=np.uint8))
+        h.setOptionValue("time_limit", seconds)
+        t = time.process_time()
+        h.run()
+        info = h.getInfo()
+        return {
+            "restricted_ip": float(info.objective_function_value),
+            "restricted_ip_bound": float(info.mip_dual_bound),
+            "restricted_ip_status": h.modelStatusToString(h.getModelStatus()),
+            "restricted_ip_cpu_s": round(time.process_time() - t, 1),
+        }
+
     def solve(self) -> tuple[float, F64, float, F64]:
         """Solve; return (value, μ, ν, site-row duals σ ≤ 0)."""
         self.h.run()
@@ -223,8 +243,10 @@ def column_generation(
     tol: float,
     seeds: list[tuple[F64, float]] | None = None,
     ipm: bool = False,
+    restricted_ip: float = 0.0,
 ) -> dict[str, Any]:
-    """Column generation with Wentges smoothing; figures per round."""
+    """Column generation with Wentges smoothing; figures per round. With ``restricted_ip``
+    seconds, the columns found are then solved as an integer program (:func:`restricted_ip`)."""
     t0 = time.process_time()
     w0 = time.perf_counter()
     lagr = bound.Lagrangian(inst, exact=False)
@@ -299,6 +321,7 @@ def column_generation(
         "wall_s": round(time.perf_counter() - w0, 1),
         "cpu_lp_s": round(lp_s, 1),
         "cpu_pricing_s": round(price_s, 1),
+        **(master.integer(restricted_ip) if restricted_ip > 0 else {}),
         "trace": trace,
     }
 
@@ -435,6 +458,9 @@ def main() -> None:
     ap.add_argument("--seed-steps", type=int, default=0, help="trajectory seeding the master")
     ap.add_argument("--ipm", action="store_true", help="master by interior point, no crossover")
     ap.add_argument("--trace-every", type=int, default=10)
+    ap.add_argument(
+        "--restricted-ip", type=float, default=0.0, help="then the columns as an IP, seconds"
+    )
     args = ap.parse_args()
     import highspy  # the dev extra; imported here so that --help works without it
 
@@ -465,7 +491,17 @@ def main() -> None:
                     seed_points=len(seeds), seed_bound=b, seed_wall_s=time.perf_counter() - w
                 )
             out = column_generation(
-                inst, mu0, nu0, plan, args.rounds, args.alpha, highspy, args.tol, seeds, args.ipm
+                inst,
+                mu0,
+                nu0,
+                plan,
+                args.rounds,
+                args.alpha,
+                highspy,
+                args.tol,
+                seeds,
+                args.ipm,
+                args.restricted_ip,
             )
             trace = out.pop("trace")
             keep = [r for r in trace if int(r["round"]) % args.trace_every == 0] + trace[-1:]
