@@ -45,6 +45,7 @@ import json
 import math
 import pickle
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,8 @@ from numpy.typing import NDArray
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from district_plans import district_problem  # noqa: E402  (bench/ is the script's folder)
+from bound_ceiling import capture_path, instance  # noqa: E402  (bench/ is the script's folder)
+from district_plans import district_problem  # noqa: E402
 
 from solver.location import bound  # noqa: E402
 from solver.location.engine import (  # noqa: E402
@@ -64,7 +66,7 @@ from solver.location.engine import (  # noqa: E402
     DISTRICT_PATIENCE,
     INTEGER_THETA,
 )
-from solver.location.model import Instance, build_instance  # noqa: E402
+from solver.location.model import Instance  # noqa: E402
 from solver.location.table_knapsack import table_knapsacks  # noqa: E402
 
 F64 = NDArray[np.float64]
@@ -329,7 +331,7 @@ def column_generation(
 def start_multipliers(inst: Instance, residents: int, seed: int, cache: Path) -> tuple[F64, float]:
     """The engine's first-pass multipliers if ``bound_ceiling.py capture`` kept them, else the
     scarcity start."""
-    path = cache / f"natplan-refine-{residents}-{seed}.pkl"
+    path = capture_path(cache, residents, seed)
     try:
         with path.open("rb") as fh:
             state = pickle.load(fh)
@@ -351,36 +353,24 @@ def climb(
     theta = 1.0
     out: dict[str, Any] = {}
     metric = bound.client_metric(inst)
-    if steps > 0:
+    for name, n_steps, integer in (("sub", steps, False), ("sub_integer", integer_steps, True)):
+        if n_steps <= 0:
+            continue
         lr = bound.subgradient(
             inst,
             upper=lambda: target,
-            max_iter=steps,
+            max_iter=n_steps,
             exact=True,
+            integer=integer,
             mu0=mu,
             nu0=nu,
+            theta0=max(theta, INTEGER_THETA) if integer else 1.0,
             deflection=DISTRICT_DEFLECTION,
             patience=DISTRICT_PATIENCE,
             metric=metric,
         )
         mu, nu, theta = lr.mu, lr.nu, lr.theta
-        out.update(sub_bound=lr.bound, sub_steps=lr.iterations)
-    if integer_steps > 0:
-        li = bound.subgradient(
-            inst,
-            upper=lambda: target,
-            max_iter=integer_steps,
-            exact=True,
-            integer=True,
-            mu0=mu,
-            nu0=nu,
-            theta0=max(theta, INTEGER_THETA),
-            deflection=DISTRICT_DEFLECTION,
-            patience=DISTRICT_PATIENCE,
-            metric=metric,
-        )
-        mu, nu = li.mu, li.nu
-        out.update(sub_integer_bound=li.bound, sub_integer_steps=li.iterations)
+        out.update({f"{name}_bound": lr.bound, f"{name}_steps": lr.iterations})
     out["sub_cpu_s"] = round(time.process_time() - t, 1)
     return mu, nu, out
 
@@ -449,7 +439,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--residents", type=int, nargs="+", default=[40000])
     ap.add_argument("--seed", type=int, nargs="+", default=[1])
-    ap.add_argument("--cache", type=Path, default=Path("/tmp"))
+    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()))
     ap.add_argument("--rounds", type=int, default=200)
     ap.add_argument("--alpha", type=float, default=0.8, help="Wentges smoothing weight")
     ap.add_argument("--tol", type=float, default=1e-6, help="relative stop gap")
@@ -466,7 +456,7 @@ def main() -> None:
 
     for residents in args.residents:
         for seed in args.seed:
-            inst = build_instance(district_problem(residents, seed, args.cache))
+            inst = instance(residents, seed, args.cache)
             plan: dict[str, Any] | None = final_plan(residents, seed, args.cache)
             mu0, nu0 = start_multipliers(inst, residents, seed, args.cache)
             pre: dict[str, Any] = {}
