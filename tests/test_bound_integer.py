@@ -131,8 +131,9 @@ def test_integer_bound_is_between_the_fractional_one_and_the_optimum(
 
 def test_integer_steps_raise_the_bound_and_leave_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:
     """A grid district solved whole: with the per-site programme off (as on the generated
-    districts), the work its final step leaves goes to steps with core knapsacks; the plan is
-    the one without them, the bound is higher, and the work stays within the budget."""
+    districts), the work its final step leaves goes to steps restarted from the scarcity start
+    (fractional, then with core knapsacks); the plan is the one without them, the bound is
+    higher, and the work stays within the budget."""
     p = table_problem(9, 150, 16)
     assert p.group is not None
     monkeypatch.setattr(bound, "DP_MAX_CAPACITY", 1)  # every capacity is beyond it
@@ -141,6 +142,7 @@ def test_integer_steps_raise_the_bound_and_leave_the_plan(monkeypatch: pytest.Mo
     without = engine.solve(p, time_limit=120.0, work_budget=3.0, seed=0)
     assert np.array_equal(steps.site_of_client, without.site_of_client)
     assert steps.objective == without.objective
+    assert steps.stats["lagrangian_restart_iterations"] > 1
     assert steps.stats["lagrangian_integer_iterations"] > 1
     assert steps.stats["lagrangian_bound"] > without.stats["lagrangian_bound"]
     assert without.lower_bound <= steps.lower_bound <= steps.objective
