@@ -137,7 +137,9 @@ def lp_bound(inst: Instance, solution: list[np.ndarray] | None = None) -> dict[s
         ),
         shape=(n, ncol),
     )
-    rows, cols, vals = [], [], []
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
     r = 0
     # capacity by tables: Σ d x − U t ≤ 0
     rows += [r + inst.site, r + sites]
@@ -274,7 +276,7 @@ def table_lp_bound(inst: Instance, method: str = "highs-ipm") -> dict[str, float
     }
 
 
-def solve_district(residents: int, seed: int, budget: float, wall: float) -> dict[str, float]:
+def solve_district(residents: int, seed: int, budget: float, wall: float) -> dict[str, float | str]:
     """The location engine alone on the cached problem, as the assignment stage calls it
     (before levelling): objective, bound and gaps, and the bound's figures."""
     from solver.location import solve

@@ -44,7 +44,8 @@ def morton(ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
         v = (v | (v << np.uint64(2))) & np.uint64(0x33333333)
         return (v | (v << np.uint64(1))) & np.uint64(0x55555555)
 
-    return spread(ix) | (spread(iy) << np.uint64(1))
+    out: np.ndarray = spread(ix) | (spread(iy) << np.uint64(1))
+    return out
 
 
 def build(n: int, m: int, seed: int) -> tuple[LocationProblem, dict[str, float]]:
@@ -86,7 +87,7 @@ def build(n: int, m: int, seed: int) -> tuple[LocationProblem, dict[str, float]]
         arc_cost=cost,
         site_status=status,
         max_open=total // 2500,
-        unserved_cost=residents * 5000.0,
+        unserved_cost=(residents * 5000.0).astype(np.float64),
         unit_capacity=UNIT,
         max_units_total=round(1.1 * needed),
         group=group,
