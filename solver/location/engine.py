@@ -733,11 +733,17 @@ def _integer_steps(
         patience=patience,
         metric=metric,
     )
-    st.stats["lagrangian_integer_bound"] = out.bound
-    st.stats["lagrangian_integer_iterations"] = float(out.iterations)
-    st.stats["lagrangian_integer_work"] = st.clock.spent - spent
-    st.stats["lagrangian_iterations"] = st.stats.get("lagrangian_iterations", 0) + out.iterations
+    _record_steps(st, "integer", out, st.clock.spent - spent)
     return (out if out.bound > lr.bound else lr), dearest
+
+
+def _record_steps(st: _Search, name: str, out: LagrangeResult, spent: float) -> None:
+    """Figures of one run of subgradient steps (``lagrangian_{name}_*``: its best bound, steps
+    and work) and its steps in the total."""
+    st.stats[f"lagrangian_{name}_bound"] = out.bound
+    st.stats[f"lagrangian_{name}_iterations"] = float(out.iterations)
+    st.stats[f"lagrangian_{name}_work"] = spent
+    st.stats["lagrangian_iterations"] = st.stats.get("lagrangian_iterations", 0) + out.iterations
 
 
 # Share of a grid district's budget (solved whole, capacities beyond the per-site DP) kept
@@ -768,7 +774,7 @@ def _finish_bound(st: _Search) -> None:
     if lr is None or not beyond_exact_dp(st.inst) or st.left() <= 0.0:
         return
     metric = _district_metric(st)
-    end = st.clock.spent + st.left()
+    spent, end = st.clock.spent, st.clock.spent + st.left()
     fractional_end = st.clock.spent + FINISH_RESTART_SHARE * st.left()
     dearest = [0.0]
 
@@ -787,11 +793,7 @@ def _finish_bound(st: _Search) -> None:
         patience=DISTRICT_PATIENCE,
         metric=metric,
     )
-    st.stats["lagrangian_restart_bound"] = restart.bound
-    st.stats["lagrangian_restart_iterations"] = float(restart.iterations)
-    st.stats["lagrangian_iterations"] = (
-        st.stats.get("lagrangian_iterations", 0) + restart.iterations
-    )
+    _record_steps(st, "restart", restart, st.clock.spent - spent)
     best = _integer_steps(st, restart, end, DISTRICT_DEFLECTION, DISTRICT_PATIENCE, metric)[0]
     if best.bound > st.stats.get("lagrangian_bound", -math.inf):
         _record_bound(st, best)
