@@ -51,7 +51,8 @@ def test_lns_on_the_whole_problem_finds_the_optimum_of_tiny_instances(
     seed: int, n: int, m: int
 ) -> None:
     """Costs below one unit (rounded away without the scale): the whole problem solved by the
-    ``lns`` call is still the enumerated optimum, and the plan it returns costs what it says."""
+    ``lns`` call is still the enumerated optimum, the plan it returns costs what it says, and
+    a second call returns the same plan (the interleaved search is deterministic)."""
     p = small_costs(random_problem(seed, n, m), 1000.0)
     opt = brute_force(p)
     if math.isinf(opt):
@@ -70,17 +71,24 @@ def test_lns_on_the_whole_problem_finds_the_optimum_of_tiny_instances(
         group_outside={},
     )
     scale = cost_scale(np.r_[inst.cost, np.where(np.isfinite(inst.unserved), inst.unserved, 0)])
-    res, dtime, wall_cut = solve_sub_cpsat(
-        inst,
-        sub,
-        hint_assign=None,
-        hint_open=None,
-        time_limit=60.0,
-        work_limit=5.0,
-        seed=0,
-        scale=scale,
-        lns=2,
-    )
+    runs = [
+        solve_sub_cpsat(
+            inst,
+            sub,
+            hint_assign=None,
+            hint_open=None,
+            time_limit=60.0,
+            work_limit=5.0,
+            seed=0,
+            scale=scale,
+            lns=2,
+        )
+        for _ in range(2)
+    ]
+    res, dtime, wall_cut = runs[0]
+    again = runs[1][0]
+    assert again is not None and res is not None
+    assert np.array_equal(again.site_of_client, res.site_of_client)
     assert res is not None and not wall_cut and dtime <= 5.0 + 1e-6
     open_mask = inst.status == 1
     open_mask[sites] |= res.open_sites
@@ -118,7 +126,7 @@ def test_the_many_medians_path_runs_it_and_keeps_a_feasible_plan(
 ) -> None:
     """With the size-reduced path forced (as beyond SMALL_ARCS arcs), the engine spends work on
     the CP-SAT search, its plan is feasible, opens exactly p sites, costs what it reports, and
-    the work stays within the budget; the same input gives the same plan."""
+    the work stays within the budget."""
     monkeypatch.setattr(exact, "SMALL_ARCS", 1000)
     monkeypatch.setattr(engine, "SMALL_ARCS", 1000)
     p = p_median(3, 120, 30)
@@ -130,5 +138,3 @@ def test_the_many_medians_path_runs_it_and_keeps_a_feasible_plan(
     assert int(first.open_sites.sum()) == 30
     assert ev.objective == pytest.approx(first.objective, rel=1e-9)
     assert first.stats["work_seconds"] <= 8.0 + 1e-9
-    again = engine.solve(p, time_limit=300.0, work_budget=8.0, seed=0)
-    assert np.array_equal(again.site_of_client, first.site_of_client)
