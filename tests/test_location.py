@@ -129,6 +129,26 @@ def test_random_instances_are_feasible_and_bounded(seed: int, n: int, m: int) ->
     assert r.objective == r2.objective
 
 
+def cpmp_problem(seed: int, n: int, p: int, slack: float, extent: float = 100.0) -> LocationProblem:
+    """A capacitated p-median on all n² arcs (every client a candidate site, exactly p open),
+    clients uniform in a square of side ``extent``, capacities leaving ``slack`` over demand."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, extent, size=(n, 2))
+    dist = np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1))
+    demand = rng.integers(1, 20, size=n)
+    cli, site = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
+    return LocationProblem(
+        demand=demand,
+        capacity=np.full(n, int(demand.sum() * slack / p)),
+        arc_client=cli.astype(np.int32),
+        arc_site=site.astype(np.int32),
+        arc_cost=dist[cli, site],
+        site_status=np.zeros(n, dtype=np.int8),
+        max_open=p,
+        exact_open=True,
+    )
+
+
 def brute_force(p: LocationProblem) -> float:
     """Enumerate every assignment (tiny instances only)."""
     n, m = p.demand.shape[0], p.capacity.shape[0]

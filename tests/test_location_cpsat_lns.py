@@ -21,7 +21,7 @@ from solver.location.cpsat import COST_RESOLUTION, cost_scale, solve_sub_cpsat
 from solver.location.mip import SubProblem
 from solver.location.model import BIG_UNITS, build_instance, evaluate
 from solver.location.problem import LocationProblem
-from tests.test_location import brute_force, random_problem
+from tests.test_location import brute_force, cpmp_problem, random_problem
 
 
 @given(top=st.floats(1e-6, 1e9))
@@ -100,27 +100,6 @@ def test_lns_on_the_whole_problem_finds_the_optimum_of_tiny_instances(
     assert res.objective == pytest.approx(ev.objective, abs=slack + 1e-9)
 
 
-def p_median(seed: int, n: int, p: int) -> LocationProblem:
-    """A capacitated p-median on every client–site pair (each client a candidate site),
-    distances of a few units as in the Stefanello instances."""
-    rng = np.random.default_rng(seed)
-    xy = rng.uniform(0, 10, size=(n, 2))
-    dist = np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1))
-    cli, site = np.nonzero(np.ones((n, n), dtype=bool))
-    demand = rng.integers(1, 20, size=n)
-    cap = np.full(n, math.ceil(1.25 * demand.sum() / p), dtype=np.int64)
-    return LocationProblem(
-        demand=demand,
-        capacity=cap,
-        arc_client=cli.astype(np.int32),
-        arc_site=site.astype(np.int32),
-        arc_cost=dist[cli, site],
-        site_status=np.zeros(n, dtype=np.int8),
-        max_open=p,
-        exact_open=True,
-    )
-
-
 def test_the_many_medians_path_runs_it_and_keeps_a_feasible_plan(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -129,7 +108,7 @@ def test_the_many_medians_path_runs_it_and_keeps_a_feasible_plan(
     the work stays within the budget."""
     monkeypatch.setattr(exact, "SMALL_ARCS", 1000)
     monkeypatch.setattr(engine, "SMALL_ARCS", 1000)
-    p = p_median(3, 120, 30)
+    p = cpmp_problem(3, 120, 30, slack=1.25, extent=10.0)  # distances of a few units
     first = engine.solve(p, time_limit=300.0, work_budget=8.0, seed=0)
     assert first.stats.get("cpsat_lns_dtime", 0.0) > 0.0
     inst = build_instance(p)

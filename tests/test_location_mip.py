@@ -10,29 +10,13 @@ import pytest
 from solver.location import work
 from solver.location.mip import MipEffort, SubProblem, SubResult, solve_sub_mip
 from solver.location.model import Instance, build_instance, evaluate
-from solver.location.problem import LocationProblem
+from tests.test_location import cpmp_problem
 
 
 def _tight_cpmp(n: int, p: int, seed: int, slack: float) -> Instance:
     """A capacitated p-median on all n² arcs whose capacities leave ``slack`` over demand
     (tight: SCIP's root does not close the gap, so the node limit and the caps decide)."""
-    rng = np.random.default_rng(seed)
-    xy = rng.uniform(0, 100, size=(n, 2))
-    dist = np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1))
-    demand = rng.integers(1, 20, size=n)
-    cli, site = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
-    return build_instance(
-        LocationProblem(
-            demand=demand,
-            capacity=np.full(n, int(demand.sum() * slack / p)),
-            arc_client=cli.astype(np.int32),
-            arc_site=site.astype(np.int32),
-            arc_cost=dist[cli, site],
-            site_status=np.zeros(n, dtype=np.int8),
-            max_open=p,
-            exact_open=True,
-        )
-    )
+    return build_instance(cpmp_problem(seed, n, p, slack))
 
 
 def test_whole_problem_mip_charges_within_its_share() -> None:

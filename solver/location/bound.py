@@ -691,7 +691,7 @@ def exact_steps_until(
     inst: Instance,
     clock: WorkClock,
     end: float,
-    start: LagrangeResult,
+    start: LagrangeResult | None,
     *,
     upper: Callable[[], float],
     theta0: float,
@@ -699,11 +699,13 @@ def exact_steps_until(
     deflection: float,
     patience: int,
     metric: F64 | None,
+    integer: bool = True,
 ) -> tuple[LagrangeResult, float]:
-    """Subgradient steps with exact site knapsacks (:func:`subgradient` with ``integer``) from
-    ``start``'s multipliers, charged to ``clock`` (phase ``bound``), while the next step — as
-    dear as the dearest so far — still fits before the clock reads ``end``. Returns their
-    best and the dearest step (what one more would cost)."""
+    """Subgradient steps with exact site knapsacks (:func:`subgradient` with ``integer``; with
+    ``integer`` False, fractional ones) from ``start``'s multipliers (None: the scarcity
+    start), charged to ``clock`` (phase ``bound``), while the next step — as dear as the
+    dearest so far — still fits before the clock reads ``end``. Returns their best and the
+    dearest step (what one more would cost)."""
     dearest = [0.0]
 
     def charge(w: float) -> None:
@@ -718,11 +720,11 @@ def exact_steps_until(
         upper=upper,
         max_iter=max_iter,
         exact=True,
-        integer=True,
+        integer=integer,
         deadline_ok=go_on,
         charge=charge,
-        mu0=start.mu,
-        nu0=start.nu,
+        mu0=None if start is None else start.mu,
+        nu0=0.0 if start is None else start.nu,
         theta0=theta0,
         deflection=deflection,
         patience=patience,

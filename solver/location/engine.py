@@ -777,24 +777,19 @@ def _finish_bound(st: _Search) -> None:
         return
     metric = _district_metric(st)
     spent, end = st.clock.spent, st.clock.spent + st.left()
-    fractional_end = st.clock.spent + FINISH_RESTART_SHARE * st.left()
-    dearest = [0.0]
-
-    def charge(w: float) -> None:
-        dearest[0] = max(dearest[0], w)
-        st.charge(w, "bound")
-
-    restart = subgradient(
+    restart = exact_steps_until(
         st.inst,
+        st.clock,
+        st.clock.spent + FINISH_RESTART_SHARE * st.left(),
+        None,
         upper=lambda: st.relaxed_upper,
+        theta0=1.0,
         max_iter=10 * REFINE_ITERATIONS,
-        exact=True,
-        deadline_ok=lambda: st.left() > 0.0 and st.clock.spent + dearest[0] <= fractional_end,
-        charge=charge,
         deflection=DISTRICT_DEFLECTION,
         patience=DISTRICT_PATIENCE,
         metric=metric,
-    )
+        integer=False,
+    )[0]
     _record_steps(st, "restart", restart, st.clock.spent - spent)
     best = _integer_steps(st, restart, end, DISTRICT_DEFLECTION, DISTRICT_PATIENCE, metric)[0]
     if best.bound > st.stats.get("lagrangian_bound", -math.inf):
@@ -1177,10 +1172,6 @@ def _cpsat_lns(st: _Search, lf: NDArray[np.float64], limit: float) -> None:
     near = nearest_arcs(inst)
     if st.assign is None or st.open_mask is None or near is None or limit < 1.0:
         return
-    time_limit = solver_time_limit(st)
-    if time_limit < MIN_WALL_SECONDS:
-        st.wall_cut()
-        return
     st.charge(work.ARC_PASS * inst.k, "cpsat_lns")
     arcs = np.flatnonzero(surviving_arcs(st, lf, near)).astype(np.int64)
     sub = _subproblem(
@@ -1189,23 +1180,55 @@ def _cpsat_lns(st: _Search, lf: NDArray[np.float64], limit: float) -> None:
         np.flatnonzero(inst.usable).astype(np.int64),
         arcs,
     )
+    res, dtime = _cpsat(
+        st,
+        sub,
+        max(0.01, (limit - work.CPSAT_PER_ARC * arcs.shape[0]) / work.CPSAT_PER_DTIME),
+        st.seed,
+        "cpsat_lns",
+        scale=cost_scale(inst.cost[arcs]),
+        lns=CPSAT_LNS_WORKERS,
+    )
+    if dtime is not None:
+        st.stats["cpsat_lns_dtime"] = dtime
+    if res is not None:
+        _apply(st, sub, res, "cpsat_lns")
+
+
+def _cpsat(
+    st: _Search,
+    sub: SubProblem,
+    work_limit: float,
+    seed: int,
+    phase: str,
+    *,
+    scale: float = 1.0,
+    lns: int = 0,
+) -> tuple[SubResult | None, float | None]:
+    """One CP-SAT call on ``sub`` hinted with the incumbent
+    (:func:`~solver.location.cpsat.solve_sub_cpsat`, ``work_limit`` in deterministic time),
+    charged to ``phase`` (its deterministic time and the model's arcs), the wall-clock cut
+    recorded. Returns its result and deterministic time; (None, None) when the wall clock
+    leaves no time for a call."""
+    time_limit = solver_time_limit(st)
+    if time_limit < MIN_WALL_SECONDS:
+        st.wall_cut()
+        return None, None
     res, dtime, wall_cut = solve_sub_cpsat(
-        inst,
+        st.inst,
         sub,
         hint_assign=st.assign,
         hint_open=st.open_mask,
         time_limit=time_limit,
-        work_limit=max(0.01, (limit - work.CPSAT_PER_ARC * arcs.shape[0]) / work.CPSAT_PER_DTIME),
-        seed=st.seed,
-        scale=cost_scale(inst.cost[arcs]),
-        lns=CPSAT_LNS_WORKERS,
+        work_limit=work_limit,
+        seed=seed,
+        scale=scale,
+        lns=lns,
     )
-    st.charge(work.CPSAT_PER_DTIME * dtime + work.CPSAT_PER_ARC * arcs.shape[0], "cpsat_lns")
-    st.stats["cpsat_lns_dtime"] = dtime
+    st.charge(work.CPSAT_PER_DTIME * dtime + work.CPSAT_PER_ARC * sub.arcs.shape[0], phase)
     if wall_cut:
         st.wall_cut()
-    if res is not None:
-        _apply(st, sub, res, "cpsat_lns")
+    return res, dtime
 
 
 def _reduced_site_search(st: _Search, lf: NDArray[np.float64], share: float) -> None:
@@ -1929,7 +1952,6 @@ def _global_mip(st: _Search, lf: NDArray[np.float64], share: float = 1.0) -> Non
 def _lns(st: _Search, salt: int = 0) -> None:
     """Neighbourhood MIPs around each open site, growing the neighbourhood when stuck
     (``salt``: another random order and CP-SAT seeds, for a further run on the same plan)."""
-    inst = st.inst
     rng = np.random.default_rng(st.seed + salt)
     solved: set[bytes] = set()
     n_open = int(np.count_nonzero(st.open_mask)) if st.open_mask is not None else 0
@@ -1954,22 +1976,9 @@ def _lns(st: _Search, salt: int = 0) -> None:
                 continue
             iters += 1
             work_limit = min(LNS_WORK, max(0.01, (st.left() - 0.5) / work.CPSAT_PER_DTIME))
-            time_limit = solver_time_limit(st)
-            if time_limit < MIN_WALL_SECONDS:
-                st.wall_cut()
+            res, dtime = _cpsat(st, sub, work_limit, st.seed + salt + iters, "lns")
+            if dtime is None:
                 break
-            res, dtime, wall_cut = solve_sub_cpsat(
-                inst,
-                sub,
-                hint_assign=st.assign,
-                hint_open=st.open_mask,
-                time_limit=time_limit,
-                work_limit=work_limit,
-                seed=st.seed + salt + iters,
-            )
-            st.charge(work.CPSAT_PER_DTIME * dtime + work.CPSAT_PER_ARC * sub.arcs.shape[0], "lns")
-            if wall_cut:
-                st.wall_cut()
             if res is None:
                 continue
             if _apply(st, sub, res, "lns"):
