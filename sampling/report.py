@@ -214,7 +214,8 @@ def stage_text(stage: str, f: Mapping[str, Any]) -> str:
             f"last swab {f.get('finish_time', '?')} (simulated p95"
             f" {f.get('sim_finish_p95', '?')} over {_runs(f)});"
             f" {_staffing_words(f.get('staffing_status'))}, {_int(f, 'samplers_used'):,} of"
-            f" {_int(f, 'samplers_available'):,} samplers"
+            f" {_int(f, 'samplers_available'):,} available samplers on duty"
+            + (f", {extra:,} more needed" if (extra := _int(f, "extra_samplers_shortfall")) else "")
         )
     if stage == "home_visits":
         total = _int(f, "households_total")

@@ -14,7 +14,7 @@ from sampling.cli import main
 from sampling.errors import ScenarioError
 from sampling.output.schemas import OUTPUT_TABLES, OutputSchemaError
 from sampling.output.write import strict_json
-from sampling.report import alerts, plan_lines, plan_warnings
+from sampling.report import alerts, plan_lines, plan_warnings, stage_line
 from sampling.scenario.loader import load_scenario
 from sampling.stages.assignment import assign
 
@@ -114,6 +114,10 @@ def test_console_names_every_problem() -> None:
     assert "2 points finish late in simulation" in text and "p95 15:05" in text
     assert "12 more samplers" in text and "1 home-visit households" in text
     assert "wall-clock safety stop" in text
+    # the day's stage line: samplers on duty of those available, and what the shortfall needs
+    summary |= {"samplers_used": 194, "samplers_available": 195}
+    day = stage_line("day", 1.0, summary)
+    assert "194 of 195 available samplers on duty, 12 more needed" in day
     # one line per alert, and the alerts are the same codes the index and the map show
     codes = [a["code"] for a in alerts(summary)]
     assert codes == [
