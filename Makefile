@@ -29,6 +29,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	cd bench && MYPYPATH=.. ../$(BIN)/mypy --config-file ../pyproject.toml *.py  # benchmark scripts (top-level modules)
 
 # Browser tests drive Debian's chromium with a CJK font (zh pages are measured with real glyphs);
 # install them when we can (root with apt-get).

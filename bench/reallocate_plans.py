@@ -30,7 +30,8 @@ from numpy.typing import NDArray
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.district_plans import district_problem  # noqa: E402
+from district_plans import district_problem  # noqa: E402
+
 from solver.location import decompose  # noqa: E402
 from solver.location.model import build_instance, evaluate  # noqa: E402
 from solver.location.reallocate import reallocate  # noqa: E402
