@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -108,12 +109,51 @@ def test_the_many_medians_path_runs_it_and_keeps_a_feasible_plan(
     the work stays within the budget."""
     monkeypatch.setattr(exact, "SMALL_ARCS", 1000)
     monkeypatch.setattr(engine, "SMALL_ARCS", 1000)
+    models: list[np.ndarray] = []  # the arcs of each whole-problem CP-SAT model
+    cpsat_call = engine._cpsat
+
+    def record(st: Any, sub: Any, *args: Any, **kwargs: Any) -> Any:
+        if args[2] == "cpsat_lns":
+            models.append(sub.arcs.copy())
+        return cpsat_call(st, sub, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "_cpsat", record)
     p = cpmp_problem(3, 120, 30, slack=1.25, extent=10.0)  # distances of a few units
     first = engine.solve(p, time_limit=300.0, work_budget=8.0, seed=0)
     assert first.stats.get("cpsat_lns_dtime", 0.0) > 0.0
     inst = build_instance(p)
+    # the model holds each client's CPSAT_LNS_NEAREST cheapest arcs, beyond them only the
+    # incumbent's own (one per client)
+    assert models
+    for arcs in models:
+        rank = arcs - inst.ptr[inst.cli[arcs]]
+        far = np.bincount(inst.cli[arcs[rank >= engine.CPSAT_LNS_NEAREST]], minlength=inst.n)
+        assert far.max() <= 1
+        assert np.bincount(inst.cli[arcs], minlength=inst.n).max() <= engine.CPSAT_LNS_NEAREST + 1
     ev = evaluate(inst, first.site_of_client, first.open_sites)
     assert ev.feasible, ev.reason
     assert int(first.open_sites.sum()) == 30
     assert ev.objective == pytest.approx(first.objective, rel=1e-9)
     assert first.stats["work_seconds"] <= 8.0 + 1e-9
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 12))
+def test_nearest_arcs_keeps_each_clients_k_cheapest(seed: int, k: int) -> None:
+    """``nearest_arcs(inst, k)`` (the CP-SAT model's arcs before the Lagrangian test): each
+    client keeps min(k, its arcs) arcs, and none of the arcs it drops is cheaper than one it
+    keeps."""
+    inst = build_instance(cpmp_problem(seed, 40, 8, slack=1.3, extent=10.0))
+    small = exact.SMALL_ARCS
+    try:
+        exact.SMALL_ARCS = 0
+        near = exact.nearest_arcs(inst, k)
+    finally:
+        exact.SMALL_ARCS = small
+    assert near is not None
+    degree = np.diff(inst.ptr)
+    assert np.array_equal(np.bincount(inst.cli[near], minlength=inst.n), np.minimum(k, degree))
+    for i in range(inst.n):
+        arcs = np.arange(inst.ptr[i], inst.ptr[i + 1])
+        kept, dropped = inst.cost[arcs[near[arcs]]], inst.cost[arcs[~near[arcs]]]
+        assert dropped.size == 0 or kept.max() <= dropped.min()

@@ -187,9 +187,10 @@ def is_small(inst: Instance) -> bool:
     return inst.group is None and (inst.k <= SMALL_ARCS or inst.n <= EXACT_PATH_CLIENTS)
 
 
-def nearest_arcs(inst: Instance) -> B | None:
-    """Beyond :data:`SMALL_ARCS` arcs: each client's K cheapest arcs, K = max(:data:`NEAR_MIN`,
-    ⌈:data:`NEAR_PER_SHARE` × n ÷ p⌉) (a few times the clients an open site serves); None below.
+def nearest_arcs(inst: Instance, k: int | None = None) -> B | None:
+    """Beyond :data:`SMALL_ARCS` arcs: each client's K cheapest arcs, K = ``k`` or by default
+    max(:data:`NEAR_MIN`, ⌈:data:`NEAR_PER_SHARE` × n ÷ p⌉) (a few times the clients an open
+    site serves); None below.
 
     While the incumbent is far from the bound the Lagrangian excludes almost no arc, and a
     neighbourhood MIP would carry every client's arc to every site in it; good plans of
@@ -198,7 +199,8 @@ def nearest_arcs(inst: Instance) -> B | None:
     """
     if inst.k <= SMALL_ARCS or inst.n == 0:
         return None
-    k = max(NEAR_MIN, math.ceil(NEAR_PER_SHARE * inst.n / max(1, inst.p_max)))
+    if k is None:
+        k = max(NEAR_MIN, math.ceil(NEAR_PER_SHARE * inst.n / max(1, inst.p_max)))
     rank = np.arange(inst.k) - inst.ptr[inst.cli]
     return np.asarray(rank < k, dtype=np.bool_)
 
