@@ -129,12 +129,17 @@ def test_random_instances_are_feasible_and_bounded(seed: int, n: int, m: int) ->
     assert r.objective == r2.objective
 
 
-def cpmp_problem(seed: int, n: int, p: int, slack: float, extent: float = 100.0) -> LocationProblem:
+def cpmp_problem(
+    seed: int, n: int, p: int, slack: float, extent: float = 100.0, floor: bool = False
+) -> LocationProblem:
     """A capacitated p-median on all n² arcs (every client a candidate site, exactly p open),
-    clients uniform in a square of side ``extent``, capacities leaving ``slack`` over demand."""
+    clients uniform in a square of side ``extent``, capacities leaving ``slack`` over demand;
+    ``floor``: distances rounded down (as pmedcap1's)."""
     rng = np.random.default_rng(seed)
     xy = rng.uniform(0, extent, size=(n, 2))
     dist = np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1))
+    if floor:
+        dist = np.floor(dist)
     demand = rng.integers(1, 20, size=n)
     cli, site = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
     return LocationProblem(
@@ -361,23 +366,8 @@ def test_small_cpmp_path_reaches_mip_optimum() -> None:
     from solver.location.mip import SubProblem, solve_sub_mip
     from solver.location.model import build_instance
 
-    rng = np.random.default_rng(3)
-    n, p = 30, 4
-    xy = rng.uniform(0, 100, size=(n, 2))
-    dist = np.floor(np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1)))
-    demand = rng.integers(1, 20, size=n)
-    cap = np.full(n, int(demand.sum() * 1.15 / p))
-    cli, site = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
-    prob = LocationProblem(
-        demand=demand,
-        capacity=cap,
-        arc_client=cli.astype(np.int32),
-        arc_site=site.astype(np.int32),
-        arc_cost=dist[cli, site],
-        site_status=np.zeros(n, dtype=np.int8),
-        max_open=p,
-        exact_open=True,
-    )
+    p = 4
+    prob = cpmp_problem(3, 30, p, slack=1.15, floor=True)
     inst = build_instance(prob)
     assert is_small(inst)
     every = SubProblem(np.arange(inst.n), np.arange(inst.m), np.arange(inst.k), p, p, 1 << 40, {})
