@@ -19,6 +19,7 @@ RUNS: dict[str, list[str]] = {
     "cpmp": ["cpmp.py", "--all"],  # pmedcap1 (5 s each) and SJC (30 s each) vs known optima
     "vrptw": ["vrptw.py", "--all", "--time-limit", "10"],  # 56 Solomon vs DIMACS best-known
     "stefanello": ["cpmp.py", "--set", "stefanello"],  # 20 large CPMPs, 60 units each (issue 14)
+    "cpmp_large": ["cpmp_large.py"],  # 6 generated CPMPs of 2,000-3,038 clients, gap to bound
     # the engine on generated districts, mid-size (not decomposed) to 5M (issue 14)
     "districts": [
         "district_plans.py",

@@ -137,12 +137,14 @@ def run_mip(
     root_iterations: float = work.MIP_ROOT_ITERATIONS,
     on_infeasible: Callable[[], None] | None = None,
     lp_dives: bool = True,
+    root_share: float = 1.0,
 ) -> SubResult | None:
     """One SCIP call on the work clock: at most ``work_limit`` estimated seconds by its node
     limit (the root node alone if only the work left overall affords it, not started if not
     even that; ``root_iterations`` per column estimate the root by the kind of model),
     charged by its counts; hinted with ``hint`` (assignment and open sites; default the
-    incumbent's); ``lp_dives`` as in :func:`~solver.location.mip.solve_sub_mip`.
+    incumbent's); ``lp_dives`` as in :func:`~solver.location.mip.solve_sub_mip`; the root
+    node alone runs only if its estimate fits ``root_share`` of the work left.
 
     Too little wall time left for a call, or a call stopped by the wall clock, marks the run
     as cut by the wall clock. ``on_infeasible`` is called when SCIP proves the model has no
@@ -163,7 +165,7 @@ def run_mip(
         seed=seed,
         work_limit=work_limit,
         root_iterations=root_iterations,
-        start_limit=st.left(),
+        start_limit=root_share * st.left(),
         lp_dives=lp_dives,
     )
     st.charge(effort.work, phase)
