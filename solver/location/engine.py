@@ -259,8 +259,8 @@ ASSIGN_MIN_WORK = 0.2
 # … and when its share does not afford the root node, the root alone runs only if its estimate
 # fits this share of the work left: it is one step of an alternation, and a root estimate can
 # be several times off (2,392 clients, 700 open sites, multipliers from another start:
-# estimated 8.1 units, took 35 of the 30
-# left, and the CP-SAT and neighbourhood steps after it got nothing).
+# estimated 8.1 units, took 35 of the 30 left, and the CP-SAT and neighbourhood steps after it
+# got nothing).
 ASSIGN_ROOT_SHARE = 0.25
 # The iterated local search's kick (:func:`_site_kick`): closed candidates drawn from, per
 # kicked open site (its clients' most seen closed sites among their CHEAP_ARCS cheapest arcs).
