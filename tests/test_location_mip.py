@@ -84,32 +84,40 @@ def test_lp_iteration_cap_is_what_the_allowance_pays_for(sites: int, allowance: 
     assert work.mip_lp_iteration_cap(math.inf, sites) >= 1 << 62
 
 
+def _whole_tight_cpmp() -> tuple[Instance, SubProblem]:
+    """A tight 60-client p-median and the sub-problem that is all of it."""
+    inst = _tight_cpmp(60, 8, seed=11, slack=1.03)
+    whole = SubProblem(np.arange(inst.n), np.arange(inst.m), np.arange(inst.k), 8, 8, 1 << 40, {})
+    return inst, whole
+
+
+def _root_alone(
+    inst: Instance, whole: SubProblem, start_limit: float
+) -> tuple[SubResult | None, MipEffort]:
+    """The whole-problem call with an allowance that pays for not even the root node."""
+    return solve_sub_mip(
+        inst,
+        whole,
+        hint_assign=None,
+        hint_open=None,
+        time_limit=120,
+        node_limit=10**6,
+        seed=0,
+        work_limit=1e-3,
+        root_iterations=work.MIP_FIXED_ROOT_ITERATIONS,
+        start_limit=start_limit,
+        lp_dives=False,
+    )
+
+
 def test_root_alone_on_the_work_left_spends_about_its_estimate() -> None:
     """A call whose own allowance does not pay for its root node runs the root alone when the
     work left overall does, and then spends about the root's estimate, not what is left
     (each LP's iteration cap follows the estimate: with a cap from the work left the same
     root took 2,726 LP iterations, 3.2 × its estimate; a 120k-resident district's
     fixed-site model 31,000, 29 units with 10 left)."""
-    inst = _tight_cpmp(60, 8, seed=11, slack=1.03)
-    whole = SubProblem(np.arange(inst.n), np.arange(inst.m), np.arange(inst.k), 8, 8, 1 << 40, {})
-
-    def root_alone(start_limit: float) -> tuple[SubResult | None, MipEffort]:
-        """The call with an allowance that pays for not even the root node."""
-        return solve_sub_mip(
-            inst,
-            whole,
-            hint_assign=None,
-            hint_open=None,
-            time_limit=120,
-            node_limit=10**6,
-            seed=0,
-            work_limit=1e-3,
-            root_iterations=work.MIP_FIXED_ROOT_ITERATIONS,
-            start_limit=start_limit,
-            lp_dives=False,
-        )
-
-    res, effort = root_alone(1000.0)  # plenty left overall
+    inst, whole = _whole_tight_cpmp()
+    res, effort = _root_alone(inst, whole, 1000.0)  # plenty left overall
     estimate = work.mip_root_work(
         effort.cols, effort.nonzeros, effort.sites, work.MIP_FIXED_ROOT_ITERATIONS
     )
@@ -118,7 +126,7 @@ def test_root_alone_on_the_work_left_spends_about_its_estimate() -> None:
     assert res is not None and evaluate(inst, res.site_of_client, res.open_sites).feasible
     # and a call that cannot afford its root from the work left either is not started (it is
     # charged the model's building only)
-    none, skipped = root_alone(0.5 * estimate)
+    none, skipped = _root_alone(inst, whole, 0.5 * estimate)
     assert none is None and not skipped.ran and skipped.lp_iterations == 0
     assert skipped.work == work.mip_build_work(skipped.nonzeros)
 
@@ -154,20 +162,8 @@ def test_root_alone_only_within_its_share_of_the_work_left() -> None:
     times off: 2,392 clients and 700 open sites, estimated 8.1 units, took 35)."""
     from solver.location.exact import run_mip
 
-    inst = _tight_cpmp(60, 8, seed=11, slack=1.03)
-    whole = SubProblem(np.arange(inst.n), np.arange(inst.m), np.arange(inst.k), 8, 8, 1 << 40, {})
-    model = solve_sub_mip(
-        inst,
-        whole,
-        hint_assign=None,
-        hint_open=None,
-        time_limit=120,
-        node_limit=10**6,
-        seed=0,
-        work_limit=1e-3,
-        root_iterations=work.MIP_FIXED_ROOT_ITERATIONS,
-        start_limit=0.0,  # not started: only the model's size is counted
-    )[1]
+    inst, whole = _whole_tight_cpmp()
+    model = _root_alone(inst, whole, 0.0)[1]  # not started: only the model's size is counted
     estimate = work.mip_root_work(
         model.cols, model.nonzeros, model.sites, work.MIP_FIXED_ROOT_ITERATIONS
     )

@@ -549,11 +549,10 @@ def paid_start_bound(inst: Instance) -> tuple[float, float]:
     Stefanello instances (20 instance-seeds: gaps +0.84 / +0.80 points in all), so the
     engine keeps the classic start and takes this as one more bound at the end.
     """
-    if inst.k == 0 or not bool(np.any(inst.cost <= 0)):
+    paid = cheapest_arc_cost(inst, paid=True)
+    if np.array_equal(paid, cheapest_arc_cost(inst)):
         return -math.inf, 0.0
-    mu, nu = scarcity_start(inst, paid=True)
-    if np.array_equal(mu, scarcity_start(inst)[0]):
-        return -math.inf, 0.0
+    mu, nu = _aggregate_start(inst, paid)
     lag = Lagrangian(inst, True, False)
     return float(lag.evaluate(mu, nu)[0]), lag.work()
 
