@@ -392,11 +392,28 @@ def _buildings_payload(
         if change:
             tip += html_fill("<div class='np-change'>{}: {}</div>", lab["change"], Markup(change))
         tips.append(str(tip))
-    unserved_payload = {
+    unserved_payload: dict[str, Any] = {
         "lat": [_r6(v) for v in unserved["lat"]],
         "lon": [_r6(v) for v in unserved["lon"]],
         "tip": tips,
     }
+    sug = data.suggested
+    if sug is not None and sug.height:
+        unserved_payload["sug"] = {
+            "lat": [_r6(v) for v in sug["lat"]],
+            "lon": [_r6(v) for v in sug["lon"]],
+            "radius": float(data.walk_limit_m),
+            "tip": [
+                _esc(
+                    lab["suggested_tip"].format(
+                        buildings=_fmt_num(r["buildings"]),
+                        residents=_fmt_num(r["residents"]),
+                        building=r["near_building_id"],
+                    )
+                )
+                for r in sug.iter_rows(named=True)
+            ],
+        }
     return served_payload, unserved_payload
 
 

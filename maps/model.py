@@ -65,6 +65,9 @@ CHANGE_COLUMNS = (
 )
 
 
+SUGGESTED_COLUMNS = ("near_building_id", "lat", "lon", "buildings", "residents")
+
+
 class MapDataError(ValueError):
     """MapData is missing a column or holds values the renderer cannot draw."""
 
@@ -101,6 +104,10 @@ class MapData:
         ``building_id``, ``kind`` (``building_moved``, ``building_unserved``,
         ``building_sealed`` or ``call_moved``), ``lat``, ``lon``, ``old_point_id``,
         ``new_point_id``, ``old_time``, ``new_time`` (first call "HH:MM"; all nullable text).
+    ``suggested`` (optional; temporary points that would reach the buildings beyond the
+        walking limit of every candidate point, most residents first): ``near_building_id``,
+        ``lat``, ``lon``, ``buildings``, ``residents`` (int: what each reaches that no earlier
+        one does).
     ``walk_limit_m``: radius of the walking-limit circles (straight-line reach), metres.
     ``kpis``: shown in the KPI panel in this order; known keys (the ``[kpi]`` labels of
         :mod:`sampling.i18n`) get translated labels and formats (``coverage`` in 0..1 is shown
@@ -128,6 +135,7 @@ class MapData:
     trips: pl.DataFrame | None = None
     labs: pl.DataFrame | None = None
     changes: pl.DataFrame | None = None
+    suggested: pl.DataFrame | None = None
 
     def __post_init__(self) -> None:
         _require(self.buildings, BUILDING_COLUMNS, "buildings")
@@ -137,6 +145,7 @@ class MapData:
             ("trips", self.trips, TRIP_COLUMNS),
             ("labs", self.labs, LAB_COLUMNS),
             ("changes", self.changes, CHANGE_COLUMNS),
+            ("suggested", self.suggested, SUGGESTED_COLUMNS),
         ):
             if frame is not None and frame.height > 0:
                 _require(frame, columns, what)

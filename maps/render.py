@@ -238,6 +238,14 @@ def _legend_html(payload: dict[str, Any], lang: str, names: dict[str, str]) -> s
         ),
         html_fill(row, html_fill(outline, "solid", PALETTE[0], ""), names["catchments"]),
     ]
+    if "sug" in payload["unserved"]:
+        parts.append(
+            html_fill(
+                row,
+                html_fill(ring, "#fff", f"3px solid {UNSERVED_COLOUR}"),
+                lab["suggested_legend"],
+            )
+        )
     if "changes" in payload:
         parts.append(html_fill("<h5>{}</h5>", names["changes"]))
         parts.append(

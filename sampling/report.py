@@ -101,6 +101,10 @@ def _as_int(value: object) -> int:
     return int(value) if isinstance(value, (int, float)) and math.isfinite(value) else 0
 
 
+def _as_float(value: object) -> float:
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else 0.0
+
+
 def alerts(summary: Mapping[str, Any]) -> list[dict[str, object]]:
     """The plan's alerts: ``{"code": …, "count": …}`` for every problem a planner must act on.
 
@@ -321,6 +325,31 @@ def late_tubes_remedy_text(summary: Mapping[str, Any], lab: Mapping[str, str]) -
     return text
 
 
+def reach_remedy(summary: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The ``unserved`` alert's remedy for the residents beyond the walking limit of every
+    candidate point: ``(residents_out_of_reach, points_to_add_for_reach)`` — the temporary
+    points of the summary's ``suggested_points`` would reach them all; ``None`` when no
+    resident is out of reach (or the summary predates these figures)."""
+    residents = _int(summary, "residents_out_of_reach")
+    points = _int(summary, "points_to_add_for_reach")
+    return (residents, points) if residents > 0 and points > 0 else None
+
+
+def unserved_remedy_text(summary: Mapping[str, Any], lab: Mapping[str, str]) -> str:
+    """:func:`reach_remedy` in the words of a label table (``unserved_out_of_reach``, or
+    ``unserved_out_of_reach_one`` for one point), to append to the ``unserved`` alert."""
+    remedy = reach_remedy(summary)
+    if remedy is None:
+        return ""
+    residents, points = remedy
+    key = "unserved_out_of_reach_one" if points == 1 else "unserved_out_of_reach"
+    return lab[key].format(
+        residents=f"{residents:,}",
+        points=f"{points:,}",
+        limit=f"{_as_float(summary.get('walk_limit_min')):g}",
+    )
+
+
 def _late_tubes_remedy(summary: Mapping[str, Any]) -> str:
     """:func:`fleet_remedy` and :func:`lab_hours_remedy` in the console's words."""
     text = ""
@@ -426,10 +455,19 @@ def _warning(code: str, n: int, s: Mapping[str, Any]) -> list[str]:
             " every walk-in resident is unserved; plan again with more time (--time-limit)"
         ]
     if code == "unserved":
-        return [
+        line = (
             f"{n:,} residents in {_int(s, 'buildings_unserved'):,} buildings have no sampling"
             " point (assignments.parquet, unserved_reason)"
-        ]
+        )
+        remedy = reach_remedy(s)
+        if remedy is not None:
+            far, points = remedy
+            line += (
+                f"; {far:,} of them live beyond the {_as_float(s.get('walk_limit_min')):g}-min"
+                f" walk of every candidate point: {_counted(points, 'temporary point')} would"
+                " reach them (summary.json, suggested_points; the map)"
+            )
+        return [line]
     if code == "deficit":
         return [
             f"capacity deficit: {n:,} walk-in residents are beyond what the staffed tables can"

@@ -32,7 +32,7 @@ from sampling.documents.vehicles import vehicle_paths
 from sampling.files.names import DocumentPaths, href
 from sampling.i18n import map_labels, reason_labels
 from sampling.output.schemas import OUTPUT_TABLES, read_output
-from sampling.report import alerts, late_tubes_remedy_text, percent
+from sampling.report import alerts, late_tubes_remedy_text, percent, unserved_remedy_text
 from sampling.scenario.model import Scenario
 from sampling.stages.transport import transport_layer
 
@@ -354,6 +354,28 @@ def map_data(
         trips=trips,
         labs=labs,
         changes=map_changes(changes, assignments),
+        suggested=map_suggested(summary),
+    )
+
+
+def map_suggested(summary: dict[str, Any]) -> pl.DataFrame | None:
+    """The summary's ``suggested_points`` (temporary points for the residents out of reach) as
+    the map's ``suggested`` table; None without any."""
+    rows = summary.get("suggested_points")
+    if not isinstance(rows, list) or not rows:
+        return None
+    return pl.DataFrame(
+        [
+            {k: row.get(k) for k in ("near_building_id", "lat", "lon", "buildings", "residents")}
+            for row in rows
+        ],
+        schema={
+            "near_building_id": pl.String,
+            "lat": pl.Float64,
+            "lon": pl.Float64,
+            "buildings": pl.Int64,
+            "residents": pl.Int64,
+        },
     )
 
 
@@ -369,7 +391,11 @@ def map_alerts(summary: dict[str, Any], lang: str) -> tuple[str, ...]:
         code, count = str(alert.get("code")), alert.get("count")
         text = lab.get(f"alert_{code}", f"{code}: {{count}}")
         line = text.format(count=f"{count:,}" if isinstance(count, int) else count)
-        out.append(line + late_tubes_remedy_text(summary, lab) if code == "late_tubes" else line)
+        if code == "late_tubes":
+            line += late_tubes_remedy_text(summary, lab)
+        elif code == "unserved":
+            line += unserved_remedy_text(summary, lab)
+        out.append(line)
     return tuple(out)
 
 

@@ -41,6 +41,7 @@ from sampling.scenario.model import Scenario
 from sampling.stages.limits import wall_safety
 from sampling.stages.overflow import Arcs, Levelled, level
 from solver.location.candidates import Pairs, nearest, pairs_within
+from solver.location.cover import suggest_sites
 from solver.location.engine import LocationProblem, LocationResult, solve
 from solver.location.model import gap_without_group_penalty
 
@@ -208,6 +209,9 @@ class AssignmentPlan:
     for the deficit and the capacity plan (``"unserved"``; they stay unserved, ``capacity``)."""
     target_utilisation: float = 1.0
     """The utilisation the tables were planned to (the header's target where staff allows)."""
+    suggested_points: pl.DataFrame = field(default_factory=lambda: _no_suggestions())
+    """Where temporary points would reach the buildings beyond the walking limit of every
+    candidate point (:func:`reach_suggestions`), most residents first."""
 
 
 def staffable_tables(scenario: Scenario) -> int:
@@ -393,6 +397,7 @@ def assign(
         ),
     )
     overflow = _overflow_frame(scenario, problem, levelled)
+    suggested = reach_suggestions(scenario, plan[0])
     return AssignmentPlan(
         assignments=plan[0],
         points=plan[1],
@@ -405,6 +410,55 @@ def assign(
         reason=result.reason,
         overflow=overflow,
         target_utilisation=levelled.target if levelled is not None else 1.0,
+        suggested_points=suggested,
+    )
+
+
+SUGGESTION_SCHEMA = {
+    "near_building_id": pl.String,
+    "grid_id": pl.String,
+    "lat": pl.Float64,
+    "lon": pl.Float64,
+    "buildings": pl.Int64,
+    "residents": pl.Int64,
+}
+"""Columns of a plan's suggested points (``AssignmentPlan.suggested_points``)."""
+
+
+def _no_suggestions() -> pl.DataFrame:
+    return pl.DataFrame(schema=SUGGESTION_SCHEMA)
+
+
+def reach_suggestions(scenario: Scenario, assignments: pl.DataFrame) -> pl.DataFrame:
+    """Temporary points that would bring every ``out_of_reach`` building with walk-in residents
+    within the walking limit: a greedy cover by sites at those buildings (:func:`solver.location.cover.suggest_sites`,
+    reach = the straight-line reach of the walking limit), one row per site — the building it
+    stands at (``near_building_id``, its grid, ``lat``/``lon``), and the ``buildings`` and
+    walk-in ``residents`` it reaches that no earlier row does. With street distances the reach
+    is the straight-line estimate: a place to check on the ground.
+    """
+    far = (
+        (assignments["unserved_reason"] == UnservedReason.OUT_OF_REACH.value)
+        & (assignments["walk_in"] > 0)
+    ).fill_null(False)
+    if not far.any():
+        return _no_suggestions()
+    rows = np.flatnonzero(far.to_numpy())
+    bx, by = scenario.xy(scenario.buildings)
+    xy = np.column_stack([bx, by])[rows]
+    walk_in = assignments["walk_in"].to_numpy().astype(np.int64)[rows]
+    cover = suggest_sites(xy, walk_in, scenario.header.walking.straight_reach_m)
+    at = assignments[rows[cover.site].tolist()]
+    return pl.DataFrame(
+        {
+            "near_building_id": at["building_id"],
+            "grid_id": at["grid_id"],
+            "lat": at["lat"],
+            "lon": at["lon"],
+            "buildings": cover.count,
+            "residents": cover.weight,
+        },
+        schema=SUGGESTION_SCHEMA,
     )
 
 

@@ -56,6 +56,14 @@ def assignment_kpis(plan: AssignmentPlan, header: Header) -> dict[str, float | i
         "residents_walk_in": walk_in_total,
         "residents_assigned": assigned,
         "residents_unserved": int(unserved["walk_in"].sum()),
+        # beyond the walking limit of every candidate point, and the temporary points that
+        # would reach them (summary's suggested_points)
+        "residents_out_of_reach": int(
+            unserved.filter(pl.col("unserved_reason") == UnservedReason.OUT_OF_REACH.value)[
+                "walk_in"
+            ].sum()
+        ),
+        "points_to_add_for_reach": plan.suggested_points.height,
         "residents_unserved_capacity": int(
             unserved.filter(pl.col("unserved_reason") == UnservedReason.CAPACITY.value)[
                 "walk_in"

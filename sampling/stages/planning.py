@@ -83,6 +83,10 @@ class CampaignPlan:
             "time_limit_s": self.time_limit,
             "wall_limit_s": self.wall_limit,
             **assignment_kpis(self.assignment, header),
+            "suggested_points": [
+                {k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}
+                for row in self.assignment.suggested_points.iter_rows(named=True)
+            ],
             **self.day.kpis,
             **self.home_visits.kpis,
             **(self.transport.kpis if self.transport is not None else {}),

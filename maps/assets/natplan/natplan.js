@@ -220,6 +220,23 @@
           fillOpacity: 0.9, className: "np-unserved"
         }).bindTooltip(d.tip[i]).bindPopup(d.tip[i], NP.popupOptions).addTo(g);
       }
+      /* suggested temporary points for the buildings out of reach: a dashed walking circle
+         and a ringed dot each (counted apart: window.natplan.counts().suggested) */
+      var s = d.sug, n = 0;
+      if (s) {
+        for (var k = 0; k < s.lat.length; k++) {
+          L.circle([s.lat[k], s.lon[k]], {
+            radius: s.radius, color: "#d62728", weight: 1.5, dashArray: "6 4", fill: false,
+            interactive: false, className: "np-suggested-reach"
+          }).addTo(g);
+          L.circleMarker([s.lat[k], s.lon[k]], {
+            radius: 8, color: "#d62728", weight: 3, fillColor: "#fff", fillOpacity: 1,
+            className: "np-suggested"
+          }).bindTooltip(s.tip[k]).bindPopup(s.tip[k], NP.popupOptions).addTo(g);
+          n += 2;
+        }
+      }
+      g._npSug = n;
       return g;
     },
     catchments: function (d) {
@@ -339,6 +356,9 @@
       else if (k === "routes") {
         c.routes = L_.routes.getLayers().filter(function (l) { return l instanceof L.Polyline; }).length;
         c.stops = L_.routes._npStops.length;
+      } else if (k === "unserved") {
+        c.unserved = size(L_.unserved) - (L_.unserved._npSug || 0);
+        c.suggested = (L_.unserved._npSug || 0) / 2;
       } else if (k === "transport") {
         c.transport = L_.transport._npN;
         c.labs = L_.transport._npLabs;

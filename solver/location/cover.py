@@ -1,0 +1,87 @@
+"""Where new sampling points would reach the buildings no candidate point reaches.
+
+A building beyond the walking limit of every candidate point gets no point at all (reason
+``out_of_reach``). The planner's remedy is a temporary point near it; which ones is a maximum
+coverage question: place as few points as possible so that every such building is within
+reach of one. :func:`suggest_sites` answers it greedily (each pick reaches the most residents
+not yet reached, the classic ``1 − 1/e`` approximation of maximum coverage), with the sites
+restricted to the buildings themselves (a temporary point goes up at a building's door), so
+every suggestion is a place that exists, and every building ends within reach of one
+(a building always reaches its own door).
+
+Reach is a straight-line radius (the walking limit over the detour factor), the model the
+candidates use without street distances (:func:`solver.location.candidates.pairs_within`);
+with street distances a suggestion is an estimate to check on the ground.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.sparse import csr_matrix
+from scipy.spatial import cKDTree
+
+__all__ = ["SiteCover", "suggest_sites"]
+
+
+@dataclass(frozen=True)
+class SiteCover:
+    """Suggested sites, in the order picked (most residents reached first).
+
+    ``site``: index of the building each site stands at; ``covered_by``: per building, the
+    rank (index into ``site``) of the site that reaches it first; ``weight``: residents each
+    site reaches that no earlier site did; ``count``: those buildings.
+    """
+
+    site: NDArray[np.int64]
+    covered_by: NDArray[np.int64]
+    weight: NDArray[np.int64]
+    count: NDArray[np.int64]
+
+
+def suggest_sites(xy: NDArray[np.float64], weight: NDArray[np.int64], reach_m: float) -> SiteCover:
+    """Greedy cover of the buildings at planar ``xy`` (metres) by sites at buildings, each
+    reaching the buildings within ``reach_m`` (straight line): repeatedly the site reaching
+    the most not yet reached ``weight`` (ties: most buildings, then the lowest index), until
+    every building is reached. Buildings of weight 0 are covered too (they still need a point).
+    """
+    n = int(xy.shape[0])
+    empty = np.zeros(0, dtype=np.int64)
+    if n == 0:
+        return SiteCover(empty, empty, empty, empty)
+    if not (reach_m >= 0 and np.isfinite(reach_m)):
+        raise ValueError(f"reach_m must be finite and ≥ 0, got {reach_m}")
+    near = cKDTree(xy).query_ball_point(xy, r=reach_m)
+    sizes = np.fromiter((len(v) for v in near), dtype=np.int64, count=n)
+    cols = np.fromiter((j for v in near for j in v), dtype=np.int64, count=int(sizes.sum()))
+    rows = np.repeat(np.arange(n, dtype=np.int64), sizes)
+    # reach[i, j] = 1: a site at building i reaches building j (symmetric)
+    reach = csr_matrix((np.ones(cols.shape[0]), (rows, cols)), shape=(n, n))
+    w = np.asarray(weight, dtype=np.int64)
+    gain_w = np.asarray(reach @ w, dtype=np.int64)
+    gain_n = sizes.copy()
+    covered_by = np.full(n, -1, dtype=np.int64)
+    sites: list[int] = []
+    got_w: list[int] = []
+    got_n: list[int] = []
+    order = np.arange(n)
+    while (covered_by < 0).any():
+        best = int(np.lexsort((order, -gain_n, -gain_w))[0])
+        new = reach.indices[reach.indptr[best] : reach.indptr[best + 1]]
+        new = new[covered_by[new] < 0]
+        covered_by[new] = len(sites)
+        sites.append(best)
+        got_w.append(int(w[new].sum()))
+        got_n.append(int(new.shape[0]))
+        # the newly reached buildings no longer count for any site that reaches them
+        lost = reach[:, new]
+        gain_w -= np.asarray(lost @ w[new], dtype=np.int64)
+        gain_n -= np.asarray(lost.sum(axis=1), dtype=np.int64).ravel()
+    return SiteCover(
+        site=np.asarray(sites, dtype=np.int64),
+        covered_by=covered_by,
+        weight=np.asarray(got_w, dtype=np.int64),
+        count=np.asarray(got_n, dtype=np.int64),
+    )
