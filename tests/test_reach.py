@@ -30,9 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("seed", range(6))
 def test_greedy_cover_reaches_every_building(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    xy = np.concatenate(
-        [rng.normal(0.0, 300.0, (40, 2)), rng.uniform(-6000.0, 6000.0, (30, 2))]
-    )
+    xy = np.concatenate([rng.normal(0.0, 300.0, (40, 2)), rng.uniform(-6000.0, 6000.0, (30, 2))])
     weight = rng.integers(0, 80, xy.shape[0])
     reach = 900.0
     cover = suggest_sites(xy, weight, reach)

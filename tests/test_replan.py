@@ -160,6 +160,11 @@ def test_no_event_no_change(which: str, request: pytest.FixtureRequest) -> None:
     )
     assert result.summary["changes_total"] == 0
     _check_conservation(result)
+    # the temporary points for the residents out of reach are recomputed for the re-plan's
+    # buildings: nothing changed, so they are the plan's (tiny has a building out of reach)
+    for key in ("residents_out_of_reach", "points_to_add_for_reach", "suggested_points"):
+        assert result.summary[key] == result.saved.summary[key]
+    assert result.summary["points_to_add_for_reach"] > 0 or which != "tiny"
 
 
 def test_point_closed_moves_only_its_buildings(district: tuple[Path, Path]) -> None:

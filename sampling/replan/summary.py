@@ -32,6 +32,7 @@ from sampling.replan.replan import Replanned
 from sampling.replan.saved import SavedPlan
 from sampling.replan.state import Situation
 from sampling.report import alerts
+from sampling.stages.assignment import reach_suggestions, suggestion_rows
 
 __all__ = ["replan_summary"]
 
@@ -101,6 +102,7 @@ def replan_summary(
         .agg(pl.col("point_id").n_unique().alias("n"))
     )
     teams = new.scenario.teams.filter(~pl.col("home_visit"))
+    suggested = reach_suggestions(new.scenario, a)
     out |= {
         "seed": new.figures.get("seed", out.get("seed")),
         "time_limit_s": new.figures.get("time_limit_s", out.get("time_limit_s")),
@@ -109,6 +111,10 @@ def replan_summary(
                 "walk_in"
             ].sum()
         ),
+        # the temporary points for the residents out of reach, for the re-plan's buildings
+        "residents_out_of_reach": int(suggested["residents"].sum()),
+        "points_to_add_for_reach": suggested.height,
+        "suggested_points": suggestion_rows(suggested),
         "walk_resident_m": float((weights * walk).sum()),
         "grids_split": grids.filter(pl.col("n") > 1).height,
         "sim_finish_time": _latest(points, "sim_finish"),

@@ -429,6 +429,14 @@ def _no_suggestions() -> pl.DataFrame:
     return pl.DataFrame(schema=SUGGESTION_SCHEMA)
 
 
+def suggestion_rows(suggested: pl.DataFrame) -> list[dict[str, object]]:
+    """``suggested`` (:func:`reach_suggestions`) as ``summary.json``'s ``suggested_points``."""
+    return [
+        {k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}
+        for row in suggested.iter_rows(named=True)
+    ]
+
+
 def reach_suggestions(scenario: Scenario, assignments: pl.DataFrame) -> pl.DataFrame:
     """Temporary points that would bring every ``out_of_reach`` building with walk-in residents
     within the walking limit: a greedy cover by sites at those buildings (:func:`solver.location.cover.suggest_sites`,
@@ -445,7 +453,9 @@ def reach_suggestions(scenario: Scenario, assignments: pl.DataFrame) -> pl.DataF
         return _no_suggestions()
     rows = np.flatnonzero(far.to_numpy())
     bx, by = scenario.xy(scenario.buildings)
-    xy = np.column_stack([bx, by])[rows]
+    position = {b: i for i, b in enumerate(scenario.buildings["building_id"].to_list())}
+    where = [position[b] for b in assignments["building_id"].gather(rows).to_list()]
+    xy = np.column_stack([bx, by])[where]
     walk_in = assignments["walk_in"].to_numpy().astype(np.int64)[rows]
     cover = suggest_sites(xy, walk_in, scenario.header.walking.straight_reach_m)
     at = assignments[rows[cover.site].tolist()]

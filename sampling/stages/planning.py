@@ -13,7 +13,7 @@ from sampling.clock import format_clock
 from sampling.progress import Progress, stage
 from sampling.report import alerts, percent
 from sampling.scenario.model import Scenario
-from sampling.stages.assignment import AssignmentPlan, assign
+from sampling.stages.assignment import AssignmentPlan, assign, suggestion_rows
 from sampling.stages.day import DayPlan, plan_day
 from sampling.stages.home_visits import HomeVisitPlan, plan_home_visits
 from sampling.stages.kpis import assignment_kpis
@@ -83,10 +83,7 @@ class CampaignPlan:
             "time_limit_s": self.time_limit,
             "wall_limit_s": self.wall_limit,
             **assignment_kpis(self.assignment, header),
-            "suggested_points": [
-                {k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}
-                for row in self.assignment.suggested_points.iter_rows(named=True)
-            ],
+            "suggested_points": suggestion_rows(self.assignment.suggested_points),
             **self.day.kpis,
             **self.home_visits.kpis,
             **(self.transport.kpis if self.transport is not None else {}),
