@@ -391,6 +391,11 @@ def _counted(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {one if n == 1 else many or one + 's'}"
 
 
+def _verb(n: int, one: str, many: str) -> str:
+    """The verb agreeing with a count: ``one`` for exactly 1, else ``many``."""
+    return one if n == 1 else many
+
+
 def plan_lines(summary: Mapping[str, Any]) -> list[str]:
     """The console report: three lines of figures, then one ``warning:`` line per alert."""
     name = summary.get("scenario", "")
@@ -456,8 +461,8 @@ def _warning(code: str, n: int, s: Mapping[str, Any]) -> list[str]:
         ]
     if code == "unserved":
         line = (
-            f"{n:,} residents in {_int(s, 'buildings_unserved'):,} buildings have no sampling"
-            " point (assignments.parquet, unserved_reason)"
+            f"{_counted(n, 'resident')} in {_counted(_int(s, 'buildings_unserved'), 'building')}"
+            f" {_verb(n, 'has', 'have')} no sampling point (assignments.parquet, unserved_reason)"
         )
         remedy = reach_remedy(s)
         if remedy is not None:
@@ -470,24 +475,27 @@ def _warning(code: str, n: int, s: Mapping[str, Any]) -> list[str]:
         return [line]
     if code == "deficit":
         return [
-            f"capacity deficit: {n:,} walk-in residents are beyond what the staffed tables can"
-            f" swab in the window; with today's staff the round needs"
+            f"capacity deficit: {_counted(n, 'walk-in resident')} {_verb(n, 'is', 'are')} beyond"
+            " what the staffed tables can swab in the window; with today's staff the round needs"
             f" {_int(s, 'window_extension_min'):,} min after {end}, or"
-            f" {_int(s, 'extra_samplers_for_window'):,} more samplers to finish in the window"
-            " (capacity_plan.parquet)"
+            f" {_counted(_int(s, 'extra_samplers_for_window'), 'more sampler')} to finish in the"
+            " window (capacity_plan.parquet)"
         ]
     if code == "overtime":
         past = _int(s, "samplers_overtime_past_availability")
+        samplers = _int(s, "samplers_overtime")
         return [
-            f"{n:,} residents are called after the window ends ({end}) at"
-            f" {_int(s, 'points_overtime'):,} points; {_int(s, 'samplers_overtime'):,} samplers"
-            f" stay on in overtime (shifts.parquet, overtime)"
+            f"{_counted(n, 'resident')} {_verb(n, 'is', 'are')} called after the window ends"
+            f" ({end}) at {_counted(_int(s, 'points_overtime'), 'point')};"
+            f" {_counted(samplers, 'sampler')} {_verb(samplers, 'stays', 'stay')} on in overtime"
+            " (shifts.parquet, overtime)"
             + (f", {past:,} of them past their team's hours" if past else "")
         ]
     if code == "not_called":
         return [
-            f"{n:,} assigned residents in {_int(s, 'buildings_not_called'):,}"
-            " buildings get no call in the window (not_called.parquet)"
+            f"{_counted(n, 'assigned resident')} in"
+            f" {_counted(_int(s, 'buildings_not_called'), 'building')}"
+            f" {_verb(n, 'gets', 'get')} no call in the window (not_called.parquet)"
         ]
     if code == "finish_after_window":
         return [
@@ -495,24 +503,33 @@ def _warning(code: str, n: int, s: Mapping[str, Any]) -> list[str]:
         ]
     if code == "late_points":
         return [
-            f"{n} points finish late in simulation (p95 over {_runs(s)}"
+            f"{_counted(n, 'point')} {_verb(n, 'finishes', 'finish')} late in simulation"
+            f" (p95 over {_runs(s)}"
             f" past {end} + {s.get('late_tolerance_min', 0):g} min; the day's last swab"
             f" p95 {s.get('sim_finish_p95', '?')}; points.parquet, late)"
         ]
     if code == "late_arrivals":
         return [
-            f"in simulation about {n:,} residents arrive after their point has closed"
+            f"in simulation about {_counted(n, 'resident')} {_verb(n, 'arrives', 'arrive')}"
+            " after their point has closed"
             " (points.parquet, sim_after_close): keep catch-up sampling ready"
         ]
     if code == "queue_wait":
-        return [f"{n} points have simulated p95 queue waits over the limit"]
+        return [
+            f"{_counted(n, 'point')} {_verb(n, 'has', 'have')} simulated p95 queue waits over"
+            " the limit"
+        ]
     if code == "staffing_shortfall":
-        return [f"staffing shortfall: {n:,} more samplers needed (capacity_plan.parquet)"]
+        return [f"staffing shortfall: {_counted(n, 'more sampler')} needed (capacity_plan.parquet)"]
     if code == "households_unserved":
-        return [f"{n:,} home-visit households have no team (home_visits.parquet)"]
+        return [
+            f"{_counted(n, 'home-visit household')} {_verb(n, 'has', 'have')} no team"
+            " (home_visits.parquet)"
+        ]
     if code == "late_tubes":
         return [
-            f"{n:,} of {_int(s, 'tubes_total'):,} tubes reach no lab in time or are not tested"
+            f"{n:,} of {_counted(_int(s, 'tubes_total'), 'tube')}"
+            f" {_verb(n, 'reaches', 'reach')} no lab in time or {_verb(n, 'is', 'are')} not tested"
             f" ({_reasons(s.get('tubes_late_reasons'))}; transport_tubes.parquet, late_reason)"
             + _late_tubes_remedy(s)
         ]

@@ -72,7 +72,7 @@ def test_plan_prints_one_line_per_stage(tmp_path: Path, capsys: pytest.CaptureFi
     assert texts["documents"].startswith("2 point sheets,")
     report = stdout.splitlines()
     assert report[-1] == f"wrote {out}"
-    assert any(line.startswith("warning: 27 residents in 1 buildings") for line in report)
+    assert any(line.startswith("warning: 27 residents in 1 building have") for line in report)
 
 
 def test_quiet_prints_only_the_final_line(

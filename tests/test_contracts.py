@@ -109,10 +109,10 @@ def test_console_names_every_problem() -> None:
     warnings = plan_warnings(summary)
     text = "\n".join(warnings)
     assert "50 residents in 2 buildings have no sampling point" in text
-    assert "30 assigned residents in 1 buildings get no call" in text
+    assert "30 assigned residents in 1 building get no call" in text
     assert "planned last swab is 14:20, 20 min after" in text
     assert "2 points finish late in simulation" in text and "p95 15:05" in text
-    assert "12 more samplers" in text and "1 home-visit households" in text
+    assert "12 more samplers" in text and "1 home-visit household has no team" in text
     assert "wall-clock safety stop" in text
     # the day's stage line: samplers on duty of those available, and what the shortfall needs
     summary |= {"samplers_used": 194, "samplers_available": 195}
