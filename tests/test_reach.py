@@ -4,7 +4,7 @@ candidate point): the greedy cover and what a plan says of it.
 The cover: every building ends within reach of a suggested site standing at one of them, each
 building counted once, sites in the order of what they add. The plan: the suggestions reach
 every out-of-reach building with walk-in residents, the summary's counts add up, and the
-console, the index and the map carry the remedy.
+console, the index, the map and the grid lists carry the remedy.
 """
 
 from __future__ import annotations
@@ -99,3 +99,8 @@ def test_plan_suggests_points_for_the_residents_out_of_reach(tmp_path: Path) -> 
     assert "temporary point" in index and "suggested_points" in index
     page = (out / "map.html").read_text("utf-8")
     assert '"sug"' in page and "suggested temporary point" in page
+    # and the grid leader's list, in the building's escalated status
+    for b in far.iter_rows(named=True):
+        lines = (out / "grids" / f"{b['grid_id']}.csv").read_text("utf-8").splitlines()
+        row = next(line for line in lines if line.startswith(f"{b['building_id']},"))
+        assert "HQ can set up a temporary point near" in row

@@ -16,6 +16,7 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from sampling.documents.data import PlanData
@@ -125,6 +126,23 @@ def grid_buildings(data: PlanData, lab: Mapping[str, str], lang: str) -> pl.Data
         _translate(out, "unserved_reason", lang, limit).alias("reason_text"),
         _translate(out, "not_called_reason", lang, limit).alias("not_called_text"),
     )
+    near = suggested_near(data)
+    if near is not None:  # out of reach: where HQ could set up a temporary point for it
+        before, _, after = lab["status_suggested"].partition("{building}")
+        out = out.join(near, on="building_id", how="left").with_columns(
+            pl.when(pl.col("suggest_near").is_not_null())
+            .then(
+                pl.format(
+                    "{}; {}",
+                    pl.col("reason_text"),
+                    pl.concat_str(
+                        [pl.lit(before), pl.col("suggest_near"), pl.lit(after)], separator=""
+                    ),
+                )
+            )
+            .otherwise(pl.col("reason_text"))
+            .alias("reason_text")
+        )
     unserved = pl.col("point_id").is_null() & (
         pl.col("unserved_reason").fill_null("") != UnservedReason.NO_WALK_IN.value
     )
@@ -156,6 +174,53 @@ def grid_buildings(data: PlanData, lab: Mapping[str, str], lang: str) -> pl.Data
         pl.concat_str([status, hv_status], separator="; ").str.strip_chars("; ").alias("status"),
         (unserved | not_called | (pl.col("hv_unserved") > 0)).alias("escalate"),
     ).sort("grid_id", "first_call_min", "building_id", nulls_last=True)
+
+
+def suggested_near(data: PlanData) -> pl.DataFrame | None:
+    """For each building out of reach, the suggested temporary point (the summary's
+    ``suggested_points``) that reaches it: the first in their order within the straight-line
+    reach, as the cover assigned it — ``building_id``, ``suggest_near`` (the building the point
+    would stand at, by name and id); None without suggestions."""
+    rows = data.summary.get("suggested_points")
+    if not isinstance(rows, list) or not rows:
+        return None
+    scenario = data.scenario
+    ids = scenario.buildings["building_id"].cast(pl.String).to_list()
+    position = {b: i for i, b in enumerate(ids)}
+    bx, by = scenario.xy(scenario.buildings)
+    xy = np.column_stack([bx, by])
+    sites = [str(r.get("near_building_id")) for r in rows]
+    known = [b for b in sites if b in position]
+    if not known:
+        return None
+    at = xy[[position[b] for b in known]]
+    far = data.assignments.filter(
+        (pl.col("unserved_reason") == UnservedReason.OUT_OF_REACH.value) & (pl.col("walk_in") > 0)
+    )["building_id"].cast(pl.String)
+    reach = scenario.header.walking.straight_reach_m + 1e-6
+    out_ids: list[str] = []
+    out_near: list[str] = []
+    for b in far.to_list():
+        if b not in position:
+            continue
+        within = np.flatnonzero(np.hypot(*(at - xy[position[b]]).T) <= reach)
+        if within.shape[0]:
+            out_ids.append(b)
+            out_near.append(known[int(within[0])])
+    a = data.assignments
+    names: dict[str, str] = {}
+    if "building_name" in a.columns:
+        ids_, names_ = a["building_id"].cast(pl.String), a["building_name"].cast(pl.String)
+        names = dict(zip(ids_, names_, strict=True))
+
+    def shown(b: str) -> str:
+        name = names.get(b) or b
+        return b if name == b else f"{name} ({b})"
+
+    return pl.DataFrame(
+        {"building_id": out_ids, "suggest_near": [shown(b) for b in out_near]},
+        schema={"building_id": pl.String, "suggest_near": pl.String},
+    )
 
 
 def _hv_line(lab: Mapping[str, str]) -> pl.Expr:
