@@ -468,7 +468,8 @@ def _warning(code: str, n: int, s: Mapping[str, Any]) -> list[str]:
         if remedy is not None:
             far, points = remedy
             line += (
-                f"; {far:,} of them live beyond the {_as_float(s.get('walk_limit_min')):g}-min"
+                f"; {far:,} of them {_verb(far, 'lives', 'live')} beyond the"
+                f" {_as_float(s.get('walk_limit_min')):g}-min"
                 f" walk of every candidate point: {_counted(points, 'temporary point')} would"
                 " reach them (summary.json, suggested_points; the map)"
             )

@@ -439,11 +439,12 @@ def suggestion_rows(suggested: pl.DataFrame) -> list[dict[str, object]]:
 
 def reach_suggestions(scenario: Scenario, assignments: pl.DataFrame) -> pl.DataFrame:
     """Temporary points that would bring every ``out_of_reach`` building with walk-in residents
-    within the walking limit: a greedy cover by sites at those buildings (:func:`solver.location.cover.suggest_sites`,
-    reach = the straight-line reach of the walking limit), one row per site — the building it
-    stands at (``near_building_id``, its grid, ``lat``/``lon``), and the ``buildings`` and
-    walk-in ``residents`` it reaches that no earlier row does. With street distances the reach
-    is the straight-line estimate: a place to check on the ground.
+    within the walking limit: a greedy cover by sites at those buildings
+    (:func:`solver.location.cover.suggest_sites`; reach = the walking limit's straight-line
+    reach), one row per site — the building it stands at (``near_building_id``, its grid,
+    ``lat``/``lon``), and the ``buildings`` and walk-in ``residents`` it reaches that no earlier
+    row does. With street distances the reach is the straight-line estimate: a place to check
+    on the ground.
     """
     far = (
         (assignments["unserved_reason"] == UnservedReason.OUT_OF_REACH.value)
@@ -453,8 +454,9 @@ def reach_suggestions(scenario: Scenario, assignments: pl.DataFrame) -> pl.DataF
         return _no_suggestions()
     rows = np.flatnonzero(far.to_numpy())
     bx, by = scenario.xy(scenario.buildings)
-    position = {b: i for i, b in enumerate(scenario.buildings["building_id"].to_list())}
-    where = [position[b] for b in assignments["building_id"].gather(rows).to_list()]
+    ids = scenario.buildings["building_id"].cast(pl.String).to_list()
+    position = {b: i for i, b in enumerate(ids)}
+    where = [position[b] for b in assignments["building_id"].cast(pl.String).gather(rows)]
     xy = np.column_stack([bx, by])[where]
     walk_in = assignments["walk_in"].to_numpy().astype(np.int64)[rows]
     cover = suggest_sites(xy, walk_in, scenario.header.walking.straight_reach_m)
