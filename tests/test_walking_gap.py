@@ -32,10 +32,14 @@ def test_its_absolute_gap_is_at_most_the_full_one(
         assert gap is None
         return
     assert gap is not None and gap >= 0.0
-    assert gap * walking_bound <= (objective - bound) + 1e-9 * max(objective, 1.0)
+    share_of = max(bound, walking_bound)  # the full gap's denominator
+    assert gap * share_of <= (objective - bound) + 1e-9 * max(objective, 1.0)
     # against the Lagrangian alone it is never larger (up to the rounding of walking + penalty)
     if lagrangian > 0:
-        assert gap * walking_bound <= max(0.0, walking - lagrangian) + 1e-9 * max(objective, 1.0)
+        assert gap * share_of <= max(0.0, walking - lagrangian) + 1e-9 * max(objective, 1.0)
+    # and as a percentage it never reads above the full gap (same denominator)
+    if bound > 0:
+        assert gap <= (objective - bound) / bound + 1e-9
 
 
 def test_a_proven_plan_has_no_walking_gap() -> None:
@@ -43,14 +47,16 @@ def test_a_proven_plan_has_no_walking_gap() -> None:
     as the Lagrangian's gap."""
     assert gap_without_group_penalty(100.0, 0.0, 100.0, 90.0) == 0.0
     assert gap_without_group_penalty(100.0, 10.0, 100.0, 80.0) == 0.0
-    assert gap_without_group_penalty(100.0, 10.0, 95.0, 80.0) == pytest.approx(5 / 85)
+    # walking 90 against its bound 85: 5 cost units, a share of the full bound 95 like the
+    # full gap (5 / 95), not 5 / 85 — which read above the full gap
+    assert gap_without_group_penalty(100.0, 10.0, 95.0, 80.0) == pytest.approx(5 / 95)
     assert gap_without_group_penalty(100.0, 10.0, 0.0, 0.0) is None
 
 
 @pytest.mark.parametrize("seed", range(12))
 def test_the_engine_reports_them_consistently(seed: int) -> None:
-    """Random grid instances: the engine's walking gap in cost units is at most its full gap,
-    and a plan proven optimal has none."""
+    """Random grid instances: the engine's walking gap, in cost units and as a percentage, is
+    at most its full gap, and a plan proven optimal has none."""
     p = random_problem(seed, 18, 6)
     rng = np.random.default_rng(seed)
     p = dataclasses.replace(
@@ -63,7 +69,9 @@ def test_the_engine_reports_them_consistently(seed: int) -> None:
     assert walking_gap is not None and walking_gap >= 0.0
     walking = r.objective - r.stats["group_penalty"]
     walking_bound = max(r.stats["lagrangian_bound"], r.lower_bound - r.stats["group_penalty"])
-    assert walking_gap * walking_bound <= r.objective - r.lower_bound + 1e-6 * r.objective
-    assert walking - walking_gap * walking_bound == pytest.approx(min(walking, walking_bound))
+    share_of = max(r.lower_bound, walking_bound)
+    assert walking_gap * share_of <= r.objective - r.lower_bound + 1e-6 * r.objective
+    assert walking - walking_gap * share_of == pytest.approx(min(walking, walking_bound))
+    assert walking_gap <= r.gap + 1e-9  # the percentages agree too
     if r.status == "optimal":
         assert walking_gap <= 1e-6

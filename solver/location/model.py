@@ -263,21 +263,24 @@ def gap_without_group_penalty(
     objective: float, group_penalty: float, bound: float, lagrangian: float
 ) -> float | None:
     """The gap of a plan's walking + unserved part (its ``objective`` less its
-    ``group_penalty``) against a bound on that part, or None without a positive bound.
+    ``group_penalty``) against a bound on that part, as a share of the full objective's
+    ``bound`` (the same denominator as the plan's ``gap``); None without a positive bound.
 
-    The bound is the larger of two bounds on the walking + unserved cost of every plan that
-    splits grids no more than this one: the Lagrangian (``lagrangian``, which ignores grid
-    splits, so it bounds every plan) and the full objective's ``bound`` less this plan's grid
-    penalty (a plan P' with penalty(P') ≤ penalty(P) has walk(P') ≥ bound − penalty(P')).
-    So the walking part's absolute gap is never above the full objective's: a MIP that proves
-    a plan optimal also proves its walking part (without the second bound a 40k district
-    read 1.82 % here against a full gap of 0.005 %).
+    The bound on the part is the larger of two bounds on the walking + unserved cost of every
+    plan that splits grids no more than this one: the Lagrangian (``lagrangian``, which ignores
+    grid splits, so it bounds every plan) and the full objective's ``bound`` less this plan's
+    grid penalty (a plan P' with penalty(P') ≤ penalty(P) has walk(P') ≥ bound − penalty(P')).
+    So the walking part's gap in cost units is never above the full objective's, and, over the
+    same denominator, neither is its percentage: a MIP that proves a plan optimal also proves
+    its walking part (without the second bound a 40k district read 1.82 % here against a full
+    gap of 0.005 %), and a walking part's gap never reads above the whole plan's (over its own
+    bound it did: 2.94 % against 2.88 % on a generated 8k district).
     """
     walking_bound = max(lagrangian, bound - group_penalty)
     if not math.isfinite(walking_bound) or walking_bound <= 0:
         return None
     rest = objective - group_penalty
-    return max(0.0, (rest - min(walking_bound, rest)) / walking_bound)
+    return max(0.0, (rest - min(walking_bound, rest)) / max(bound, walking_bound))
 
 
 def planned_result(
