@@ -57,8 +57,11 @@ def suggest_sites(xy: NDArray[np.float64], weight: NDArray[np.int64], reach_m: f
     sizes = np.fromiter((len(v) for v in near), dtype=np.int64, count=n)
     cols = np.fromiter((j for v in near for j in v), dtype=np.int64, count=int(sizes.sum()))
     rows = np.repeat(np.arange(n, dtype=np.int64), sizes)
-    # reach[i, j] = 1: a site at building i reaches building j (symmetric)
+    # reach[i, j] = 1: a site at building i reaches building j (symmetric, made exact so that
+    # the rows of the buildings just reached are the columns of the sites that reach them)
     reach = csr_matrix((np.ones(cols.shape[0]), (rows, cols)), shape=(n, n))
+    reach = csr_matrix(reach.maximum(reach.T))
+    sizes = np.diff(reach.indptr).astype(np.int64)
     w = np.asarray(weight, dtype=np.int64)
     gain_w = np.asarray(reach @ w, dtype=np.int64)
     gain_n = sizes.copy()
@@ -76,9 +79,9 @@ def suggest_sites(xy: NDArray[np.float64], weight: NDArray[np.int64], reach_m: f
         got_w.append(int(w[new].sum()))
         got_n.append(int(new.shape[0]))
         # the newly reached buildings no longer count for any site that reaches them
-        lost = reach[:, new]
-        gain_w -= np.asarray(lost @ w[new], dtype=np.int64)
-        gain_n -= np.asarray(lost.sum(axis=1), dtype=np.int64).ravel()
+        lost = reach[new]  # their rows = the sites reaching them (symmetric)
+        gain_w -= np.asarray(lost.T @ w[new], dtype=np.int64)
+        gain_n -= np.asarray(lost.sum(axis=0), dtype=np.int64).ravel()
     return SiteCover(
         site=np.asarray(sites, dtype=np.int64),
         covered_by=covered_by,
