@@ -408,6 +408,7 @@ def _buildings_payload(
                     lab["suggested_tip"].format(
                         buildings=_fmt_num(r["buildings"]),
                         residents=_fmt_num(r["residents"]),
+                        tables=_fmt_num(r["tables"]),
                         building=r["near_building_id"],
                     )
                 )

@@ -65,7 +65,7 @@ CHANGE_COLUMNS = (
 )
 
 
-SUGGESTED_COLUMNS = ("near_building_id", "lat", "lon", "buildings", "residents")
+SUGGESTED_COLUMNS = ("near_building_id", "lat", "lon", "buildings", "residents", "tables")
 
 
 class MapDataError(ValueError):
@@ -107,7 +107,7 @@ class MapData:
     ``suggested`` (optional; temporary points that would reach the buildings beyond the
         walking limit of every candidate point, most residents first): ``near_building_id``,
         ``lat``, ``lon``, ``buildings``, ``residents`` (int: what each reaches that no earlier
-        one does).
+        one does), ``tables`` (int: what those residents need).
     ``walk_limit_m``: radius of the walking-limit circles (straight-line reach), metres.
     ``kpis``: shown in the KPI panel in this order; known keys (the ``[kpi]`` labels of
         :mod:`sampling.i18n`) get translated labels and formats (``coverage`` in 0..1 is shown

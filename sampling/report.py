@@ -325,14 +325,18 @@ def late_tubes_remedy_text(summary: Mapping[str, Any], lab: Mapping[str, str]) -
     return text
 
 
-def reach_remedy(summary: Mapping[str, Any]) -> tuple[int, int] | None:
+def reach_remedy(summary: Mapping[str, Any]) -> tuple[int, int, int] | None:
     """The ``unserved`` alert's remedy for the residents beyond the walking limit of every
-    candidate point: ``(residents_out_of_reach, points_to_add_for_reach)`` — the temporary
-    points of the summary's ``suggested_points`` would reach them all; ``None`` when no
-    resident is out of reach (or the summary predates these figures)."""
+    candidate point: ``(residents_out_of_reach, points_to_add_for_reach, tables)`` — the
+    temporary points of the summary's ``suggested_points`` would reach them all, with that
+    many tables in all; ``None`` when no resident is out of reach (or the summary predates
+    these figures)."""
     residents = _int(summary, "residents_out_of_reach")
     points = _int(summary, "points_to_add_for_reach")
-    return (residents, points) if residents > 0 and points > 0 else None
+    found = summary.get("suggested_points")
+    rows = found if isinstance(found, list) else []
+    tables = sum(_as_int(r.get("tables")) for r in rows if isinstance(r, Mapping))
+    return (residents, points, tables) if residents > 0 and points > 0 else None
 
 
 def unserved_remedy_text(summary: Mapping[str, Any], lab: Mapping[str, str]) -> str:
@@ -341,11 +345,12 @@ def unserved_remedy_text(summary: Mapping[str, Any], lab: Mapping[str, str]) -> 
     remedy = reach_remedy(summary)
     if remedy is None:
         return ""
-    residents, points = remedy
+    residents, points, tables = remedy
     key = "unserved_out_of_reach_one" if points == 1 else "unserved_out_of_reach"
     return lab[key].format(
         residents=f"{residents:,}",
         points=f"{points:,}",
+        tables=f"{tables:,}",
         limit=f"{_as_float(summary.get('walk_limit_min')):g}",
     )
 
@@ -466,12 +471,13 @@ def _warning(code: str, n: int, s: Mapping[str, Any]) -> list[str]:
         )
         remedy = reach_remedy(s)
         if remedy is not None:
-            far, points = remedy
+            far, points, tables = remedy
             line += (
                 f"; {far:,} of them {_verb(far, 'lives', 'live')} beyond the"
                 f" {_as_float(s.get('walk_limit_min')):g}-min"
-                f" walk of every candidate point: {_counted(points, 'temporary point')} would"
-                " reach them (summary.json, suggested_points; the map)"
+                f" walk of every candidate point: {_counted(points, 'temporary point')}"
+                f" ({_counted(tables, 'table')} in all) would reach them (summary.json,"
+                " suggested_points; the map)"
             )
         return [line]
     if code == "deficit":

@@ -10,6 +10,7 @@ console, the index, the map and the grid lists carry the remedy.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,11 @@ def test_plan_suggests_points_for_the_residents_out_of_reach(tmp_path: Path) -> 
     assert summary["points_to_add_for_reach"] == len(suggested) > 0
     assert sum(s["residents"] for s in suggested) == summary["residents_out_of_reach"]
     assert sum(s["buildings"] for s in suggested) == far.height
+    # each with the tables its residents need at the target utilisation (at least one)
+    header = scenario.header
+    per_table = header.table_capacity * header.sampling.target_utilisation
+    for s in suggested:
+        assert s["tables"] == max(1, math.ceil(s["residents"] / per_table))
     # every out-of-reach building is within the straight-line reach of a suggested point
     bx, by = scenario.xy(scenario.buildings)
     ids = scenario.buildings["building_id"].to_list()

@@ -27,7 +27,7 @@ import polars as pl
 
 from maps import MapData, write_map
 from maps.basemap import BaseMap, BaseMapError, read_basemap
-from maps.model import BUILDING_COLUMNS, CHANGE_COLUMNS
+from maps.model import BUILDING_COLUMNS, CHANGE_COLUMNS, SUGGESTED_COLUMNS
 from sampling.documents.vehicles import vehicle_paths
 from sampling.files.names import DocumentPaths, href
 from sampling.i18n import map_labels, reason_labels
@@ -365,16 +365,14 @@ def map_suggested(summary: dict[str, Any]) -> pl.DataFrame | None:
     if not isinstance(rows, list) or not rows:
         return None
     return pl.DataFrame(
-        [
-            {k: row.get(k) for k in ("near_building_id", "lat", "lon", "buildings", "residents")}
-            for row in rows
-        ],
+        [{k: row.get(k) for k in SUGGESTED_COLUMNS} for row in rows],
         schema={
             "near_building_id": pl.String,
             "lat": pl.Float64,
             "lon": pl.Float64,
             "buildings": pl.Int64,
             "residents": pl.Int64,
+            "tables": pl.Int64,
         },
     )
 

@@ -421,6 +421,7 @@ SUGGESTION_SCHEMA = {
     "lon": pl.Float64,
     "buildings": pl.Int64,
     "residents": pl.Int64,
+    "tables": pl.Int64,
 }
 """Columns of a plan's suggested points (``AssignmentPlan.suggested_points``)."""
 
@@ -442,8 +443,9 @@ def reach_suggestions(scenario: Scenario, assignments: pl.DataFrame) -> pl.DataF
     within the walking limit: a greedy cover by sites at those buildings
     (:func:`solver.location.cover.suggest_sites`; reach = the walking limit's straight-line
     reach), one row per site — the building it stands at (``near_building_id``, its grid,
-    ``lat``/``lon``), and the ``buildings`` and walk-in ``residents`` it reaches that no earlier
-    row does. With street distances the reach is the straight-line estimate: a place to check
+    ``lat``/``lon``), the ``buildings`` and walk-in ``residents`` it reaches that no earlier
+    row does, and the ``tables`` they need (at the header's target utilisation of a table's
+    capacity in the window, at least one). With street distances the reach is the straight-line estimate: a place to check
     on the ground.
     """
     far = (
@@ -459,8 +461,11 @@ def reach_suggestions(scenario: Scenario, assignments: pl.DataFrame) -> pl.DataF
     where = [position[b] for b in assignments["building_id"].cast(pl.String).gather(rows)]
     xy = np.column_stack([bx, by])[where]
     walk_in = assignments["walk_in"].to_numpy().astype(np.int64)[rows]
-    cover = suggest_sites(xy, walk_in, scenario.header.walking.straight_reach_m)
+    header = scenario.header
+    cover = suggest_sites(xy, walk_in, header.walking.straight_reach_m)
     at = assignments[rows[cover.site].tolist()]
+    per_table = header.table_capacity * header.sampling.target_utilisation
+    tables = np.maximum(1, np.ceil(cover.weight / per_table)).astype(np.int64)
     return pl.DataFrame(
         {
             "near_building_id": at["building_id"],
@@ -469,6 +474,7 @@ def reach_suggestions(scenario: Scenario, assignments: pl.DataFrame) -> pl.DataF
             "lon": at["lon"],
             "buildings": cover.count,
             "residents": cover.weight,
+            "tables": tables,
         },
         schema=SUGGESTION_SCHEMA,
     )
