@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from scipy.spatial import cKDTree
 
 from sampling.documents.data import PlanData
 from sampling.documents.html import (
@@ -29,7 +30,7 @@ from sampling.documents.html import (
     template,
 )
 from sampling.i18n import reason_label, reason_labels
-from sampling.stages.assignment import UnservedReason
+from sampling.stages.assignment import UnservedReason, building_xy
 
 FORMULA_START = r"^[=+\-@\t\r]"
 """Text a spreadsheet may read as a formula or command: ``=``, ``+``, ``-``, ``@``, tab or
@@ -185,40 +186,35 @@ def suggested_near(data: PlanData) -> pl.DataFrame | None:
     if not isinstance(rows, list) or not rows:
         return None
     scenario = data.scenario
-    ids = scenario.buildings["building_id"].cast(pl.String).to_list()
-    position = {b: i for i, b in enumerate(ids)}
-    bx, by = scenario.xy(scenario.buildings)
-    xy = np.column_stack([bx, by])
-    sites = [str(r.get("near_building_id")) for r in rows]
-    known = [b for b in sites if b in position]
-    if not known:
+    known = scenario.buildings["building_id"].cast(pl.String).to_list()
+    sites = pl.Series([str(r.get("near_building_id")) for r in rows], dtype=pl.String)
+    sites = sites.filter(sites.is_in(known))
+    a = data.assignments.with_columns(pl.col("building_id").cast(pl.String))
+    far = a.filter(
+        (pl.col("unserved_reason") == UnservedReason.OUT_OF_REACH.value)
+        & (pl.col("walk_in") > 0)
+        & pl.col("building_id").is_in(known)
+    )["building_id"]
+    if sites.is_empty() or far.is_empty():
         return None
-    at = xy[[position[b] for b in known]]
-    far = data.assignments.filter(
-        (pl.col("unserved_reason") == UnservedReason.OUT_OF_REACH.value) & (pl.col("walk_in") > 0)
-    )["building_id"].cast(pl.String)
     reach = scenario.header.walking.straight_reach_m + 1e-6
-    out_ids: list[str] = []
-    out_near: list[str] = []
-    for b in far.to_list():
-        if b not in position:
-            continue
-        within = np.flatnonzero(np.hypot(*(at - xy[position[b]]).T) <= reach)
-        if within.shape[0]:
-            out_ids.append(b)
-            out_near.append(known[int(within[0])])
-    a = data.assignments
+    hits = cKDTree(building_xy(scenario, sites)).query_ball_point(building_xy(scenario, far), reach)
+    first = np.array([min(h) if h else -1 for h in hits], dtype=np.int64)
+    found = first >= 0
     names: dict[str, str] = {}
     if "building_name" in a.columns:
-        ids_, names_ = a["building_id"].cast(pl.String), a["building_name"].cast(pl.String)
-        names = dict(zip(ids_, names_, strict=True))
+        names = dict(zip(a["building_id"], a["building_name"].cast(pl.String), strict=True))
 
     def shown(b: str) -> str:
         name = names.get(b) or b
         return b if name == b else f"{name} ({b})"
 
+    label = [shown(b) for b in sites.to_list()]
     return pl.DataFrame(
-        {"building_id": out_ids, "suggest_near": [shown(b) for b in out_near]},
+        {
+            "building_id": far.filter(pl.Series(found)),
+            "suggest_near": [label[i] for i in first[found]],
+        },
         schema={"building_id": pl.String, "suggest_near": pl.String},
     )
 

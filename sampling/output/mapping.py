@@ -34,6 +34,7 @@ from sampling.i18n import map_labels, reason_labels
 from sampling.output.schemas import OUTPUT_TABLES, read_output
 from sampling.report import alerts, late_tubes_remedy_text, percent, unserved_remedy_text
 from sampling.scenario.model import Scenario
+from sampling.stages.assignment import SUGGESTION_SCHEMA
 from sampling.stages.transport import transport_layer
 
 log = logging.getLogger(__name__)
@@ -366,14 +367,7 @@ def map_suggested(summary: dict[str, Any]) -> pl.DataFrame | None:
         return None
     return pl.DataFrame(
         [{k: row.get(k) for k in SUGGESTED_COLUMNS} for row in rows],
-        schema={
-            "near_building_id": pl.String,
-            "lat": pl.Float64,
-            "lon": pl.Float64,
-            "buildings": pl.Int64,
-            "residents": pl.Int64,
-            "tables": pl.Int64,
-        },
+        schema={k: SUGGESTION_SCHEMA[k] for k in SUGGESTED_COLUMNS},
     )
 
 

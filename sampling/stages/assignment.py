@@ -438,6 +438,20 @@ def suggestion_rows(suggested: pl.DataFrame) -> list[dict[str, object]]:
     ]
 
 
+def building_xy(scenario: Scenario, building_ids: pl.Series) -> NDArray[np.float64]:
+    """Planar metres (:meth:`Scenario.xy`) of the scenario's buildings with ``building_ids``,
+    in that order (ids compared as text; every id must be one of the scenario's)."""
+    ids = scenario.buildings["building_id"].cast(pl.String)
+    index = pl.DataFrame({"building_id": ids, "row": np.arange(ids.len())})
+    rows = (
+        pl.DataFrame({"building_id": building_ids.cast(pl.String)})
+        .join(index, on="building_id", how="left", maintain_order="left")["row"]
+        .to_numpy()
+    )
+    bx, by = scenario.xy(scenario.buildings)
+    return np.asarray(np.column_stack([bx, by])[rows], dtype=np.float64)
+
+
 def reach_suggestions(scenario: Scenario, assignments: pl.DataFrame) -> pl.DataFrame:
     """Temporary points that would bring every ``out_of_reach`` building with walk-in residents
     within the walking limit: a greedy cover by sites at those buildings
@@ -455,11 +469,7 @@ def reach_suggestions(scenario: Scenario, assignments: pl.DataFrame) -> pl.DataF
     if not far.any():
         return _no_suggestions()
     rows = np.flatnonzero(far.to_numpy())
-    bx, by = scenario.xy(scenario.buildings)
-    ids = scenario.buildings["building_id"].cast(pl.String).to_list()
-    position = {b: i for i, b in enumerate(ids)}
-    where = [position[b] for b in assignments["building_id"].cast(pl.String).gather(rows)]
-    xy = np.column_stack([bx, by])[where]
+    xy = building_xy(scenario, assignments["building_id"].gather(rows))
     walk_in = assignments["walk_in"].to_numpy().astype(np.int64)[rows]
     header = scenario.header
     cover = suggest_sites(xy, walk_in, header.walking.straight_reach_m)

@@ -53,14 +53,13 @@ def suggest_sites(xy: NDArray[np.float64], weight: NDArray[np.int64], reach_m: f
         return SiteCover(empty, empty, empty, empty)
     if not (reach_m >= 0 and np.isfinite(reach_m)):
         raise ValueError(f"reach_m must be finite and ≥ 0, got {reach_m}")
-    near = cKDTree(xy).query_ball_point(xy, r=reach_m)
-    sizes = np.fromiter((len(v) for v in near), dtype=np.int64, count=n)
-    cols = np.fromiter((j for v in near for j in v), dtype=np.int64, count=int(sizes.sum()))
-    rows = np.repeat(np.arange(n, dtype=np.int64), sizes)
-    # reach[i, j] = 1: a site at building i reaches building j (symmetric, made exact so that
-    # the rows of the buildings just reached are the columns of the sites that reach them)
-    reach = csr_matrix((np.ones(cols.shape[0]), (rows, cols)), shape=(n, n))
-    reach = csr_matrix(reach.maximum(reach.T))
+    pairs = cKDTree(xy).query_pairs(reach_m, output_type="ndarray").astype(np.int64)
+    own = np.arange(n, dtype=np.int64)  # a building always reaches its own door
+    rows = np.concatenate([pairs[:, 0], pairs[:, 1], own])
+    cols = np.concatenate([pairs[:, 1], pairs[:, 0], own])
+    # reach[i, j] = 1: a site at building i reaches building j; symmetric by construction, so
+    # the rows of the buildings just reached are the columns of the sites that reach them
+    reach = csr_matrix((np.ones(rows.shape[0]), (rows, cols)), shape=(n, n))
     sizes = np.diff(reach.indptr).astype(np.int64)
     w = np.asarray(weight, dtype=np.int64)
     gain_w = np.asarray(reach @ w, dtype=np.int64)
