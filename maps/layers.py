@@ -402,7 +402,7 @@ def _buildings_payload(
         unserved_payload["sug"] = {
             "lat": [_r6(v) for v in sug["lat"]],
             "lon": [_r6(v) for v in sug["lon"]],
-            "radius": float(data.walk_limit_m),
+            "ring": _suggested_rings(data.buildings, sug),
             "tip": [
                 _esc(
                     lab["suggested_tip"].format(
@@ -416,6 +416,27 @@ def _buildings_payload(
             ],
         }
     return served_payload, unserved_payload
+
+
+def _suggested_rings(buildings: pl.DataFrame, sug: pl.DataFrame) -> list[list[list[float]]]:
+    """Per suggested point, the outline (:func:`hull_ring`) of the point and the buildings it
+    reaches first (``building_ids``; those the map does not hold are left out): what the
+    point's walking reach covers by the plan's distance model, streets included, which a
+    circle would not show."""
+    at = {
+        str(b): (la, lo)
+        for b, la, lo in zip(
+            buildings["building_id"].cast(pl.String),
+            buildings["lat"],
+            buildings["lon"],
+            strict=True,
+        )
+    }
+    rings = []
+    for r in sug.iter_rows(named=True):
+        spots = [(r["lat"], r["lon"])] + [at[b] for b in r["building_ids"] or () if b in at]
+        rings.append(hull_ring([p[0] for p in spots], [p[1] for p in spots]))
+    return rings
 
 
 def _catchments(data: MapData, lang: str, colours: dict[object, str]) -> list[dict[str, Any]]:

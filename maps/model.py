@@ -65,7 +65,15 @@ CHANGE_COLUMNS = (
 )
 
 
-SUGGESTED_COLUMNS = ("near_building_id", "lat", "lon", "buildings", "residents", "tables")
+SUGGESTED_COLUMNS = (
+    "near_building_id",
+    "lat",
+    "lon",
+    "buildings",
+    "residents",
+    "tables",
+    "building_ids",
+)
 
 
 class MapDataError(ValueError):
@@ -107,7 +115,8 @@ class MapData:
     ``suggested`` (optional; temporary points that would reach the buildings beyond the
         walking limit of every candidate point, most residents first): ``near_building_id``,
         ``lat``, ``lon``, ``buildings``, ``residents`` (int: what each reaches that no earlier
-        one does), ``tables`` (int: what those residents need).
+        one does), ``tables`` (int: what those residents need), ``building_ids`` (list of
+        text: those buildings, drawn as the dashed outline of what the point reaches).
     ``walk_limit_m``: radius of the walking-limit circles (straight-line reach), metres.
     ``kpis``: shown in the KPI panel in this order; known keys (the ``[kpi]`` labels of
         :mod:`sampling.i18n`) get translated labels and formats (``coverage`` in 0..1 is shown

@@ -19,11 +19,13 @@ import pytest
 from scipy.spatial import cKDTree
 
 from sampling import load_scenario
+from sampling.osm.extract import scenario_streets
 from sampling.output.write import write_plan
 from sampling.report import plan_warnings
-from sampling.stages.assignment import UnservedReason
+from sampling.stages.assignment import UnservedReason, building_xy, reach_suggestions
 from sampling.stages.planning import plan_campaign
-from solver.location.cover import suggest_sites
+from solver.location.cover import cover_sites, suggest_sites
+from solver.streets import street_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,6 +69,65 @@ def test_greedy_cover_edge_cases() -> None:
         suggest_sites(far, np.array([1, 1]), float("nan"))
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_cover_from_pairs_that_are_not_symmetric(seed: int) -> None:
+    """Street walks measured from either end may differ: the cover takes the pairs as given
+    (site → building), reaches every building by a pair or its own door, counts it once."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 80))
+    k = int(rng.integers(0, 4 * n))
+    site, building = rng.integers(0, n, k), rng.integers(0, n, k)
+    weight = rng.integers(0, 50, n)
+    cover = cover_sites(n, site, building, weight)
+    reach = {(int(i), int(j)) for i, j in zip(site, building, strict=True)}
+    reach |= {(i, i) for i in range(n)}
+    assert len(set(cover.site.tolist())) == cover.site.shape[0]
+    for j in range(n):
+        assert (int(cover.site[cover.covered_by[j]]), j) in reach
+    assert np.array_equal(np.bincount(cover.covered_by, minlength=cover.site.shape[0]), cover.count)
+    assert int(cover.weight.sum()) == int(weight.sum())
+    # the first pick reaches the most weight any site reaches (duplicates counted once)
+    best = max(sum(int(weight[j]) for j in range(n) if (i, j) in reach) for i in range(n))
+    assert int(cover.weight[0]) == best
+
+
+def test_street_scenario_suggestions_are_within_a_street_walk() -> None:
+    """With ``distance = "street"`` every building a suggestion lists is within the walking
+    limit of it along the streets (central Nanjing, every building taken as out of reach);
+    the straight-line reach would have claimed buildings no street walk reaches."""
+    scenario = load_scenario(ROOT / "scenarios" / "nanjing-xinjiekou")
+    assert scenario.header.distance == "street"
+    b = scenario.buildings
+    assignments = b.select("building_id", "grid_id", "lat", "lon").with_columns(
+        pl.col("building_id").cast(pl.String),
+        walk_in=b["residents"],
+        unserved_reason=pl.lit(UnservedReason.OUT_OF_REACH.value),
+    )
+    suggested = reach_suggestions(scenario, assignments.filter(pl.col("walk_in") > 0))
+    listed = [x for ids in suggested["building_ids"].to_list() for x in ids]
+    far = assignments.filter(pl.col("walk_in") > 0)
+    assert sorted(listed) == sorted(far["building_id"].to_list())
+    assert int(suggested["residents"].sum()) == int(far["walk_in"].sum())
+    assert suggested["buildings"].to_list() == [len(x) for x in suggested["building_ids"]]
+    graph = scenario_streets(scenario)
+    limit = scenario.header.walking.limit_m
+    for row in suggested.iter_rows(named=True):
+        ids = pl.Series(row["building_ids"], dtype=pl.String)
+        site = building_xy(scenario, pl.Series([row["near_building_id"]]))
+        pairs, _ = street_pairs(graph, building_xy(scenario, ids), site, walk_limit_m=limit)
+        reached = set(pairs.building.tolist())
+        reached |= {i for i, x in enumerate(row["building_ids"]) if x == row["near_building_id"]}
+        assert reached == set(range(len(ids)))
+    # the straight-line estimate over-claims on these streets
+    xy = building_xy(scenario, far["building_id"])
+    straight = suggest_sites(
+        xy, far["walk_in"].to_numpy(), scenario.header.walking.straight_reach_m
+    )
+    pairs, _ = street_pairs(graph, xy, xy[straight.site], walk_limit_m=limit)
+    by_street = pairs.point == straight.covered_by[pairs.building]
+    assert np.unique(pairs.building[by_street]).shape[0] < xy.shape[0]
+
+
 def test_plan_suggests_points_for_the_residents_out_of_reach(tmp_path: Path) -> None:
     """tiny has a building beyond the walking limit of every candidate point."""
     scenario = load_scenario(ROOT / "scenarios" / "tiny")
@@ -88,7 +149,8 @@ def test_plan_suggests_points_for_the_residents_out_of_reach(tmp_path: Path) -> 
     per_table = header.table_capacity * header.sampling.target_utilisation
     for s in suggested:
         assert s["tables"] == max(1, math.ceil(s["residents"] / per_table))
-    # every out-of-reach building is within the straight-line reach of a suggested point
+    # every out-of-reach building is listed once, within the straight-line reach of its point
+    assert sorted(x for s in suggested for x in s["building_ids"]) == sorted(far["building_id"])
     bx, by = scenario.xy(scenario.buildings)
     ids = scenario.buildings["building_id"].to_list()
     row = {b: i for i, b in enumerate(ids)}

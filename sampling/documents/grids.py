@@ -16,9 +16,7 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import polars as pl
-from scipy.spatial import cKDTree
 
 from sampling.documents.data import PlanData
 from sampling.documents.html import (
@@ -30,7 +28,7 @@ from sampling.documents.html import (
     template,
 )
 from sampling.i18n import reason_label, reason_labels
-from sampling.stages.assignment import UnservedReason, building_xy
+from sampling.stages.assignment import UnservedReason
 
 FORMULA_START = r"^[=+\-@\t\r]"
 """Text a spreadsheet may read as a formula or command: ``=``, ``+``, ``-``, ``@``, tab or
@@ -179,28 +177,21 @@ def grid_buildings(data: PlanData, lab: Mapping[str, str], lang: str) -> pl.Data
 
 def suggested_near(data: PlanData) -> pl.DataFrame | None:
     """For each building out of reach, the suggested temporary point (the summary's
-    ``suggested_points``) that reaches it: the first in their order within the straight-line
-    reach, as the cover assigned it — ``building_id``, ``suggest_near`` (the building the point
-    would stand at, by name and id); None without suggestions."""
+    ``suggested_points``) that reaches it, as the cover assigned it (the row whose
+    ``building_ids`` list it) — ``building_id``, ``suggest_near`` (the building the point would
+    stand at, by name and id); None without suggestions."""
     rows = data.summary.get("suggested_points")
     if not isinstance(rows, list) or not rows:
         return None
-    scenario = data.scenario
-    known = scenario.buildings["building_id"].cast(pl.String).to_list()
-    sites = pl.Series([str(r.get("near_building_id")) for r in rows], dtype=pl.String)
-    sites = sites.filter(sites.is_in(known))
-    a = data.assignments.with_columns(pl.col("building_id").cast(pl.String))
-    far = a.filter(
-        (pl.col("unserved_reason") == UnservedReason.OUT_OF_REACH.value)
-        & (pl.col("walk_in") > 0)
-        & pl.col("building_id").is_in(known)
-    )["building_id"]
-    if sites.is_empty() or far.is_empty():
+    pairs = [
+        (str(b), str(r.get("near_building_id")))
+        for r in rows
+        if isinstance(r, dict) and isinstance(r.get("building_ids"), list)
+        for b in r["building_ids"]
+    ]
+    if not pairs:
         return None
-    reach = scenario.header.walking.straight_reach_m + 1e-6
-    hits = cKDTree(building_xy(scenario, sites)).query_ball_point(building_xy(scenario, far), reach)
-    first = np.array([min(h) if h else -1 for h in hits], dtype=np.int64)
-    found = first >= 0
+    a = data.assignments.with_columns(pl.col("building_id").cast(pl.String))
     names: dict[str, str] = {}
     if "building_name" in a.columns:
         names = dict(zip(a["building_id"], a["building_name"].cast(pl.String), strict=True))
@@ -209,14 +200,13 @@ def suggested_near(data: PlanData) -> pl.DataFrame | None:
         name = names.get(b) or b
         return b if name == b else f"{name} ({b})"
 
-    label = [shown(b) for b in sites.to_list()]
     return pl.DataFrame(
         {
-            "building_id": far.filter(pl.Series(found)),
-            "suggest_near": [label[i] for i in first[found]],
+            "building_id": [b for b, _ in pairs],
+            "suggest_near": [shown(site) for _, site in pairs],
         },
         schema={"building_id": pl.String, "suggest_near": pl.String},
-    )
+    ).unique("building_id", keep="first", maintain_order=True)
 
 
 def _hv_line(lab: Mapping[str, str]) -> pl.Expr:

@@ -41,7 +41,7 @@ from sampling.scenario.model import Scenario
 from sampling.stages.limits import wall_safety
 from sampling.stages.overflow import Arcs, Levelled, level
 from solver.location.candidates import Pairs, nearest, pairs_within
-from solver.location.cover import suggest_sites
+from solver.location.cover import cover_sites, straight_reach
 from solver.location.engine import LocationProblem, LocationResult, solve
 from solver.location.model import gap_without_group_penalty
 
@@ -414,7 +414,7 @@ def assign(
     )
 
 
-SUGGESTION_SCHEMA = {
+SUGGESTION_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "near_building_id": pl.String,
     "grid_id": pl.String,
     "lat": pl.Float64,
@@ -422,6 +422,7 @@ SUGGESTION_SCHEMA = {
     "buildings": pl.Int64,
     "residents": pl.Int64,
     "tables": pl.Int64,
+    "building_ids": pl.List(pl.String),
 }
 """Columns of a plan's suggested points (``AssignmentPlan.suggested_points``)."""
 
@@ -455,12 +456,12 @@ def building_xy(scenario: Scenario, building_ids: pl.Series) -> NDArray[np.float
 def reach_suggestions(scenario: Scenario, assignments: pl.DataFrame) -> pl.DataFrame:
     """Temporary points that would bring every ``out_of_reach`` building with walk-in residents
     within the walking limit: a greedy cover by sites at those buildings
-    (:func:`solver.location.cover.suggest_sites`; reach = the walking limit's straight-line
-    reach), one row per site — the building it stands at (``near_building_id``, its grid,
-    ``lat``/``lon``), the ``buildings`` and walk-in ``residents`` it reaches that no earlier
-    row does, and the ``tables`` they need (at the header's target utilisation of a table's
-    capacity in the window, at least one). With street distances the reach is the straight-line estimate: a place to check
-    on the ground.
+    (:func:`solver.location.cover.cover_sites`), one row per site — the building it stands at
+    (``near_building_id``, its grid, ``lat``/``lon``), the ``buildings`` and walk-in
+    ``residents`` it reaches that no earlier row does (their ids in ``building_ids``), and the
+    ``tables`` they need (at the header's target utilisation of a table's capacity in the
+    window, at least one). Reach is measured as the candidates' is (:func:`reach_pairs`), so
+    with street distances every building is within a street walk of its suggestion.
     """
     far = (
         (assignments["unserved_reason"] == UnservedReason.OUT_OF_REACH.value)
@@ -469,25 +470,53 @@ def reach_suggestions(scenario: Scenario, assignments: pl.DataFrame) -> pl.DataF
     if not far.any():
         return _no_suggestions()
     rows = np.flatnonzero(far.to_numpy())
-    xy = building_xy(scenario, assignments["building_id"].gather(rows))
+    ids = assignments["building_id"].gather(rows).cast(pl.String)
     walk_in = assignments["walk_in"].to_numpy().astype(np.int64)[rows]
-    header = scenario.header
-    cover = suggest_sites(xy, walk_in, header.walking.straight_reach_m)
+    site, building = reach_pairs(scenario, building_xy(scenario, ids), walk_in)
+    cover = cover_sites(rows.shape[0], site, building, walk_in)
     at = assignments[rows[cover.site].tolist()]
+    header = scenario.header
     per_table = header.table_capacity * header.sampling.target_utilisation
     tables = np.maximum(1, np.ceil(cover.weight / per_table)).astype(np.int64)
+    order = np.argsort(cover.covered_by, kind="stable")
+    reached = np.split(ids.gather(order).to_numpy(), np.cumsum(cover.count)[:-1])
     return pl.DataFrame(
         {
-            "near_building_id": at["building_id"],
-            "grid_id": at["grid_id"],
+            "near_building_id": at["building_id"].cast(pl.String),
+            "grid_id": at["grid_id"].cast(pl.String),
             "lat": at["lat"],
             "lon": at["lon"],
             "buildings": cover.count,
             "residents": cover.weight,
             "tables": tables,
+            "building_ids": [list(r) for r in reached],
         },
         schema=SUGGESTION_SCHEMA,
     )
+
+
+def reach_pairs(
+    scenario: Scenario, xy: NDArray[np.float64], walk_in: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Pairs ``(site, building)`` of the buildings at planar ``xy``: a temporary point at
+    building ``site`` would be within the walking limit of building ``building``, by the
+    header's distance model — straight line over the detour factor, or walks on the street
+    network of ``osm_extract`` (:func:`solver.streets.street_pairs`, the buildings at both
+    ends), the measure the candidate points' reach was taken with."""
+    header = scenario.header
+    if header.distance == "street":
+        from sampling.osm.extract import scenario_streets
+        from solver.streets import street_pairs
+
+        pairs, _ = street_pairs(
+            scenario_streets(scenario),
+            xy,
+            xy,
+            walk_limit_m=header.walking.limit_m,
+            building_weight=walk_in.astype(np.float64),
+        )
+        return pairs.point.astype(np.int64), pairs.building.astype(np.int64)
+    return straight_reach(xy, header.walking.straight_reach_m)
 
 
 def _level(

@@ -220,13 +220,14 @@
           fillOpacity: 0.9, className: "np-unserved"
         }).bindTooltip(d.tip[i]).bindPopup(d.tip[i], NP.popupOptions).addTo(g);
       }
-      /* suggested temporary points for the buildings out of reach: a dashed walking circle
-         and a ringed dot each (counted apart: window.natplan.counts().suggested) */
+      /* suggested temporary points for the buildings out of reach: a dashed outline of the
+         buildings each reaches and a ringed dot each (counted apart:
+         window.natplan.counts().suggested) */
       var s = d.sug, n = 0;
       if (s) {
         for (var k = 0; k < s.lat.length; k++) {
-          L.circle([s.lat[k], s.lon[k]], {
-            radius: s.radius, color: "#d62728", weight: 1.5, dashArray: "6 4", fill: false,
+          L.polygon(s.ring[k], {
+            color: "#d62728", weight: 1.5, dashArray: "6 4", fill: false,
             interactive: false, className: "np-suggested-reach"
           }).addTo(g);
           L.circleMarker([s.lat[k], s.lon[k]], {
