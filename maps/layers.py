@@ -409,6 +409,7 @@ def _buildings_payload(
                         buildings=_fmt_num(r["buildings"]),
                         residents=_fmt_num(r["residents"]),
                         tables=_fmt_num(r["tables"]),
+                        points=_fmt_num(r["points"]),
                         building=r["near_building_id"],
                     )
                 )

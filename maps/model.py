@@ -72,6 +72,7 @@ SUGGESTED_COLUMNS = (
     "buildings",
     "residents",
     "tables",
+    "points",
     "building_ids",
 )
 
@@ -115,7 +116,8 @@ class MapData:
     ``suggested`` (optional; temporary points that would reach the buildings beyond the
         walking limit of every candidate point, most residents first): ``near_building_id``,
         ``lat``, ``lon``, ``buildings``, ``residents`` (int: what each reaches that no earlier
-        one does), ``tables`` (int: what those residents need), ``building_ids`` (list of
+        one does), ``tables`` (int: what those residents need), ``points`` (int: how many
+        temporary points share those tables), ``building_ids`` (list of
         text: those buildings, drawn as the dashed outline of what the point reaches).
     ``walk_limit_m``: radius of the walking-limit circles (straight-line reach), metres.
     ``kpis``: shown in the KPI panel in this order; known keys (the ``[kpi]`` labels of

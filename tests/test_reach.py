@@ -109,6 +109,11 @@ def test_street_scenario_suggestions_are_within_a_street_walk() -> None:
     assert sorted(listed) == sorted(far["building_id"].to_list())
     assert int(suggested["residents"].sum()) == int(far["walk_in"].sum())
     assert suggested["buildings"].to_list() == [len(x) for x in suggested["building_ids"]]
+    # tables split over points no larger than the district's largest (60,000 residents here)
+    largest = int(scenario.points["max_tables"].max())
+    assert (suggested["points"] * largest >= suggested["tables"]).all()
+    assert ((suggested["points"] - 1) * largest < suggested["tables"]).all()
+    assert int(suggested["points"].sum()) > suggested.height
     graph = scenario_streets(scenario)
     limit = scenario.header.walking.limit_m
     for row in suggested.iter_rows(named=True):
@@ -141,7 +146,7 @@ def test_plan_suggests_points_for_the_residents_out_of_reach(tmp_path: Path) -> 
     assert far.height > 0
     assert summary["residents_out_of_reach"] == int(far["walk_in"].sum())
     suggested = summary["suggested_points"]
-    assert summary["points_to_add_for_reach"] == len(suggested) > 0
+    assert summary["points_to_add_for_reach"] == sum(s["points"] for s in suggested) > 0
     assert sum(s["residents"] for s in suggested) == summary["residents_out_of_reach"]
     assert sum(s["buildings"] for s in suggested) == far.height
     # each with the tables its residents need at the target utilisation (at least one)
@@ -149,6 +154,7 @@ def test_plan_suggests_points_for_the_residents_out_of_reach(tmp_path: Path) -> 
     per_table = header.table_capacity * header.sampling.target_utilisation
     for s in suggested:
         assert s["tables"] == max(1, math.ceil(s["residents"] / per_table))
+        assert s["points"] == math.ceil(s["tables"] / int(scenario.points["max_tables"].max()))
     # every out-of-reach building is listed once, within the straight-line reach of its point
     assert sorted(x for s in suggested for x in s["building_ids"]) == sorted(far["building_id"])
     bx, by = scenario.xy(scenario.buildings)

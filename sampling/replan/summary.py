@@ -113,7 +113,7 @@ def replan_summary(
         ),
         # the temporary points for the residents out of reach, for the re-plan's buildings
         "residents_out_of_reach": int(suggested["residents"].sum()),
-        "points_to_add_for_reach": suggested.height,
+        "points_to_add_for_reach": int(suggested["points"].sum()),
         "suggested_points": suggestion_rows(suggested),
         "walk_resident_m": float((weights * walk).sum()),
         "grids_split": grids.filter(pl.col("n") > 1).height,

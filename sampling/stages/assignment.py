@@ -422,6 +422,7 @@ SUGGESTION_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "buildings": pl.Int64,
     "residents": pl.Int64,
     "tables": pl.Int64,
+    "points": pl.Int64,
     "building_ids": pl.List(pl.String),
 }
 """Columns of a plan's suggested points (``AssignmentPlan.suggested_points``)."""
@@ -460,7 +461,8 @@ def reach_suggestions(scenario: Scenario, assignments: pl.DataFrame) -> pl.DataF
     (``near_building_id``, its grid, ``lat``/``lon``), the ``buildings`` and walk-in
     ``residents`` it reaches that no earlier row does (their ids in ``building_ids``), and the
     ``tables`` they need (at the header's target utilisation of a table's capacity in the
-    window, at least one). Reach is measured as the candidates' is (:func:`reach_pairs`), so
+    window, at least one), split over ``points`` temporary points there, each no larger than
+    the scenario's largest point (its ``max_tables``). Reach is measured as the candidates' is (:func:`reach_pairs`), so
     with street distances every building is within a street walk of its suggestion.
     """
     far = (
@@ -478,6 +480,10 @@ def reach_suggestions(scenario: Scenario, assignments: pl.DataFrame) -> pl.DataF
     header = scenario.header
     per_table = header.table_capacity * header.sampling.target_utilisation
     tables = np.maximum(1, np.ceil(cover.weight / per_table)).astype(np.int64)
+    # no temporary point larger than the district's largest point: more tables, more points
+    sizes = scenario.points["max_tables"].cast(pl.Int64).fill_null(0).to_numpy()
+    limit = int(sizes.max()) if sizes.size else 0
+    points = np.ceil(tables / limit).astype(np.int64) if limit > 0 else np.ones_like(tables)
     order = np.argsort(cover.covered_by, kind="stable")
     reached = np.split(ids.gather(order).to_numpy(), np.cumsum(cover.count)[:-1])
     return pl.DataFrame(
@@ -489,6 +495,7 @@ def reach_suggestions(scenario: Scenario, assignments: pl.DataFrame) -> pl.DataF
             "buildings": cover.count,
             "residents": cover.weight,
             "tables": tables,
+            "points": points,
             "building_ids": [list(r) for r in reached],
         },
         schema=SUGGESTION_SCHEMA,

@@ -63,7 +63,7 @@ def assignment_kpis(plan: AssignmentPlan, header: Header) -> dict[str, float | i
                 "walk_in"
             ].sum()
         ),
-        "points_to_add_for_reach": plan.suggested_points.height,
+        "points_to_add_for_reach": int(plan.suggested_points["points"].sum()),
         "residents_unserved_capacity": int(
             unserved.filter(pl.col("unserved_reason") == UnservedReason.CAPACITY.value)[
                 "walk_in"
