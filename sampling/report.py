@@ -339,6 +339,28 @@ def reach_remedy(summary: Mapping[str, Any]) -> tuple[int, int, int] | None:
     return (residents, points, tables) if residents > 0 and points > 0 else None
 
 
+def shortfall_where(summary: Mapping[str, Any]) -> tuple[int, str, str] | None:
+    """Where and when the staffing shortfall leaves tables without a sampler:
+    ``(shortfall_points, shortfall_from, shortfall_to)``; ``None`` without a shortfall (or
+    for a summary that predates these figures)."""
+    points = _int(summary, "shortfall_points")
+    start, end = summary.get("shortfall_from"), summary.get("shortfall_to")
+    if points <= 0 or not isinstance(start, str) or not isinstance(end, str) or not start:
+        return None
+    return points, start, end
+
+
+def shortfall_where_text(summary: Mapping[str, Any], lab: Mapping[str, str]) -> str:
+    """:func:`shortfall_where` in the words of a label table (``shortfall_where``, or
+    ``shortfall_where_one`` for one point), to append to the ``staffing_shortfall`` alert."""
+    where = shortfall_where(summary)
+    if where is None:
+        return ""
+    points, start, end = where
+    key = "shortfall_where_one" if points == 1 else "shortfall_where"
+    return lab[key].format(points=f"{points:,}", start=start, end=end)
+
+
 def unserved_remedy_text(summary: Mapping[str, Any], lab: Mapping[str, str]) -> str:
     """:func:`reach_remedy` in the words of a label table (``unserved_out_of_reach``, or
     ``unserved_out_of_reach_one`` for one point), to append to the ``unserved`` alert."""
@@ -527,7 +549,18 @@ def _warning(code: str, n: int, s: Mapping[str, Any]) -> list[str]:
             " the limit"
         ]
     if code == "staffing_shortfall":
-        return [f"staffing shortfall: {_counted(n, 'more sampler')} needed (capacity_plan.parquet)"]
+        where = shortfall_where(s)
+        if where is None:
+            return [
+                f"staffing shortfall: {_counted(n, 'more sampler')} needed (capacity_plan.parquet)"
+            ]
+        points, start, end = where
+        return [
+            f"staffing shortfall: {_counted(points, 'point')} {_verb(points, 'has', 'have')}"
+            f" tables without a sampler between {start} and {end} (the call times already allow"
+            f" for it); {_counted(n, 'more sampler')} would staff every planned table"
+            " (shortfall.parquet, capacity_plan.parquet)"
+        ]
     if code == "households_unserved":
         return [
             f"{_counted(n, 'home-visit household')} {_verb(n, 'has', 'have')} no team"

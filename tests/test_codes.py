@@ -13,9 +13,9 @@ import pytest
 
 from sampling.cli import main
 from sampling.documents.write import alert_texts
-from sampling.i18n import LANGS, REASONS, STATUSES, labels, reason_label, reason_labels
+from sampling.i18n import LANGS, REASONS, STATUSES, labels, map_labels, reason_label, reason_labels
 from sampling.output.schemas import OUTPUT_TABLES, OutputSchemaError
-from sampling.report import alerts, plan_lines
+from sampling.report import alerts, plan_lines, plan_warnings, shortfall_where_text
 from sampling.stages import assignment as assignment_stage
 from sampling.stages.assignment import STATUS_CODE, AssignmentStatus, UnservedReason
 from sampling.stages.day import CapacityReason, NotCalledReason
@@ -201,4 +201,17 @@ def test_alerts_read_the_status_codes() -> None:
         assert "why" in dict(alert_texts(no_plan, labels(lang)))["no_plan"]
     short = {"staffing_status": StaffingStatus.SHORTFALL.value, "extra_samplers_shortfall": 4}
     assert alerts(short) == [{"code": "staffing_shortfall", "count": 4}]
+    # where and when, in every place the alert is read
+    where = short | {"shortfall_points": 3, "shortfall_from": "07:00", "shortfall_to": "07:30"}
+    line = next(w for w in plan_warnings(where) if "staffing shortfall" in w)
+    assert "3 points have tables without a sampler between 07:00 and 07:30" in line
+    assert "4 more samplers would staff every planned table" in line
+    one = where | {"shortfall_points": 1}
+    assert "1 point has tables" in next(w for w in plan_warnings(one) if "shortfall" in w)
+    for lang in LANGS:
+        lab = labels(lang)
+        page = dict(alert_texts(where, lab))["staffing_shortfall"]
+        assert "07:00" in page and "07:30" in page and "3" in page
+        assert "07:00" in shortfall_where_text(where, map_labels(lang))
+        assert shortfall_where_text(short, lab) == ""  # a summary without the span
     assert alerts({"staffing_status": StaffingStatus.COVERED.value, "status": "optimal"}) == []

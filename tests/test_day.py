@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from sampling import load_scenario
+from sampling.clock import format_clock
 from sampling.scenario.model import Scenario
 from sampling.stages.planning import CampaignPlan, plan_campaign
 from tests.scenario_strategies import scenario_tables, write_tables
@@ -70,6 +71,14 @@ def check_day(scenario: Scenario, plan: CampaignPlan) -> None:
                 ].sum()
             )
             assert staffed + missing >= row["tables"], (row["point_id"], minute)
+    # the summary says where and when tables stand without a sampler, as the rows do
+    short_rows = day.shortfall
+    assert day.kpis["shortfall_points"] == short_rows["point_id"].n_unique()
+    if short_rows.height:
+        assert day.kpis["shortfall_from"] == format_clock(int(short_rows["start_min"].min()))
+        assert day.kpis["shortfall_to"] == format_clock(int(short_rows["end_min"].max()))
+    else:
+        assert day.kpis["shortfall_from"] == day.kpis["shortfall_to"] == ""
     # every call is inside the window, or after it only in overtime, while the point's
     # samplers are on duty (a shift or an overtime row covers the call, or its queue)
     assert (calls["call_start_min"] >= window.start).all()

@@ -32,7 +32,13 @@ from sampling.documents.vehicles import vehicle_paths
 from sampling.files.names import DocumentPaths, href
 from sampling.i18n import map_labels, reason_labels
 from sampling.output.schemas import OUTPUT_TABLES, read_output
-from sampling.report import alerts, late_tubes_remedy_text, percent, unserved_remedy_text
+from sampling.report import (
+    alerts,
+    late_tubes_remedy_text,
+    percent,
+    shortfall_where_text,
+    unserved_remedy_text,
+)
 from sampling.scenario.model import Scenario
 from sampling.stages.assignment import SUGGESTION_SCHEMA
 from sampling.stages.transport import transport_layer
@@ -387,6 +393,8 @@ def map_alerts(summary: dict[str, Any], lang: str) -> tuple[str, ...]:
             line += late_tubes_remedy_text(summary, lab)
         elif code == "unserved":
             line += unserved_remedy_text(summary, lab)
+        elif code == "staffing_shortfall":
+            line += shortfall_where_text(summary, lab)
         out.append(line)
     return tuple(out)
 

@@ -33,6 +33,7 @@ from sampling.replan.saved import SavedPlan
 from sampling.replan.state import Situation
 from sampling.report import alerts
 from sampling.stages.assignment import reach_suggestions, suggestion_rows
+from sampling.stages.day import shortfall_span
 
 __all__ = ["replan_summary"]
 
@@ -177,6 +178,11 @@ def replan_summary(
         "residents_overtime": int(points["overtime_residents"].fill_null(0).sum()),
         "points_overtime": points.filter(pl.col("overtime_residents").fill_null(0) > 0).height,
         "shortfall_sampler_blocks": int(shortfall["missing_samplers"].sum()),
+        **shortfall_span(
+            shortfall["point_id"].to_numpy(),
+            shortfall["start_min"].to_numpy(),
+            shortfall["end_min"].to_numpy(),
+        ),
         "staffing_status": "shortfall" if shortfall.height else "covered",
         "capacity_plan_extra_samplers": int(capacity["extra_samplers"].sum()),
         "extra_samplers_for_window": int(capacity["extra_samplers"].sum()),

@@ -522,6 +522,20 @@ def _deficit_tables(scenario: Scenario, whole: Timetable, tables: np.ndarray) ->
     return out.astype(np.int64)
 
 
+def shortfall_span(point: np.ndarray, start: np.ndarray, end: np.ndarray) -> dict[str, int | str]:
+    """Where and when tables stand without a sampler (the shortfall rows' ``point``,
+    ``start``/``end`` minutes): ``shortfall_points`` (how many points), ``shortfall_from`` and
+    ``shortfall_to`` (HH:MM, the first missing block's start and the last one's end; empty
+    without a shortfall), so a planner reads when the extra samplers are needed."""
+    if np.asarray(point).size == 0:
+        return {"shortfall_points": 0, "shortfall_from": "", "shortfall_to": ""}
+    return {
+        "shortfall_points": int(np.unique(np.asarray(point)).size),
+        "shortfall_from": format_clock(int(np.min(start))),
+        "shortfall_to": format_clock(int(np.max(end))),
+    }
+
+
 def _capacity_plan(
     point_ids: pl.Series, staffing: StaffingResult, deficit_tables: np.ndarray, shift: float
 ) -> pl.DataFrame:
@@ -630,6 +644,7 @@ def _kpis(
         # work budget may staff better); deterministic, unlike a wall-clock cut
         "staffing_resolves_skipped": int(staffing.stats.resolves_skipped),
         "shortfall_sampler_blocks": int(staffing.short_missing.sum()),
+        **shortfall_span(staffing.short_point, staffing.short_start, staffing.short_end),
         "extra_samplers_shortfall": shortfall_extra,
         "capacity_plan_extra_samplers": extra_total,
         "yellow_channels": int(timetable.point_channel.sum()),
