@@ -357,8 +357,12 @@ def shortfall_where_text(summary: Mapping[str, Any], lab: Mapping[str, str]) -> 
     if where is None:
         return ""
     points, start, end = where
-    key = "shortfall_where_one" if points == 1 else "shortfall_where"
-    return lab[key].format(points=f"{points:,}", start=start, end=end)
+    return _label_for(lab, "shortfall_where", points, points=f"{points:,}", start=start, end=end)
+
+
+def _label_for(lab: Mapping[str, str], key: str, n: int, **values: str) -> str:
+    """Label ``key`` (``key_one`` when ``n`` is 1) filled with ``values``."""
+    return lab[f"{key}_one" if n == 1 else key].format(**values)
 
 
 def unserved_remedy_text(summary: Mapping[str, Any], lab: Mapping[str, str]) -> str:
@@ -368,8 +372,10 @@ def unserved_remedy_text(summary: Mapping[str, Any], lab: Mapping[str, str]) -> 
     if remedy is None:
         return ""
     residents, points, tables = remedy
-    key = "unserved_out_of_reach_one" if points == 1 else "unserved_out_of_reach"
-    return lab[key].format(
+    return _label_for(
+        lab,
+        "unserved_out_of_reach",
+        points,
         residents=f"{residents:,}",
         points=f"{points:,}",
         tables=f"{tables:,}",
