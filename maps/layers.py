@@ -229,9 +229,19 @@ def hull_ring(
     hull = shapely.get_coordinates(shapely.convex_hull(shapely.multipoints(xy)))
     ang = np.arange(8) * (np.pi / 4) + np.pi / 8
     octagon = np.column_stack((np.cos(ang), np.sin(ang))) * pad_m
-    grown = shapely.convex_hull(shapely.multipoints((hull[:, None, :] + octagon).reshape(-1, 2)))
-    ring = shapely.get_coordinates(shapely.orient_polygons(grown))[:-1]  # open, anticlockwise
-    return [[_r6(lat0 + y / ky), _r6(lon0 + x / kx)] for x, y in ring]
+    grown = (hull[:, None, :] + octagon).reshape(-1, 2)
+    # the ring's corners as the page stores them (6 decimals), hulled again after rounding:
+    # corners of nearly coincident buildings would otherwise leave a kink of a few
+    # centimetres whose direction the rounding decides (a ring that is not convex)
+    lon_lat = np.unique(
+        np.column_stack(
+            [np.round(lon0 + grown[:, 0] / kx, 6), np.round(lat0 + grown[:, 1] / ky, 6)]
+        ),
+        axis=0,
+    )
+    outline = shapely.orient_polygons(shapely.convex_hull(shapely.multipoints(lon_lat)))
+    ring = shapely.get_coordinates(outline)[:-1]  # open, anticlockwise (lon = x, lat = y)
+    return [[_r6(y), _r6(x)] for x, y in ring]
 
 
 _UNSERVED_TIP = (

@@ -215,9 +215,7 @@ def stage_text(stage: str, f: Mapping[str, Any]) -> str:
         )
     if stage == "day":
         return (
-            f"last swab {f.get('finish_time', '?')} (simulated p95"
-            f" {f.get('sim_finish_p95', '?')} over {_runs(f)});"
-            f" {_staffing_words(f.get('staffing_status'))}, {_int(f, 'samplers_used'):,} of"
+            f"{_last_swab(f)}; {_staffing_words(f.get('staffing_status'))}, {_int(f, 'samplers_used'):,} of"
             f" {_int(f, 'samplers_available'):,} available samplers on duty"
             + (f", {extra:,} more needed" if (extra := _int(f, "extra_samplers_shortfall")) else "")
         )
@@ -429,6 +427,22 @@ def _verb(n: int, one: str, many: str) -> str:
     return one if n == 1 else many
 
 
+def _last_swab(summary: Mapping[str, Any], window_end: str | None = None) -> str:
+    """``last swab HH:MM [for a window ending HH:MM] (simulated p95 HH:MM over N runs)``, or
+    that no one is swabbed at a point and why (no resident has a point, or no table is
+    staffed: the finish figures then stay at the window start, which is not a swab)."""
+    if "residents_called" not in summary or _int(summary, "residents_called") > 0:
+        sim = summary.get("sim_finish_p95", summary.get("sim_finish_time", "?"))
+        return (
+            f"last swab {summary.get('finish_time', '?')}"
+            + (f" for a window ending {window_end}" if window_end is not None else "")
+            + f" (simulated p95 {sim} over {_runs(summary)})"
+        )
+    if _int(summary, "residents_not_called") > 0:
+        return "no one is swabbed at a point (no call: no table is staffed)"
+    return "no one is swabbed at a point (no resident has one)"
+
+
 def plan_lines(summary: Mapping[str, Any]) -> list[str]:
     """The console report: three lines of figures, then one ``warning:`` line per alert."""
     name = summary.get("scenario", "")
@@ -445,10 +459,7 @@ def plan_lines(summary: Mapping[str, Any]) -> list[str]:
         f" {_int(summary, 'home_visit_persons_served'):,} of"
         f" {_int(summary, 'residents_home_visit'):,} home-visit residents served",
         assignment_line(summary),
-        f"day: last swab {summary.get('finish_time', '?')} for a window ending"
-        f" {summary.get('window_end', '?')} (simulated p95"
-        f" {summary.get('sim_finish_p95', summary.get('sim_finish_time', '?'))} over"
-        f" {_runs(summary)});"
+        f"day: {_last_swab(summary, summary.get('window_end', '?'))};"
         f" {_staffing_words(summary.get('staffing_status'))}",
     ]
     return lines + [f"warning: {w}" for w in plan_warnings(summary)]
@@ -508,6 +519,16 @@ def _warning(code: str, n: int, s: Mapping[str, Any]) -> list[str]:
                 " suggested_points; the map)"
             )
         return [line]
+    if code == "deficit" and _int(s, "residents_stranded"):
+        stranded = _int(s, "residents_stranded")
+        return [
+            f"capacity deficit: {_counted(n, 'walk-in resident')} {_verb(n, 'is', 'are')} beyond"
+            " what the staffed tables can swab in the window; with today's staff the round never"
+            f" ends: {_counted(stranded, 'resident')} {_verb(stranded, 'is', 'are')} at points"
+            " where no table stays after the window;"
+            f" {_counted(_int(s, 'extra_samplers_for_window'), 'more sampler')} would finish it"
+            " in the window (capacity_plan.parquet)"
+        ]
     if code == "deficit":
         return [
             f"capacity deficit: {_counted(n, 'walk-in resident')} {_verb(n, 'is', 'are')} beyond"

@@ -50,7 +50,15 @@ def check_plan_invariants(scenario: Scenario, seed: int = 0) -> None:
         excess = (merged["load"] - merged["tables"] * unit).clip(lower_bound=0).sum()
         assert excess <= int(plan.overflow["walk_in"].sum())
     assert (merged["tables"] <= merged["max_tables"]).all()
-    assert int(p["tables"].sum()) <= staffable_tables(scenario)
+    # tables within the staff, or, when no table can be staffed at all (the plan then asks
+    # for every table's samplers), within what the residents in reach need at the target
+    staffable = staffable_tables(scenario)
+    if staffable > 0:
+        assert int(p["tables"].sum()) <= staffable
+    else:
+        in_reach = a.filter(pl.col("unserved_reason").fill_null("") != "out_of_reach")
+        need = int(in_reach["walk_in"].sum()) / (unit * header.sampling.target_utilisation)
+        assert int(p["tables"].sum()) <= max(1, math.ceil(need - 1e-9))
     # overtime: every walk-in building in reach of an open point with tables has a point
     if header.assignment.overflow == "overtime" and plan.status in ("optimal", "feasible"):
         assert a.filter(pl.col("unserved_reason") == "capacity").height == 0

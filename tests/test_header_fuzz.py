@@ -107,9 +107,13 @@ def check_plan(scenario: Scenario, plan: CampaignPlan) -> None:
     kpis = day.kpis
     assert minutes(kpis["finish_time"]) >= minutes(kpis["finish_lower_bound"])
     assert float(kpis["finish_gap_pct"]) >= 0.0
-    # a point that cannot call everyone in the window says it finishes after the window
+    # a point that cannot call everyone in the window says it finishes after the window,
+    # or that residents are left whom no table will ever swab (no table after the window)
     over = points.filter(pl.col("over_capacity"))
-    assert (over["finish_min"] > scenario.header.window.end).all()
+    assert ((over["finish_min"] > scenario.header.window.end) | (over["stranded"] > 0)).all()
+    assert (points["stranded"] <= points["not_called"]).all()
+    assert int(points["stranded"].sum()) == kpis["residents_stranded"]
+    assert (kpis["window_extension_min"] is None) == (kpis["residents_stranded"] > 0)
 
 
 def plan_ok(root: Path) -> CampaignPlan:

@@ -22,13 +22,15 @@ from pydantic import ValidationError
 from maps.i18n import format_kpi
 from sampling import load_scenario
 from sampling.cli import main
+from sampling.clock import parse_clock
 from sampling.documents.html import fmt_pct
 from sampling.generate import samplers_needed, synthesise_district, write_district
 from sampling.output.mapping import map_alerts
 from sampling.output.write import write_plan
-from sampling.report import alerts, count_of, percent, plan_warnings
+from sampling.report import alerts, count_of, percent, plan_lines, plan_warnings
 from sampling.scenario.header import Header
 from sampling.scenario.model import Scenario
+from sampling.scenario.norms import summarise
 from sampling.stages.overflow import Arcs, level
 from sampling.stages.planning import CampaignPlan, plan_campaign
 from solver.day.queue_sim import SimParams, closed_out, finish_p95, replicate_finish, simulate
@@ -372,3 +374,59 @@ def test_generate_staff_ratio(tmp_path: Path) -> None:
         tmp_path / "b" / "teams.csv"
     ).read_bytes()
     assert main(["generate", "--residents", "3000", "--staff-ratio", "0", str(tmp_path / "c")]) == 2
+
+
+def test_no_team_in_the_window_plans_the_tables_and_asks_for_their_samplers() -> None:
+    """tiny with every team's hours after the window: no table can be staffed. The plan still
+    gives every resident in reach a point and the tables they need, calls no one, says the
+    round never ends with today's staff (no made-up finish time), and its capacity plan,
+    applied as teams, serves everyone in the window."""
+    tiny = load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / "tiny")
+    late = tiny.teams.with_columns(
+        pl.lit(15 * 60).cast(tiny.teams["available_from"].dtype).alias("available_from"),
+        pl.lit(18 * 60).cast(tiny.teams["available_to"].dtype).alias("available_to"),
+    )
+    scenario = replace(tiny, teams=late)
+    assert any("no walk-in team can staff a table" in w for w in summarise(scenario).warnings)
+    plan = plan_campaign(scenario, time_limit=TIME_LIMIT)
+    s = plan.summary()
+    assigned = s["residents_assigned"]
+    assert s["tables_staffable"] == 0 and s["tables_used"] > 0 and assigned > 0
+    assert s["residents_unserved"] == s["residents_out_of_reach"]  # only those beyond reach
+    assert s["residents_called"] == 0
+    assert s["residents_not_called"] == s["residents_stranded"] == assigned
+    assert s["capacity_deficit_residents"] == assigned
+    assert s["window_extension_min"] is None  # no extension serves them with no staff
+    assert parse_clock(s["finish_time"]) <= scenario.header.window.end  # no made-up finish
+    assert s["staffing_status"] == "shortfall" and s["extra_samplers_for_window"] > 0
+    # every planned table misses its sampler over the whole window
+    window = scenario.header.window
+    short_rows = plan.day.shortfall
+    for row in plan.assignment.points.filter(pl.col("open")).iter_rows(named=True):
+        mine = short_rows.filter(pl.col("point_id") == row["point_id"])
+        for minute in range(window.start, window.end, 10):
+            missing = mine.filter((pl.col("start_min") <= minute) & (pl.col("end_min") > minute))
+            assert int(missing["missing_samplers"].sum()) == row["tables"]
+    lines = "\n".join(plan_lines(s))
+    assert "no one is swabbed at a point" in lines and "last swab" not in lines
+    assert "the round never ends" in lines
+    # the capacity plan, applied as teams at its points and hours, serves everyone in reach
+    extra = (
+        plan.day.capacity_plan.join(scenario.points.select("point_id", "x", "y"), on="point_id")
+        .with_row_index("k")
+        .select(
+            pl.format("EXTRA{}", "k").alias("team_id"),
+            pl.col("extra_samplers").alias("samplers"),
+            pl.col("start_min").alias("available_from"),
+            pl.col("end_min").alias("available_to"),
+            "x",
+            "y",
+            pl.lit(False).alias("home_visit"),
+            pl.lit("extra").alias("name"),
+        )
+    )
+    teams = pl.concat([late, extra.cast(late.select(extra.columns).schema)], how="diagonal_relaxed")
+    again = plan_campaign(replace(scenario, teams=teams), time_limit=TIME_LIMIT).summary()
+    assert again["residents_not_called"] == 0 and again["residents_stranded"] == 0
+    assert again["capacity_deficit_residents"] == 0 and again["window_extension_min"] == 0
+    assert again["residents_called"] == again["residents_assigned"] == assigned

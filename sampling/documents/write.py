@@ -160,6 +160,7 @@ def alert_texts(summary: Mapping[str, Any], lab: Mapping[str, str]) -> list[tupl
         deadline = f"{deadline} + {tolerance:g} min"
     values = {
         "extension": fmt_int(summary.get("window_extension_min")),
+        "stranded": fmt_int(summary.get("residents_stranded")),
         "extra": fmt_int(summary.get("extra_samplers_for_window")),
         "points": fmt_int(summary.get("points_overtime")),
         "samplers": fmt_int(summary.get("samplers_overtime")),
@@ -173,7 +174,8 @@ def alert_texts(summary: Mapping[str, Any], lab: Mapping[str, str]) -> list[tupl
     out: list[tuple[str, str]] = []
     for alert in found:
         code = str(alert.get("code"))
-        text = lab.get(f"alert_{code}")
+        stranded = code == "deficit" and bool(summary.get("residents_stranded"))
+        text = lab.get(f"alert_{code}_stranded" if stranded else f"alert_{code}")
         if text is None:  # an alert of a newer natplan: show its code and count
             out.append((code, f"{code}: {fmt_int(alert.get('count'))}"))
         else:

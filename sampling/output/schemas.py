@@ -152,6 +152,7 @@ _TABLES = (
         sim_after_close=_F64,
         over_capacity=_B,
         not_called=_I64,
+        stranded=_I64,
         overtime_residents=_I64,
         deficit=_I64,
     ),

@@ -716,8 +716,8 @@ def _calls_moved(
 
 def _left_over(day: DayPlan) -> int:
     """Residents a day plan leaves in overtime or beyond capacity."""
-    return int(day.kpis.get("residents_overtime", 0)) + int(
-        day.kpis.get("capacity_deficit_residents", 0)
+    return int(day.kpis.get("residents_overtime") or 0) + int(
+        day.kpis.get("capacity_deficit_residents") or 0
     )
 
 

@@ -93,6 +93,7 @@ def replan_summary(
     shortfall = t["shortfall"]
     capacity = t["capacity_plan"]
     finish = _latest(points, "finish")
+    stranded = int(new.figures.get("day", {}).get("residents_stranded") or 0)
     shifts = t["shifts"]
     extra = shifts.filter(pl.col("overtime"))
     opened = points.filter(pl.col("open"))
@@ -121,9 +122,12 @@ def replan_summary(
         "sim_finish_time": _latest(points, "sim_finish"),
         "sim_p95_wait_max_min": float(waits.max()) if waits.len() else 0.0,  # type: ignore[arg-type]
         "sim_p95_wait_median_min": float(waits.median()) if waits.len() else 0.0,  # type: ignore[arg-type]
-        "window_extension_min": max(
-            (_minutes(finish) if finish else header.window.end) - header.window.end, 0
-        ),
+        # the re-planned points' residents no table will ever swab (no table after the
+        # window): then no extension serves everyone with today's staff (null)
+        "residents_stranded": stranded,
+        "window_extension_min": None
+        if stranded
+        else max((_minutes(finish) if finish else header.window.end) - header.window.end, 0),
         "samplers_available": int(teams["samplers"].sum()),
         "samplers_used": int(shifts.filter(~pl.col("overtime"))["tables"].sum()),
         "samplers_overtime": int(extra["tables"].sum()),

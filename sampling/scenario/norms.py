@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from sampling.clock import format_clock
 from sampling.report import percent
 from sampling.scenario.model import Scenario
 
@@ -148,7 +149,14 @@ def summarise(scenario: Scenario) -> ScenarioSummary:
             f"{samplers:,} samplers at points, fewer than residents ÷ {RESIDENTS_PER_SAMPLER}"
             f" = {needed:,.0f}"
         )
-    if capacity < residents:
+    if staffed_tables == 0 and residents > 0:
+        warnings.append(
+            "no walk-in team can staff a table in the window"
+            f" ({format_clock(header.window.start)}–{format_clock(header.window.end)}; check the"
+            " teams' available_from, available_to and home_visit): the plan calls no one at a"
+            " point and asks for the samplers its tables need (capacity_plan.parquet)"
+        )
+    elif capacity < residents:
         warnings.append(
             f"table capacity in the window ({staffed_tables} staffed tables ×"
             f" {header.table_capacity:,.0f} = {capacity:,.0f}) is below the {residents:,}"
@@ -160,9 +168,11 @@ def summarise(scenario: Scenario) -> ScenarioSummary:
             )
         )
     if within < residents:
+        far = int((~reachable).sum())
         warnings.append(
-            f"{residents - within:,} residents in {int((~reachable).sum()):,} buildings have no"
-            f" usable point within {header.walking.limit_min:g} min"
+            f"{residents - within:,} residents in {far:,} building{'s' if far != 1 else ''}"
+            f" {'have' if far != 1 else 'has'} no usable point within"
+            f" {header.walking.limit_min:g} min"
         )
     return ScenarioSummary(
         name=header.name,

@@ -238,6 +238,19 @@ def staffable_tables(scenario: Scenario) -> int:
     return math.floor((sampler_minutes or 0) / (window.end - window.start) + 1e-9)
 
 
+def tables_without_staff(scenario: Scenario, residents_in_reach: int, unit: int) -> int:
+    """The table cap when no walk-in team can staff a table in the window
+    (:func:`staffable_tables` is 0): the tables the residents within reach of a point need
+    at the target utilisation. Capping at 0 would leave every resident without a point and
+    the plan without a statement of what is missing; planned to this, the points and tables
+    stand ready, the timetable calls nobody (no table is staffed), and the staffing shortfall
+    and the capacity plan ask for the samplers every table needs, by point and hour."""
+    if residents_in_reach <= 0 or unit <= 0:
+        return 0
+    target = scenario.header.sampling.target_utilisation
+    return max(1, math.ceil(residents_in_reach / (unit * target) - 1e-9))
+
+
 def walk_in_residents(scenario: Scenario) -> NDArray[np.int64]:
     """Residents per building who come to a point (residents − home-visit persons)."""
     home = (
@@ -325,8 +338,10 @@ def build_problem(
                 np.concatenate([pairs.walk_m, extra.walk_m]),
             )
             beyond = np.concatenate([beyond, np.ones(len(lonely), dtype=bool)])
-    tables_cap = staffable_tables(scenario)
     unit = math.floor(header.table_capacity)
+    tables_cap = staffable_tables(scenario) or tables_without_staff(
+        scenario, int(demand[np.unique(pairs.building)].sum()), unit
+    )
     grid_codes = buildings["grid_id"].cast(pl.Categorical).to_physical().to_numpy()
     limit_cost = UNSERVED_COST_FACTOR * header.walking.limit_m
     problem = LocationProblem(
@@ -405,7 +420,7 @@ def assign(
         lower_bound=result.lower_bound,
         gap=result.gap,
         status=status,
-        staffable_tables=problem.max_units_total or 0,
+        staffable_tables=staffable_tables(scenario),
         stats=stats,
         reason=result.reason,
         overflow=overflow,

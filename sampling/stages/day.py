@@ -120,7 +120,7 @@ class DayPlan:
     shortfall: pl.DataFrame
     capacity_plan: pl.DataFrame
     not_called: pl.DataFrame
-    kpis: dict[str, float | int | str]
+    kpis: dict[str, float | int | str | None]
     stats: DayStats
 
 
@@ -492,6 +492,7 @@ def _point_table(
                     "yellow_channel": timetable.point_channel,
                     "over_capacity": timetable.point_over_capacity,
                     "not_called": timetable.point_not_called,
+                    "stranded": whole.point_stranded,
                     "overtime_residents": timetable.point_overtime,
                     "deficit": whole.point_deficit,
                     "sim_p50_wait_min": sim.p50_wait,
@@ -575,7 +576,7 @@ def _kpis(
     finish: np.ndarray,
     points: pl.DataFrame,
     deficit_tables: np.ndarray,
-) -> dict[str, float | int | str]:
+) -> dict[str, float | int | str | None]:
     """The day's headline figures (``summary.json``)."""
     header = scenario.header
     window = header.window
@@ -597,6 +598,7 @@ def _kpis(
         capacity.filter(pl.col("reason") == CapacityReason.SHORTFALL.value)["extra_samplers"].sum()
     )
     extra_total = int(capacity["extra_samplers"].sum())
+    stranded = int(whole.point_stranded.sum())
     beyond_site = np.maximum(
         points["tables"].to_numpy() + deficit_tables - points["max_tables"].to_numpy(), 0
     )
@@ -619,13 +621,17 @@ def _kpis(
         "points_p95_over_limit": int(over_limit.sum()),
         "points_p95_over_limit_with_capacity": int((over_limit & capacity_ok).sum()),
         "points_over_capacity": int(timetable.point_over_capacity.sum()),
+        "residents_called": int(timetable.part_residents.sum()),
         "residents_not_called": int(not_called["not_called"].sum()),
         "buildings_not_called": not_called.height,
         "overflow": header.assignment.overflow,
         "capacity_deficit_residents": int(whole.point_deficit.sum()),
         "residents_overtime": int(timetable.point_overtime.sum()),
         "points_overtime": int((timetable.point_overtime > 0).sum()),
-        "window_extension_min": max(whole_finish - window.end, 0),
+        # residents no table will ever swab (a point with no table kept after the window):
+        # with today's staff the round never ends, so no extension serves everyone (null)
+        "residents_stranded": stranded,
+        "window_extension_min": None if stranded else max(whole_finish - window.end, 0),
         "tables_after_window": int(whole.point_after_tables[busy].sum()),
         "extra_samplers_for_window": extra_total,
         "extra_tables_for_window": int(deficit_tables.sum()),

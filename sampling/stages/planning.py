@@ -59,6 +59,7 @@ class CampaignPlan:
             "sim_after_close",
             "over_capacity",
             "not_called",
+            "stranded",
             "overtime_residents",
             "deficit",
         )

@@ -173,7 +173,9 @@ class Timetable:
     a call, see :func:`_overtime`; -1 if idle), ``point_lower_bound``,
     ``point_peak_queue`` (people), ``point_max_wait`` (minutes, fluid), ``point_channel``
     (dedicated yellow table), ``point_over_capacity`` (load does not fit in the window),
-    ``point_not_called`` (residents left without a call), ``point_overtime`` (residents
+    ``point_not_called`` (residents left without a call), ``point_stranded`` (of those, the
+    residents no table will ever swab: none is kept after the window, so the point's finish and
+    bound count only the others), ``point_overtime`` (residents
     called after the window end), ``point_capacity`` (residents the staffed tables can swab
     inside the window), ``point_deficit`` (load beyond that capacity), ``point_after_tables``
     (tables kept on after the window end).
@@ -201,6 +203,7 @@ class Timetable:
     point_channel: B
     point_over_capacity: B
     point_not_called: I64
+    point_stranded: I64
     table_edges: I64
     main_tables: I64
     yellow_tables: I64
@@ -433,8 +436,8 @@ def _overtime(cap: _Cap, finish: float, left: int, window_end: int) -> float:
     says how far past the window the point's whole load runs and is never earlier than the
     capacity lower bound ``C⁻¹(load)``.
     """
-    if left <= 0:
-        return finish
+    if left <= 0 or cap.after <= 0:
+        return finish  # no table after the window: they are never swabbed (``point_stranded``)
     begin = max(finish, float(window_end))
     return float(cap.inv(float(cap.at(begin)) + left))
 
@@ -512,6 +515,7 @@ def build_timetable(
     p_peak = np.zeros(p)
     p_wait = np.zeros(p)
     p_nc = np.zeros(p, np.int64)
+    p_stranded = np.zeros(p, np.int64)
     p_cap = np.zeros(p, np.int64)
     p_deficit = np.zeros(p, np.int64)
     p_after = np.zeros(p, np.int64)
@@ -544,7 +548,9 @@ def build_timetable(
         )
         if total == 0:
             continue
-        p_lb[j] = math.ceil(float(full.inv(float(total))) - 1e-9)
+        # no table after the window: residents beyond the window's capacity are never swabbed
+        reachable = total if full.after > 0 else min(total, p_cap[j])
+        p_lb[j] = math.ceil(float(full.inv(float(reachable))) - 1e-9)
         w = float(w_arr[j])
         y_after = min(int(full.after), 1) if channel[j] else 0
         m_after = int(full.after) - y_after
@@ -644,6 +650,7 @@ def build_timetable(
         p_peak[j] = pk
         p_wait[j] = wt
         p_nc[j] = nc
+        p_stranded[j] = nc if full.after <= 0 else 0
         p_deficit[j] = max(total - int(p_cap[j]), 0)
     p_over = (p_nc > 0) | (p_deficit > 0)
 
@@ -678,9 +685,14 @@ def build_timetable(
         fin_all = int(p_finish[served].max())
         lb_all = int(p_lb[served].max())
         span_lb = np.maximum(p_lb - pr.window_start, 1).astype(float)
-        gaps = (p_finish - pr.window_start) / span_lb - 1.0
+        # a finish at its bound is no gap, also when both are the window start (no one called)
+        gaps = np.where(p_finish <= p_lb, 0.0, (p_finish - pr.window_start) / span_lb - 1.0)
         mean_gap = float(np.mean(gaps[served])) * 100.0
-        gap = ((fin_all - pr.window_start) / max(lb_all - pr.window_start, 1) - 1.0) * 100.0
+        gap = (
+            0.0
+            if fin_all <= lb_all
+            else ((fin_all - pr.window_start) / max(lb_all - pr.window_start, 1) - 1.0) * 100.0
+        )
     else:
         fin_all = lb_all = pr.window_start
         mean_gap = gap = 0.0
@@ -717,6 +729,7 @@ def build_timetable(
         point_channel=channel.astype(bool),
         point_over_capacity=p_over,
         point_not_called=p_nc,
+        point_stranded=p_stranded,
         table_edges=pr.table_edges.astype(np.int64),
         main_tables=m_tables,
         yellow_tables=y_tables,
