@@ -163,8 +163,8 @@ def _assignment_status(summary: Mapping[str, Any]) -> str:
     if status in ("optimal", "feasible"):
         gap_text = f"gap {percent(gap, 2)} to the lower bound" if percent(gap) else "no bound"
         return (
-            f"{status} ({gap_text}): {_int(summary, 'points_open')} points,"
-            f" {_int(summary, 'tables_used')} tables, mean walk"
+            f"{status} ({gap_text}): {_counted(_int(summary, 'points_open'), 'point')},"
+            f" {_counted(_int(summary, 'tables_used'), 'table')}, mean walk"
             f" {float(summary.get('walk_m_mean') or 0):.0f} m"
         )
     reason = summary.get("status_reason") or "no reason given"

@@ -430,3 +430,23 @@ def test_no_team_in_the_window_plans_the_tables_and_asks_for_their_samplers() ->
     assert again["residents_not_called"] == 0 and again["residents_stranded"] == 0
     assert again["capacity_deficit_residents"] == 0 and again["window_extension_min"] == 0
     assert again["residents_called"] == again["residents_assigned"] == assigned
+
+
+def test_short_window_still_gives_every_resident_in_reach_a_point() -> None:
+    """tiny with a one-hour window: a 350-resident building whose only point in reach holds
+    one table (87 swabs in the window) was left without a point (``no_open_point``, a reason
+    naming the open-point limit or the staff, neither of which binds). In overtime mode it
+    now gets that point, opened with a table the staff allows, and is called after the window."""
+    tiny = load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / "tiny")
+    window = tiny.header.window.model_copy(update={"end": tiny.header.window.start + 60})
+    scenario = replace(tiny, header=tiny.header.model_copy(update={"window": window}))
+    plan = plan_campaign(scenario, time_limit=TIME_LIMIT)
+    s = plan.summary()
+    a = plan.assignment.assignments
+    assert s["residents_unserved"] == s["residents_out_of_reach"] > 0
+    assert a.filter(pl.col("unserved_reason") == "no_open_point").height == 0
+    assert s["residents_called"] == s["residents_assigned"]  # all called, most in overtime
+    assert s["residents_overtime"] > 0 and s["window_extension_min"] > 0
+    points = plan.assignment.points.filter(pl.col("open"))
+    assert (points["tables"] >= 1).all() and (points["tables"] <= points["max_tables"]).all()
+    assert int(points["tables"].sum()) <= s["tables_staffable"]

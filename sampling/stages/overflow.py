@@ -371,6 +371,8 @@ def level(
             key = (excess, w)
             if key < best_key:
                 best_k, best_key = k, key
+        if best_k < 0 and apply_overflow:
+            best_k = _open_for_overflow(st, pts, walks, d, usable, max_open)
         if best_k < 0:
             continue
         overflow[b] = best_k
@@ -398,6 +400,30 @@ def level(
         tables_released=released,
         balanced=balanced,
     )
+
+
+def _open_for_overflow(
+    st: _State, pts: I64, walks: F64, demand: int, usable: B, max_open: int | None
+) -> int:
+    """The nearest usable point of ``pts`` (a building's arcs) without tables, opened for a
+    building that no open point with tables reaches, with the tables its load needs at full capacity
+    (at least one, within the point's ``max_tables`` and the staff's table cap), while the
+    open-point limit allows; -1 if none can open. Without it a building too large for the
+    window's capacity at the one point in its reach is left without a point although staff
+    and the open-point limit would allow that point (its reason would wrongly name them)."""
+    spare = st.table_cap - st.tables_total
+    may_open = max_open is None or int(st.open.sum()) < max_open
+    for i in np.argsort(walks, kind="stable").tolist():
+        k = int(pts[i])
+        if st.tables[k] > 0 or not usable[k] or st.max_tables[k] <= 0 or spare <= 0:
+            continue
+        if not st.open[k] and not may_open:
+            continue  # an open point without tables (trimmed) needs no new opening
+        tables = max(1, min(int(st.max_tables[k]), spare, math.ceil(demand / st.unit - 1e-9)))
+        st.open[k] = True
+        st.tables[k] = tables
+        return k
+    return -1
 
 
 def _reallocate_tables(st: _State) -> None:
