@@ -127,10 +127,9 @@ def map_kpis(summary: dict[str, Any], lang: str) -> dict[str, float | int | str]
     mean, longest = summary.get("walk_m_mean"), summary.get("walk_m_max")
     if isinstance(mean, (int, float)) and isinstance(longest, (int, float)):
         kpis["walk"] = f"{round(mean):,} {metres} / {round(longest):,} {metres}"
-    if "finish_time" in summary:
-        kpis["finish_time"] = summary["finish_time"]
-    if "sim_finish_p95" in summary:
-        kpis["sim_finish_p95"] = summary["sim_finish_p95"]
+    for key in ("finish_time", "sim_finish_p95"):
+        if key in summary:  # null when no one is swabbed at a point
+            kpis[key] = summary[key] or "—"
     for key in ("window_extension_min", "extra_samplers_for_window"):
         if summary.get(key):  # what scarcity costs, only when there is some
             kpis[key] = summary[key]
