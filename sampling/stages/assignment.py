@@ -477,8 +477,9 @@ def reach_suggestions(scenario: Scenario, assignments: pl.DataFrame) -> pl.DataF
     ``residents`` it reaches that no earlier row does (their ids in ``building_ids``), and the
     ``tables`` they need (at the header's target utilisation of a table's capacity in the
     window, at least one), split over ``points`` temporary points there, each no larger than
-    the scenario's largest point (its ``max_tables``). Reach is measured as the candidates' is (:func:`reach_pairs`), so
-    with street distances every building is within a street walk of its suggestion.
+    the scenario's largest point (its ``max_tables``). Reach is measured as the candidates'
+    is (:func:`reach_pairs`), so with street distances every building is within a street
+    walk of its suggestion.
     """
     far = (
         (assignments["unserved_reason"] == UnservedReason.OUT_OF_REACH.value)
