@@ -482,3 +482,21 @@ def test_map_rerenders_only_natplan_plans(tmp_path: Path) -> None:
     assert main(["map", str(mine)]) == 2
     assert (mine / "map.html").read_text() == "my own map"
     assert main(["map", str(out), "--lang", "en"]) == 0
+
+
+def test_a_plan_of_another_version_is_a_planners_error_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A saved plan whose tables do not match this natplan (another version, or edited by
+    hand) is refused with a message and exit 2 by the commands that read it, and left as is."""
+    out = tmp_path / "out"
+    assert _plan(TINY, out) == 0
+    points = pl.read_parquet(out / "points.parquet")
+    points.drop("stranded").write_parquet(out / "points.parquet")  # as an older natplan wrote it
+    before = (out / "map.html").read_bytes()
+    capsys.readouterr()
+    assert main(["map", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "does not match the tables of this natplan version" in err and "stranded" in err
+    assert "internal error" not in err
+    assert (out / "map.html").read_bytes() == before

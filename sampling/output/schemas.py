@@ -20,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
+from sampling.errors import ScenarioError
 from sampling.stages.assignment import STATUS_CODE, UnservedReason
 from sampling.stages.day import CapacityReason, Channel, NotCalledReason
 from solver.routing.result import VisitReason
@@ -344,11 +345,22 @@ def read_output(out_dir: Path, name: str, *, required: bool = True) -> pl.DataFr
     Every reader of a plan folder (documents, map, vehicle sheets, re-planning) goes through
     here, so a folder whose tables do not match the schema fails loudly instead of rendering
     wrong pages. A missing table raises ``FileNotFoundError`` when ``required``, else gives
-    ``None``.
+    ``None``. A table that does not match raises :class:`~sampling.errors.ScenarioError`
+    (exit 2, a message for the planner).
     """
     path = Path(out_dir) / f"{name}.parquet"
     if not path.exists():
         if required:
             raise FileNotFoundError(f"{path}: the plan folder has no {name} table")
         return None
-    return OUTPUT_TABLES[name].conform(pl.read_parquet(path))
+    try:
+        return OUTPUT_TABLES[name].conform(pl.read_parquet(path))
+    except OutputSchemaError as error:
+        # a saved folder (not this run's: those conform when written) from another natplan
+        # version, or edited by hand: the planner's to fix, not a crash
+        raise ScenarioError.single(
+            str(path),
+            "does not match the tables of this natplan version (written by another version,"
+            " or edited); plan the scenario again with this one",
+            str(error),
+        ) from error
