@@ -163,8 +163,8 @@ def _assignment_status(summary: Mapping[str, Any]) -> str:
     if status in ("optimal", "feasible"):
         gap_text = f"gap {percent(gap, 2)} to the lower bound" if percent(gap) else "no bound"
         return (
-            f"{status} ({gap_text}): {_counted(_int(summary, 'points_open'), 'point')},"
-            f" {_counted(_int(summary, 'tables_used'), 'table')}, mean walk"
+            f"{status} ({gap_text}): {counted(_int(summary, 'points_open'), 'point')},"
+            f" {counted(_int(summary, 'tables_used'), 'table')}, mean walk"
             f" {float(summary.get('walk_m_mean') or 0):.0f} m"
         )
     reason = summary.get("status_reason") or "no reason given"
@@ -225,15 +225,15 @@ def stage_text(stage: str, f: Mapping[str, Any]) -> str:
             return "no households to visit"
         return (
             f"{_int(f, 'households_served'):,} of {total:,} households on"
-            f" {_counted(_int(f, 'home_visit_routes'), 'route')}, last team back"
+            f" {counted(_int(f, 'home_visit_routes'), 'route')}, last team back"
             f" {f.get('home_visit_latest_return') or '?'}"
             + (_CUT if _int(f, "home_visits_wall_clock_bound") else "")
         )
     if stage == "transport":
         late = _int(f, "tubes_late")
         return (
-            f"{_counted(_int(f, 'tubes_total'), 'tube')} to the labs on"
-            f" {_counted(_int(f, 'vehicle_trips'), 'trip')}, last result"
+            f"{counted(_int(f, 'tubes_total'), 'tube')} to the labs on"
+            f" {counted(_int(f, 'vehicle_trips'), 'trip')}, last result"
             f" {f.get('latest_result_time') or '?'}"
             + (f"; {late:,} tubes late" if late else "")
             + (_CUT if _int(f, "transport_wall_clock_bound") else "")
@@ -244,9 +244,9 @@ def stage_text(stage: str, f: Mapping[str, Any]) -> str:
         return "map.html"
     if stage == "documents":
         return (
-            f"{_counted(_int(f, 'point_pages'), 'point sheet')},"
-            f" {_counted(_int(f, 'grid_lists'), 'grid call list')},"
-            f" {_counted(_int(f, 'team_pages'), 'team itinerary', 'team itineraries')},"
+            f"{counted(_int(f, 'point_pages'), 'point sheet')},"
+            f" {counted(_int(f, 'grid_lists'), 'grid call list')},"
+            f" {counted(_int(f, 'team_pages'), 'team itinerary', 'team itineraries')},"
             " plan.xlsx, index.html"
         )
     return ""
@@ -393,7 +393,7 @@ def _late_tubes_remedy(summary: Mapping[str, Any]) -> str:
                 " check the pickup rounds by hand"
             )
         else:
-            text += f"; {_counted(count, 'more vehicle')} would leave no tube late for the fleet"
+            text += f"; {counted(count, 'more vehicle')} would leave no tube late for the fleet"
     hours = lab_hours_remedy(summary)
     if hours is not None:
         kind_h, n = hours
@@ -414,10 +414,10 @@ def _runs(summary: Mapping[str, Any]) -> str:
     """``20 simulated runs of the day``: the simulation replays the one planned day
     ``sim_replications`` times with different random draws (it is not 20 days)."""
     n = _int(summary, "sim_replications") or 1
-    return f"{_counted(n, 'simulated run')} of the day"
+    return f"{counted(n, 'simulated run')} of the day"
 
 
-def _counted(n: int, one: str, many: str | None = None) -> str:
+def counted(n: int, one: str, many: str | None = None) -> str:
     """``1 route``, ``2 routes`` (``many`` for an irregular plural)."""
     return f"{n:,} {one if n == 1 else many or one + 's'}"
 
@@ -505,7 +505,7 @@ def _warning(code: str, n: int, s: Mapping[str, Any]) -> list[str]:
         ]
     if code == "unserved":
         line = (
-            f"{_counted(n, 'resident')} in {_counted(_int(s, 'buildings_unserved'), 'building')}"
+            f"{counted(n, 'resident')} in {counted(_int(s, 'buildings_unserved'), 'building')}"
             f" {_verb(n, 'has', 'have')} no sampling point (assignments.parquet, unserved_reason)"
         )
         remedy = reach_remedy(s)
@@ -514,43 +514,43 @@ def _warning(code: str, n: int, s: Mapping[str, Any]) -> list[str]:
             line += (
                 f"; {far:,} of them {_verb(far, 'lives', 'live')} beyond the"
                 f" {_as_float(s.get('walk_limit_min')):g}-min"
-                f" walk of every candidate point: {_counted(points, 'temporary point')}"
-                f" ({_counted(tables, 'table')} in all) would reach them (summary.json,"
+                f" walk of every candidate point: {counted(points, 'temporary point')}"
+                f" ({counted(tables, 'table')} in all) would reach them (summary.json,"
                 " suggested_points; the map)"
             )
         return [line]
     if code == "deficit" and _int(s, "residents_stranded"):
         stranded = _int(s, "residents_stranded")
         return [
-            f"capacity deficit: {_counted(n, 'walk-in resident')} {_verb(n, 'is', 'are')} beyond"
+            f"capacity deficit: {counted(n, 'walk-in resident')} {_verb(n, 'is', 'are')} beyond"
             " what the staffed tables can swab in the window; with today's staff the round never"
-            f" ends: {_counted(stranded, 'resident')} {_verb(stranded, 'is', 'are')} at points"
+            f" ends: {counted(stranded, 'resident')} {_verb(stranded, 'is', 'are')} at points"
             " where no table stays after the window;"
-            f" {_counted(_int(s, 'extra_samplers_for_window'), 'more sampler')} would finish it"
+            f" {counted(_int(s, 'extra_samplers_for_window'), 'more sampler')} would finish it"
             " in the window (capacity_plan.parquet)"
         ]
     if code == "deficit":
         return [
-            f"capacity deficit: {_counted(n, 'walk-in resident')} {_verb(n, 'is', 'are')} beyond"
+            f"capacity deficit: {counted(n, 'walk-in resident')} {_verb(n, 'is', 'are')} beyond"
             " what the staffed tables can swab in the window; with today's staff the round needs"
             f" {_int(s, 'window_extension_min'):,} min after {end}, or"
-            f" {_counted(_int(s, 'extra_samplers_for_window'), 'more sampler')} to finish in the"
+            f" {counted(_int(s, 'extra_samplers_for_window'), 'more sampler')} to finish in the"
             " window (capacity_plan.parquet)"
         ]
     if code == "overtime":
         past = _int(s, "samplers_overtime_past_availability")
         samplers = _int(s, "samplers_overtime")
         return [
-            f"{_counted(n, 'resident')} {_verb(n, 'is', 'are')} called after the window ends"
-            f" ({end}) at {_counted(_int(s, 'points_overtime'), 'point')};"
-            f" {_counted(samplers, 'sampler')} {_verb(samplers, 'stays', 'stay')} on in overtime"
+            f"{counted(n, 'resident')} {_verb(n, 'is', 'are')} called after the window ends"
+            f" ({end}) at {counted(_int(s, 'points_overtime'), 'point')};"
+            f" {counted(samplers, 'sampler')} {_verb(samplers, 'stays', 'stay')} on in overtime"
             " (shifts.parquet, overtime)"
             + (f", {past:,} of them past their team's hours" if past else "")
         ]
     if code == "not_called":
         return [
-            f"{_counted(n, 'assigned resident')} in"
-            f" {_counted(_int(s, 'buildings_not_called'), 'building')}"
+            f"{counted(n, 'assigned resident')} in"
+            f" {counted(_int(s, 'buildings_not_called'), 'building')}"
             f" {_verb(n, 'gets', 'get')} no call in the window (not_called.parquet)"
         ]
     if code == "finish_after_window":
@@ -559,43 +559,43 @@ def _warning(code: str, n: int, s: Mapping[str, Any]) -> list[str]:
         ]
     if code == "late_points":
         return [
-            f"{_counted(n, 'point')} {_verb(n, 'finishes', 'finish')} late in simulation"
+            f"{counted(n, 'point')} {_verb(n, 'finishes', 'finish')} late in simulation"
             f" (p95 over {_runs(s)}"
             f" past {end} + {s.get('late_tolerance_min', 0):g} min; the day's last swab"
             f" p95 {s.get('sim_finish_p95', '?')}; points.parquet, late)"
         ]
     if code == "late_arrivals":
         return [
-            f"in simulation about {_counted(n, 'resident')} {_verb(n, 'arrives', 'arrive')}"
+            f"in simulation about {counted(n, 'resident')} {_verb(n, 'arrives', 'arrive')}"
             " after their point has closed"
             " (points.parquet, sim_after_close): keep catch-up sampling ready"
         ]
     if code == "queue_wait":
         return [
-            f"{_counted(n, 'point')} {_verb(n, 'has', 'have')} simulated p95 queue waits over"
+            f"{counted(n, 'point')} {_verb(n, 'has', 'have')} simulated p95 queue waits over"
             " the limit"
         ]
     if code == "staffing_shortfall":
         where = shortfall_where(s)
         if where is None:
             return [
-                f"staffing shortfall: {_counted(n, 'more sampler')} needed (capacity_plan.parquet)"
+                f"staffing shortfall: {counted(n, 'more sampler')} needed (capacity_plan.parquet)"
             ]
         points, start, end = where
         return [
-            f"staffing shortfall: {_counted(points, 'point')} {_verb(points, 'has', 'have')}"
+            f"staffing shortfall: {counted(points, 'point')} {_verb(points, 'has', 'have')}"
             f" tables without a sampler between {start} and {end} (the call times already allow"
-            f" for it); {_counted(n, 'more sampler')} would staff every planned table"
+            f" for it); {counted(n, 'more sampler')} would staff every planned table"
             " (shortfall.parquet, capacity_plan.parquet)"
         ]
     if code == "households_unserved":
         return [
-            f"{_counted(n, 'home-visit household')} {_verb(n, 'has', 'have')} no team"
+            f"{counted(n, 'home-visit household')} {_verb(n, 'has', 'have')} no team"
             " (home_visits.parquet)"
         ]
     if code == "late_tubes":
         return [
-            f"{n:,} of {_counted(_int(s, 'tubes_total'), 'tube')}"
+            f"{n:,} of {counted(_int(s, 'tubes_total'), 'tube')}"
             f" {_verb(n, 'reaches', 'reach')} no lab in time or {_verb(n, 'is', 'are')} not tested"
             f" ({_reasons(s.get('tubes_late_reasons'))}; transport_tubes.parquet, late_reason)"
             + _late_tubes_remedy(s)

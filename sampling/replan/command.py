@@ -12,7 +12,7 @@ from sampling.clock import parse_clock
 from sampling.errors import ScenarioError
 from sampling.limit_options import add_limit_options, checked_limits
 from sampling.replan.costs import ChangeCosts
-from sampling.report import plan_warnings, stage_text
+from sampling.report import counted, plan_warnings, stage_text
 
 __all__ = ["add_replan_command", "replan_lines"]
 
@@ -183,12 +183,17 @@ def replan_lines(summary: dict[str, Any]) -> list[str]:
     changes = summary.get("changes") or {}
     listed = ", ".join(f"{k} {n}" for k, n in changes.items()) or "none"
     lines = [
-        f"re-planned at {summary['replan_at']}: {summary['residents_sampled']:,} residents "
-        f"swabbed, {summary['residents_remaining']:,} still to swab "
-        f"({summary['residents_catchup']:,} called but not yet come)",
+        f"re-planned at {summary['replan_at']}:"
+        f" {counted(int(summary['residents_sampled']), 'resident')} swabbed,"
+        f" {summary['residents_remaining']:,} still to swab"
+        f" ({summary['residents_catchup']:,} called but not yet come)",
         f"changes to tell: {summary['changes_total']:,} ({listed})",
-        f"last swab planned {summary.get('finish_time')} for a window ending "
-        f"{summary.get('window_end')}",
+        (
+            f"last swab planned {summary['finish_time']} for a window ending"
+            f" {summary.get('window_end')}"
+            if summary.get("finish_time")
+            else "no one is called at a point in the rest of the day"
+        ),
     ]
     if summary.get("catchup_session"):
         lines.append(
