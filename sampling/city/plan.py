@@ -31,7 +31,7 @@ from sampling.city.outputs import (
 from sampling.city.runner import run_jobs
 from sampling.errors import Problem, ScenarioError
 from sampling.files.lock import folder_lock
-from sampling.report import percent
+from sampling.report import counted, percent
 from sampling.scenario.loader import HEADER_FILE
 
 CITY_FILE = "city.toml"
@@ -167,7 +167,8 @@ def describe_cluster(client: Any, echo: Echo) -> None:
     threads = worker_threads(client)
     link = dashboard_link(client)
     echo(
-        f"dask: {len(threads)} workers ({sum(threads.values())} threads) at {client.scheduler.address}"
+        f"dask: {counted(len(threads), 'worker')} ({counted(sum(threads.values()), 'thread')})"
+        f" at {client.scheduler.address}"
         + (f"; dashboard {link}" if link else "; no dashboard")
         + ("" if has_bokeh() or not link else " (its pages need bokeh, not installed here)")
     )
