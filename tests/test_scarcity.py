@@ -386,7 +386,7 @@ def test_no_team_in_the_window_plans_the_tables_and_asks_for_their_samplers() ->
         pl.lit(18 * 60).cast(tiny.teams["available_to"].dtype).alias("available_to"),
     )
     scenario = replace(tiny, teams=late)
-    assert any("no walk-in team can staff a table" in w for w in summarise(scenario).warnings)
+    assert any("no walk-in team works in the window" in w for w in summarise(scenario).warnings)
     plan = plan_campaign(scenario, time_limit=TIME_LIMIT)
     s = plan.summary()
     assigned = s["residents_assigned"]

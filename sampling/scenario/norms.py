@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from sampling.clock import format_clock
-from sampling.report import percent
+from sampling.report import counted, percent
 from sampling.scenario.model import Scenario
 
 RESIDENTS_PER_POINT = (2_000, 3_000)
@@ -62,7 +62,7 @@ class ScenarioSummary:
             f" (yellow code {self.yellow_code:,}, elderly {self.elderly:,})",
             f"  points {self.points_usable:,} usable ({self.points_required} required,"
             f" {self.points_closed} closed); tables up to {self.tables_max:,}",
-            f"  teams {self.teams:,} with {self.samplers:,} samplers;"
+            f"  teams {self.teams:,} with {counted(self.samplers, 'sampler')};"
             f" home-visit teams {self.home_visit_teams:,}",
             f"  home visits {self.home_visit_households:,} households,"
             f" {self.home_visit_persons:,} persons",
@@ -99,7 +99,7 @@ def _building_warnings(buildings: pl.DataFrame) -> list[str]:
 
 def summarise(scenario: Scenario) -> ScenarioSummary:
     """Size the scenario and check it against the norms."""
-    from sampling.stages.assignment import candidate_pairs, staffable_tables
+    from sampling.stages.assignment import candidate_pairs, sampler_minutes, staffable_tables
 
     header = scenario.header
     buildings, points, teams = scenario.buildings, scenario.points, scenario.teams
@@ -149,12 +149,19 @@ def summarise(scenario: Scenario) -> ScenarioSummary:
             f"{samplers:,} samplers at points, fewer than residents ÷ {RESIDENTS_PER_SAMPLER}"
             f" = {needed:,.0f}"
         )
-    if staffed_tables == 0 and residents > 0:
+    window_text = f"{format_clock(header.window.start)}–{format_clock(header.window.end)}"
+    if staffed_tables == 0 and residents > 0 and sampler_minutes(scenario) == 0:
         warnings.append(
-            "no walk-in team can staff a table in the window"
-            f" ({format_clock(header.window.start)}–{format_clock(header.window.end)}; check the"
-            " teams' available_from, available_to and home_visit): the plan calls no one at a"
-            " point and asks for the samplers its tables need (capacity_plan.parquet)"
+            f"no walk-in team works in the window ({window_text}; check the teams'"
+            " available_from, available_to and home_visit): the plan calls no one at a point"
+            " and asks for the samplers its tables need (capacity_plan.parquet)"
+        )
+    elif staffed_tables == 0 and residents > 0:
+        hours = sampler_minutes(scenario) / 60.0
+        warnings.append(
+            f"the walk-in teams can staff less than one table through the window ({window_text}:"
+            f" {hours:,.1f} sampler-hours): the plan sizes its tables to the residents, calls"
+            " whom those hours allow and asks for the rest (capacity_plan.parquet)"
         )
     elif capacity < residents:
         warnings.append(

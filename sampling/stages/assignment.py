@@ -223,6 +223,13 @@ def staffable_tables(scenario: Scenario) -> int:
     the samplers (the norm: population ÷ 360 samplers for population ÷ 700 tables). Staffing
     (shifts, relief) is planned later; this is the cap the assignment may not exceed.
     """
+    window = scenario.header.window
+    return math.floor(sampler_minutes(scenario) / (window.end - window.start) + 1e-9)
+
+
+def sampler_minutes(scenario: Scenario) -> int:
+    """Minutes the walk-in teams' samplers can work inside the window (one shift of at most
+    ``max_shift_min`` each, within their availability)."""
     header = scenario.header
     window = header.window
     teams = scenario.teams.filter(~pl.col("home_visit"))
@@ -234,8 +241,7 @@ def staffable_tables(scenario: Scenario) -> int:
         .clip(lower_bound=0)
         .clip(upper_bound=header.max_shift_min)
     )
-    sampler_minutes = teams.select((overlap * pl.col("samplers")).sum()).item()
-    return math.floor((sampler_minutes or 0) / (window.end - window.start) + 1e-9)
+    return int(teams.select((overlap * pl.col("samplers")).sum()).item() or 0)
 
 
 def tables_without_staff(scenario: Scenario, residents_in_reach: int, unit: int) -> int:
