@@ -157,7 +157,12 @@ def progress_line(
     counts = alert_counts(summary)
     return (
         f"{head} {state} — coverage {percent(summary.get('coverage'))},"
-        f" last swab {summary.get('finish_time', '?')} (window end {summary.get('window_end', '?')});"
+        + (
+            f" last swab {summary['finish_time']}"
+            if summary.get("finish_time")
+            else " no one swabbed at a point"
+        )
+        + f" (window end {summary.get('window_end', '?')});"
         f" {('alerts: ' + alerts_text(counts)) if counts else 'no alerts'}"
     )
 
