@@ -146,7 +146,8 @@ def summarise(scenario: Scenario) -> ScenarioSummary:
     needed = residents / RESIDENTS_PER_SAMPLER
     if samplers < needed:
         warnings.append(
-            f"{samplers:,} samplers at points, fewer than residents ÷ {RESIDENTS_PER_SAMPLER}"
+            f"{counted(samplers, 'sampler')} at points, fewer than residents ÷"
+            f" {RESIDENTS_PER_SAMPLER}"
             f" = {needed:,.0f}"
         )
     window_text = f"{format_clock(header.window.start)}–{format_clock(header.window.end)}"
