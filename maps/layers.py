@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import html
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -409,6 +410,13 @@ def _buildings_payload(
     }
     sug = data.suggested
     if sug is not None and sug.height:
+        building_names = dict(
+            zip(
+                data.buildings["building_id"].cast(pl.String),
+                _optional(data.buildings, "name").cast(pl.String),
+                strict=True,
+            )
+        )
         unserved_payload["sug"] = {
             "lat": [_r6(v) for v in sug["lat"]],
             "lon": [_r6(v) for v in sug["lon"]],
@@ -423,6 +431,7 @@ def _buildings_payload(
                         building=r["near_building_id"],
                     )
                 )
+                + _reached_list(r["building_ids"], building_names, lab)
                 for r in sug.iter_rows(named=True)
             ],
         }
@@ -448,6 +457,26 @@ def _suggested_rings(buildings: pl.DataFrame, sug: pl.DataFrame) -> list[list[li
         spots = [(r["lat"], r["lon"])] + [at[b] for b in r["building_ids"] or () if b in at]
         rings.append(hull_ring([p[0] for p in spots], [p[1] for p in spots]))
     return rings
+
+
+_REACHED_SHOWN = 10
+"""Buildings named in a suggested point's popup; the rest are counted."""
+
+
+def _reached_list(
+    ids: list[str] | None, names: dict[str, str | None], lab: Mapping[str, str]
+) -> str:
+    """The popup's list of the buildings a suggested point reaches (name and id, escaped):
+    the first :data:`_REACHED_SHOWN`, then how many more."""
+    shown = [
+        b if not names.get(b) or names[b] == b else f"{names[b]} ({b})"
+        for b in (ids or [])[:_REACHED_SHOWN]
+    ]
+    if not shown:
+        return ""
+    more = len(ids or []) - len(shown)
+    text = ", ".join(shown) + (" " + lab["suggested_more"].format(n=_fmt_num(more)) if more else "")
+    return str(html_fill("<div class='np-reached'>{}: {}</div>", lab["suggested_reaches"], text))
 
 
 def _catchments(data: MapData, lang: str, colours: dict[object, str]) -> list[dict[str, Any]]:

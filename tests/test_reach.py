@@ -173,6 +173,8 @@ def test_plan_suggests_points_for_the_residents_out_of_reach(tmp_path: Path) -> 
     assert "temporary point" in index and "suggested_points" in index
     page = (out / "map.html").read_text("utf-8")
     assert '"sug"' in page and "suggested temporary point" in page
+    assert "np-reached" in page  # each suggestion's popup lists the buildings it reaches
+    assert all(f"({b})" in page or b in page for b in far["building_id"].to_list())
     # and the grid leader's list, in the building's escalated status
     for b in far.iter_rows(named=True):
         lines = (out / "grids" / f"{b['grid_id']}.csv").read_text("utf-8").splitlines()
