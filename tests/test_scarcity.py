@@ -52,6 +52,29 @@ def overtime_plan(short: Scenario) -> CampaignPlan:
     return plan_campaign(short, time_limit=TIME_LIMIT)
 
 
+def with_capacity_plan(scenario: Scenario, capacity_plan: pl.DataFrame) -> pl.DataFrame:
+    """The scenario's teams plus one team per capacity-plan row: its extra samplers at its
+    point (the point's coordinates, planar or WGS-84) for its hours."""
+    where = ["x", "y"] if scenario.header.coordinates == "planar" else ["lat", "lon"]
+    extra = (
+        capacity_plan.join(scenario.points.select("point_id", *where), on="point_id")
+        .with_row_index("k")
+        .select(
+            pl.format("EXTRA{}", "k").alias("team_id"),
+            pl.col("extra_samplers").alias("samplers"),
+            pl.col("start_min").alias("available_from"),
+            pl.col("end_min").alias("available_to"),
+            *where,
+            pl.lit(False).alias("home_visit"),
+            pl.lit("extra").alias("name"),
+        )
+    )
+    teams = scenario.teams
+    return pl.concat(
+        [teams, extra.cast(teams.select(extra.columns).schema)], how="diagonal_relaxed"
+    )
+
+
 def _with_overflow(scenario: Scenario, mode: str) -> Scenario:
     header = scenario.header
     assignment = header.assignment.model_copy(update={"overflow": mode})
@@ -157,25 +180,7 @@ def test_capacity_plan_applied_removes_the_deficit(
     short: Scenario, overtime_plan: CampaignPlan
 ) -> None:
     """Re-plan with the capacity plan's extra samplers as teams at their points and hours."""
-    extra = (
-        overtime_plan.day.capacity_plan.join(
-            short.points.select("point_id", "lat", "lon"), on="point_id"
-        )
-        .with_row_index("k")
-        .select(
-            pl.format("EXTRA{}", "k").alias("team_id"),
-            pl.col("extra_samplers").alias("samplers"),
-            pl.col("start_min").alias("available_from"),
-            pl.col("end_min").alias("available_to"),
-            "lat",
-            "lon",
-            pl.lit(False).alias("home_visit"),
-            pl.lit("extra").alias("name"),
-        )
-    )
-    teams = pl.concat(
-        [short.teams, extra.cast(short.teams.select(extra.columns).schema)], how="diagonal_relaxed"
-    )
+    teams = with_capacity_plan(short, overtime_plan.day.capacity_plan)
     again = plan_campaign(replace(short, teams=teams), time_limit=TIME_LIMIT).summary()
     assert again["capacity_deficit_residents"] == 0
     assert again["residents_overtime"] == 0
@@ -410,21 +415,7 @@ def test_no_team_in_the_window_plans_the_tables_and_asks_for_their_samplers() ->
     assert "no one is swabbed at a point" in lines and "last swab" not in lines
     assert "the round never ends" in lines
     # the capacity plan, applied as teams at its points and hours, serves everyone in reach
-    extra = (
-        plan.day.capacity_plan.join(scenario.points.select("point_id", "x", "y"), on="point_id")
-        .with_row_index("k")
-        .select(
-            pl.format("EXTRA{}", "k").alias("team_id"),
-            pl.col("extra_samplers").alias("samplers"),
-            pl.col("start_min").alias("available_from"),
-            pl.col("end_min").alias("available_to"),
-            "x",
-            "y",
-            pl.lit(False).alias("home_visit"),
-            pl.lit("extra").alias("name"),
-        )
-    )
-    teams = pl.concat([late, extra.cast(late.select(extra.columns).schema)], how="diagonal_relaxed")
+    teams = with_capacity_plan(scenario, plan.day.capacity_plan)
     again = plan_campaign(replace(scenario, teams=teams), time_limit=TIME_LIMIT).summary()
     assert again["residents_not_called"] == 0 and again["residents_stranded"] == 0
     assert again["capacity_deficit_residents"] == 0 and again["window_extension_min"] == 0
