@@ -410,17 +410,20 @@ def _buildings_payload(
     }
     sug = data.suggested
     if sug is not None and sug.height:
+        # only the buildings the suggestions reach (a district's own can be many thousands)
+        listed = sug["building_ids"].explode().drop_nulls().unique().to_list()
+        reached = data.buildings.filter(pl.col("building_id").cast(pl.String).is_in(listed))
         building_names = dict(
             zip(
-                data.buildings["building_id"].cast(pl.String),
-                _optional(data.buildings, "name").cast(pl.String),
+                reached["building_id"].cast(pl.String),
+                _optional(reached, "name").cast(pl.String),
                 strict=True,
             )
         )
         unserved_payload["sug"] = {
             "lat": [_r6(v) for v in sug["lat"]],
             "lon": [_r6(v) for v in sug["lon"]],
-            "ring": _suggested_rings(data.buildings, sug),
+            "ring": _suggested_rings(reached, sug),
             "tip": [
                 _esc(
                     lab["suggested_tip"].format(

@@ -381,6 +381,14 @@ def unserved_remedy_text(summary: Mapping[str, Any], lab: Mapping[str, str]) -> 
     )
 
 
+def alert_remedy_text(code: str, summary: Mapping[str, Any], lab: Mapping[str, str]) -> str:
+    """What a page appends to alert ``code`` in the words of a label table: the fleet and lab
+    hours for ``late_tubes``, the temporary points for ``unserved``, where and when for
+    ``staffing_shortfall``; empty for the other codes. The index and the map share it."""
+    remedy = _REMEDIES.get(code)
+    return remedy(summary, lab) if remedy is not None else ""
+
+
 def _late_tubes_remedy(summary: Mapping[str, Any]) -> str:
     """:func:`fleet_remedy` and :func:`lab_hours_remedy` in the console's words."""
     text = ""
@@ -408,6 +416,13 @@ def _late_tubes_remedy(summary: Mapping[str, Any]) -> str:
                 " late for the labs' hours"
             )
     return text
+
+
+_REMEDIES = {
+    "late_tubes": late_tubes_remedy_text,
+    "unserved": unserved_remedy_text,
+    "staffing_shortfall": shortfall_where_text,
+}
 
 
 def _runs(summary: Mapping[str, Any]) -> str:
@@ -519,23 +534,19 @@ def _warning(code: str, n: int, s: Mapping[str, Any]) -> list[str]:
                 " suggested_points; the map)"
             )
         return [line]
-    if code == "deficit" and _int(s, "residents_stranded"):
-        stranded = _int(s, "residents_stranded")
-        return [
-            f"capacity deficit: {counted(n, 'walk-in resident')} {_verb(n, 'is', 'are')} beyond"
-            " what the staffed tables can swab in the window; with today's staff the round never"
-            f" ends: {counted(stranded, 'resident')} {_verb(stranded, 'is', 'are')} at points"
-            " where no table stays after the window;"
-            f" {counted(_int(s, 'extra_samplers_for_window'), 'more sampler')} would finish it"
-            " in the window (capacity_plan.parquet)"
-        ]
     if code == "deficit":
+        stranded = _int(s, "residents_stranded")
+        extra = counted(_int(s, "extra_samplers_for_window"), "more sampler")
+        with_staff = (
+            f"never ends: {counted(stranded, 'resident')} {_verb(stranded, 'is', 'are')} at"
+            f" points where no table stays after the window; {extra} would finish it"
+            if stranded
+            else f"needs {_int(s, 'window_extension_min'):,} min after {end}, or {extra} to finish"
+        )
         return [
             f"capacity deficit: {counted(n, 'walk-in resident')} {_verb(n, 'is', 'are')} beyond"
-            " what the staffed tables can swab in the window; with today's staff the round needs"
-            f" {_int(s, 'window_extension_min'):,} min after {end}, or"
-            f" {counted(_int(s, 'extra_samplers_for_window'), 'more sampler')} to finish in the"
-            " window (capacity_plan.parquet)"
+            f" what the staffed tables can swab in the window; with today's staff the round"
+            f" {with_staff} in the window (capacity_plan.parquet)"
         ]
     if code == "overtime":
         past = _int(s, "samplers_overtime_past_availability")

@@ -48,12 +48,7 @@ from sampling.documents.vehicles import vehicle_links, vehicle_pages
 from sampling.documents.xlsx import workbook_bytes
 from sampling.files.names import file_stems, inside
 from sampling.i18n import kind_label, labels, status_label
-from sampling.report import (
-    alerts,
-    late_tubes_remedy_text,
-    shortfall_where_text,
-    unserved_remedy_text,
-)
+from sampling.report import alert_remedy_text, alerts
 from sampling.scenario.model import Scenario
 
 __all__ = ["DocumentsSummary", "write_documents"]
@@ -180,13 +175,7 @@ def alert_texts(summary: Mapping[str, Any], lab: Mapping[str, str]) -> list[tupl
             out.append((code, f"{code}: {fmt_int(alert.get('count'))}"))
         else:
             sentence = fill(text, values, count=fmt_int(alert.get("count")))
-            if code == "late_tubes":
-                sentence += late_tubes_remedy_text(summary, lab)
-            elif code == "unserved":
-                sentence += unserved_remedy_text(summary, lab)
-            elif code == "staffing_shortfall":
-                sentence += shortfall_where_text(summary, lab)
-            out.append((code, sentence))
+            out.append((code, sentence + alert_remedy_text(code, summary, lab)))
     return out
 
 

@@ -32,13 +32,7 @@ from sampling.documents.vehicles import vehicle_paths
 from sampling.files.names import DocumentPaths, href
 from sampling.i18n import map_labels, reason_labels
 from sampling.output.schemas import OUTPUT_TABLES, read_output
-from sampling.report import (
-    alerts,
-    late_tubes_remedy_text,
-    percent,
-    shortfall_where_text,
-    unserved_remedy_text,
-)
+from sampling.report import alert_remedy_text, alerts, percent
 from sampling.scenario.model import Scenario
 from sampling.stages.assignment import SUGGESTION_SCHEMA
 from sampling.stages.transport import transport_layer
@@ -388,13 +382,7 @@ def map_alerts(summary: dict[str, Any], lang: str) -> tuple[str, ...]:
         code, count = str(alert.get("code")), alert.get("count")
         text = lab.get(f"alert_{code}", f"{code}: {{count}}")
         line = text.format(count=f"{count:,}" if isinstance(count, int) else count)
-        if code == "late_tubes":
-            line += late_tubes_remedy_text(summary, lab)
-        elif code == "unserved":
-            line += unserved_remedy_text(summary, lab)
-        elif code == "staffing_shortfall":
-            line += shortfall_where_text(summary, lab)
-        out.append(line)
+        out.append(line + alert_remedy_text(code, summary, lab))
     return tuple(out)
 
 

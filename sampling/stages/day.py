@@ -602,25 +602,22 @@ def _kpis(
     beyond_site = np.maximum(
         points["tables"].to_numpy() + deficit_tables - points["max_tables"].to_numpy(), 0
     )
-    swabbed = int(timetable.part_residents.sum()) > 0  # else no swab has a time (null)
-    return {
-        "finish_time": format_clock(int(finish.max()) if finish.size else window.start)
-        if swabbed
-        else None,
-        "finish_lower_bound": format_clock(int(bound.max()) if bound.size else window.start)
-        if swabbed
-        else None,
-        "finish_gap_pct": round(float(timetable.stats.gap_pct), 3),
+    called = int(timetable.part_residents.sum())
+    times: dict[str, str | None] = {
+        "finish_time": format_clock(int(finish.max()) if finish.size else window.start),
+        "finish_lower_bound": format_clock(int(bound.max()) if bound.size else window.start),
         "sim_finish_time": format_clock(
             int(np.ceil(sim_finish.max())) if sim_finish.size else window.start
-        )
-        if swabbed
-        else None,
+        ),
         "sim_finish_p95": format_clock(
             math.ceil(district_p95) if math.isfinite(district_p95) else window.start
-        )
-        if swabbed
-        else None,
+        ),
+    }
+    if not called:
+        times = dict.fromkeys(times)  # no swab, no time (null), not the window start
+    return {
+        **times,
+        "finish_gap_pct": round(float(timetable.stats.gap_pct), 3),
         "sim_replications": repaired.replications,
         "late_tolerance_min": header.simulation.late_tolerance_min,
         "late_points": int(repaired.late.size),
@@ -630,7 +627,7 @@ def _kpis(
         "points_p95_over_limit": int(over_limit.sum()),
         "points_p95_over_limit_with_capacity": int((over_limit & capacity_ok).sum()),
         "points_over_capacity": int(timetable.point_over_capacity.sum()),
-        "residents_called": int(timetable.part_residents.sum()),
+        "residents_called": called,
         "residents_not_called": int(not_called["not_called"].sum()),
         "buildings_not_called": not_called.height,
         "overflow": header.assignment.overflow,
